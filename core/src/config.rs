@@ -1,0 +1,245 @@
+//! Runtime configuration: defaults for a local machine, overridden by `HOOKRELAY_*`
+//! environment variables, validated once at start with errors that name the setting.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+/// A value that must never reach logs (passwords in URLs, tokens, keys).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive<T>(T);
+
+impl<T> Sensitive<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A setting that could not be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `HOOKRELAY_DATABASE_URL`
+    pub database_url: Sensitive<String>,
+    /// `HOOKRELAY_DATABASE_MAX_CONNECTIONS`
+    pub database_max_connections: u32,
+    /// `HOOKRELAY_AMQP_URL`
+    pub amqp_url: Sensitive<String>,
+    /// `HOOKRELAY_QUEUE_PREFIX`: names every queue, so several installations
+    /// (or tests) can share one broker.
+    pub queue_prefix: String,
+    /// `HOOKRELAY_LISTEN`
+    pub listen: SocketAddr,
+    /// `HOOKRELAY_ADMIN_TOKEN`: without it the admin API refuses every call.
+    pub admin_token: Option<Sensitive<String>>,
+    /// `HOOKRELAY_ENCRYPTION_KEY`: base64 of 32 bytes; encrypts endpoint secrets at rest.
+    pub encryption_key: Sensitive<[u8; 32]>,
+    /// `HOOKRELAY_SHARDS`: delivery queues; an endpoint always maps to the same one.
+    pub shards: u16,
+    /// `HOOKRELAY_MAX_PAYLOAD_BYTES`: largest accepted event (and request) body.
+    pub max_payload_bytes: usize,
+    /// `HOOKRELAY_ALLOW_PRIVATE_TARGETS`: permit loopback/private endpoint addresses.
+    pub allow_private_targets: bool,
+    /// `HOOKRELAY_DELIVERY_TIMEOUT`: per-request timeout towards endpoints.
+    pub delivery_timeout: Duration,
+    /// `HOOKRELAY_INGEST_PREFETCH`: unacked ingest messages the router holds.
+    pub ingest_prefetch: u16,
+    /// `HOOKRELAY_DELIVERY_PREFETCH`: unacked delivery messages per shard consumer.
+    pub delivery_prefetch: u16,
+    /// `HOOKRELAY_MAX_IN_FLIGHT`: concurrent outgoing requests per dispatcher.
+    pub max_in_flight: usize,
+    /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Defaults for a developer machine. The encryption key is all zeros here and
+    /// therefore only fit for tests; `from_env` insists on a real one.
+    pub fn local_defaults() -> Self {
+        Self {
+            database_url: Sensitive::new("postgres://hookrelay:hookrelay@127.0.0.1:5432/hookrelay".into()),
+            database_max_connections: 16,
+            amqp_url: Sensitive::new("amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+            queue_prefix: "hookrelay".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token: None,
+            encryption_key: Sensitive::new([0u8; 32]),
+            shards: 16,
+            max_payload_bytes: 1024 * 1024,
+            allow_private_targets: false,
+            delivery_timeout: Duration::from_secs(15),
+            ingest_prefetch: 512,
+            delivery_prefetch: 256,
+            max_in_flight: 1024,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut c = Self::local_defaults();
+        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        if let Some(v) = get("HOOKRELAY_DATABASE_URL") {
+            require(v.starts_with("postgres://") || v.starts_with("postgresql://"), "HOOKRELAY_DATABASE_URL", "must be a postgres:// URL")?;
+            c.database_url = Sensitive::new(v);
+        }
+        if let Some(v) = get("HOOKRELAY_DATABASE_MAX_CONNECTIONS") {
+            c.database_max_connections = parse_range("HOOKRELAY_DATABASE_MAX_CONNECTIONS", &v, 1, 1000)?;
+        }
+        if let Some(v) = get("HOOKRELAY_AMQP_URL") {
+            require(v.starts_with("amqp://") || v.starts_with("amqps://"), "HOOKRELAY_AMQP_URL", "must be an amqp:// URL")?;
+            c.amqp_url = Sensitive::new(v);
+        }
+        if let Some(v) = get("HOOKRELAY_QUEUE_PREFIX") {
+            let ok = v.len() <= 64 && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+            require(ok, "HOOKRELAY_QUEUE_PREFIX", "use at most 64 letters, digits, '-', '_' or '.'")?;
+            c.queue_prefix = v;
+        }
+        if let Some(v) = get("HOOKRELAY_LISTEN") {
+            c.listen = v.parse().map_err(|_| err("HOOKRELAY_LISTEN", format!("expected host:port such as 127.0.0.1:8080, got {v:?}")))?;
+        }
+        if let Some(v) = get("HOOKRELAY_ADMIN_TOKEN") {
+            require(v.len() >= 16, "HOOKRELAY_ADMIN_TOKEN", "must be at least 16 characters")?;
+            c.admin_token = Some(Sensitive::new(v));
+        }
+        match get("HOOKRELAY_ENCRYPTION_KEY") {
+            Some(v) => {
+                let bytes = BASE64.decode(&v).map_err(|_| err("HOOKRELAY_ENCRYPTION_KEY", "must be base64".into()))?;
+                let key: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| err("HOOKRELAY_ENCRYPTION_KEY", "must decode to exactly 32 bytes (openssl rand -base64 32)".into()))?;
+                c.encryption_key = Sensitive::new(key);
+            }
+            None => return Err(err("HOOKRELAY_ENCRYPTION_KEY", "is required: base64 of 32 random bytes (openssl rand -base64 32)".into())),
+        }
+        if let Some(v) = get("HOOKRELAY_SHARDS") {
+            c.shards = parse_range("HOOKRELAY_SHARDS", &v, 1, 1024)?;
+        }
+        if let Some(v) = get("HOOKRELAY_MAX_PAYLOAD_BYTES") {
+            c.max_payload_bytes = parse_range("HOOKRELAY_MAX_PAYLOAD_BYTES", &v, 1024, 64 * 1024 * 1024)?;
+        }
+        if let Some(v) = get("HOOKRELAY_ALLOW_PRIVATE_TARGETS") {
+            c.allow_private_targets = match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(err("HOOKRELAY_ALLOW_PRIVATE_TARGETS", format!("expected true or false, got {v:?}"))),
+            };
+        }
+        if let Some(v) = get("HOOKRELAY_DELIVERY_TIMEOUT") {
+            c.delivery_timeout = parse_duration("HOOKRELAY_DELIVERY_TIMEOUT", &v, Duration::from_millis(100), Duration::from_secs(300))?;
+        }
+        if let Some(v) = get("HOOKRELAY_INGEST_PREFETCH") {
+            c.ingest_prefetch = parse_range("HOOKRELAY_INGEST_PREFETCH", &v, 1, 65535)?;
+        }
+        if let Some(v) = get("HOOKRELAY_DELIVERY_PREFETCH") {
+            c.delivery_prefetch = parse_range("HOOKRELAY_DELIVERY_PREFETCH", &v, 1, 65535)?;
+        }
+        if let Some(v) = get("HOOKRELAY_MAX_IN_FLIGHT") {
+            c.max_in_flight = parse_range("HOOKRELAY_MAX_IN_FLIGHT", &v, 1, 100_000)?;
+        }
+        if let Some(v) = get("HOOKRELAY_SHUTDOWN_GRACE") {
+            c.shutdown_grace = parse_duration("HOOKRELAY_SHUTDOWN_GRACE", &v, Duration::ZERO, Duration::from_secs(3600))?;
+        }
+        Ok(c)
+    }
+}
+
+fn err(name: &'static str, reason: String) -> ConfigError {
+    ConfigError { name, reason }
+}
+
+fn require(ok: bool, name: &'static str, reason: &str) -> Result<(), ConfigError> {
+    if ok { Ok(()) } else { Err(err(name, reason.into())) }
+}
+
+fn parse_range<T>(name: &'static str, v: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match v.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(err(name, format!("expected a whole number from {min} to {max}, got {v:?}"))),
+    }
+}
+
+fn parse_duration(name: &'static str, v: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(v).map_err(|_| err(name, format!("expected a duration such as 15s or 2m, got {v:?}")))?;
+    if d < min || d > max {
+        return Err(err(name, format!("must be between {} and {}", humantime::format_duration(min), humantime::format_duration(max))));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.entry("HOOKRELAY_ENCRYPTION_KEY".into()).or_insert_with(|| BASE64.encode([1u8; 32]));
+        Config::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = load(&[]).expect("defaults are valid");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.max_payload_bytes, 1024 * 1024);
+        assert!(!c.allow_private_targets);
+        assert_eq!(c.encryption_key.expose(), &[1u8; 32]);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (name, value) in [
+            ("HOOKRELAY_SHARDS", "0"),
+            ("HOOKRELAY_SHARDS", "many"),
+            ("HOOKRELAY_LISTEN", "localhost"),
+            ("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe"),
+            ("HOOKRELAY_DELIVERY_TIMEOUT", "forever"),
+            ("HOOKRELAY_DATABASE_URL", "mysql://x"),
+            ("HOOKRELAY_ENCRYPTION_KEY", "c2hvcnQ="),
+            ("HOOKRELAY_ADMIN_TOKEN", "short"),
+        ] {
+            let e = load(&[(name, value)]).expect_err(name);
+            assert_eq!(e.name, name);
+            assert!(e.to_string().contains(name));
+        }
+    }
+
+    #[test]
+    fn encryption_key_is_required() {
+        let e = Config::from_lookup(|_| None).expect_err("missing key");
+        assert_eq!(e.name, "HOOKRELAY_ENCRYPTION_KEY");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = load(&[("HOOKRELAY_ADMIN_TOKEN", "a-very-secret-admin-token")]).expect("valid");
+        assert!(!format!("{c:?}").contains("a-very-secret"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Domain types as stored and as shown through the API.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+/// One of the producer's customers; owns endpoints, events and deliveries.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub uid: Option<String>,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A subscriber URL of a tenant. The secret is kept apart (encrypted) and never
+/// part of this view.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    pub description: String,
+    /// `None`: subscribed to every event type.
+    pub event_types: Option<Vec<String>>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An accepted event. `payload` is the producer's JSON, byte for byte.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Event {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_type: String,
+    #[serde(serialize_with = "raw_json")]
+    pub payload: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub routed_at: DateTime<Utc>,
+}
+
+/// Writes stored JSON text as JSON, not as a string.
+fn raw_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+    raw.serialize(s)
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Routed, not yet delivered; may have a retry scheduled (`next_attempt_at`).
+    Pending,
+    /// An attempt got a 2xx.
+    Delivered,
+    /// Attempts ended without success.
+    Failed,
+    /// Not sent: the endpoint was deleted or disabled first.
+    Cancelled,
+}
+
+/// One event going to one endpoint; its id is the `webhook-id` subscribers see.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_response_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One HTTP request towards an endpoint and what came back.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub delivery_id: Uuid,
+    pub attempt: i32,
+    pub request_headers: serde_json::Value,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of a newest-first list; `next` is the cursor for `?after=`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only says there is more.
+    pub fn from_rows(mut rows: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> Uuid) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more { rows.last().map(|r| cursor_of(r).to_string()) } else { None };
+        Self { data: rows, next }
+    }
+}

@@ -1,0 +1,31 @@
+//! Message bodies on the queues (JSON). One message may carry many events or many
+//! deliveries, so a broker round-trip is amortised over a batch.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+/// Events accepted by the gateway for one tenant.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IngestMessage {
+    pub tenant_id: Uuid,
+    pub events: Vec<IngestEvent>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IngestEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    /// The producer's JSON, untouched.
+    pub payload: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    pub accepted_at: DateTime<Utc>,
+}
+
+/// Deliveries due now, all of endpoints on the shard the message is published to.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliveryMessage {
+    pub deliveries: Vec<Uuid>,
+}

@@ -1,0 +1,17 @@
+//! RabbitMQ: connections, the queue topology, message formats and a confirming publisher.
+
+mod messages;
+mod publisher;
+mod topology;
+
+pub use messages::{DeliveryMessage, IngestEvent, IngestMessage};
+pub use publisher::{PublishError, Publisher};
+pub use topology::Topology;
+
+use lapin::{Connection, ConnectionProperties};
+
+/// Opens a connection named after this process's role (visible in the broker's UI).
+pub async fn connect(url: &str, role: &str) -> lapin::Result<Connection> {
+    let props = ConnectionProperties::default().with_connection_name(format!("hookrelay-{role}").into());
+    Connection::connect(url, props).await
+}

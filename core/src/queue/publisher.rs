@@ -1,0 +1,163 @@
+//! A publisher that only reports success once the broker has confirmed the message
+//! (for quorum queues: written to a majority of replicas). It reconnects on demand
+//! after a broker failure and fails fast while the broker stays unreachable, so
+//! callers can answer `503` quickly instead of hanging.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::Mutex;
+
+use super::Topology;
+
+/// After a failed connect, calls fail at once for this long instead of retrying.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("message broker unavailable: {0}")]
+    Unavailable(String),
+    #[error("message broker refused the message")]
+    Nacked,
+    #[error("no queue for routing key {0}")]
+    Unroutable(String),
+}
+
+struct Link {
+    connection: Connection,
+    channel: Channel,
+}
+
+#[derive(Default)]
+struct State {
+    link: Option<Link>,
+    last_failure: Option<Instant>,
+}
+
+pub struct Publisher {
+    url: String,
+    role: &'static str,
+    topology: Topology,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").field("role", &self.role).finish()
+    }
+}
+
+impl Publisher {
+    /// Does not connect yet; the first publish (or `ensure_connected`) does.
+    pub fn new(url: impl Into<String>, role: &'static str, topology: Topology) -> Self {
+        Self { url: url.into(), role, topology, state: Mutex::new(State::default()) }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    async fn open(&self) -> lapin::Result<Link> {
+        let connection = super::connect(&self.url, self.role).await?;
+        let channel = connection.create_channel().await?;
+        self.topology.declare(&channel).await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(Link { connection, channel })
+    }
+
+    /// A live confirming channel, reconnecting if needed.
+    pub async fn channel(&self) -> Result<Channel, PublishError> {
+        let mut state = self.state.lock().await;
+        if let Some(link) = &state.link {
+            if link.connection.status().connected() && link.channel.status().connected() {
+                return Ok(link.channel.clone());
+            }
+            state.link = None;
+        }
+        if state.last_failure.is_some_and(|t| t.elapsed() < RECONNECT_PAUSE) {
+            return Err(PublishError::Unavailable("reconnecting".into()));
+        }
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.open()).await {
+            Ok(Ok(link)) => {
+                let channel = link.channel.clone();
+                state.link = Some(link);
+                state.last_failure = None;
+                Ok(channel)
+            }
+            Ok(Err(e)) => {
+                state.last_failure = Some(Instant::now());
+                tracing::warn!(error = %e, role = self.role, "cannot connect to the message broker");
+                Err(PublishError::Unavailable(e.to_string()))
+            }
+            Err(_) => {
+                state.last_failure = Some(Instant::now());
+                Err(PublishError::Unavailable("connect timed out".into()))
+            }
+        }
+    }
+
+    /// Whether a connection is up (without trying to open one).
+    pub async fn is_connected(&self) -> bool {
+        let state = self.state.lock().await;
+        state.link.as_ref().is_some_and(|l| l.connection.status().connected() && l.channel.status().connected())
+    }
+
+    async fn invalidate(&self) {
+        self.state.lock().await.link = None;
+    }
+
+    /// Publishes persistent messages and waits until the broker confirmed all of them.
+    /// Confirms are pipelined: every message is sent before the first is awaited.
+    pub async fn publish_all(&self, messages: &[(String, Vec<u8>)]) -> Result<(), PublishError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let channel = self.channel().await?;
+        let result = tokio::time::timeout(CONFIRM_TIMEOUT, Self::publish_on(&channel, messages)).await;
+        let result = result.unwrap_or_else(|_| Err(PublishError::Unavailable("confirm timed out".into())));
+        if matches!(result, Err(PublishError::Unavailable(_))) {
+            self.invalidate().await;
+        }
+        result
+    }
+
+    pub async fn publish(&self, routing_key: String, body: Vec<u8>) -> Result<(), PublishError> {
+        self.publish_all(&[(routing_key, body)]).await
+    }
+
+    async fn publish_on(channel: &Channel, messages: &[(String, Vec<u8>)]) -> Result<(), PublishError> {
+        let unavailable = |e: lapin::Error| PublishError::Unavailable(e.to_string());
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2) // persistent
+            .with_content_type("application/json".into());
+        // `mandatory`: a message no queue takes comes back instead of vanishing.
+        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+        let mut confirms = Vec::with_capacity(messages.len());
+        for (routing_key, body) in messages {
+            let confirm = channel
+                .basic_publish("".into(), routing_key.as_str().into(), options, body, properties.clone())
+                .await
+                .map_err(unavailable)?;
+            confirms.push(confirm);
+        }
+        for (confirmation, (routing_key, _)) in join_all(confirms).await.into_iter().zip(messages) {
+            match confirmation.map_err(unavailable)? {
+                Confirmation::Ack(None) => {}
+                Confirmation::Ack(Some(_)) => return Err(PublishError::Unroutable(routing_key.clone())),
+                Confirmation::Nack(_) => return Err(PublishError::Nacked),
+                Confirmation::NotRequested => return Err(PublishError::Unavailable("channel lost confirm mode".into())),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        if let Some(link) = self.state.lock().await.link.take() {
+            let _ = link.connection.close(200, "shutdown".into()).await;
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Deliveries and attempts: the router's idempotent fan-out write, the sender's
+//! batched reads and attempt recording, and the API's reads.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{NewEvent, Result, RoutingEndpoint, Store};
+use crate::event_type;
+use crate::ids::new_id;
+use crate::model::{Attempt, Delivery, DeliveryStatus};
+
+const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts,
+    d.next_attempt_at, d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at";
+
+/// A delivery row just created by routing: what the router publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+}
+
+/// Everything the sender needs for one delivery.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SendJob {
+    pub delivery_id: Uuid,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub payload: String,
+    pub endpoint_id: Uuid,
+    pub url: String,
+    pub secret_ciphertext: Vec<u8>,
+    /// Deleted or disabled since routing.
+    pub endpoint_inactive: bool,
+}
+
+/// The outcome of one attempt, as the sender reports it.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: Uuid,
+    /// `Delivered` or `Failed`.
+    pub status: DeliveryStatus,
+    pub request_headers: serde_json::Value,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+fn status_text(s: DeliveryStatus) -> &'static str {
+    match s {
+        DeliveryStatus::Pending => "pending",
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Cancelled => "cancelled",
+    }
+}
+
+impl Store {
+    /// Stores a batch of events and, for each event not seen before, one delivery per
+    /// endpoint subscribed right now, in one transaction. Events already stored (a
+    /// repeated idempotency key, or a redelivered ingest message) add nothing.
+    /// Returns the deliveries created.
+    pub async fn route_events(&self, events: &[NewEvent]) -> Result<Vec<(NewDelivery, Uuid)>> {
+        let mut tx = self.pool.begin().await?;
+        let inserted: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.tenant_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.idempotency_key.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.accepted_at).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        if inserted.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let fresh: HashMap<Uuid, &NewEvent> =
+            events.iter().filter(|e| inserted.contains(&e.id)).map(|e| (e.id, e)).collect();
+        let mut tenants: Vec<Uuid> = fresh.values().map(|e| e.tenant_id).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let endpoints: Vec<RoutingEndpoint> = sqlx::query_as(
+            "SELECT id, tenant_id, event_types FROM endpoints
+             WHERE tenant_id = ANY($1) AND deleted_at IS NULL AND NOT disabled",
+        )
+        .bind(&tenants)
+        .fetch_all(&mut *tx)
+        .await?;
+
+        let (mut ids, mut event_ids, mut endpoint_ids, mut tenant_ids) = (vec![], vec![], vec![], vec![]);
+        for event in fresh.values() {
+            for ep in endpoints.iter().filter(|ep| ep.tenant_id == event.tenant_id) {
+                if event_type::subscribed(ep.event_types.as_deref(), &event.event_type) {
+                    ids.push(new_id());
+                    event_ids.push(event.id);
+                    endpoint_ids.push(ep.id);
+                    tenant_ids.push(event.tenant_id);
+                }
+            }
+        }
+        let created: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
+             ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id, endpoint_id, event_id",
+        )
+        .bind(&ids)
+        .bind(&event_ids)
+        .bind(&endpoint_ids)
+        .bind(&tenant_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(created.into_iter().map(|(id, endpoint_id, event_id)| (NewDelivery { id, endpoint_id }, event_id)).collect())
+    }
+
+    /// Deliveries of these events that were routed but never attempted: what a
+    /// router must publish again when an ingest message comes back after a crash.
+    pub async fn unattempted_deliveries(&self, event_ids: &[Uuid]) -> Result<Vec<NewDelivery>> {
+        Ok(sqlx::query_as(
+            "SELECT id, endpoint_id FROM deliveries
+             WHERE event_id = ANY($1) AND status = 'pending' AND attempts = 0",
+        )
+        .bind(event_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn send_jobs(&self, delivery_ids: &[Uuid]) -> Result<Vec<SendJob>> {
+        Ok(sqlx::query_as(
+            "SELECT d.id AS delivery_id, d.status, d.attempts, d.event_id, e.event_type, e.payload,
+                    d.endpoint_id, ep.url, ep.secret_ciphertext,
+                    (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive
+             FROM deliveries d
+             JOIN events e ON e.id = d.event_id
+             JOIN endpoints ep ON ep.id = d.endpoint_id
+             WHERE d.id = ANY($1)",
+        )
+        .bind(delivery_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records attempts and moves their deliveries on, in one statement. A delivery
+    /// already `delivered` stays delivered even if a duplicate send later failed.
+    /// Each delivery may appear at most once per call.
+    pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "WITH input AS (
+                SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::text[],
+                                     $7::int4[], $8::text[], $9::timestamptz[])
+                  AS t(attempt_id, delivery_id, status, request_headers, response_status, response_body,
+                       duration_ms, error, at)
+             ), upd AS (
+                UPDATE deliveries d SET
+                    attempts = d.attempts + 1,
+                    status = CASE WHEN d.status = 'delivered' THEN d.status ELSE i.status END,
+                    last_attempt_at = i.at,
+                    last_response_status = i.response_status,
+                    last_error = i.error,
+                    delivered_at = CASE WHEN i.status = 'delivered' AND d.delivered_at IS NULL THEN i.at ELSE d.delivered_at END,
+                    next_attempt_at = NULL,
+                    updated_at = now()
+                FROM input i WHERE d.id = i.delivery_id
+                RETURNING d.id, d.attempts
+             )
+             INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body,
+                                   duration_ms, error, created_at)
+             SELECT i.attempt_id, i.delivery_id, upd.attempts, i.request_headers::jsonb, i.response_status,
+                    i.response_body, i.duration_ms, i.error, i.at
+             FROM input i JOIN upd ON upd.id = i.delivery_id",
+        )
+        .bind(records.iter().map(|_| new_id()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.delivery_id).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| status_text(r.status)).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.request_headers.to_string()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.response_status).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.response_body.as_deref()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks still-pending deliveries as not to be sent, with the reason.
+    pub async fn cancel_deliveries(&self, delivery_ids: &[Uuid], reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'cancelled', last_error = $2, next_attempt_at = NULL, updated_at = now()
+             WHERE id = ANY($1) AND status = 'pending'",
+        )
+        .bind(delivery_ids)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_delivery(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<Delivery>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.tenant_id = $1 AND d.id = $2"
+        )))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A tenant's deliveries, newest first, optionally of one event and/or one status.
+    pub async fn list_deliveries(
+        &self,
+        tenant_id: Uuid,
+        event_id: Option<Uuid>,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+        after: Option<Uuid>,
+    ) -> Result<Vec<Delivery>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.tenant_id = $1
+               AND ($2::uuid IS NULL OR d.event_id = $2)
+               AND ($3::text IS NULL OR d.status = $3)
+               AND ($4::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $4))
+             ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
+        )))
+        .bind(tenant_id)
+        .bind(event_id)
+        .bind(status.map(status_text))
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every attempt of a tenant's delivery, oldest first.
+    pub async fn list_attempts(&self, tenant_id: Uuid, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id, a.delivery_id, a.attempt, a.request_headers, a.response_status, a.response_body,
+                    a.duration_ms, a.error, a.created_at
+             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+             WHERE d.tenant_id = $1 AND a.delivery_id = $2
+             ORDER BY a.attempt, a.created_at",
+        )
+        .bind(tenant_id)
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

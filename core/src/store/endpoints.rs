@@ -1,0 +1,133 @@
+//! Endpoints: a tenant's subscriber URLs, their subscriptions and encrypted secrets.
+//! Deleting is a soft delete so past deliveries keep their endpoint.
+
+use uuid::Uuid;
+
+use super::{Result, Store, StoreError};
+use crate::model::Endpoint;
+
+const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, created_at, updated_at";
+
+pub struct NewEndpoint<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: &'a str,
+    pub description: &'a str,
+    pub event_types: Option<&'a [String]>,
+    pub secret_ciphertext: &'a [u8],
+}
+
+/// A partial update; `None` leaves a field alone. `event_types: Some(None)` means "all".
+#[derive(Default)]
+pub struct EndpointChanges {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Option<Vec<String>>>,
+    pub disabled: Option<bool>,
+}
+
+/// What the router needs to fan an event out.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoutingEndpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_types: Option<Vec<String>>,
+}
+
+impl Store {
+    pub async fn insert_endpoint(&self, e: NewEndpoint<'_>) -> Result<Endpoint> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        )))
+        .bind(e.id)
+        .bind(e.tenant_id)
+        .bind(e.url)
+        .bind(e.description)
+        .bind(e.event_types)
+        .bind(e.secret_ciphertext)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_write)
+    }
+
+    pub async fn get_endpoint(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<Endpoint>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        )))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn endpoint_secret(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT secret_ciphertext FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn list_endpoints(&self, tenant_id: Uuid, limit: i64, after: Option<Uuid>) -> Result<Vec<Endpoint>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM endpoints
+             WHERE tenant_id = $1 AND deleted_at IS NULL
+               AND ($2::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM endpoints WHERE id = $2))
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        )))
+        .bind(tenant_id)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn update_endpoint(&self, tenant_id: Uuid, id: Uuid, c: EndpointChanges) -> Result<Option<Endpoint>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE endpoints SET
+                url = COALESCE($3, url),
+                description = COALESCE($4, description),
+                event_types = CASE WHEN $5 THEN $6 ELSE event_types END,
+                disabled = COALESCE($7, disabled),
+                updated_at = now()
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+             RETURNING {COLUMNS}"
+        )))
+        .bind(tenant_id)
+        .bind(id)
+        .bind(c.url)
+        .bind(c.description)
+        .bind(c.event_types.is_some())
+        .bind(c.event_types.flatten())
+        .bind(c.disabled)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Soft-deletes; returns whether the endpoint existed.
+    pub async fn delete_endpoint(&self, tenant_id: Uuid, id: Uuid) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE endpoints SET deleted_at = now(), updated_at = now()
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Live, enabled endpoints of these tenants, for routing.
+    pub async fn routing_endpoints(&self, tenant_ids: &[Uuid]) -> Result<Vec<RoutingEndpoint>> {
+        Ok(sqlx::query_as(
+            "SELECT id, tenant_id, event_types FROM endpoints
+             WHERE tenant_id = ANY($1) AND deleted_at IS NULL AND NOT disabled",
+        )
+        .bind(tenant_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,86 @@
+//! Postgres store: the pool, migrations, and one module of queries per table.
+//! Hot-path writes (routing, attempts) are batched into single `UNNEST` statements.
+
+mod api_keys;
+mod deliveries;
+mod endpoints;
+mod events;
+mod tenants;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+pub use deliveries::{AttemptRecord, NewDelivery, SendJob};
+pub use endpoints::{EndpointChanges, NewEndpoint, RoutingEndpoint};
+pub use events::NewEvent;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; holds the constraint's name.
+    #[error("conflicts with an existing row ({0})")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps unique violations to `Conflict`, keeping the constraint name.
+    pub(crate) fn from_write(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return Self::Conflict(db.constraint().unwrap_or("unique").to_string());
+            }
+        }
+        Self::Database(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// A lazily connecting pool: creating it never fails because the database is down,
+    /// so the gateway can start (and keep ingesting) without Postgres.
+    pub fn connect_lazy(url: &str, max_connections: u32) -> std::result::Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(url)?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the migrations under `migrations/` (a no-op when up to date).
+    pub async fn migrate(&self) -> std::result::Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("../migrations").run(&self.pool).await
+    }
+
+    /// Round-trips a trivial query, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Clamps a requested page size.
+pub fn page_limit(requested: Option<u32>) -> i64 {
+    i64::from(requested.unwrap_or(50).clamp(1, 250))
+}

@@ -1,0 +1,44 @@
+//! Tenants, addressable by their id or their producer-chosen `uid`.
+
+use uuid::Uuid;
+
+use super::{Result, Store, StoreError};
+use crate::model::Tenant;
+
+impl Store {
+    pub async fn insert_tenant(&self, id: Uuid, uid: Option<&str>, name: &str) -> Result<Tenant> {
+        sqlx::query_as("INSERT INTO tenants (id, uid, name) VALUES ($1, $2, $3) RETURNING id, uid, name, created_at")
+            .bind(id)
+            .bind(uid)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::from_write)
+    }
+
+    /// Finds a tenant by id (when `key` parses as one) or by uid.
+    pub async fn find_tenant(&self, key: &str) -> Result<Option<Tenant>> {
+        let id = Uuid::parse_str(key).ok();
+        Ok(sqlx::query_as("SELECT id, uid, name, created_at FROM tenants WHERE id = $1 OR uid = $2 ORDER BY (id = $1) DESC LIMIT 1")
+            .bind(id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn list_tenants(&self, limit: i64, after: Option<Uuid>) -> Result<Vec<Tenant>> {
+        Ok(sqlx::query_as(
+            "SELECT id, uid, name, created_at FROM tenants
+             WHERE $1::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM tenants WHERE id = $1)
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn all_tenants(&self) -> Result<Vec<Tenant>> {
+        Ok(sqlx::query_as("SELECT id, uid, name, created_at FROM tenants").fetch_all(&self.pool).await?)
+    }
+}

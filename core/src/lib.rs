@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod queue;
 pub mod store;
+pub mod target;
 pub mod telemetry;
 
 pub use config::Config;

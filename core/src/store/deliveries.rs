@@ -65,7 +65,7 @@ impl Store {
     /// endpoint subscribed right now, in one transaction. Events already stored (a
     /// repeated idempotency key, or a redelivered ingest message) add nothing.
     /// Returns the deliveries created.
-    pub async fn route_events(&self, events: &[NewEvent]) -> Result<Vec<(NewDelivery, Uuid)>> {
+    pub async fn route_events(&self, events: &[NewEvent]) -> Result<Vec<NewDelivery>> {
         let mut tx = self.pool.begin().await?;
         let inserted: Vec<Uuid> = sqlx::query_scalar(
             "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at)
@@ -108,10 +108,10 @@ impl Store {
                 }
             }
         }
-        let created: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        let created: Vec<NewDelivery> = sqlx::query_as(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id)
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
-             ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id, endpoint_id, event_id",
+             ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id, endpoint_id",
         )
         .bind(&ids)
         .bind(&event_ids)
@@ -120,7 +120,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(created.into_iter().map(|(id, endpoint_id, event_id)| (NewDelivery { id, endpoint_id }, event_id)).collect())
+        Ok(created)
     }
 
     /// Deliveries of these events that were routed but never attempted: what a

@@ -119,15 +119,4 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    /// Live, enabled endpoints of these tenants, for routing.
-    pub async fn routing_endpoints(&self, tenant_ids: &[Uuid]) -> Result<Vec<RoutingEndpoint>> {
-        Ok(sqlx::query_as(
-            "SELECT id, tenant_id, event_types FROM endpoints
-             WHERE tenant_id = ANY($1) AND deleted_at IS NULL AND NOT disabled",
-        )
-        .bind(tenant_ids)
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }

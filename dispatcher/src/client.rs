@@ -1,0 +1,154 @@
+//! The webhook HTTP client: signs a delivery (Standard Webhooks), POSTs it with a
+//! timeout and without following redirects, and reports what happened as an attempt.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::store::AttemptRecord;
+use hookrelay_core::target;
+use hookrelay_signature::{Secret, headers, sign_header};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Response bodies are kept up to this size in the attempt log.
+pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
+
+/// One signed request to make.
+pub struct Outgoing<'a> {
+    pub delivery_id: Uuid,
+    pub url: &'a str,
+    pub payload: &'a str,
+    pub secrets: &'a [Secret],
+}
+
+#[derive(Clone)]
+pub struct WebhookClient {
+    http: reqwest::Client,
+    allow_private: bool,
+}
+
+impl WebhookClient {
+    pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+        // reqwest is built without a bundled crypto provider; install ring once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("hookrelay/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, allow_private })
+    }
+
+    /// Sends one attempt; never fails, every outcome becomes an `AttemptRecord`.
+    pub async fn send(&self, out: Outgoing<'_>) -> AttemptRecord {
+        let id = out.delivery_id.to_string();
+        let timestamp = Utc::now().timestamp();
+        let signature = sign_header(out.secrets, &id, timestamp, out.payload.as_bytes());
+        let request_headers = json!({
+            "content-type": "application/json",
+            headers::ID: id,
+            headers::TIMESTAMP: timestamp.to_string(),
+            headers::SIGNATURE: signature,
+        });
+        let started = Instant::now();
+        let mut record = AttemptRecord {
+            delivery_id: out.delivery_id,
+            status: DeliveryStatus::Failed,
+            request_headers,
+            response_status: None,
+            response_body: None,
+            duration_ms: 0,
+            error: None,
+            at: Utc::now(),
+        };
+        if let Err(e) = target::check_url(out.url, self.allow_private) {
+            record.error = Some(format!("blocked: {e}"));
+            return record;
+        }
+        let result = self
+            .http
+            .post(out.url)
+            .header("content-type", "application/json")
+            .header(headers::ID, &id)
+            .header(headers::TIMESTAMP, timestamp.to_string())
+            .header(headers::SIGNATURE, &signature)
+            .body(out.payload.to_owned())
+            .send()
+            .await;
+        match result {
+            Ok(mut response) => {
+                let status = response.status();
+                record.response_status = Some(i32::from(status.as_u16()));
+                let (body, read_error) = read_truncated(&mut response).await;
+                record.response_body = Some(body);
+                if status.is_success() {
+                    record.status = DeliveryStatus::Delivered;
+                } else {
+                    record.error = Some(format!("HTTP {}", status.as_u16()));
+                }
+                if let Some(e) = read_error.filter(|_| !status.is_success()) {
+                    record.error = Some(format!("HTTP {}; reading body: {e}", status.as_u16()));
+                }
+            }
+            Err(e) => record.error = Some(describe(&e)),
+        }
+        record.duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        record
+    }
+}
+
+/// A failed attempt for a request that was never made, with the reason.
+pub fn not_sent(delivery_id: Uuid, reason: &str) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id,
+        status: DeliveryStatus::Failed,
+        request_headers: json!({}),
+        response_status: None,
+        response_body: None,
+        duration_ms: 0,
+        error: Some(reason.to_string()),
+        at: Utc::now(),
+    }
+}
+
+/// Reads at most `MAX_RESPONSE_BODY` bytes of the body, as (lossy) text.
+async fn read_truncated(response: &mut reqwest::Response) -> (String, Option<String>) {
+    let mut buf = Vec::new();
+    let mut error = None;
+    while buf.len() < MAX_RESPONSE_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(describe(&e));
+                break;
+            }
+        }
+    }
+    buf.truncate(MAX_RESPONSE_BODY);
+    (String::from_utf8_lossy(&buf).into_owned(), error)
+}
+
+/// A short, operator-readable cause.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_redirect() {
+        "redirect refused"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() { kind.to_string() } else { format!("{kind}: {cause}") }
+}

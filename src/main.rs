@@ -1,1 +1,40 @@
-fn main() {}
+//! The `hookrelay` command line: parse, load config, start telemetry, run a role.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use hookrelay_core::{Config, telemetry};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "hookrelay", version, about = "A reliable webhook delivery gateway", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Gateway and dispatcher in one process (applies migrations first).
+    Serve,
+    /// The HTTP API only.
+    Gateway,
+    /// The router and senders only.
+    Dispatcher,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    let config = Config::from_env()?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(hookrelay::cancel_on_signal(shutdown.clone()));
+    match cli.command {
+        Command::Serve => hookrelay::serve(config, shutdown).await,
+        Command::Gateway => hookrelay::gateway(config, shutdown).await,
+        Command::Dispatcher => hookrelay::dispatcher(config, shutdown).await,
+        Command::Migrate => hookrelay::migrate(&config).await,
+    }
+}

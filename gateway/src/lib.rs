@@ -1,1 +1,56 @@
-//! placeholder
+//! hookrelay-gateway: the HTTP API — ingest (publish-and-confirm, no database on the
+//! path), tenants, endpoints, events, deliveries and attempts; authentication.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod tenant_cache;
+
+use std::sync::Arc;
+
+use axum::Router;
+use hookrelay_core::queue::{Publisher, Topology};
+use hookrelay_core::{Config, Store};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use state::AppState;
+
+/// Builds the state: a lazy broker publisher and warm caches (best effort: a
+/// gateway starts even while Postgres or RabbitMQ are down, and reports it on `/readyz`).
+pub async fn build_state(config: Config, store: Store) -> AppState {
+    let topology = Topology::new(config.queue_prefix.clone(), config.shards);
+    let publisher = Arc::new(Publisher::new(config.amqp_url.expose().clone(), "gateway", topology));
+    if let Err(e) = publisher.channel().await {
+        tracing::warn!(error = %e, "broker not reachable yet; ingest answers 503 until it is");
+    }
+    let state = AppState::new(config, store, publisher);
+    if let Err(e) = state.keys.reload(&state.store).await {
+        tracing::warn!(error = %e, "cannot load API keys yet");
+    }
+    if let Err(e) = state.tenants.preload(&state.store).await {
+        tracing::warn!(error = %e, "cannot load tenants yet");
+    }
+    state
+}
+
+/// The application without a socket, for tests that call it directly.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves the API on `listener` until `shutdown` fires, then finishes open requests.
+pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    let refresh = {
+        let (state, cancel) = (state.clone(), shutdown.clone());
+        tokio::spawn(async move { state.keys.refresh_loop(state.store.clone(), cancel).await })
+    };
+    let result = axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    shutdown.cancel();
+    let _ = refresh.await;
+    state.publisher.close().await;
+    result
+}

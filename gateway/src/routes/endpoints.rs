@@ -1,0 +1,179 @@
+//! Endpoints: a tenant's subscriber URLs, what they subscribe to, and their signing
+//! secret (returned on creation and from `/secret`; stored encrypted).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use hookrelay_core::event_type;
+use hookrelay_core::ids::new_id;
+use hookrelay_core::model::{Endpoint, Page};
+use hookrelay_core::store::{EndpointChanges, NewEndpoint};
+use hookrelay_core::target;
+use hookrelay_signature::Secret;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::Producer;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, PageParams, Params, path_id};
+use crate::state::AppState;
+
+const MAX_EVENT_TYPES: usize = 100;
+const MAX_DESCRIPTION: usize = 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tenants/{tenant}/endpoints", get(list).post(create))
+        .route("/v1/tenants/{tenant}/endpoints/{id}", get(show).patch(update).delete(remove))
+        .route("/v1/tenants/{tenant}/endpoints/{id}/secret", get(secret))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateEndpoint {
+    url: String,
+    #[serde(default)]
+    event_types: Option<Vec<String>>,
+    #[serde(default)]
+    description: Option<String>,
+    /// Bring your own `whsec_` secret (e.g. when migrating); generated otherwise.
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateEndpoint {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    /// Absent: unchanged; `null`: every event type; a list: those.
+    #[serde(default, deserialize_with = "present")]
+    event_types: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+/// Tells a present `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Serialize)]
+struct Created {
+    #[serde(flatten)]
+    endpoint: Endpoint,
+    secret: String,
+}
+
+fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
+    target::check_url(url, state.config.allow_private_targets).map(|_| ()).map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+fn check_event_types(types: &Option<Vec<String>>) -> ApiResult<()> {
+    let Some(list) = types else { return Ok(()) };
+    if list.is_empty() {
+        return Err(ApiError::invalid("event_types must not be empty; omit it (or send null) to receive every event"));
+    }
+    if list.len() > MAX_EVENT_TYPES {
+        return Err(ApiError::invalid(format!("at most {MAX_EVENT_TYPES} event_types")));
+    }
+    if let Some(bad) = list.iter().find(|p| !event_type::is_valid_pattern(p)) {
+        return Err(ApiError::invalid(format!(
+            "event_types entry {bad:?} is not an event type (dot-separated letters, digits, '_', '-') or a pattern ending in .*"
+        )));
+    }
+    Ok(())
+}
+
+fn check_description(d: &Option<String>) -> ApiResult<()> {
+    match d {
+        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid(format!("description must be at most {MAX_DESCRIPTION} characters"))),
+        _ => Ok(()),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path(tenant): Path<String>,
+    Body(req): Body<CreateEndpoint>,
+) -> ApiResult<(StatusCode, Json<Created>)> {
+    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    check_url(&state, &req.url)?;
+    check_event_types(&req.event_types)?;
+    check_description(&req.description)?;
+    let secret = match &req.secret {
+        Some(s) => Secret::from_whsec(s).map_err(|e| ApiError::invalid(format!("secret: {e}")))?,
+        None => Secret::from_bytes(rand::random::<[u8; 32]>().to_vec()).map_err(|e| ApiError::invalid(e.to_string()))?,
+    };
+    let endpoint = state
+        .store
+        .insert_endpoint(NewEndpoint {
+            id: new_id(),
+            tenant_id: tenant.id,
+            url: &req.url,
+            description: req.description.as_deref().unwrap_or(""),
+            event_types: req.event_types.as_deref(),
+            secret_ciphertext: &state.cipher.encrypt(secret.as_bytes()),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(Created { endpoint, secret: secret.to_whsec() })))
+}
+
+async fn show(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Endpoint>> {
+    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let id = path_id(&id, "endpoint")?;
+    state.store.get_endpoint(tenant.id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("endpoint"))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path(tenant): Path<String>,
+    Params(page): Params<PageParams>,
+) -> ApiResult<Json<Page<Endpoint>>> {
+    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let limit = page.limit();
+    let rows = state.store.list_endpoints(tenant.id, limit, page.after()?).await?;
+    Ok(Json(Page::from_rows(rows, limit as usize, |e| e.id)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path((tenant, id)): Path<(String, String)>,
+    Body(req): Body<UpdateEndpoint>,
+) -> ApiResult<Json<Endpoint>> {
+    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let id = path_id(&id, "endpoint")?;
+    if let Some(url) = &req.url {
+        check_url(&state, url)?;
+    }
+    if let Some(types) = &req.event_types {
+        check_event_types(types)?;
+    }
+    check_description(&req.description)?;
+    let changes = EndpointChanges { url: req.url, description: req.description, event_types: req.event_types, disabled: req.disabled };
+    state.store.update_endpoint(tenant.id, id, changes).await?.map(Json).ok_or_else(|| ApiError::not_found("endpoint"))
+}
+
+async fn remove(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let id = path_id(&id, "endpoint")?;
+    if state.store.delete_endpoint(tenant.id, id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("endpoint")) }
+}
+
+async fn secret(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let id = path_id(&id, "endpoint")?;
+    let stored = state.store.endpoint_secret(tenant.id, id).await?.ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let key = state.cipher.decrypt(&stored).map_err(|e| {
+        tracing::error!(error = %e, endpoint = %id, "cannot decrypt endpoint secret");
+        ApiError::new(StatusCode::CONFLICT, "secret_unreadable", "this endpoint's secret was encrypted with another key")
+    })?;
+    let secret = Secret::from_bytes(key).map_err(|_| ApiError::new(StatusCode::CONFLICT, "secret_unreadable", "stored secret is malformed"))?;
+    Ok(Json(json!({ "secret": secret.to_whsec() })))
+}

@@ -1,0 +1,32 @@
+//! The HTTP API's routes; each resource module exposes its own `router()`.
+
+mod api_keys;
+mod deliveries;
+mod endpoints;
+mod events;
+mod health;
+mod tenants;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_payload_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(api_keys::router())
+        .merge(tenants::router())
+        .merge(endpoints::router())
+        .merge(events::router(limit))
+        .merge(deliveries::router())
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,36 @@
+//! Shared state of the HTTP handlers.
+
+use std::sync::Arc;
+
+use hookrelay_core::crypto::Cipher;
+use hookrelay_core::queue::Publisher;
+use hookrelay_core::{Config, Store};
+
+use crate::auth::KeyCache;
+use crate::tenant_cache::TenantCache;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub publisher: Arc<Publisher>,
+    pub keys: KeyCache,
+    pub tenants: TenantCache,
+    pub cipher: Cipher,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
+        let cipher = Cipher::new(config.encryption_key.expose());
+        Self(Arc::new(Inner { config, store, publisher, keys: KeyCache::new(), tenants: TenantCache::default(), cipher }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

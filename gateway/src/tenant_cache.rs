@@ -1,0 +1,62 @@
+//! Resolves `{tenant}` path segments (an id or a uid) to tenants, from memory when
+//! possible, so ingest for known tenants keeps working while Postgres is away.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use hookrelay_core::Store;
+use hookrelay_core::model::Tenant;
+
+use crate::error::ApiError;
+
+#[derive(Default)]
+pub struct TenantCache {
+    by_key: RwLock<HashMap<String, Tenant>>,
+}
+
+impl TenantCache {
+    pub fn insert(&self, tenant: &Tenant) {
+        let mut map = self.by_key.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(tenant.id.to_string(), tenant.clone());
+        if let Some(uid) = &tenant.uid {
+            map.insert(uid.clone(), tenant.clone());
+        }
+    }
+
+    /// Loads every tenant (at start), so ingest works even if Postgres is down later.
+    pub async fn preload(&self, store: &Store) -> Result<usize, hookrelay_core::store::StoreError> {
+        let all = store.all_tenants().await?;
+        for t in &all {
+            self.insert(t);
+        }
+        Ok(all.len())
+    }
+
+    pub async fn resolve(&self, store: &Store, key: &str) -> Result<Tenant, ApiError> {
+        let key = key.to_ascii_lowercase_if_uuid();
+        if let Some(t) = self.by_key.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(t.clone());
+        }
+        match store.find_tenant(&key).await? {
+            Some(t) => {
+                self.insert(&t);
+                Ok(t)
+            }
+            None => Err(ApiError::not_found("tenant")),
+        }
+    }
+}
+
+trait UuidCase {
+    fn to_ascii_lowercase_if_uuid(&self) -> String;
+}
+
+impl UuidCase for str {
+    /// Ids print lower-case; accept upper-case ids too without touching uids.
+    fn to_ascii_lowercase_if_uuid(&self) -> String {
+        match uuid::Uuid::parse_str(self) {
+            Ok(id) => id.to_string(),
+            Err(_) => self.to_string(),
+        }
+    }
+}

@@ -22,6 +22,12 @@ pub struct Outgoing<'a> {
     pub secrets: &'a [Secret],
 }
 
+/// reqwest is built without a bundled TLS crypto provider (to keep the build lean);
+/// installs ring as the process default. Idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[derive(Clone)]
 pub struct WebhookClient {
     http: reqwest::Client,
@@ -30,8 +36,7 @@ pub struct WebhookClient {
 
 impl WebhookClient {
     pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
-        // reqwest is built without a bundled crypto provider; install ring once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))

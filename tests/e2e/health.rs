@@ -1,0 +1,32 @@
+//! Liveness and readiness.
+
+use axum::http::StatusCode;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn health_and_readiness_report_the_services() {
+    let app = TestApp::spawn_with(|_| {}, false).await;
+    let (status, body) = app.get("/healthz", "").await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, body) = app.get("/readyz", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checks"]["postgres"], "ok");
+    assert_eq!(body["checks"]["rabbitmq"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_names_an_unreachable_broker() {
+    // Port 1 on loopback: nothing listens there.
+    let app = TestApp::spawn_with(|c| c.amqp_url = hookrelay_core::config::Sensitive::new("amqp://guest:guest@127.0.0.1:1/%2f".into()), false).await;
+    let (status, body) = app.get("/readyz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["postgres"], "ok");
+    assert!(body["error"]["message"].as_str().expect("message").contains("rabbitmq"), "{body}");
+
+    // Ingest cannot be confirmed, so it is refused with 503, never accepted.
+    let (key, tenant) = app.tenant().await;
+    let (status, body) = app.post(&format!("/v1/tenants/{tenant}/events"), &key, serde_json::json!({"event_type": "x", "payload": 1})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+}

@@ -1,0 +1,369 @@
+//! Test harness: `TestApp` (gateway + dispatcher on a fresh database and queue
+//! prefix, torn down on drop) and `Receiver` (an in-process webhook endpoint).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use hookrelay_core::queue::Topology;
+use hookrelay_core::{Config, Store, config::Sensitive};
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// Upper bound for conditions a test waits for; reached only when something is broken.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+fn admin_database_url() -> String {
+    std::env::var("HOOKRELAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/postgres".into())
+}
+
+fn amqp_url() -> String {
+    std::env::var("HOOKRELAY_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let root = &base[..base.rfind('/').expect("database URL has a path")];
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub config: Config,
+    pub store: Store,
+    db_name: String,
+    gateway: Option<(CancellationToken, JoinHandle<std::io::Result<()>>)>,
+    dispatcher: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+/// Settings for one test; `tweak` may change them before start.
+pub fn test_config(db_url: String) -> Config {
+    let mut c = Config::local_defaults();
+    c.database_url = Sensitive::new(db_url);
+    c.database_max_connections = 8;
+    c.amqp_url = Sensitive::new(amqp_url());
+    c.queue_prefix = format!("test-{}", Uuid::new_v4().simple());
+    c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.admin_token = Some(Sensitive::new(ADMIN_TOKEN.into()));
+    c.encryption_key = Sensitive::new(rand::random());
+    c.shards = 2;
+    c.max_payload_bytes = 64 * 1024;
+    c.allow_private_targets = true;
+    c.delivery_timeout = Duration::from_secs(5);
+    c.shutdown_grace = Duration::from_secs(5);
+    c
+}
+
+impl TestApp {
+    /// Gateway and dispatcher, ready to use.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}, true).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config), dispatcher: bool) -> Self {
+        hookrelay_core::telemetry::init();
+        hookrelay_dispatcher::client::install_tls_provider();
+        let db_name = format!("hookrelay_test_{}", Uuid::new_v4().simple());
+        let admin_url = admin_database_url();
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test Postgres");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+
+        let mut config = test_config(with_database(&admin_url, &db_name));
+        tweak(&mut config);
+        let store = Store::connect_lazy(config.database_url.expose(), 4).expect("pool");
+        store.migrate().await.expect("migrate");
+
+        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let gateway_store = Store::connect_lazy(config.database_url.expose(), config.database_max_connections).expect("pool");
+        let state = hookrelay_gateway::build_state(config.clone(), gateway_store).await;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(hookrelay_gateway::serve(state, listener, stop.clone()));
+
+        let mut app = Self {
+            base,
+            http: reqwest::Client::new(),
+            config,
+            store,
+            db_name,
+            gateway: Some((stop, task)),
+            dispatcher: None,
+        };
+        if dispatcher {
+            app.start_dispatcher();
+        }
+        app
+    }
+
+    pub fn start_dispatcher(&mut self) {
+        assert!(self.dispatcher.is_none(), "dispatcher already running");
+        let store = Store::connect_lazy(self.config.database_url.expose(), self.config.database_max_connections).expect("pool");
+        let stop = CancellationToken::new();
+        let d = hookrelay_dispatcher::Dispatcher::new(self.config.clone(), store);
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            d.run(token).await.expect("dispatcher runs");
+        });
+        self.dispatcher = Some((stop, task));
+    }
+
+    /// Graceful stop: the dispatcher finishes or requeues what it holds.
+    pub async fn stop_dispatcher(&mut self) {
+        let (stop, task) = self.dispatcher.take().expect("dispatcher running");
+        stop.cancel();
+        task.await.expect("dispatcher task ends cleanly");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let res = req.send().await.expect("request reaches the gateway");
+        let status = StatusCode::from_u16(res.status().as_u16()).expect("status");
+        let text = res.text().await.expect("body");
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.post(self.url(path)).bearer_auth(token).json(&body)).await
+    }
+
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url(path)).header("content-type", content_type).body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.patch(self.url(path)).bearer_auth(token).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.send(self.http.delete(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    /// A fresh producer key.
+    pub async fn producer_key(&self) -> String {
+        let (status, body) = self.post("/v1/api-keys", ADMIN_TOKEN, json!({ "name": "tests" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["key"].as_str().expect("key").to_string()
+    }
+
+    /// A producer key and a tenant (returns key, tenant id).
+    pub async fn tenant(&self) -> (String, String) {
+        let key = self.producer_key().await;
+        let (status, body) = self.post("/v1/tenants", &key, json!({ "name": "Acme" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (key, body["id"].as_str().expect("id").to_string())
+    }
+
+    /// Creates an endpoint; returns (id, secret).
+    pub async fn endpoint(&self, key: &str, tenant: &str, url: &str, event_types: Option<&[&str]>) -> (String, String) {
+        let mut body = json!({ "url": url });
+        if let Some(types) = event_types {
+            body["event_types"] = json!(types);
+        }
+        let (status, body) = self.post(&format!("/v1/tenants/{tenant}/endpoints"), key, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (body["id"].as_str().expect("id").into(), body["secret"].as_str().expect("secret").into())
+    }
+
+    /// Posts one event; returns its id.
+    pub async fn event(&self, key: &str, tenant: &str, body: Value) -> String {
+        let (status, res) = self.post(&format!("/v1/tenants/{tenant}/events"), key, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{res}");
+        res["id"].as_str().expect("id").into()
+    }
+
+    /// Polls the API until `check` accepts the JSON at `path`, and returns it.
+    pub async fn wait_for_json(&self, path: &str, key: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let (status, body) = self.get(path, key).await;
+            if status == StatusCode::OK && check(&body) {
+                return body;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}; last: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until every delivery of the event is out of `pending`; returns them.
+    pub async fn settled_deliveries(&self, key: &str, tenant: &str, event: &str, expected: usize) -> Vec<Value> {
+        let path = format!("/v1/tenants/{tenant}/events/{event}/deliveries");
+        let body = self
+            .wait_for_json(&path, key, "deliveries to settle", |b| {
+                b["data"].as_array().is_some_and(|d| d.len() == expected && d.iter().all(|x| x["status"] != "pending"))
+            })
+            .await;
+        body["data"].as_array().expect("data").clone()
+    }
+
+    /// Waits until `n` deliveries are `delivered` in the database.
+    pub async fn wait_for_delivered(&self, n: i64) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let done: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
+                .fetch_one(self.store.pool())
+                .await
+                .expect("count");
+            if done >= n {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {done} of {n} deliveries delivered");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn count(&self, table: &'static str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count")
+    }
+}
+
+impl Drop for TestApp {
+    /// Stops the processes and removes this test's database and queues, even after a panic.
+    fn drop(&mut self) {
+        if let Some((stop, task)) = self.dispatcher.take() {
+            stop.cancel();
+            task.abort();
+        }
+        if let Some((stop, task)) = self.gateway.take() {
+            stop.cancel();
+            task.abort();
+        }
+        let db_name = self.db_name.clone();
+        let topology = Topology::new(self.config.queue_prefix.clone(), self.config.shards);
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                // The pool's connections belong to the test's runtime, which is blocked
+                // here; dropping the database with FORCE ends them.
+                if let Ok(conn) = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await {
+                    if let Ok(channel) = conn.create_channel().await {
+                        let _ = topology.delete(&channel).await;
+                    }
+                    let _ = conn.close(200, "bye".into()).await;
+                }
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_database_url()).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+#[derive(Clone)]
+struct Inbox {
+    got: Arc<Mutex<Vec<Received>>>,
+    notify: Arc<Notify>,
+    status: StatusCode,
+    reply: &'static str,
+}
+
+/// An in-process webhook endpoint on a loopback port that records every request.
+pub struct Receiver {
+    pub url: String,
+    inbox: Inbox,
+    task: JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::replying(StatusCode::OK, "ok").await
+    }
+
+    pub async fn replying(status: StatusCode, reply: &'static str) -> Self {
+        let inbox = Inbox { got: Arc::default(), notify: Arc::default(), status, reply };
+        let app = axum::Router::new().route("/{*path}", axum::routing::post(record)).with_state(inbox.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, inbox, task }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inbox.got.lock().expect("lock").clone()
+    }
+
+    /// Waits until at least `n` requests arrived; returns all of them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let wait = async {
+            loop {
+                let notified = self.inbox.notify.notified();
+                if self.inbox.got.lock().expect("lock").len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(PATIENCE, wait).await.is_err() {
+            panic!("receiver got {} of {n} requests", self.received().len());
+        }
+        self.received()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn record(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+    inbox.got.lock().expect("lock").push(Received { headers, body });
+    inbox.notify.notify_waiters();
+    (inbox.status, inbox.reply)
+}
+
+/// Base64 helper for tests that build secrets.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

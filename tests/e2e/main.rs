@@ -1,0 +1,10 @@
+//! End-to-end tests of hookrelay against the real PostgreSQL and RabbitMQ: the API
+//! on port 0, a database and a queue prefix of each test's own, receivers in-process.
+
+mod helpers;
+
+mod api;
+mod bad_input;
+mod delivery;
+mod health;
+mod restart;

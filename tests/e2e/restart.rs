@@ -1,0 +1,56 @@
+//! Nothing accepted is lost when the dispatcher is stopped and replaced.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use crate::helpers::{Receiver, TestApp};
+
+fn seqs(receiver: &Receiver) -> HashSet<i64> {
+    receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["seq"].as_i64().expect("seq"))
+        .collect()
+}
+
+#[tokio::test]
+async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts() {
+    let mut app = TestApp::spawn_with(|_| {}, false).await;
+    let receiver = Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+
+    for seq in 0..30 {
+        app.event(&key, &tenant, json!({ "event_type": "tick", "payload": { "seq": seq } })).await;
+    }
+    assert_eq!(app.count("events").await, 0, "ingest does not write to Postgres");
+    app.start_dispatcher();
+    receiver.wait_for(30).await;
+    assert_eq!(seqs(&receiver), (0..30).collect());
+}
+
+#[tokio::test]
+async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
+    let mut app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+
+    let batch = |from: i64| {
+        let events: Vec<_> = (from..from + 200).map(|seq| json!({ "event_type": "tick", "payload": { "seq": seq } })).collect();
+        json!({ "events": events })
+    };
+    let path = format!("/v1/tenants/{tenant}/events/batch");
+    assert_eq!(app.post(&path, &key, batch(0)).await.0, 202);
+    // Stop as soon as deliveries are flowing, with work still queued and in flight.
+    receiver.wait_for(1).await;
+    app.stop_dispatcher().await;
+    assert_eq!(app.post(&path, &key, batch(200)).await.0, 202);
+    app.start_dispatcher();
+
+    receiver.wait_for(400).await;
+    assert_eq!(seqs(&receiver), (0..400).collect(), "every accepted event arrived");
+    app.wait_for_delivered(400).await;
+    assert_eq!(app.count("deliveries").await, 400);
+}

@@ -268,16 +268,28 @@ impl Drop for TestApp {
             rt.block_on(async move {
                 // The pool's connections belong to the test's runtime, which is blocked
                 // here; dropping the database with FORCE ends them.
-                if let Ok(conn) = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await {
-                    if let Ok(channel) = conn.create_channel().await {
-                        let _ = topology.delete(&channel).await;
+                match lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await {
+                    Ok(conn) => {
+                        match conn.create_channel().await {
+                            Ok(channel) => {
+                                if let Err(e) = topology.delete(&channel).await {
+                                    eprintln!("cleanup: deleting queues: {e}");
+                                }
+                            }
+                            Err(e) => eprintln!("cleanup: channel: {e}"),
+                        }
+                        let _ = conn.close(200, "bye".into()).await;
                     }
-                    let _ = conn.close(200, "bye".into()).await;
+                    Err(e) => eprintln!("cleanup: broker: {e}"),
                 }
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_database_url()).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")))
-                        .execute(&mut admin)
-                        .await;
+                match sqlx::PgConnection::connect(&admin_database_url()).await {
+                    Ok(mut admin) => {
+                        let drop = format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)");
+                        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await {
+                            eprintln!("cleanup: dropping {db_name}: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("cleanup: database: {e}"),
                 }
             });
         });

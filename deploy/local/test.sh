@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Brings up PostgreSQL and RabbitMQ (installing them if needed), then runs the whole
+# test suite against them. CI runs exactly this.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=services.sh
+source "$ROOT/deploy/local/services.sh"
+ensure_services
+
+export HOOKRELAY_TEST_DATABASE_URL="${HOOKRELAY_TEST_DATABASE_URL:-postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/postgres}"
+export HOOKRELAY_TEST_AMQP_URL="${HOOKRELAY_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export HOOKRELAY_LOG="${HOOKRELAY_LOG:-warn}"
+cd "$ROOT"
+
+start=$(date +%s)
+# Documentation examples first (the subscriber's verification example), then the suite.
+cargo test --workspace --locked --doc
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --profile ci
+else
+  log "cargo-nextest not found; using cargo test"
+  cargo test --workspace --locked --tests
+fi
+log "test suite finished in $(( $(date +%s) - start )) s"

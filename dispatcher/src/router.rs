@@ -24,6 +24,8 @@ use crate::{DispatchError, db_retry};
 const MAX_BATCH: usize = 256;
 /// How long a batch waits to fill once its first message arrived.
 const BATCH_WINDOW: Duration = Duration::from_millis(2);
+/// Pause after a failed publish before taking the requeued batch again.
+const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Delivery ids per published message.
 const DELIVERIES_PER_MESSAGE: usize = 500;
 
@@ -122,7 +124,13 @@ impl Router {
             Err(e) => {
                 // The rows are stored; the redelivered ingest messages republish them.
                 tracing::warn!(error = %e, "publishing deliveries failed; requeueing the batch");
-                channel.basic_nack(last, BasicNackOptions { multiple: true, requeue: true }).await
+                channel.basic_nack(last, BasicNackOptions { multiple: true, requeue: true }).await?;
+                // Give the broker a moment instead of spinning on the same messages.
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(PUBLISH_RETRY_PAUSE) => {}
+                }
+                Ok(())
             }
         }
     }

@@ -30,3 +30,25 @@ async fn readiness_names_an_unreachable_broker() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "unavailable");
 }
+
+#[tokio::test]
+async fn ingest_keeps_accepting_while_the_gateway_cannot_reach_postgres() {
+    let app = TestApp::spawn().await;
+    let receiver = crate::helpers::Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+
+    app.cut_gateway_database().await;
+    let (status, body) = app.get("/readyz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"]["message"].as_str().expect("message").contains("postgres"), "{body}");
+
+    // Key and tenant come from memory; the event goes to the broker only.
+    let event = app.event(&key, &tenant, serde_json::json!({ "event_type": "x", "payload": { "during": "outage" } })).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].body.as_ref(), br#"{"during":"outage"}"#);
+    // Reads need the database: a clear 503, not a hang or a 500.
+    let (status, body) = app.get(&format!("/v1/tenants/{tenant}/events/{event}"), &key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+}

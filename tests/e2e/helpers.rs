@@ -46,6 +46,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub config: Config,
     pub store: Store,
+    /// The gateway's own pool, so a test can cut the gateway off from Postgres.
+    gateway_store: Store,
     db_name: String,
     gateway: Option<(CancellationToken, JoinHandle<std::io::Result<()>>)>,
     dispatcher: Option<(CancellationToken, JoinHandle<()>)>,
@@ -95,7 +97,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let gateway_store = Store::connect_lazy(config.database_url.expose(), config.database_max_connections).expect("pool");
-        let state = hookrelay_gateway::build_state(config.clone(), gateway_store).await;
+        let state = hookrelay_gateway::build_state(config.clone(), gateway_store.clone()).await;
         let stop = CancellationToken::new();
         let task = tokio::spawn(hookrelay_gateway::serve(state, listener, stop.clone()));
 
@@ -104,6 +106,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             config,
             store,
+            gateway_store,
             db_name,
             gateway: Some((stop, task)),
             dispatcher: None,
@@ -131,6 +134,11 @@ impl TestApp {
         let (stop, task) = self.dispatcher.take().expect("dispatcher running");
         stop.cancel();
         task.await.expect("dispatcher task ends cleanly");
+    }
+
+    /// From now on every database call of the gateway fails, as if Postgres were down.
+    pub async fn cut_gateway_database(&self) {
+        self.gateway_store.close().await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,4 +7,5 @@ mod api;
 mod bad_input;
 mod delivery;
 mod health;
+mod loadtest;
 mod restart;

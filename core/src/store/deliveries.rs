@@ -1,7 +1,7 @@
 //! Deliveries and attempts: the router's idempotent fan-out write, the sender's
 //! batched reads and attempt recording, and the API's reads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -84,9 +84,16 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let fresh: HashMap<Uuid, &NewEvent> =
-            events.iter().filter(|e| inserted.contains(&e.id)).map(|e| (e.id, e)).collect();
-        let mut tenants: Vec<Uuid> = fresh.values().map(|e| e.tenant_id).collect();
+        let inserted: HashSet<Uuid> = inserted.into_iter().collect();
+        let mut fresh: Vec<&NewEvent> = Vec::with_capacity(inserted.len());
+        let mut seen = HashSet::with_capacity(inserted.len());
+        for e in events {
+            // A batch may hold the same event twice (a repeated idempotency key).
+            if inserted.contains(&e.id) && seen.insert(e.id) {
+                fresh.push(e);
+            }
+        }
+        let mut tenants: Vec<Uuid> = fresh.iter().map(|e| e.tenant_id).collect();
         tenants.sort_unstable();
         tenants.dedup();
         let endpoints: Vec<RoutingEndpoint> = sqlx::query_as(
@@ -96,10 +103,14 @@ impl Store {
         .bind(&tenants)
         .fetch_all(&mut *tx)
         .await?;
+        let mut by_tenant: HashMap<Uuid, Vec<&RoutingEndpoint>> = HashMap::new();
+        for ep in &endpoints {
+            by_tenant.entry(ep.tenant_id).or_default().push(ep);
+        }
 
         let (mut ids, mut event_ids, mut endpoint_ids, mut tenant_ids) = (vec![], vec![], vec![], vec![]);
-        for event in fresh.values() {
-            for ep in endpoints.iter().filter(|ep| ep.tenant_id == event.tenant_id) {
+        for event in fresh {
+            for ep in by_tenant.get(&event.tenant_id).into_iter().flatten() {
                 if event_type::subscribed(ep.event_types.as_deref(), &event.event_type) {
                     ids.push(new_id());
                     event_ids.push(event.id);

@@ -5,6 +5,11 @@ use clap::{Parser, Subcommand};
 use hookrelay_core::{Config, telemetry};
 use tokio_util::sync::CancellationToken;
 
+// Many small, short-lived allocations across threads (requests, rows, messages):
+// mimalloc measured clearly faster than the system allocator under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hookrelay", version, about = "A reliable webhook delivery gateway", long_about = None)]
 struct Cli {

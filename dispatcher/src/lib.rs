@@ -147,6 +147,6 @@ async fn wait_for(tracker: &TaskTracker) {
 
 async fn close(connection: &Connection) {
     if connection.status().connected() {
-        let _ = connection.close(200, "bye".into()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), connection.close(200, "bye".into())).await;
     }
 }

@@ -47,7 +47,8 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, cancel: Cance
     loop {
         let first = match carry.take() {
             Some(r) => r,
-            None => match rx.recv().await {
+            // Shutdown ends the loop even if a stuck sender task still holds a handle.
+            None => match tokio::select! { r = rx.recv() => r, _ = cancel.cancelled() => None } {
                 Some(r) => r,
                 None => return,
             },

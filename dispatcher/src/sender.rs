@@ -25,6 +25,18 @@ use crate::client::{Outgoing, WebhookClient, not_sent};
 use crate::recorder::Recorder;
 use crate::{DispatchError, db_retry};
 
+/// Acks towards a connection that died may never complete: the broker requeues
+/// those messages anyway, so give up after a while instead of holding the task.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn settle(ack: impl std::future::Future<Output = lapin::Result<bool>>) {
+    match tokio::time::timeout(SETTLE_TIMEOUT, ack).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not settle a delivery message; the broker redelivers it"),
+        Err(_) => tracing::debug!("settling a delivery message timed out; the broker redelivers it"),
+    }
+}
+
 pub struct Sender {
     pub store: Store,
     pub cipher: Cipher,
@@ -79,12 +91,12 @@ impl Sender {
             Ok(m) => m.deliveries,
             Err(e) => {
                 tracing::error!(error = %e, "unparseable delivery message; dead-lettering it");
-                let _ = message.acker.reject(BasicRejectOptions { requeue: false }).await;
+                settle(message.acker.reject(BasicRejectOptions { requeue: false })).await;
                 return;
             }
         };
         let Some(jobs) = db_retry::until_ok("loading deliveries", &cancel, || self.store.send_jobs(&ids)).await else {
-            let _ = message.acker.nack(requeue).await;
+            settle(message.acker.nack(requeue)).await;
             return;
         };
         // Only pending deliveries are sent: a duplicate message for a finished one is a no-op.
@@ -97,15 +109,15 @@ impl Sender {
             })
             .await;
             if cancelled.is_none() {
-                let _ = message.acker.nack(requeue).await;
+                settle(message.acker.nack(requeue)).await;
                 return;
             }
         }
         let records: Vec<AttemptRecord> = join_all(due.into_iter().map(|job| self.attempt(job))).await;
         if self.recorder.record(records).await {
-            let _ = message.acker.ack(BasicAckOptions::default()).await;
+            settle(message.acker.ack(BasicAckOptions::default())).await;
         } else {
-            let _ = message.acker.nack(requeue).await;
+            settle(message.acker.nack(requeue)).await;
         }
     }
 

@@ -71,7 +71,7 @@ impl From<StoreError> for ApiError {
 
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
-        tracing::warn!(error = %e, "publish failed");
+        tracing::debug!(error = %e, "publish failed");
         Self::unavailable("the event could not be stored durably; retry shortly")
     }
 }

@@ -157,7 +157,8 @@ impl Publisher {
 
     pub async fn close(&self) {
         if let Some(link) = self.state.lock().await.link.take() {
-            let _ = link.connection.close(200, "shutdown".into()).await;
+            // A connection the broker already dropped may never answer the close.
+            let _ = tokio::time::timeout(CONNECT_TIMEOUT, link.connection.close(200, "shutdown".into())).await;
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod ingest;
 pub mod routes;
 pub mod state;
 pub mod tenant_cache;

@@ -7,6 +7,7 @@ use hookrelay_core::queue::Publisher;
 use hookrelay_core::{Config, Store};
 
 use crate::auth::KeyCache;
+use crate::ingest::IngestBatcher;
 use crate::tenant_cache::TenantCache;
 
 #[derive(Clone)]
@@ -16,6 +17,7 @@ pub struct Inner {
     pub config: Config,
     pub store: Store,
     pub publisher: Arc<Publisher>,
+    pub ingest: IngestBatcher,
     pub keys: KeyCache,
     pub tenants: TenantCache,
     pub cipher: Cipher,
@@ -24,7 +26,8 @@ pub struct Inner {
 impl AppState {
     pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
         let cipher = Cipher::new(config.encryption_key.expose());
-        Self(Arc::new(Inner { config, store, publisher, keys: KeyCache::new(), tenants: TenantCache::default(), cipher }))
+        let ingest = IngestBatcher::spawn(publisher.clone());
+        Self(Arc::new(Inner { config, store, publisher, ingest, keys: KeyCache::new(), tenants: TenantCache::default(), cipher }))
     }
 }
 

@@ -8,9 +8,10 @@ use crate::behaviour::BehaviourSpec;
 
 #[derive(Debug, Clone, Args)]
 pub struct Options {
-    /// Base URL of a running hookrelay API.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub api: String,
+    /// Base URL of a running hookrelay API; several, comma-separated, spread the
+    /// requests round-robin over gateways of one installation (setup uses the first).
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    pub api: Vec<String>,
     /// Admin token of that hookrelay (creates the producer key).
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: String,
@@ -63,12 +64,18 @@ pub struct Options {
 }
 
 impl Options {
+    /// The API a request goes to (round-robin over `--api`).
+    pub fn api_for(&self, request: u64) -> &str {
+        self.api[(request % self.api.len() as u64) as usize].trim_end_matches('/')
+    }
+
     pub fn deadline(&self) -> Duration {
         Duration::from_secs(self.deadline)
     }
 
     /// Checks the combination of flags.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.api.is_empty(), "--api needs a URL");
         anyhow::ensure!(self.events > 0, "--events must be at least 1");
         anyhow::ensure!(self.tenants > 0 && self.endpoints > 0, "--tenants and --endpoints must be at least 1");
         anyhow::ensure!(

@@ -65,7 +65,7 @@ impl Ctx {
     async fn send(&self, request: u64, intended_us: u64) {
         let (tenant, seqs) = request_events(&self.opts, request);
         let n = seqs.end - seqs.start;
-        let api = self.opts.api.trim_end_matches('/');
+        let api = self.opts.api_for(request);
         let tenant_id = &self.setup.tenants[tenant];
         let url = if self.opts.batch == 1 {
             format!("{api}/v1/tenants/{tenant_id}/events")

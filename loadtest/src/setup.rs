@@ -34,7 +34,7 @@ pub fn endpoint_index(opts: &Options, tenant: usize, j: usize) -> usize {
 }
 
 pub async fn prepare(http: &reqwest::Client, opts: &Options, receivers: &Receivers) -> anyhow::Result<Setup> {
-    let api = opts.api.trim_end_matches('/');
+    let api = opts.api_for(0);
     let key = post(http, format!("{api}/v1/api-keys"), &opts.admin_token, json!({ "name": "loadtest" })).await?;
     let key = key["key"].as_str().context("no key in the answer")?.to_string();
     let run = now_tag();

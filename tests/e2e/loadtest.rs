@@ -10,7 +10,7 @@ use crate::helpers::{ADMIN_TOKEN, TestApp};
 async fn a_few_thousand_events_survive_a_dispatcher_restart_with_nothing_lost() {
     let mut app = TestApp::spawn().await;
     let opts = Options {
-        api: app.base.clone(),
+        api: vec![app.base.clone()],
         admin_token: ADMIN_TOKEN.into(),
         events: 3000,
         rate: None,

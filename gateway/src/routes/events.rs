@@ -10,7 +10,7 @@ use chrono::Utc;
 use hookrelay_core::event_type;
 use hookrelay_core::ids;
 use hookrelay_core::model::{Delivery, Event, Page};
-use hookrelay_core::queue::{IngestEvent, IngestMessage};
+use hookrelay_core::queue::IngestEvent;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -78,12 +78,6 @@ fn accept(tenant_id: Uuid, e: EventIn, max_payload: usize, at: &str) -> ApiResul
     })
 }
 
-async fn publish(state: &AppState, message: &IngestMessage) -> ApiResult<()> {
-    let body = serde_json::to_vec(message).map_err(|e| ApiError::invalid(e.to_string()))?;
-    state.publisher.publish(state.publisher.topology().ingest_queue(), body).await?;
-    Ok(())
-}
-
 async fn ingest(
     State(state): State<AppState>,
     _p: Producer,
@@ -93,7 +87,7 @@ async fn ingest(
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let event = accept(tenant.id, req, state.config.max_payload_bytes, "")?;
     let id = event.id;
-    publish(&state, &IngestMessage { tenant_id: tenant.id, events: vec![event] }).await?;
+    state.ingest.submit(tenant.id, vec![event]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }
 
@@ -115,8 +109,8 @@ async fn ingest_batch(
         .map(|(i, e)| accept(tenant.id, e, max, &format!("events[{i}]: ")))
         .collect::<ApiResult<Vec<_>>>()?;
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    // One message for the whole batch: all of it is accepted, or none.
-    publish(&state, &IngestMessage { tenant_id: tenant.id, events }).await?;
+    // The batch travels in one message: all of it is accepted, or none.
+    state.ingest.submit(tenant.id, events).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
 }
 

@@ -25,12 +25,11 @@ use crate::behaviour::behaviour_of;
 use crate::receiver::Receivers;
 use crate::report::quantile_ms;
 
-/// Deliveries the run should see at endpoints that accept everything.
-pub fn expected_healthy(opts: &Options) -> u64 {
+/// Deliveries that `requests` should cause at endpoints that accept everything.
+pub fn expected_healthy(opts: &Options, requests: impl IntoIterator<Item = u64>) -> u64 {
     let types = opts.event_types();
-    let requests = opts.events.div_ceil(opts.batch as u64);
     let mut expected = 0;
-    for r in 0..requests {
+    for r in requests {
         let (tenant, seqs) = producer::request_events(opts, r);
         for seq in seqs {
             let t = producer::type_of(opts, seq);
@@ -60,7 +59,7 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(60)).build()?;
     let receivers = Receivers::start(opts.receiver_ports).await?;
     let setup = setup::prepare(&http, &opts, &receivers).await?;
-    let expected = expected_healthy(&opts);
+    let planned = expected_healthy(&opts, 0..opts.events.div_ceil(opts.batch as u64));
 
     let sampler_stop = CancellationToken::new();
     let peak = opts.gateway_pid.map(|pid| memory::sample_peak(pid, sampler_stop.clone()));
@@ -70,7 +69,7 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
         multi.set_draw_target(ProgressDrawTarget::hidden());
     }
     let sent_bar = bar(&multi, opts.events, "accepted");
-    let got_bar = bar(&multi, expected, "delivered");
+    let got_bar = bar(&multi, planned, "delivered");
     let progress = Arc::new(producer::Progress::default());
     let ticker = {
         let (progress, ledger, sent_bar, got_bar, stop) = (progress.clone(), receivers.ledger.clone(), sent_bar.clone(), got_bar.clone(), sampler_stop.clone());
@@ -88,6 +87,8 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
 
     let started_us = receiver::now_us();
     let outcome = producer::produce(http, &opts, setup, progress.clone(), cancel.clone()).await;
+    // What was accepted is what must arrive (all of the plan, unless interrupted or refused).
+    let expected = expected_healthy(&opts, outcome.accepted_requests.iter().copied());
 
     // Wait for every expected delivery, the deadline, or Ctrl-C.
     let ledger = receivers.ledger.clone();
@@ -147,4 +148,41 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
         gateway_peak_rss_mb: peak.map(|p| p.load(Ordering::Relaxed) as f64 / 1024.0),
         interrupted: cancel.is_cancelled(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(behaviours: &[&str]) -> Options {
+        Options {
+            api: vec!["http://127.0.0.1:1".into()],
+            admin_token: String::new(),
+            events: 10,
+            rate: None,
+            concurrency: None,
+            batch: 1,
+            tenants: 1,
+            endpoints: 4,
+            fanout: 2,
+            payload_bytes: 100,
+            deadline: 1,
+            receiver_ports: 1,
+            behaviours: behaviours.iter().map(|b| b.parse().expect("spec")).collect(),
+            gateway_pid: None,
+            json: true,
+            quiet: true,
+        }
+    }
+
+    #[test]
+    fn expected_counts_fanout_and_skips_faulty_endpoints() {
+        assert_eq!(expected_healthy(&opts(&[]), 0..10), 20);
+        // Endpoint 0 takes type 0 (the even events): each of those loses one delivery.
+        assert_eq!(expected_healthy(&opts(&["0:gone"]), 0..10), 15);
+        // Slow endpoints still get everything.
+        assert_eq!(expected_healthy(&opts(&["0-3:slow=5"]), 0..10), 20);
+        // Only accepted requests count.
+        assert_eq!(expected_healthy(&opts(&[]), [0, 1, 2]), 6);
+    }
 }

@@ -26,6 +26,8 @@ pub struct Progress {
 pub struct Outcome {
     /// Ingest latency per accepted request, in microseconds.
     pub ingest_us: Vec<u64>,
+    /// Indexes of the requests answered `202`.
+    pub accepted_requests: Vec<u64>,
     pub elapsed: Duration,
     pub first_error: Option<String>,
 }
@@ -56,6 +58,7 @@ struct Ctx {
     pad: String,
     progress: Arc<Progress>,
     latencies: Mutex<Vec<u64>>,
+    accepted_requests: Mutex<Vec<u64>>,
     first_error: Mutex<Option<String>>,
     cancel: CancellationToken,
 }
@@ -81,6 +84,7 @@ impl Ctx {
                 Ok(r) if r.status().as_u16() == 202 => {
                     self.progress.accepted.fetch_add(n, Ordering::Relaxed);
                     self.latencies.lock().await.push(now_us().saturating_sub(intended_us));
+                    self.accepted_requests.lock().await.push(request);
                     return;
                 }
                 Ok(r) if r.status().as_u16() != 503 && r.status().as_u16() != 429 => {
@@ -113,6 +117,7 @@ pub async fn produce(http: reqwest::Client, opts: &Options, setup: Setup, progre
         pad,
         progress,
         latencies: Mutex::new(Vec::with_capacity(requests as usize)),
+        accepted_requests: Mutex::new(Vec::with_capacity(requests as usize)),
         first_error: Mutex::new(None),
         cancel: cancel.clone(),
     });
@@ -123,8 +128,9 @@ pub async fn produce(http: reqwest::Client, opts: &Options, setup: Setup, progre
     }
     let elapsed = started.elapsed();
     let ingest_us = std::mem::take(&mut *ctx.latencies.lock().await);
+    let accepted_requests = std::mem::take(&mut *ctx.accepted_requests.lock().await);
     let first_error = ctx.first_error.lock().await.clone();
-    Outcome { ingest_us, elapsed, first_error }
+    Outcome { ingest_us, accepted_requests, elapsed, first_error }
 }
 
 /// Requests leave on a fixed schedule whatever the answers' speed, and latency is

@@ -10,30 +10,43 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 fn store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect_lazy(config.database_url.expose(), config.database_max_connections)
-        .context("HOOKRELAY_DATABASE_URL is not a usable Postgres URL")
+    Store::connect_lazy(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .context("HOOKRELAY_DATABASE_URL is not a usable Postgres URL")
 }
 
 /// Applies pending migrations.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let store = store(config)?;
-    store.migrate().await.context("applying migrations (is Postgres reachable at HOOKRELAY_DATABASE_URL?)")?;
+    store
+        .migrate()
+        .await
+        .context("applying migrations (is Postgres reachable at HOOKRELAY_DATABASE_URL?)")?;
     store.close().await;
     Ok(())
 }
 
 /// Runs the HTTP API until `shutdown`.
 pub async fn gateway(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.listen))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.listen))?;
     announce(&listener)?;
     let state = hookrelay_gateway::build_state(config.clone(), store(&config)?).await;
-    hookrelay_gateway::serve(state, listener, shutdown).await.context("serving HTTP")
+    hookrelay_gateway::serve(state, listener, shutdown)
+        .await
+        .context("serving HTTP")
 }
 
 /// Runs the dispatcher until `shutdown`.
 pub async fn dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = store(&config)?;
-    Dispatcher::new(config, store).run(shutdown).await.context("running the dispatcher")
+    Dispatcher::new(config, store)
+        .run(shutdown)
+        .await
+        .context("running the dispatcher")
 }
 
 /// Migrates, then runs gateway and dispatcher together until `shutdown`.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::retry::RetryPolicy;
+
 /// A value that must never reach logs (passwords in URLs, tokens, keys).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sensitive<T>(T);
@@ -67,6 +69,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// `HOOKRELAY_RETRY_SCHEDULE` (e.g. `5s,30s,2m`; its length sets the retries),
+    /// `HOOKRELAY_MAX_ATTEMPTS`, `HOOKRELAY_MAX_AGE`, `HOOKRELAY_NON_RETRYABLE_STATUSES`.
+    pub retry: RetryPolicy,
 }
 
 impl Config {
@@ -74,7 +79,9 @@ impl Config {
     /// therefore only fit for tests; `from_env` insists on a real one.
     pub fn local_defaults() -> Self {
         Self {
-            database_url: Sensitive::new("postgres://hookrelay:hookrelay@127.0.0.1:5432/hookrelay".into()),
+            database_url: Sensitive::new(
+                "postgres://hookrelay:hookrelay@127.0.0.1:5432/hookrelay".into(),
+            ),
             database_max_connections: 16,
             amqp_url: Sensitive::new("amqp://guest:guest@127.0.0.1:5672/%2f".into()),
             queue_prefix: "hookrelay".into(),
@@ -89,6 +96,7 @@ impl Config {
             delivery_prefetch: 256,
             max_in_flight: 1024,
             shutdown_grace: Duration::from_secs(20),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -100,56 +108,105 @@ impl Config {
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = Self::local_defaults();
-        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
         if let Some(v) = get("HOOKRELAY_DATABASE_URL") {
-            require(v.starts_with("postgres://") || v.starts_with("postgresql://"), "HOOKRELAY_DATABASE_URL", "must be a postgres:// URL")?;
+            require(
+                v.starts_with("postgres://") || v.starts_with("postgresql://"),
+                "HOOKRELAY_DATABASE_URL",
+                "must be a postgres:// URL",
+            )?;
             c.database_url = Sensitive::new(v);
         }
         if let Some(v) = get("HOOKRELAY_DATABASE_MAX_CONNECTIONS") {
-            c.database_max_connections = parse_range("HOOKRELAY_DATABASE_MAX_CONNECTIONS", &v, 1, 1000)?;
+            c.database_max_connections =
+                parse_range("HOOKRELAY_DATABASE_MAX_CONNECTIONS", &v, 1, 1000)?;
         }
         if let Some(v) = get("HOOKRELAY_AMQP_URL") {
-            require(v.starts_with("amqp://") || v.starts_with("amqps://"), "HOOKRELAY_AMQP_URL", "must be an amqp:// URL")?;
+            require(
+                v.starts_with("amqp://") || v.starts_with("amqps://"),
+                "HOOKRELAY_AMQP_URL",
+                "must be an amqp:// URL",
+            )?;
             c.amqp_url = Sensitive::new(v);
         }
         if let Some(v) = get("HOOKRELAY_QUEUE_PREFIX") {
-            let ok = v.len() <= 64 && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
-            require(ok, "HOOKRELAY_QUEUE_PREFIX", "use at most 64 letters, digits, '-', '_' or '.'")?;
+            let ok = v.len() <= 64
+                && v.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+            require(
+                ok,
+                "HOOKRELAY_QUEUE_PREFIX",
+                "use at most 64 letters, digits, '-', '_' or '.'",
+            )?;
             c.queue_prefix = v;
         }
         if let Some(v) = get("HOOKRELAY_LISTEN") {
-            c.listen = v.parse().map_err(|_| err("HOOKRELAY_LISTEN", format!("expected host:port such as 127.0.0.1:8080, got {v:?}")))?;
+            c.listen = v.parse().map_err(|_| {
+                err(
+                    "HOOKRELAY_LISTEN",
+                    format!("expected host:port such as 127.0.0.1:8080, got {v:?}"),
+                )
+            })?;
         }
         if let Some(v) = get("HOOKRELAY_ADMIN_TOKEN") {
-            require(v.len() >= 16, "HOOKRELAY_ADMIN_TOKEN", "must be at least 16 characters")?;
+            require(
+                v.len() >= 16,
+                "HOOKRELAY_ADMIN_TOKEN",
+                "must be at least 16 characters",
+            )?;
             c.admin_token = Some(Sensitive::new(v));
         }
         match get("HOOKRELAY_ENCRYPTION_KEY") {
             Some(v) => {
-                let bytes = BASE64.decode(&v).map_err(|_| err("HOOKRELAY_ENCRYPTION_KEY", "must be base64".into()))?;
-                let key: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| err("HOOKRELAY_ENCRYPTION_KEY", "must decode to exactly 32 bytes (openssl rand -base64 32)".into()))?;
+                let bytes = BASE64
+                    .decode(&v)
+                    .map_err(|_| err("HOOKRELAY_ENCRYPTION_KEY", "must be base64".into()))?;
+                let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                    err(
+                        "HOOKRELAY_ENCRYPTION_KEY",
+                        "must decode to exactly 32 bytes (openssl rand -base64 32)".into(),
+                    )
+                })?;
                 c.encryption_key = Sensitive::new(key);
             }
-            None => return Err(err("HOOKRELAY_ENCRYPTION_KEY", "is required: base64 of 32 random bytes (openssl rand -base64 32)".into())),
+            None => {
+                return Err(err(
+                    "HOOKRELAY_ENCRYPTION_KEY",
+                    "is required: base64 of 32 random bytes (openssl rand -base64 32)".into(),
+                ));
+            }
         }
         if let Some(v) = get("HOOKRELAY_SHARDS") {
             c.shards = parse_range("HOOKRELAY_SHARDS", &v, 1, 1024)?;
         }
         if let Some(v) = get("HOOKRELAY_MAX_PAYLOAD_BYTES") {
-            c.max_payload_bytes = parse_range("HOOKRELAY_MAX_PAYLOAD_BYTES", &v, 1024, 64 * 1024 * 1024)?;
+            c.max_payload_bytes =
+                parse_range("HOOKRELAY_MAX_PAYLOAD_BYTES", &v, 1024, 64 * 1024 * 1024)?;
         }
         if let Some(v) = get("HOOKRELAY_ALLOW_PRIVATE_TARGETS") {
             c.allow_private_targets = match v.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
-                _ => return Err(err("HOOKRELAY_ALLOW_PRIVATE_TARGETS", format!("expected true or false, got {v:?}"))),
+                _ => {
+                    return Err(err(
+                        "HOOKRELAY_ALLOW_PRIVATE_TARGETS",
+                        format!("expected true or false, got {v:?}"),
+                    ));
+                }
             };
         }
         if let Some(v) = get("HOOKRELAY_DELIVERY_TIMEOUT") {
-            c.delivery_timeout = parse_duration("HOOKRELAY_DELIVERY_TIMEOUT", &v, Duration::from_millis(100), Duration::from_secs(300))?;
+            c.delivery_timeout = parse_duration(
+                "HOOKRELAY_DELIVERY_TIMEOUT",
+                &v,
+                Duration::from_millis(100),
+                Duration::from_secs(300),
+            )?;
         }
         if let Some(v) = get("HOOKRELAY_INGEST_PREFETCH") {
             c.ingest_prefetch = parse_range("HOOKRELAY_INGEST_PREFETCH", &v, 1, 65535)?;
@@ -161,7 +218,49 @@ impl Config {
             c.max_in_flight = parse_range("HOOKRELAY_MAX_IN_FLIGHT", &v, 1, 100_000)?;
         }
         if let Some(v) = get("HOOKRELAY_SHUTDOWN_GRACE") {
-            c.shutdown_grace = parse_duration("HOOKRELAY_SHUTDOWN_GRACE", &v, Duration::ZERO, Duration::from_secs(3600))?;
+            c.shutdown_grace = parse_duration(
+                "HOOKRELAY_SHUTDOWN_GRACE",
+                &v,
+                Duration::ZERO,
+                Duration::from_secs(3600),
+            )?;
+        }
+        if let Some(v) = get("HOOKRELAY_RETRY_SCHEDULE") {
+            let schedule = v
+                .split(',')
+                .map(|d| {
+                    parse_duration(
+                        "HOOKRELAY_RETRY_SCHEDULE",
+                        d.trim(),
+                        Duration::from_millis(1),
+                        Duration::from_secs(30 * 86_400),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            require(
+                !schedule.is_empty() && schedule.len() <= 100,
+                "HOOKRELAY_RETRY_SCHEDULE",
+                "list 1 to 100 durations",
+            )?;
+            c.retry.max_attempts = schedule.len() as u32 + 1;
+            c.retry.schedule = schedule;
+        }
+        if let Some(v) = get("HOOKRELAY_MAX_ATTEMPTS") {
+            c.retry.max_attempts = parse_range("HOOKRELAY_MAX_ATTEMPTS", &v, 1, 1000)?;
+        }
+        if let Some(v) = get("HOOKRELAY_MAX_AGE") {
+            c.retry.max_age = parse_duration(
+                "HOOKRELAY_MAX_AGE",
+                &v,
+                Duration::from_secs(1),
+                Duration::from_secs(90 * 86_400),
+            )?;
+        }
+        if let Some(v) = get("HOOKRELAY_NON_RETRYABLE_STATUSES") {
+            c.retry.non_retryable = v
+                .split(',')
+                .map(|s| parse_range("HOOKRELAY_NON_RETRYABLE_STATUSES", s.trim(), 400u16, 599u16))
+                .collect::<Result<_, _>>()?;
         }
         Ok(c)
     }
@@ -172,7 +271,11 @@ fn err(name: &'static str, reason: String) -> ConfigError {
 }
 
 fn require(ok: bool, name: &'static str, reason: &str) -> Result<(), ConfigError> {
-    if ok { Ok(()) } else { Err(err(name, reason.into())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(err(name, reason.into()))
+    }
 }
 
 fn parse_range<T>(name: &'static str, v: &str, min: T, max: T) -> Result<T, ConfigError>
@@ -181,14 +284,34 @@ where
 {
     match v.parse::<T>() {
         Ok(n) if n >= min && n <= max => Ok(n),
-        _ => Err(err(name, format!("expected a whole number from {min} to {max}, got {v:?}"))),
+        _ => Err(err(
+            name,
+            format!("expected a whole number from {min} to {max}, got {v:?}"),
+        )),
     }
 }
 
-fn parse_duration(name: &'static str, v: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
-    let d = humantime::parse_duration(v).map_err(|_| err(name, format!("expected a duration such as 15s or 2m, got {v:?}")))?;
+fn parse_duration(
+    name: &'static str,
+    v: &str,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(v).map_err(|_| {
+        err(
+            name,
+            format!("expected a duration such as 15s or 2m, got {v:?}"),
+        )
+    })?;
     if d < min || d > max {
-        return Err(err(name, format!("must be between {} and {}", humantime::format_duration(min), humantime::format_duration(max))));
+        return Err(err(
+            name,
+            format!(
+                "must be between {} and {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
+        ));
     }
     Ok(d)
 }
@@ -199,8 +322,12 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        map.entry("HOOKRELAY_ENCRYPTION_KEY".into()).or_insert_with(|| BASE64.encode([1u8; 32]));
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("HOOKRELAY_ENCRYPTION_KEY".into())
+            .or_insert_with(|| BASE64.encode([1u8; 32]));
         Config::from_lookup(move |k| map.get(k).cloned())
     }
 
@@ -224,11 +351,39 @@ mod tests {
             ("HOOKRELAY_DATABASE_URL", "mysql://x"),
             ("HOOKRELAY_ENCRYPTION_KEY", "c2hvcnQ="),
             ("HOOKRELAY_ADMIN_TOKEN", "short"),
+            ("HOOKRELAY_RETRY_SCHEDULE", "5s,later"),
+            ("HOOKRELAY_MAX_ATTEMPTS", "0"),
+            ("HOOKRELAY_NON_RETRYABLE_STATUSES", "200"),
         ] {
             let e = load(&[(name, value)]).expect_err(name);
             assert_eq!(e.name, name);
             assert!(e.to_string().contains(name));
         }
+    }
+
+    #[test]
+    fn the_retry_schedule_sets_the_attempts() {
+        let c = load(&[
+            ("HOOKRELAY_RETRY_SCHEDULE", "5s, 30s,2m"),
+            ("HOOKRELAY_NON_RETRYABLE_STATUSES", "400,422"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.retry.schedule,
+            vec![
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                Duration::from_secs(120)
+            ]
+        );
+        assert_eq!(c.retry.max_attempts, 4);
+        assert_eq!(c.retry.non_retryable, vec![400, 422]);
+        let c = load(&[
+            ("HOOKRELAY_RETRY_SCHEDULE", "1s"),
+            ("HOOKRELAY_MAX_ATTEMPTS", "9"),
+        ])
+        .expect("valid");
+        assert_eq!(c.retry.max_attempts, 9);
     }
 
     #[test]

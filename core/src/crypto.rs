@@ -27,7 +27,9 @@ impl std::fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn new(key: &[u8; 32]) -> Self {
-        Self { aead: Aes256Gcm::new(key.into()) }
+        Self {
+            aead: Aes256Gcm::new(key.into()),
+        }
     }
 
     pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
@@ -49,7 +51,9 @@ impl Cipher {
             return Err(CryptoError::Decrypt);
         }
         let (nonce, ciphertext) = stored.split_at(NONCE_LEN);
-        self.aead.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| CryptoError::Decrypt)
+        self.aead
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| CryptoError::Decrypt)
     }
 }
 

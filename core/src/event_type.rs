@@ -8,7 +8,9 @@
 pub const MAX_LEN: usize = 255;
 
 fn valid_segment(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Whether `name` is a valid event type.
@@ -33,7 +35,11 @@ pub fn matches(pattern: &str, name: &str) -> bool {
         return true;
     }
     match pattern.strip_suffix(".*") {
-        Some(prefix) => name.len() > prefix.len() + 1 && name.starts_with(prefix) && name.as_bytes()[prefix.len()] == b'.',
+        Some(prefix) => {
+            name.len() > prefix.len() + 1
+                && name.starts_with(prefix)
+                && name.as_bytes()[prefix.len()] == b'.'
+        }
         None => pattern == name,
     }
 }
@@ -55,7 +61,16 @@ mod tests {
         for ok in ["order", "order.created", "a-b_c.D9"] {
             assert!(is_valid_name(ok), "{ok}");
         }
-        for bad in ["", ".", "order.", ".order", "order..x", "order created", "order.*", "é"] {
+        for bad in [
+            "",
+            ".",
+            "order.",
+            ".order",
+            "order..x",
+            "order created",
+            "order.*",
+            "é",
+        ] {
             assert!(!is_valid_name(bad), "{bad}");
         }
         assert!(!is_valid_name(&"a".repeat(256)));

@@ -8,6 +8,7 @@ pub mod event_type;
 pub mod ids;
 pub mod model;
 pub mod queue;
+pub mod retry;
 pub mod store;
 pub mod target;
 pub mod telemetry;

@@ -25,6 +25,8 @@ pub struct Endpoint {
     /// `None`: subscribed to every event type.
     pub event_types: Option<Vec<String>>,
     pub disabled: bool,
+    /// Why hookrelay disabled it (e.g. it answered 410 Gone); `None` when enabled or disabled by hand.
+    pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,12 +55,14 @@ fn raw_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
-    /// Routed, not yet delivered; may have a retry scheduled (`next_attempt_at`).
+    /// Routed, not attempted yet.
     Pending,
     /// An attempt got a 2xx.
     Delivered,
-    /// Attempts ended without success.
+    /// The last attempt failed; `next_attempt_at` says when the next one is due.
     Failed,
+    /// No more attempts (exhausted, too old, or refused for good); `last_error` says why.
+    Dead,
     /// Not sent: the endpoint was deleted or disabled first.
     Cancelled,
 }
@@ -108,7 +112,11 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> Uuid) -> Self {
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let next = if more { rows.last().map(|r| cursor_of(r).to_string()) } else { None };
+        let next = if more {
+            rows.last().map(|r| cursor_of(r).to_string())
+        } else {
+            None
+        };
         Self { data: rows, next }
     }
 }

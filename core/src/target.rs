@@ -18,7 +18,9 @@ pub enum TargetError {
     Credentials,
     #[error("url is longer than {MAX_URL_LEN} characters")]
     TooLong,
-    #[error("url points to a private, loopback or reserved address, which this installation does not allow")]
+    #[error(
+        "url points to a private, loopback or reserved address, which this installation does not allow"
+    )]
     Private,
 }
 
@@ -93,7 +95,11 @@ mod tests {
 
     #[test]
     fn accepts_public_http_urls() {
-        for ok in ["https://example.com/hook", "http://93.184.216.34:8080/x", "https://[2606:4700::1111]/"] {
+        for ok in [
+            "https://example.com/hook",
+            "http://93.184.216.34:8080/x",
+            "https://[2606:4700::1111]/",
+        ] {
             assert!(check_url(ok, false).is_ok(), "{ok}");
         }
     }
@@ -101,10 +107,21 @@ mod tests {
     #[test]
     fn refuses_private_targets_unless_allowed() {
         for bad in [
-            "http://127.0.0.1/", "http://localhost:8080/", "http://api.localhost/", "http://10.1.2.3/",
-            "http://172.16.0.1/", "http://192.168.1.1/", "http://169.254.169.254/latest", "http://100.64.0.1/",
-            "http://0.0.0.0/", "http://[::1]/", "http://[fd00::1]/", "http://[fe80::1]/", "http://[::ffff:127.0.0.1]/",
-            "http://224.0.0.1/", "http://2130706433/",
+            "http://127.0.0.1/",
+            "http://localhost:8080/",
+            "http://api.localhost/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://224.0.0.1/",
+            "http://2130706433/",
         ] {
             assert_eq!(check_url(bad, false), Err(TargetError::Private), "{bad}");
             assert!(check_url(bad, true).is_ok(), "{bad} allowed");
@@ -114,8 +131,17 @@ mod tests {
     #[test]
     fn refuses_malformed_urls() {
         assert_eq!(check_url("not a url", true), Err(TargetError::Invalid));
-        assert_eq!(check_url("ftp://example.com/", true), Err(TargetError::Scheme));
-        assert_eq!(check_url("https://u:p@example.com/", true), Err(TargetError::Credentials));
-        assert_eq!(check_url(&format!("https://e.com/{}", "a".repeat(3000)), true), Err(TargetError::TooLong));
+        assert_eq!(
+            check_url("ftp://example.com/", true),
+            Err(TargetError::Scheme)
+        );
+        assert_eq!(
+            check_url("https://u:p@example.com/", true),
+            Err(TargetError::Credentials)
+        );
+        assert_eq!(
+            check_url(&format!("https://e.com/{}", "a".repeat(3000)), true),
+            Err(TargetError::TooLong)
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::store::AttemptRecord;
-use hookrelay_core::target;
+use hookrelay_core::{retry, target};
 use hookrelay_signature::{Secret, headers, sign_header};
 use serde_json::json;
 use uuid::Uuid;
@@ -46,11 +46,16 @@ impl WebhookClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("hookrelay/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, allow_private })
+        Ok(Self {
+            http,
+            allow_private,
+        })
     }
 
-    /// Sends one attempt; never fails, every outcome becomes an `AttemptRecord`.
-    pub async fn send(&self, out: Outgoing<'_>) -> AttemptRecord {
+    /// Sends one attempt; never fails, every outcome becomes an `AttemptRecord`
+    /// (status `Delivered` or `Failed`; the retry policy refines it). Also returns a
+    /// `Retry-After` the endpoint sent with a 429 or 503.
+    pub async fn send(&self, out: Outgoing<'_>) -> (AttemptRecord, Option<Duration>) {
         let id = out.delivery_id.to_string();
         let timestamp = Utc::now().timestamp();
         let signature = sign_header(out.secrets, &id, timestamp, out.payload.as_bytes());
@@ -64,6 +69,7 @@ impl WebhookClient {
         let mut record = AttemptRecord {
             delivery_id: out.delivery_id,
             status: DeliveryStatus::Failed,
+            next_attempt_at: None,
             request_headers,
             response_status: None,
             response_body: None,
@@ -73,8 +79,9 @@ impl WebhookClient {
         };
         if let Err(e) = target::check_url(out.url, self.allow_private) {
             record.error = Some(format!("blocked: {e}"));
-            return record;
+            return (record, None);
         }
+        let mut retry_after = None;
         let result = self
             .http
             .post(out.url)
@@ -89,6 +96,13 @@ impl WebhookClient {
             Ok(mut response) => {
                 let status = response.status();
                 record.response_status = Some(i32::from(status.as_u16()));
+                if matches!(status.as_u16(), 429 | 503) {
+                    retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry::parse_retry_after(v, Utc::now()));
+                }
                 let (body, read_error) = read_truncated(&mut response).await;
                 record.response_body = Some(body);
                 if status.is_success() {
@@ -103,7 +117,7 @@ impl WebhookClient {
             Err(e) => record.error = Some(describe(&e)),
         }
         record.duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        record
+        (record, retry_after)
     }
 }
 
@@ -112,6 +126,7 @@ pub fn not_sent(delivery_id: Uuid, reason: &str) -> AttemptRecord {
     AttemptRecord {
         delivery_id,
         status: DeliveryStatus::Failed,
+        next_attempt_at: None,
         request_headers: json!({}),
         response_status: None,
         response_body: None,
@@ -156,5 +171,9 @@ fn describe(e: &reqwest::Error) -> String {
         cause = s.to_string();
         source = s.source();
     }
-    if cause.is_empty() { kind.to_string() } else { format!("{kind}: {cause}") }
+    if cause.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {cause}")
+    }
 }

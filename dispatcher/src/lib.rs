@@ -11,7 +11,9 @@ pub mod client;
 mod db_retry;
 mod recorder;
 mod router;
+mod scheduler;
 mod sender;
+mod shards;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use crate::client::WebhookClient;
 use crate::recorder::Recorder;
 use crate::router::Router;
+use crate::scheduler::Scheduler;
 use crate::sender::Sender;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +58,13 @@ impl Dispatcher {
         let c = &self.config;
         let topology = Topology::new(c.queue_prefix.clone(), c.shards);
         let recorder_cancel = CancellationToken::new();
-        let (recorder, recorder_task) = Recorder::spawn(self.store.clone(), recorder_cancel.clone());
+        let (recorder, recorder_task) =
+            Recorder::spawn(self.store.clone(), recorder_cancel.clone());
+        let scheduler_wake = Arc::new(tokio::sync::Notify::new());
         let sender = Arc::new(Sender {
             store: self.store.clone(),
+            retry: c.retry.clone(),
+            scheduler_wake: scheduler_wake.clone(),
             cipher: Cipher::new(c.encryption_key.expose()),
             client: WebhookClient::new(c.delivery_timeout, c.allow_private_targets)?,
             recorder,
@@ -65,13 +72,33 @@ impl Dispatcher {
             permits: Arc::new(Semaphore::new(c.max_in_flight)),
             prefetch: c.delivery_prefetch,
         });
-        let publisher = Arc::new(Publisher::new(c.amqp_url.expose().clone(), "dispatcher-publisher", topology.clone()));
-        let router = Arc::new(Router { store: self.store.clone(), publisher: publisher.clone(), prefetch: c.ingest_prefetch });
+        let publisher = Arc::new(Publisher::new(
+            c.amqp_url.expose().clone(),
+            "dispatcher-publisher",
+            topology.clone(),
+        ));
+        let router = Arc::new(Router {
+            store: self.store.clone(),
+            publisher: publisher.clone(),
+            prefetch: c.ingest_prefetch,
+        });
         let tracker = TaskTracker::new();
+        let scheduler_stop = CancellationToken::new();
+        let scheduler = tokio::spawn(
+            Scheduler {
+                store: self.store.clone(),
+                publisher: publisher.clone(),
+                wake: scheduler_wake,
+            }
+            .run(scheduler_stop.clone()),
+        );
 
         let mut pause = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
-            match self.session(&topology, &router, &sender, &tracker, &shutdown).await {
+            match self
+                .session(&topology, &router, &sender, &tracker, &shutdown)
+                .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "dispatcher lost the broker; reconnecting in {pause:?}");
@@ -84,10 +111,17 @@ impl Dispatcher {
             }
         }
 
+        scheduler_stop.cancel();
+        let _ = scheduler.await;
         tracker.close();
         drop(sender);
-        if tokio::time::timeout(self.config.shutdown_grace, tracker.wait()).await.is_err() {
-            tracing::warn!("shutdown grace period over; unfinished deliveries stay queued for redelivery");
+        if tokio::time::timeout(self.config.shutdown_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "shutdown grace period over; unfinished deliveries stay queued for redelivery"
+            );
         }
         recorder_cancel.cancel();
         let _ = recorder_task.await;
@@ -105,18 +139,27 @@ impl Dispatcher {
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> Result<(), DispatchError> {
-        let connection = Arc::new(queue::connect(self.config.amqp_url.expose(), "dispatcher").await?);
-        topology.declare(&connection.create_channel().await?).await?;
+        let connection =
+            Arc::new(queue::connect(self.config.amqp_url.expose(), "dispatcher").await?);
+        topology
+            .declare(&connection.create_channel().await?)
+            .await?;
         tracing::info!(shards = topology.shards(), "dispatcher consuming");
 
         let session = shutdown.child_token();
         let mut loops: JoinSet<Result<(), DispatchError>> = JoinSet::new();
         {
-            let (router, connection, session) = (router.clone(), connection.clone(), session.clone());
+            let (router, connection, session) =
+                (router.clone(), connection.clone(), session.clone());
             loops.spawn(async move { router.run(&connection, session).await });
         }
         for shard in 0..topology.shards() {
-            loops.spawn(sender.clone().run_shard(connection.clone(), shard, session.clone(), tracker.clone()));
+            loops.spawn(sender.clone().run_shard(
+                connection.clone(),
+                shard,
+                session.clone(),
+                tracker.clone(),
+            ));
         }
         let mut outcome = Ok(());
         while let Some(joined) = loops.join_next().await {
@@ -147,6 +190,7 @@ async fn wait_for(tracker: &TaskTracker) {
 
 async fn close(connection: &Connection) {
     if connection.status().connected() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), connection.close(200, "bye".into())).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), connection.close(200, "bye".into())).await;
     }
 }

@@ -68,7 +68,8 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, cancel: Cance
             size += next.0.len();
             batch.push(next);
         }
-        let records: Vec<AttemptRecord> = batch.iter().flat_map(|(r, _)| r.iter().cloned()).collect();
+        let records: Vec<AttemptRecord> =
+            batch.iter().flat_map(|(r, _)| r.iter().cloned()).collect();
         let ok = write_with_retry(&store, &records, &cancel).await;
         for (_, done) in batch {
             let _ = done.send(ok);
@@ -77,7 +78,11 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, cancel: Cance
 }
 
 /// Retries while the database is unavailable, until it works or shutdown begins.
-async fn write_with_retry(store: &Store, records: &[AttemptRecord], cancel: &CancellationToken) -> bool {
+async fn write_with_retry(
+    store: &Store,
+    records: &[AttemptRecord],
+    cancel: &CancellationToken,
+) -> bool {
     let mut pause = Duration::from_millis(100);
     loop {
         match store.record_attempts(records).await {

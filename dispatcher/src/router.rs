@@ -2,22 +2,25 @@
 //! them with one delivery row per subscribed endpoint (idempotently), publishes the
 //! new deliveries to their endpoint's shard, and only then acks the ingest messages.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use hookrelay_core::ids::shard_of;
-use hookrelay_core::queue::{DeliveryMessage, IngestMessage, Publisher};
-use hookrelay_core::store::{NewDelivery, NewEvent};
 use hookrelay_core::Store;
+use hookrelay_core::queue::{IngestMessage, Publisher};
+use hookrelay_core::store::{NewDelivery, NewEvent};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    BasicRejectOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::shards::delivery_messages;
 use crate::{DispatchError, db_retry};
 
 /// Most ingest messages handled in one database transaction.
@@ -26,8 +29,6 @@ const MAX_BATCH: usize = 256;
 const BATCH_WINDOW: Duration = Duration::from_millis(2);
 /// Pause after a failed publish before taking the requeued batch again.
 const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// Delivery ids per published message.
-const DELIVERIES_PER_MESSAGE: usize = 500;
 
 pub struct Router {
     pub store: Store,
@@ -37,13 +38,24 @@ pub struct Router {
 
 impl Router {
     /// Consumes until `cancel` fires or the channel fails; in-flight batches finish first.
-    pub async fn run(&self, connection: &Connection, cancel: CancellationToken) -> Result<(), DispatchError> {
+    pub async fn run(
+        &self,
+        connection: &Connection,
+        cancel: CancellationToken,
+    ) -> Result<(), DispatchError> {
         let topology = self.publisher.topology();
         let channel = connection.create_channel().await?;
-        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await?;
         let tag = format!("router-{}", Uuid::new_v4());
         let mut consumer = channel
-            .basic_consume(topology.ingest_queue().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                topology.ingest_queue().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         loop {
             let first = tokio::select! {
@@ -63,11 +75,18 @@ impl Router {
             }
             self.handle_batch(&channel, batch, &cancel).await?;
         }
-        let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+        let _ = channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
         Ok(())
     }
 
-    async fn handle_batch(&self, channel: &Channel, batch: Vec<Delivery>, cancel: &CancellationToken) -> lapin::Result<()> {
+    async fn handle_batch(
+        &self,
+        channel: &Channel,
+        batch: Vec<Delivery>,
+        cancel: &CancellationToken,
+    ) -> lapin::Result<()> {
         let mut events = Vec::new();
         let mut redelivered_events = Vec::new();
         let mut good = Vec::with_capacity(batch.len());
@@ -92,39 +111,55 @@ impl Router {
                 Err(e) => {
                     // Dead-lettered by the queue's DLX, never dropped or retried forever.
                     tracing::error!(error = %e, "unparseable ingest message; dead-lettering it");
-                    message.acker.reject(BasicRejectOptions { requeue: false }).await?;
+                    message
+                        .acker
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await?;
                 }
             }
         }
-        let Some(last) = good.last().map(|m| m.delivery_tag) else { return Ok(()) };
+        let Some(last) = good.last().map(|m| m.delivery_tag) else {
+            return Ok(());
+        };
 
-        let Some(mut deliveries) = self.store_events(&events, &redelivered_events, cancel).await else {
+        let Some(mut deliveries) = self
+            .store_events(&events, &redelivered_events, cancel)
+            .await
+        else {
             // Shutting down while the database is away: hand the messages back.
-            channel.basic_nack(last, BasicNackOptions { multiple: true, requeue: true }).await?;
+            channel
+                .basic_nack(
+                    last,
+                    BasicNackOptions {
+                        multiple: true,
+                        requeue: true,
+                    },
+                )
+                .await?;
             return Ok(());
         };
         deliveries.sort_unstable_by_key(|d| d.id);
         deliveries.dedup_by_key(|d| d.id);
 
-        let topology = self.publisher.topology();
-        let mut by_shard: BTreeMap<u16, Vec<Uuid>> = BTreeMap::new();
-        for d in &deliveries {
-            by_shard.entry(shard_of(d.endpoint_id, topology.shards())).or_default().push(d.id);
-        }
-        let mut messages = Vec::new();
-        for (shard, ids) in by_shard {
-            for chunk in ids.chunks(DELIVERIES_PER_MESSAGE) {
-                let body = serde_json::to_vec(&DeliveryMessage { deliveries: chunk.to_vec() })
-                    .unwrap_or_else(|_| unreachable!("ids always serialize"));
-                messages.push((topology.delivery_queue(shard), body));
-            }
-        }
+        let messages = delivery_messages(self.publisher.topology(), &deliveries);
         match self.publisher.publish_all(&messages).await {
-            Ok(()) => channel.basic_ack(last, BasicAckOptions { multiple: true }).await,
+            Ok(()) => {
+                channel
+                    .basic_ack(last, BasicAckOptions { multiple: true })
+                    .await
+            }
             Err(e) => {
                 // The rows are stored; the redelivered ingest messages republish them.
                 tracing::warn!(error = %e, "publishing deliveries failed; requeueing the batch");
-                channel.basic_nack(last, BasicNackOptions { multiple: true, requeue: true }).await?;
+                channel
+                    .basic_nack(
+                        last,
+                        BasicNackOptions {
+                            multiple: true,
+                            requeue: true,
+                        },
+                    )
+                    .await?;
                 // Give the broker a moment instead of spinning on the same messages.
                 tokio::select! {
                     _ = cancel.cancelled() => {}
@@ -137,11 +172,21 @@ impl Router {
 
     /// Stores the events; returns new deliveries plus, for messages seen before,
     /// deliveries stored then but possibly never published.
-    async fn store_events(&self, events: &[NewEvent], redelivered: &[Uuid], cancel: &CancellationToken) -> Option<Vec<NewDelivery>> {
-        let mut deliveries = db_retry::until_ok("routing events", cancel, || self.store.route_events(events)).await?;
+    async fn store_events(
+        &self,
+        events: &[NewEvent],
+        redelivered: &[Uuid],
+        cancel: &CancellationToken,
+    ) -> Option<Vec<NewDelivery>> {
+        let mut deliveries =
+            db_retry::until_ok("routing events", cancel, || self.store.route_events(events))
+                .await?;
         if !redelivered.is_empty() {
             let fresh: HashSet<Uuid> = deliveries.iter().map(|d| d.id).collect();
-            let again = db_retry::until_ok("finding unsent deliveries", cancel, || self.store.unattempted_deliveries(redelivered)).await?;
+            let again = db_retry::until_ok("finding unsent deliveries", cancel, || {
+                self.store.unattempted_deliveries(redelivered)
+            })
+            .await?;
             deliveries.extend(again.into_iter().filter(|d| !fresh.contains(&d.id)));
         }
         Some(deliveries)

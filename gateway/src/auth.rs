@@ -37,21 +37,32 @@ pub struct KeyCache {
 
 impl KeyCache {
     pub fn new() -> Self {
-        Self { hashes: RwLock::new(HashSet::new()) }
+        Self {
+            hashes: RwLock::new(HashSet::new()),
+        }
     }
 
     pub fn insert(&self, hash: [u8; 32]) {
-        self.hashes.write().unwrap_or_else(|p| p.into_inner()).insert(hash);
+        self.hashes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash);
     }
 
     fn contains(&self, hash: &[u8; 32]) -> bool {
-        self.hashes.read().unwrap_or_else(|p| p.into_inner()).contains(hash)
+        self.hashes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(hash)
     }
 
     /// Replaces the set with what the database holds.
     pub async fn reload(&self, store: &Store) -> Result<usize, hookrelay_core::store::StoreError> {
         let rows = store.active_api_keys().await?;
-        let set: HashSet<[u8; 32]> = rows.into_iter().filter_map(|(h, _)| h.try_into().ok()).collect();
+        let set: HashSet<[u8; 32]> = rows
+            .into_iter()
+            .filter_map(|(h, _)| h.try_into().ok())
+            .collect();
         let n = set.len();
         *self.hashes.write().unwrap_or_else(|p| p.into_inner()) = set;
         Ok(n)
@@ -82,7 +93,9 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .headers
         .get(AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <key> header"))?;
-    let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
     value
         .strip_prefix("Bearer ")
         .map(str::trim)
@@ -104,9 +117,16 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        if is_admin(state, token) { Ok(Admin) } else { Err(ApiError::unauthorized("admin token required")) }
+        if is_admin(state, token) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized("admin token required"))
+        }
     }
 }
 
@@ -116,7 +136,10 @@ pub struct Producer;
 impl FromRequestParts<AppState> for Producer {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let hash = hash_api_key(token);
         if state.keys.contains(&hash) || is_admin(state, token) {

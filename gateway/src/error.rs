@@ -18,16 +18,28 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -45,7 +57,9 @@ impl IntoResponse for ApiError {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }
         response
     }
@@ -79,12 +93,22 @@ impl From<PublishError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let (code, message) = match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is larger than the configured limit".to_string()),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as JSON with content-type: application/json".to_string()),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload_too_large",
+                "request body is larger than the configured limit".to_string(),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send the body as JSON with content-type: application/json".to_string(),
+            ),
             StatusCode::UNPROCESSABLE_ENTITY => ("validation_failed", r.body_text()),
             _ => ("invalid_json", r.body_text()),
         };
-        let status = if r.status().is_client_error() { r.status() } else { StatusCode::BAD_REQUEST };
+        let status = if r.status().is_client_error() {
+            r.status()
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         Self::new(status, code, message)
     }
 }

@@ -35,7 +35,9 @@ impl PageParams {
     pub fn after(&self) -> Result<Option<Uuid>, ApiError> {
         match self.after.as_deref().filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(s) => Uuid::parse_str(s).map(Some).map_err(|_| ApiError::bad_request("`after` is not a valid cursor")),
+            Some(s) => Uuid::parse_str(s)
+                .map(Some)
+                .map_err(|_| ApiError::bad_request("`after` is not a valid cursor")),
         }
     }
 }

@@ -37,20 +37,31 @@ impl IngestBatcher {
     }
 
     /// Publishes one request's events; returns once the broker confirmed them.
-    pub async fn submit(&self, tenant_id: Uuid, events: Vec<IngestEvent>) -> Result<(), PublishError> {
+    pub async fn submit(
+        &self,
+        tenant_id: Uuid,
+        events: Vec<IngestEvent>,
+    ) -> Result<(), PublishError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Pending { tenant_id, events, done })
+            .send(Pending {
+                tenant_id,
+                events,
+                done,
+            })
             .await
             .map_err(|_| PublishError::Unavailable("ingest is shutting down".into()))?;
-        wait.await.unwrap_or_else(|_| Err(PublishError::Unavailable("ingest is shutting down".into())))
+        wait.await
+            .unwrap_or_else(|_| Err(PublishError::Unavailable("ingest is shutting down".into())))
     }
 }
 
 async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
     let rounds = Arc::new(Semaphore::new(ROUNDS_IN_FLIGHT));
     loop {
-        let Ok(permit) = rounds.clone().acquire_owned().await else { return };
+        let Ok(permit) = rounds.clone().acquire_owned().await else {
+            return;
+        };
         let Some(first) = rx.recv().await else { return };
         let mut size = first.events.len();
         let mut round = vec![first];
@@ -74,7 +85,13 @@ async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
 /// One message per tenant; every request learns the outcome of its own message.
 async fn publish_round(publisher: &Publisher, round: Vec<Pending>) {
     let queue = publisher.topology().ingest_queue();
-    let mut by_tenant: HashMap<Uuid, (Vec<IngestEvent>, Vec<oneshot::Sender<Result<(), PublishError>>>)> = HashMap::new();
+    let mut by_tenant: HashMap<
+        Uuid,
+        (
+            Vec<IngestEvent>,
+            Vec<oneshot::Sender<Result<(), PublishError>>>,
+        ),
+    > = HashMap::new();
     for p in round {
         let entry = by_tenant.entry(p.tenant_id).or_default();
         entry.0.extend(p.events);

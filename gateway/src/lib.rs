@@ -24,7 +24,11 @@ pub use state::AppState;
 /// gateway starts even while Postgres or RabbitMQ are down, and reports it on `/readyz`).
 pub async fn build_state(config: Config, store: Store) -> AppState {
     let topology = Topology::new(config.queue_prefix.clone(), config.shards);
-    let publisher = Arc::new(Publisher::new(config.amqp_url.expose().clone(), "gateway", topology));
+    let publisher = Arc::new(Publisher::new(
+        config.amqp_url.expose().clone(),
+        "gateway",
+        topology,
+    ));
     if let Err(e) = publisher.channel().await {
         tracing::warn!(error = %e, "broker not reachable yet; ingest answers 503 until it is");
     }
@@ -44,12 +48,18 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` fires, then finishes open requests.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let refresh = {
         let (state, cancel) = (state.clone(), shutdown.clone());
         tokio::spawn(async move { state.keys.refresh_loop(state.store.clone(), cancel).await })
     };
-    let result = axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
     shutdown.cancel();
     let _ = refresh.await;
     state.publisher.close().await;

@@ -27,7 +27,15 @@ impl AppState {
     pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
         let cipher = Cipher::new(config.encryption_key.expose());
         let ingest = IngestBatcher::spawn(publisher.clone());
-        Self(Arc::new(Inner { config, store, publisher, ingest, keys: KeyCache::new(), tenants: TenantCache::default(), cipher }))
+        Self(Arc::new(Inner {
+            config,
+            store,
+            publisher,
+            ingest,
+            keys: KeyCache::new(),
+            tenants: TenantCache::default(),
+            cipher,
+        }))
     }
 }
 

@@ -34,7 +34,12 @@ impl TenantCache {
 
     pub async fn resolve(&self, store: &Store, key: &str) -> Result<Tenant, ApiError> {
         let key = key.to_ascii_lowercase_if_uuid();
-        if let Some(t) = self.by_key.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(t) = self
+            .by_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(t.clone());
         }
         match store.find_tenant(&key).await? {

@@ -40,7 +40,10 @@ impl FromStr for BehaviourSpec {
     fn from_str(s: &str) -> Result<Self, String> {
         let (range, kind) = s.split_once(':').ok_or("expected RANGE:KIND[=ARG]")?;
         let (first, last) = match range.split_once('-') {
-            Some((a, b)) => (a.parse().map_err(|_| "bad range start")?, b.parse().map_err(|_| "bad range end")?),
+            Some((a, b)) => (
+                a.parse().map_err(|_| "bad range start")?,
+                b.parse().map_err(|_| "bad range end")?,
+            ),
             None => {
                 let i = range.parse().map_err(|_| "bad endpoint index")?;
                 (i, i)
@@ -49,28 +52,51 @@ impl FromStr for BehaviourSpec {
         if first > last {
             return Err("range start is after its end".into());
         }
-        let (name, arg) = kind.split_once('=').map_or((kind, None), |(n, a)| (n, Some(a)));
+        let (name, arg) = kind
+            .split_once('=')
+            .map_or((kind, None), |(n, a)| (n, Some(a)));
         let fraction = |a: Option<&str>| -> Result<f64, String> {
-            let f: f64 = a.ok_or("needs =FRACTION")?.parse().map_err(|_| "bad fraction")?;
-            if (0.0..=1.0).contains(&f) { Ok(f) } else { Err("fraction must be 0 to 1".into()) }
+            let f: f64 = a
+                .ok_or("needs =FRACTION")?
+                .parse()
+                .map_err(|_| "bad fraction")?;
+            if (0.0..=1.0).contains(&f) {
+                Ok(f)
+            } else {
+                Err("fraction must be 0 to 1".into())
+            }
         };
-        let number = |a: Option<&str>| -> Result<u64, String> { a.ok_or("needs =NUMBER")?.parse().map_err(|_| "bad number".into()) };
+        let number = |a: Option<&str>| -> Result<u64, String> {
+            a.ok_or("needs =NUMBER")?
+                .parse()
+                .map_err(|_| "bad number".into())
+        };
         let behaviour = match name {
             "fail" => Behaviour::Fail(fraction(arg)?),
             "timeout" => Behaviour::Timeout(fraction(arg)?),
             "slow" => Behaviour::Slow(number(arg)?),
-            "throttle" => Behaviour::Throttle(u32::try_from(number(arg)?).map_err(|_| "too large")?),
+            "throttle" => {
+                Behaviour::Throttle(u32::try_from(number(arg)?).map_err(|_| "too large")?)
+            }
             "gone" => Behaviour::Gone,
             "blackhole" => Behaviour::Blackhole,
             other => return Err(format!("unknown behaviour {other:?}")),
         };
-        Ok(Self { first, last, behaviour })
+        Ok(Self {
+            first,
+            last,
+            behaviour,
+        })
     }
 }
 
 /// The behaviour of endpoint `index` (the last matching spec wins).
 pub fn behaviour_of(specs: &[BehaviourSpec], index: usize) -> Behaviour {
-    specs.iter().rev().find(|s| (s.first..=s.last).contains(&index)).map_or(Behaviour::Healthy, |s| s.behaviour)
+    specs
+        .iter()
+        .rev()
+        .find(|s| (s.first..=s.last).contains(&index))
+        .map_or(Behaviour::Healthy, |s| s.behaviour)
 }
 
 #[cfg(test)]
@@ -79,12 +105,26 @@ mod tests {
 
     #[test]
     fn parses_specs() {
-        assert_eq!("0:blackhole".parse::<BehaviourSpec>(), Ok(BehaviourSpec { first: 0, last: 0, behaviour: Behaviour::Blackhole }));
+        assert_eq!(
+            "0:blackhole".parse::<BehaviourSpec>(),
+            Ok(BehaviourSpec {
+                first: 0,
+                last: 0,
+                behaviour: Behaviour::Blackhole
+            })
+        );
         assert_eq!(
             "2-3:fail=0.25".parse::<BehaviourSpec>(),
-            Ok(BehaviourSpec { first: 2, last: 3, behaviour: Behaviour::Fail(0.25) })
+            Ok(BehaviourSpec {
+                first: 2,
+                last: 3,
+                behaviour: Behaviour::Fail(0.25)
+            })
         );
-        assert_eq!("1:throttle=5".parse::<BehaviourSpec>().map(|s| s.behaviour), Ok(Behaviour::Throttle(5)));
+        assert_eq!(
+            "1:throttle=5".parse::<BehaviourSpec>().map(|s| s.behaviour),
+            Ok(Behaviour::Throttle(5))
+        );
         assert!("1:fail=2".parse::<BehaviourSpec>().is_err());
         assert!("x:gone".parse::<BehaviourSpec>().is_err());
         assert!("3-1:gone".parse::<BehaviourSpec>().is_err());
@@ -93,7 +133,10 @@ mod tests {
 
     #[test]
     fn last_matching_spec_wins() {
-        let specs = vec!["0-9:slow=5".parse().expect("spec"), "3:gone".parse().expect("spec")];
+        let specs = vec![
+            "0-9:slow=5".parse().expect("spec"),
+            "3:gone".parse().expect("spec"),
+        ];
         assert_eq!(behaviour_of(&specs, 3), Behaviour::Gone);
         assert_eq!(behaviour_of(&specs, 4), Behaviour::Slow(5));
         assert_eq!(behaviour_of(&specs, 10), Behaviour::Healthy);

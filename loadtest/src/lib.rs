@@ -35,7 +35,10 @@ pub fn expected_healthy(opts: &Options, requests: impl IntoIterator<Item = u64>)
             let t = producer::type_of(opts, seq);
             expected += (0..opts.endpoints)
                 .filter(|j| j % types == t)
-                .filter(|j| behaviour_of(&opts.behaviours, setup::endpoint_index(opts, tenant, *j)).expects_all())
+                .filter(|j| {
+                    behaviour_of(&opts.behaviours, setup::endpoint_index(opts, tenant, *j))
+                        .expects_all()
+                })
                 .count() as u64;
         }
     }
@@ -56,13 +59,18 @@ fn bar(multi: &MultiProgress, len: u64, label: &str) -> ProgressBar {
 pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Report> {
     opts.validate()?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(60)).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(60))
+        .build()?;
     let receivers = Receivers::start(opts.receiver_ports).await?;
     let setup = setup::prepare(&http, &opts, &receivers).await?;
     let planned = expected_healthy(&opts, 0..opts.events.div_ceil(opts.batch as u64));
 
     let sampler_stop = CancellationToken::new();
-    let peak = opts.gateway_pid.map(|pid| memory::sample_peak(pid, sampler_stop.clone()));
+    let peak = opts
+        .gateway_pid
+        .map(|pid| memory::sample_peak(pid, sampler_stop.clone()));
 
     let multi = MultiProgress::new();
     if opts.quiet || opts.json {
@@ -72,7 +80,13 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
     let got_bar = bar(&multi, planned, "delivered");
     let progress = Arc::new(producer::Progress::default());
     let ticker = {
-        let (progress, ledger, sent_bar, got_bar, stop) = (progress.clone(), receivers.ledger.clone(), sent_bar.clone(), got_bar.clone(), sampler_stop.clone());
+        let (progress, ledger, sent_bar, got_bar, stop) = (
+            progress.clone(),
+            receivers.ledger.clone(),
+            sent_bar.clone(),
+            got_bar.clone(),
+            sampler_stop.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 sent_bar.set_position(progress.accepted.load(Ordering::Relaxed));
@@ -128,7 +142,11 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
         rejected: progress.rejected.load(Ordering::Relaxed),
         retries: progress.retries.load(Ordering::Relaxed),
         ingest_s,
-        ingest_per_s: if ingest_s > 0.0 { accepted as f64 / ingest_s } else { 0.0 },
+        ingest_per_s: if ingest_s > 0.0 {
+            accepted as f64 / ingest_s
+        } else {
+            0.0
+        },
         ingest_p50_ms: quantile_ms(&ingest, 0.5),
         ingest_p90_ms: quantile_ms(&ingest, 0.9),
         ingest_p99_ms: quantile_ms(&ingest, 0.99),
@@ -143,7 +161,11 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
         e2e_p90_ms: quantile_ms(&e2e, 0.9),
         e2e_p99_ms: quantile_ms(&e2e, 0.99),
         e2e_max_ms: quantile_ms(&e2e, 1.0),
-        deliveries_per_s: if span_s > 0.0 { (delivered + snap.other_unique) as f64 / span_s } else { 0.0 },
+        deliveries_per_s: if span_s > 0.0 {
+            (delivered + snap.other_unique) as f64 / span_s
+        } else {
+            0.0
+        },
         elapsed_s: (receiver::now_us().saturating_sub(started_us)) as f64 / 1e6,
         gateway_peak_rss_mb: peak.map(|p| p.load(Ordering::Relaxed) as f64 / 1024.0),
         interrupted: cancel.is_cancelled(),
@@ -168,7 +190,10 @@ mod tests {
             payload_bytes: 100,
             deadline: 1,
             receiver_ports: 1,
-            behaviours: behaviours.iter().map(|b| b.parse().expect("spec")).collect(),
+            behaviours: behaviours
+                .iter()
+                .map(|b| b.parse().expect("spec"))
+                .collect(),
             gateway_pid: None,
             json: true,
             quiet: true,

@@ -6,7 +6,11 @@ use hookrelay_loadtest::{Options, run};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "hookrelay-loadtest", version, about = "Send events to a hookrelay, receive and verify the deliveries, report throughput, latency, loss and duplicates. Exits 0 only when nothing is missing and every signature verified.")]
+#[command(
+    name = "hookrelay-loadtest",
+    version,
+    about = "Send events to a hookrelay, receive and verify the deliveries, report throughput, latency, loss and duplicates. Exits 0 only when nothing is missing and every signature verified."
+)]
 struct Cli {
     #[command(flatten)]
     options: Options,
@@ -31,7 +35,11 @@ async fn main() -> std::process::ExitCode {
             } else {
                 println!("{}", report.table());
             }
-            if report.passed() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+            if report.passed() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("hookrelay-loadtest: {e:#}");

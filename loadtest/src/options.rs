@@ -77,13 +77,22 @@ impl Options {
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.api.is_empty(), "--api needs a URL");
         anyhow::ensure!(self.events > 0, "--events must be at least 1");
-        anyhow::ensure!(self.tenants > 0 && self.endpoints > 0, "--tenants and --endpoints must be at least 1");
+        anyhow::ensure!(
+            self.tenants > 0 && self.endpoints > 0,
+            "--tenants and --endpoints must be at least 1"
+        );
         anyhow::ensure!(
             self.fanout >= 1 && self.fanout <= self.endpoints && self.endpoints % self.fanout == 0,
             "--fanout must divide --endpoints"
         );
-        anyhow::ensure!((1..=1000).contains(&self.batch), "--batch must be 1 to 1000");
-        anyhow::ensure!(self.receiver_ports >= 1, "--receiver-ports must be at least 1");
+        anyhow::ensure!(
+            (1..=1000).contains(&self.batch),
+            "--batch must be 1 to 1000"
+        );
+        anyhow::ensure!(
+            self.receiver_ports >= 1,
+            "--receiver-ports must be at least 1"
+        );
         anyhow::ensure!(self.rate != Some(0), "--rate must be positive");
         Ok(())
     }

@@ -48,7 +48,11 @@ fn body(opts: &Options, seqs: std::ops::Range<u64>, t: u64, pad: &str) -> Value 
     let events: Vec<Value> = seqs
         .map(|seq| json!({ "event_type": event_type(type_of(opts, seq)), "payload": { "seq": seq, "t": t, "pad": pad } }))
         .collect();
-    if opts.batch == 1 { events.into_iter().next().unwrap_or(Value::Null) } else { json!({ "events": events }) }
+    if opts.batch == 1 {
+        events.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        json!({ "events": events })
+    }
 }
 
 struct Ctx {
@@ -79,11 +83,20 @@ impl Ctx {
         self.progress.sent.fetch_add(n, Ordering::Relaxed);
         let mut pause = Duration::from_millis(20);
         loop {
-            let res = self.http.post(&url).bearer_auth(&self.setup.key).json(&payload).send().await;
+            let res = self
+                .http
+                .post(&url)
+                .bearer_auth(&self.setup.key)
+                .json(&payload)
+                .send()
+                .await;
             match res {
                 Ok(r) if r.status().as_u16() == 202 => {
                     self.progress.accepted.fetch_add(n, Ordering::Relaxed);
-                    self.latencies.lock().await.push(now_us().saturating_sub(intended_us));
+                    self.latencies
+                        .lock()
+                        .await
+                        .push(now_us().saturating_sub(intended_us));
                     self.accepted_requests.lock().await.push(request);
                     return;
                 }
@@ -91,7 +104,10 @@ impl Ctx {
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
                     self.progress.rejected.fetch_add(n, Ordering::Relaxed);
-                    self.first_error.lock().await.get_or_insert(format!("{status}: {text}"));
+                    self.first_error
+                        .lock()
+                        .await
+                        .get_or_insert(format!("{status}: {text}"));
                     return;
                 }
                 // 503/429 or a connection error: the event was not accepted; retry.
@@ -107,7 +123,13 @@ impl Ctx {
     }
 }
 
-pub async fn produce(http: reqwest::Client, opts: &Options, setup: Setup, progress: Arc<Progress>, cancel: CancellationToken) -> Outcome {
+pub async fn produce(
+    http: reqwest::Client,
+    opts: &Options,
+    setup: Setup,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> Outcome {
     let pad = "x".repeat(opts.payload_bytes.saturating_sub(60));
     let requests = opts.events.div_ceil(opts.batch as u64);
     let ctx = Arc::new(Ctx {
@@ -130,7 +152,12 @@ pub async fn produce(http: reqwest::Client, opts: &Options, setup: Setup, progre
     let ingest_us = std::mem::take(&mut *ctx.latencies.lock().await);
     let accepted_requests = std::mem::take(&mut *ctx.accepted_requests.lock().await);
     let first_error = ctx.first_error.lock().await.clone();
-    Outcome { ingest_us, accepted_requests, elapsed, first_error }
+    Outcome {
+        ingest_us,
+        accepted_requests,
+        elapsed,
+        first_error,
+    }
 }
 
 /// Requests leave on a fixed schedule whatever the answers' speed, and latency is
@@ -149,7 +176,9 @@ async fn fixed_rate(ctx: &Arc<Ctx>, events_per_s: u64, requests: u64) {
             _ = ticker.tick() => {}
         }
         let intended = start_us + (period.as_micros() as u64) * r;
-        let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
         let ctx = ctx.clone();
         tasks.spawn(async move {
             ctx.send(r, intended).await;

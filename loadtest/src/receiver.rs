@@ -20,7 +20,10 @@ use crate::behaviour::Behaviour;
 
 /// Microseconds since the Unix epoch (shared clock of producer and receivers).
 pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// One endpoint as the receivers see it.
@@ -32,7 +35,11 @@ pub struct EndpointState {
 
 impl EndpointState {
     pub fn new(behaviour: Behaviour, verifier: Verifier) -> Self {
-        Self { behaviour, verifier, window: Mutex::new((Instant::now(), 0)) }
+        Self {
+            behaviour,
+            verifier,
+            window: Mutex::new((Instant::now(), 0)),
+        }
     }
 
     /// Token-window check for `Throttle`.
@@ -99,7 +106,10 @@ impl Ledger {
     }
 
     fn bad_signature(&self) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).bad_signatures += 1;
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .bad_signatures += 1;
     }
 
     pub fn snapshot(&self) -> LedgerSnapshot {
@@ -135,25 +145,40 @@ pub struct Receivers {
 
 impl Receivers {
     pub async fn start(ports: usize) -> anyhow::Result<Self> {
-        let shared = Shared { ledger: Arc::default(), endpoints: Arc::default() };
+        let shared = Shared {
+            ledger: Arc::default(),
+            endpoints: Arc::default(),
+        };
         let mut bases = Vec::new();
         let mut tasks = Vec::new();
         for _ in 0..ports {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             bases.push(format!("http://{}", listener.local_addr()?));
-            let app = axum::Router::new().route("/e/{index}", axum::routing::post(receive)).with_state(shared.clone());
+            let app = axum::Router::new()
+                .route("/e/{index}", axum::routing::post(receive))
+                .with_state(shared.clone());
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
             }));
         }
         let (blackhole, task) = blackhole().await?;
         tasks.push(task);
-        Ok(Self { ledger: shared.ledger, endpoints: shared.endpoints, bases, blackhole, tasks })
+        Ok(Self {
+            ledger: shared.ledger,
+            endpoints: shared.endpoints,
+            bases,
+            blackhole,
+            tasks,
+        })
     }
 
     /// The URL endpoint `index` is created with.
     pub fn url(&self, index: usize, behaviour: Behaviour) -> String {
-        let base = if behaviour == Behaviour::Blackhole { &self.blackhole } else { &self.bases[index % self.bases.len()] };
+        let base = if behaviour == Behaviour::Blackhole {
+            &self.blackhole
+        } else {
+            &self.bases[index % self.bases.len()]
+        };
         format!("{base}/e/{index}")
     }
 }
@@ -183,22 +208,47 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
-async fn receive(State(shared): State<Shared>, Path(index): Path<u32>, h: HeaderMap, body: Bytes) -> Response {
-    let endpoint = shared.endpoints.read().unwrap_or_else(|p| p.into_inner()).get(index as usize).cloned().flatten();
-    let Some(endpoint) = endpoint else { return (StatusCode::NOT_FOUND, "unknown endpoint").into_response() };
+async fn receive(
+    State(shared): State<Shared>,
+    Path(index): Path<u32>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let endpoint = shared
+        .endpoints
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(index as usize)
+        .cloned()
+        .flatten();
+    let Some(endpoint) = endpoint else {
+        return (StatusCode::NOT_FOUND, "unknown endpoint").into_response();
+    };
     match endpoint.behaviour {
-        Behaviour::Fail(p) if rand::random::<f64>() < p => return (StatusCode::INTERNAL_SERVER_ERROR, "injected failure").into_response(),
+        Behaviour::Fail(p) if rand::random::<f64>() < p => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "injected failure").into_response();
+        }
         Behaviour::Timeout(p) if rand::random::<f64>() < p => {
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
         Behaviour::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Behaviour::Throttle(rate) if !endpoint.admit(rate) => {
-            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response();
         }
         Behaviour::Gone => return (StatusCode::GONE, "gone").into_response(),
         _ => {}
     }
-    let verified = endpoint.verifier.verify(header(&h, headers::ID), header(&h, headers::TIMESTAMP), header(&h, headers::SIGNATURE), &body);
+    let verified = endpoint.verifier.verify(
+        header(&h, headers::ID),
+        header(&h, headers::TIMESTAMP),
+        header(&h, headers::SIGNATURE),
+        &body,
+    );
     if verified.is_err() {
         shared.ledger.bad_signature();
         return (StatusCode::BAD_REQUEST, "bad signature").into_response();
@@ -209,6 +259,8 @@ async fn receive(State(shared): State<Shared>, Path(index): Path<u32>, h: Header
     let (Some(seq), Some(sent)) = (payload["seq"].as_u64(), payload["t"].as_u64()) else {
         return (StatusCode::BAD_REQUEST, "no seq").into_response();
     };
-    shared.ledger.record(seq, index, sent, endpoint.behaviour.expects_all());
+    shared
+        .ledger
+        .record(seq, index, sent, endpoint.behaviour.expects_all());
     StatusCode::NO_CONTENT.into_response()
 }

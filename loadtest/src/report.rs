@@ -38,7 +38,9 @@ impl Report {
     }
 
     pub fn table(&self) -> String {
-        let mem = self.gateway_peak_rss_mb.map_or("n/a".to_string(), |m| format!("{m:.1} MiB"));
+        let mem = self
+            .gateway_peak_rss_mb
+            .map_or("n/a".to_string(), |m| format!("{m:.1} MiB"));
         format!(
             "\
 events      sent {sent}  accepted {acc}  rejected {rej}  retries {ret}

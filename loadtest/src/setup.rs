@@ -18,8 +18,19 @@ pub struct Setup {
     pub tenants: Vec<String>,
 }
 
-async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> anyhow::Result<Value> {
-    let res = http.post(&url).bearer_auth(token).json(&body).send().await.with_context(|| format!("POST {url}"))?;
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let res = http
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
     let status = res.status();
     let text = res.text().await?;
     if !status.is_success() {
@@ -33,27 +44,58 @@ pub fn endpoint_index(opts: &Options, tenant: usize, j: usize) -> usize {
     tenant * opts.endpoints + j
 }
 
-pub async fn prepare(http: &reqwest::Client, opts: &Options, receivers: &Receivers) -> anyhow::Result<Setup> {
+pub async fn prepare(
+    http: &reqwest::Client,
+    opts: &Options,
+    receivers: &Receivers,
+) -> anyhow::Result<Setup> {
     let api = opts.api_for(0);
-    let key = post(http, format!("{api}/v1/api-keys"), &opts.admin_token, json!({ "name": "loadtest" })).await?;
-    let key = key["key"].as_str().context("no key in the answer")?.to_string();
+    let key = post(
+        http,
+        format!("{api}/v1/api-keys"),
+        &opts.admin_token,
+        json!({ "name": "loadtest" }),
+    )
+    .await?;
+    let key = key["key"]
+        .as_str()
+        .context("no key in the answer")?
+        .to_string();
     let run = now_tag();
     let mut tenants = Vec::new();
     let mut states = vec![None; opts.tenants * opts.endpoints];
     for t in 0..opts.tenants {
-        let tenant = post(http, format!("{api}/v1/tenants"), &key, json!({ "name": format!("loadtest {run} #{t}") })).await?;
+        let tenant = post(
+            http,
+            format!("{api}/v1/tenants"),
+            &key,
+            json!({ "name": format!("loadtest {run} #{t}") }),
+        )
+        .await?;
         let tenant_id = tenant["id"].as_str().context("no tenant id")?.to_string();
         for j in 0..opts.endpoints {
             let index = endpoint_index(opts, t, j);
             let behaviour = behaviour_of(&opts.behaviours, index);
             let body = json!({ "url": receivers.url(index, behaviour), "event_types": [event_type(j % opts.event_types())] });
-            let endpoint = post(http, format!("{api}/v1/tenants/{tenant_id}/endpoints"), &key, body).await?;
+            let endpoint = post(
+                http,
+                format!("{api}/v1/tenants/{tenant_id}/endpoints"),
+                &key,
+                body,
+            )
+            .await?;
             let secret = Secret::from_whsec(endpoint["secret"].as_str().context("no secret")?)?;
-            states[index] = Some(Arc::new(EndpointState::new(behaviour, Verifier::new(vec![secret]))));
+            states[index] = Some(Arc::new(EndpointState::new(
+                behaviour,
+                Verifier::new(vec![secret]),
+            )));
         }
         tenants.push(tenant_id);
     }
-    *receivers.endpoints.write().unwrap_or_else(|p| p.into_inner()) = states;
+    *receivers
+        .endpoints
+        .write()
+        .unwrap_or_else(|p| p.into_inner()) = states;
     Ok(Setup { key, tenants })
 }
 

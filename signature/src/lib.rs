@@ -147,7 +147,10 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(secrets: Vec<Secret>) -> Self {
-        Self { secrets, tolerance_secs: DEFAULT_TOLERANCE_SECS }
+        Self {
+            secrets,
+            tolerance_secs: DEFAULT_TOLERANCE_SECS,
+        }
     }
 
     /// Accepted skew in seconds either side of now.
@@ -157,7 +160,13 @@ impl Verifier {
     }
 
     /// Verifies against the system clock.
-    pub fn verify(&self, id: &str, timestamp: &str, signature_header: &str, body: &[u8]) -> Result<(), Error> {
+    pub fn verify(
+        &self,
+        id: &str,
+        timestamp: &str,
+        signature_header: &str,
+        body: &[u8],
+    ) -> Result<(), Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -174,7 +183,10 @@ impl Verifier {
         body: &[u8],
         now: i64,
     ) -> Result<(), Error> {
-        let ts: i64 = timestamp.trim().parse().map_err(|_| Error::InvalidTimestamp)?;
+        let ts: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| Error::InvalidTimestamp)?;
         if ts < now - self.tolerance_secs {
             return Err(Error::TimestampTooOld);
         }
@@ -223,24 +235,47 @@ mod tests {
 
     #[test]
     fn verifies_the_reference_vector() {
-        Verifier::new(vec![secret()]).verify_at(ID, "1614265330", EXPECTED, BODY, TS).expect("verifies");
+        Verifier::new(vec![secret()])
+            .verify_at(ID, "1614265330", EXPECTED, BODY, TS)
+            .expect("verifies");
     }
 
     #[test]
     fn rejects_tampered_body_id_and_timestamp() {
         let v = Verifier::new(vec![secret()]);
-        assert_eq!(v.verify_at(ID, "1614265330", EXPECTED, b"{}", TS), Err(Error::NoMatchingSignature));
-        assert_eq!(v.verify_at("msg_other", "1614265330", EXPECTED, BODY, TS), Err(Error::NoMatchingSignature));
-        assert_eq!(v.verify_at(ID, "1614265331", EXPECTED, BODY, TS), Err(Error::NoMatchingSignature));
+        assert_eq!(
+            v.verify_at(ID, "1614265330", EXPECTED, b"{}", TS),
+            Err(Error::NoMatchingSignature)
+        );
+        assert_eq!(
+            v.verify_at("msg_other", "1614265330", EXPECTED, BODY, TS),
+            Err(Error::NoMatchingSignature)
+        );
+        assert_eq!(
+            v.verify_at(ID, "1614265331", EXPECTED, BODY, TS),
+            Err(Error::NoMatchingSignature)
+        );
     }
 
     #[test]
     fn enforces_timestamp_tolerance() {
         let v = Verifier::new(vec![secret()]);
-        assert_eq!(v.verify_at(ID, "1614265330", EXPECTED, BODY, TS + 301), Err(Error::TimestampTooOld));
-        assert_eq!(v.verify_at(ID, "1614265330", EXPECTED, BODY, TS - 301), Err(Error::TimestampTooNew));
-        assert!(v.verify_at(ID, "1614265330", EXPECTED, BODY, TS + 300).is_ok());
-        assert_eq!(v.verify_at(ID, "soon", EXPECTED, BODY, TS), Err(Error::InvalidTimestamp));
+        assert_eq!(
+            v.verify_at(ID, "1614265330", EXPECTED, BODY, TS + 301),
+            Err(Error::TimestampTooOld)
+        );
+        assert_eq!(
+            v.verify_at(ID, "1614265330", EXPECTED, BODY, TS - 301),
+            Err(Error::TimestampTooNew)
+        );
+        assert!(
+            v.verify_at(ID, "1614265330", EXPECTED, BODY, TS + 300)
+                .is_ok()
+        );
+        assert_eq!(
+            v.verify_at(ID, "soon", EXPECTED, BODY, TS),
+            Err(Error::InvalidTimestamp)
+        );
     }
 
     #[test]
@@ -250,11 +285,17 @@ mod tests {
         let header = sign_header([&old, &new], ID, TS, BODY);
         assert_eq!(header.split(' ').count(), 2);
         // A subscriber that only knows either secret verifies the message.
-        Verifier::new(vec![new.clone()]).verify_at(ID, "1614265330", &header, BODY, TS).expect("new");
-        Verifier::new(vec![old]).verify_at(ID, "1614265330", &header, BODY, TS).expect("old");
+        Verifier::new(vec![new.clone()])
+            .verify_at(ID, "1614265330", &header, BODY, TS)
+            .expect("new");
+        Verifier::new(vec![old])
+            .verify_at(ID, "1614265330", &header, BODY, TS)
+            .expect("old");
         // Unknown versions and junk entries are ignored rather than failing the header.
         let noisy = format!("v2,abc garbage {header}");
-        Verifier::new(vec![new]).verify_at(ID, "1614265330", &noisy, BODY, TS).expect("noisy");
+        Verifier::new(vec![new])
+            .verify_at(ID, "1614265330", &noisy, BODY, TS)
+            .expect("noisy");
     }
 
     #[test]

@@ -17,17 +17,31 @@ async fn an_event_reaches_its_endpoint_signed_and_on_record() {
     assert!(secret.starts_with("whsec_"));
 
     let payload = json!({ "order": 42, "items": ["a", "b"], "note": "ünïcode" });
-    let event = app.event(&key, &tenant, json!({ "event_type": "order.created", "payload": payload })).await;
+    let event = app
+        .event(
+            &key,
+            &tenant,
+            json!({ "event_type": "order.created", "payload": payload }),
+        )
+        .await;
 
     let got = receiver.wait_for(1).await;
     let req = &got[0];
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&req.body).expect("json body"), payload);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&req.body).expect("json body"),
+        payload
+    );
     assert_eq!(req.header("content-type"), "application/json");
 
     // Our own verifier accepts it...
     let verifier = Verifier::new(vec![Secret::from_whsec(&secret).expect("secret")]);
     verifier
-        .verify(req.header("webhook-id"), req.header("webhook-timestamp"), req.header("webhook-signature"), &req.body)
+        .verify(
+            req.header("webhook-id"),
+            req.header("webhook-timestamp"),
+            req.header("webhook-signature"),
+            &req.body,
+        )
         .expect("hookrelay-signature verifies the delivery");
     // ...and so does an independent Standard Webhooks library, unchanged.
     standardwebhooks::Webhook::new(&secret)
@@ -41,20 +55,34 @@ async fn an_event_reaches_its_endpoint_signed_and_on_record() {
     assert_eq!(d["status"], "delivered");
     assert_eq!(d["attempts"], 1);
     assert_eq!(d["endpoint_id"], endpoint.as_str());
-    assert_eq!(d["id"], req.header("webhook-id"), "webhook-id is the delivery id");
+    assert_eq!(
+        d["id"],
+        req.header("webhook-id"),
+        "webhook-id is the delivery id"
+    );
     let delivery_id = d["id"].as_str().expect("id");
 
-    let (status, attempts) = app.get(&format!("/v1/tenants/{tenant}/deliveries/{delivery_id}/attempts"), &key).await;
+    let (status, attempts) = app
+        .get(
+            &format!("/v1/tenants/{tenant}/deliveries/{delivery_id}/attempts"),
+            &key,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let a = &attempts["data"][0];
     assert_eq!(attempts["data"].as_array().expect("list").len(), 1);
     assert_eq!(a["response_status"], 200);
     assert_eq!(a["response_body"], "ok");
     assert_eq!(a["request_headers"]["webhook-id"], req.header("webhook-id"));
-    assert_eq!(a["request_headers"]["webhook-signature"], req.header("webhook-signature"));
+    assert_eq!(
+        a["request_headers"]["webhook-signature"],
+        req.header("webhook-signature")
+    );
     assert!(a["error"].is_null());
 
-    let (status, stored) = app.get(&format!("/v1/tenants/{tenant}/events/{event}"), &key).await;
+    let (status, stored) = app
+        .get(&format!("/v1/tenants/{tenant}/events/{event}"), &key)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stored["payload"], payload);
     assert_eq!(stored["event_type"], "order.created");
@@ -64,18 +92,35 @@ async fn an_event_reaches_its_endpoint_signed_and_on_record() {
 #[tokio::test]
 async fn events_fan_out_only_to_subscribed_endpoints() {
     let app = TestApp::spawn().await;
-    let (exact, pattern, other) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    let (exact, pattern, other) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
     let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &exact.url, Some(&["order.created"])).await;
-    app.endpoint(&key, &tenant, &pattern.url, Some(&["order.*"])).await;
-    app.endpoint(&key, &tenant, &other.url, Some(&["invoice.paid"])).await;
+    app.endpoint(&key, &tenant, &exact.url, Some(&["order.created"]))
+        .await;
+    app.endpoint(&key, &tenant, &pattern.url, Some(&["order.*"]))
+        .await;
+    app.endpoint(&key, &tenant, &other.url, Some(&["invoice.paid"]))
+        .await;
 
-    let event = app.event(&key, &tenant, json!({ "event_type": "order.created", "payload": {} })).await;
+    let event = app
+        .event(
+            &key,
+            &tenant,
+            json!({ "event_type": "order.created", "payload": {} }),
+        )
+        .await;
     let deliveries = app.settled_deliveries(&key, &tenant, &event, 2).await;
     assert!(deliveries.iter().all(|d| d["status"] == "delivered"));
     assert_eq!(exact.wait_for(1).await.len(), 1);
     assert_eq!(pattern.wait_for(1).await.len(), 1);
-    assert_eq!(app.count("deliveries").await, 2, "no delivery row for the unsubscribed endpoint");
+    assert_eq!(
+        app.count("deliveries").await,
+        2,
+        "no delivery row for the unsubscribed endpoint"
+    );
     assert!(other.received().is_empty());
 }
 
@@ -91,7 +136,13 @@ async fn an_idempotency_key_gives_one_id_and_one_delivery() {
     let second = app.event(&key, &tenant, body).await;
     assert_eq!(first, second);
     // A later event is routed after both: once it is delivered, the duplicate was handled.
-    let marker = app.event(&key, &tenant, json!({ "event_type": "marker", "payload": {} })).await;
+    let marker = app
+        .event(
+            &key,
+            &tenant,
+            json!({ "event_type": "marker", "payload": {} }),
+        )
+        .await;
     app.settled_deliveries(&key, &tenant, &marker, 1).await;
     app.settled_deliveries(&key, &tenant, &first, 1).await;
 
@@ -109,53 +160,104 @@ async fn a_batch_of_500_arrives_complete_without_duplicates() {
     let (key, tenant) = app.tenant().await;
     app.endpoint(&key, &tenant, &receiver.url, None).await;
 
-    let events: Vec<_> = (0..500).map(|i| json!({ "event_type": "item.created", "payload": { "seq": i } })).collect();
-    let (status, body) = app.post(&format!("/v1/tenants/{tenant}/events/batch"), &key, json!({ "events": events })).await;
+    let events: Vec<_> = (0..500)
+        .map(|i| json!({ "event_type": "item.created", "payload": { "seq": i } }))
+        .collect();
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/events/batch"),
+            &key,
+            json!({ "events": events }),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let ids: HashSet<&str> = body["ids"].as_array().expect("ids").iter().map(|v| v.as_str().expect("id")).collect();
+    let ids: HashSet<&str> = body["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id"))
+        .collect();
     assert_eq!(ids.len(), 500);
 
     let got = receiver.wait_for(500).await;
     let seqs: HashSet<i64> = got
         .iter()
-        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["seq"].as_i64().expect("seq"))
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["seq"]
+                .as_i64()
+                .expect("seq")
+        })
         .collect();
-    assert_eq!(seqs, (0..500).collect::<HashSet<i64>>(), "every event arrived");
+    assert_eq!(
+        seqs,
+        (0..500).collect::<HashSet<i64>>(),
+        "every event arrived"
+    );
     let webhook_ids: HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(webhook_ids.len(), 500, "no duplicates");
 
     app.wait_for_delivered(500).await;
     let delivered = app
-        .wait_for_json(&format!("/v1/tenants/{tenant}/deliveries?status=delivered&limit=250"), &key, "deliveries", |b| {
-            b["data"].as_array().is_some_and(|d| d.len() == 250)
-        })
+        .wait_for_json(
+            &format!("/v1/tenants/{tenant}/deliveries?status=delivered&limit=250"),
+            &key,
+            "deliveries",
+            |b| b["data"].as_array().is_some_and(|d| d.len() == 250),
+        )
         .await;
     assert!(delivered["next"].is_string(), "a second page exists");
-    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM attempts").fetch_one(app.store.pool()).await.expect("count");
-    let delivered_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM attempts")
         .fetch_one(app.store.pool())
         .await
         .expect("count");
+    let delivered_rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
+            .fetch_one(app.store.pool())
+            .await
+            .expect("count");
     assert_eq!((attempts, delivered_rows), (500, 500));
     assert_eq!(receiver.received().len(), 500);
 }
 
 #[tokio::test]
 async fn a_failing_endpoint_leaves_a_failed_delivery_with_the_response_on_record() {
-    let app = TestApp::spawn().await;
+    // A long first retry delay keeps the delivery waiting in `failed` for the asserts.
+    let app = TestApp::spawn_with(
+        |c| c.retry.schedule = vec![std::time::Duration::from_secs(3600)],
+        true,
+    )
+    .await;
     let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "boom").await;
     let (key, tenant) = app.tenant().await;
     app.endpoint(&key, &tenant, &receiver.url, None).await;
 
-    let event = app.event(&key, &tenant, json!({ "event_type": "order.created", "payload": [1, 2, 3] })).await;
+    let event = app
+        .event(
+            &key,
+            &tenant,
+            json!({ "event_type": "order.created", "payload": [1, 2, 3] }),
+        )
+        .await;
     let deliveries = app.settled_deliveries(&key, &tenant, &event, 1).await;
     let d = &deliveries[0];
     assert_eq!(d["status"], "failed");
     assert_eq!(d["attempts"], 1);
     assert_eq!(d["last_response_status"], 500);
     assert_eq!(d["last_error"], "HTTP 500");
+    assert!(
+        d["next_attempt_at"].is_string(),
+        "a retry is scheduled: {d}"
+    );
 
-    let (_, attempts) = app.get(&format!("/v1/tenants/{tenant}/deliveries/{}/attempts", d["id"].as_str().expect("id")), &key).await;
+    let (_, attempts) = app
+        .get(
+            &format!(
+                "/v1/tenants/{tenant}/deliveries/{}/attempts",
+                d["id"].as_str().expect("id")
+            ),
+            &key,
+        )
+        .await;
     let a = &attempts["data"][0];
     assert_eq!(a["response_status"], 500);
     assert_eq!(a["response_body"], "boom");
@@ -165,17 +267,37 @@ async fn a_failing_endpoint_leaves_a_failed_delivery_with_the_response_on_record
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_recorded_as_a_connection_failure() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(
+        |c| c.retry.schedule = vec![std::time::Duration::from_secs(3600)],
+        true,
+    )
+    .await;
     // Bind then drop a listener: nothing listens on that port any more.
     let port = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         l.local_addr().expect("addr").port()
     };
     let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &format!("http://127.0.0.1:{port}/hook"), None).await;
-    let event = app.event(&key, &tenant, json!({ "event_type": "x", "payload": null })).await;
+    app.endpoint(
+        &key,
+        &tenant,
+        &format!("http://127.0.0.1:{port}/hook"),
+        None,
+    )
+    .await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": null }))
+        .await;
     let d = &app.settled_deliveries(&key, &tenant, &event, 1).await[0];
     assert_eq!(d["status"], "failed");
     assert!(d["last_response_status"].is_null());
-    assert!(d["last_error"].as_str().expect("error").starts_with("connection failed"), "{d}");
+    assert!(
+        d["last_error"]
+            .as_str()
+            .expect("error")
+            .starts_with("connection failed"),
+        "{d}"
+    );
 }

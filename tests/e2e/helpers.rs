@@ -28,12 +28,15 @@ fn admin_database_url() -> String {
 }
 
 fn amqp_url() -> String {
-    std::env::var("HOOKRELAY_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("HOOKRELAY_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// `url` with its database name replaced.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let root = &base[..base.rfind('/').expect("database URL has a path")];
     match query {
         Some(q) => format!("{root}/{name}?{q}"),
@@ -82,7 +85,9 @@ impl TestApp {
         hookrelay_dispatcher::client::install_tls_provider();
         let db_name = format!("hookrelay_test_{}", Uuid::new_v4().simple());
         let admin_url = admin_database_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test Postgres");
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test Postgres");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
             .execute(&mut admin)
             .await
@@ -94,9 +99,15 @@ impl TestApp {
         let store = Store::connect_lazy(config.database_url.expose(), 4).expect("pool");
         store.migrate().await.expect("migrate");
 
-        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let gateway_store = Store::connect_lazy(config.database_url.expose(), config.database_max_connections).expect("pool");
+        let gateway_store = Store::connect_lazy(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .expect("pool");
         let state = hookrelay_gateway::build_state(config.clone(), gateway_store.clone()).await;
         let stop = CancellationToken::new();
         let task = tokio::spawn(hookrelay_gateway::serve(state, listener, stop.clone()));
@@ -119,7 +130,11 @@ impl TestApp {
 
     pub fn start_dispatcher(&mut self) {
         assert!(self.dispatcher.is_none(), "dispatcher already running");
-        let store = Store::connect_lazy(self.config.database_url.expose(), self.config.database_max_connections).expect("pool");
+        let store = Store::connect_lazy(
+            self.config.database_url.expose(),
+            self.config.database_max_connections,
+        )
+        .expect("pool");
         let stop = CancellationToken::new();
         let d = hookrelay_dispatcher::Dispatcher::new(self.config.clone(), store);
         let token = stop.clone();
@@ -149,16 +164,36 @@ impl TestApp {
         let res = req.send().await.expect("request reaches the gateway");
         let status = StatusCode::from_u16(res.status().as_u16()).expect("status");
         let text = res.text().await.expect("body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.send(self.http.post(self.url(path)).bearer_auth(token).json(&body)).await
+        self.send(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
     }
 
-    pub async fn post_raw(&self, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let mut req = self.http.post(self.url(path)).header("content-type", content_type).body(body);
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -166,20 +201,30 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.send(self.http.patch(self.url(path)).bearer_auth(token).json(&body)).await
+        self.send(
+            self.http
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.send(self.http.delete(self.url(path)).bearer_auth(token)).await
+        self.send(self.http.delete(self.url(path)).bearer_auth(token))
+            .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.send(self.http.get(self.url(path)).bearer_auth(token)).await
+        self.send(self.http.get(self.url(path)).bearer_auth(token))
+            .await
     }
 
     /// A fresh producer key.
     pub async fn producer_key(&self) -> String {
-        let (status, body) = self.post("/v1/api-keys", ADMIN_TOKEN, json!({ "name": "tests" })).await;
+        let (status, body) = self
+            .post("/v1/api-keys", ADMIN_TOKEN, json!({ "name": "tests" }))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["key"].as_str().expect("key").to_string()
     }
@@ -187,48 +232,80 @@ impl TestApp {
     /// A producer key and a tenant (returns key, tenant id).
     pub async fn tenant(&self) -> (String, String) {
         let key = self.producer_key().await;
-        let (status, body) = self.post("/v1/tenants", &key, json!({ "name": "Acme" })).await;
+        let (status, body) = self
+            .post("/v1/tenants", &key, json!({ "name": "Acme" }))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (key, body["id"].as_str().expect("id").to_string())
     }
 
     /// Creates an endpoint; returns (id, secret).
-    pub async fn endpoint(&self, key: &str, tenant: &str, url: &str, event_types: Option<&[&str]>) -> (String, String) {
+    pub async fn endpoint(
+        &self,
+        key: &str,
+        tenant: &str,
+        url: &str,
+        event_types: Option<&[&str]>,
+    ) -> (String, String) {
         let mut body = json!({ "url": url });
         if let Some(types) = event_types {
             body["event_types"] = json!(types);
         }
-        let (status, body) = self.post(&format!("/v1/tenants/{tenant}/endpoints"), key, body).await;
+        let (status, body) = self
+            .post(&format!("/v1/tenants/{tenant}/endpoints"), key, body)
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        (body["id"].as_str().expect("id").into(), body["secret"].as_str().expect("secret").into())
+        (
+            body["id"].as_str().expect("id").into(),
+            body["secret"].as_str().expect("secret").into(),
+        )
     }
 
     /// Posts one event; returns its id.
     pub async fn event(&self, key: &str, tenant: &str, body: Value) -> String {
-        let (status, res) = self.post(&format!("/v1/tenants/{tenant}/events"), key, body).await;
+        let (status, res) = self
+            .post(&format!("/v1/tenants/{tenant}/events"), key, body)
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{res}");
         res["id"].as_str().expect("id").into()
     }
 
     /// Polls the API until `check` accepts the JSON at `path`, and returns it.
-    pub async fn wait_for_json(&self, path: &str, key: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_json(
+        &self,
+        path: &str,
+        key: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let (status, body) = self.get(path, key).await;
             if status == StatusCode::OK && check(&body) {
                 return body;
             }
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}; last: {status} {body}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last: {status} {body}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Waits until every delivery of the event is out of `pending`; returns them.
-    pub async fn settled_deliveries(&self, key: &str, tenant: &str, event: &str, expected: usize) -> Vec<Value> {
+    pub async fn settled_deliveries(
+        &self,
+        key: &str,
+        tenant: &str,
+        event: &str,
+        expected: usize,
+    ) -> Vec<Value> {
         let path = format!("/v1/tenants/{tenant}/events/{event}/deliveries");
         let body = self
             .wait_for_json(&path, key, "deliveries to settle", |b| {
-                b["data"].as_array().is_some_and(|d| d.len() == expected && d.iter().all(|x| x["status"] != "pending"))
+                b["data"].as_array().is_some_and(|d| {
+                    d.len() == expected && d.iter().all(|x| x["status"] != "pending")
+                })
             })
             .await;
         body["data"].as_array().expect("data").clone()
@@ -238,14 +315,18 @@ impl TestApp {
     pub async fn wait_for_delivered(&self, n: i64) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let done: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
-                .fetch_one(self.store.pool())
-                .await
-                .expect("count");
+            let done: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .expect("count");
             if done >= n {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "timed out: {done} of {n} deliveries delivered");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out: {done} of {n} deliveries delivered"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -272,11 +353,19 @@ impl Drop for TestApp {
         let db_name = self.db_name.clone();
         let topology = Topology::new(self.config.queue_prefix.clone(), self.config.shards);
         let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 // The pool's connections belong to the test's runtime, which is blocked
                 // here; dropping the database with FORCE ends them.
-                match lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await {
+                match lapin::Connection::connect(
+                    &amqp_url(),
+                    lapin::ConnectionProperties::default(),
+                )
+                .await
+                {
                     Ok(conn) => {
                         match conn.create_channel().await {
                             Ok(channel) => {
@@ -293,7 +382,10 @@ impl Drop for TestApp {
                 match sqlx::PgConnection::connect(&admin_database_url()).await {
                     Ok(mut admin) => {
                         let drop = format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)");
-                        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await {
+                        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(drop))
+                            .execute(&mut admin)
+                            .await
+                        {
                             eprintln!("cleanup: dropping {db_name}: {e}");
                         }
                     }
@@ -314,9 +406,15 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
+
+/// A scripted answer: status and an optional `Retry-After`.
+pub type Scripted = (StatusCode, Option<&'static str>);
 
 #[derive(Clone)]
 struct Inbox {
@@ -324,6 +422,8 @@ struct Inbox {
     notify: Arc<Notify>,
     status: StatusCode,
     reply: &'static str,
+    /// Answers for the first requests, in order; then `status`.
+    script: Arc<Mutex<std::collections::VecDeque<Scripted>>>,
 }
 
 /// An in-process webhook endpoint on a loopback port that records every request.
@@ -339,9 +439,24 @@ impl Receiver {
     }
 
     pub async fn replying(status: StatusCode, reply: &'static str) -> Self {
-        let inbox = Inbox { got: Arc::default(), notify: Arc::default(), status, reply };
-        let app = axum::Router::new().route("/{*path}", axum::routing::post(record)).with_state(inbox.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        Self::scripted(Vec::new(), status, reply).await
+    }
+
+    /// Answers the first requests from `script`, then `status` with `reply`.
+    pub async fn scripted(script: Vec<Scripted>, status: StatusCode, reply: &'static str) -> Self {
+        let inbox = Inbox {
+            got: Arc::default(),
+            notify: Arc::default(),
+            status,
+            reply,
+            script: Arc::new(Mutex::new(script.into())),
+        };
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::post(record))
+            .with_state(inbox.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -377,10 +492,26 @@ impl Drop for Receiver {
     }
 }
 
-async fn record(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
-    inbox.got.lock().expect("lock").push(Received { headers, body });
+async fn record(
+    State(inbox): State<Inbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    inbox
+        .got
+        .lock()
+        .expect("lock")
+        .push(Received { headers, body });
     inbox.notify.notify_waiters();
-    (inbox.status, inbox.reply)
+    let next = inbox.script.lock().expect("lock").pop_front();
+    match next {
+        Some((status, Some(retry_after))) => {
+            (status, [("retry-after", retry_after)], "scripted").into_response()
+        }
+        Some((status, None)) => (status, "scripted").into_response(),
+        None => (inbox.status, inbox.reply).into_response(),
+    }
 }
 
 /// Base64 helper for tests that build secrets.

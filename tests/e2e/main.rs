@@ -9,3 +9,4 @@ mod delivery;
 mod health;
 mod loadtest;
 mod restart;
+mod retries;

@@ -10,7 +10,11 @@ fn seqs(receiver: &Receiver) -> HashSet<i64> {
     receiver
         .received()
         .iter()
-        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["seq"].as_i64().expect("seq"))
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["seq"]
+                .as_i64()
+                .expect("seq")
+        })
         .collect()
 }
 
@@ -22,9 +26,18 @@ async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts(
     app.endpoint(&key, &tenant, &receiver.url, None).await;
 
     for seq in 0..30 {
-        app.event(&key, &tenant, json!({ "event_type": "tick", "payload": { "seq": seq } })).await;
+        app.event(
+            &key,
+            &tenant,
+            json!({ "event_type": "tick", "payload": { "seq": seq } }),
+        )
+        .await;
     }
-    assert_eq!(app.count("events").await, 0, "ingest does not write to Postgres");
+    assert_eq!(
+        app.count("events").await,
+        0,
+        "ingest does not write to Postgres"
+    );
     app.start_dispatcher();
     receiver.wait_for(30).await;
     assert_eq!(seqs(&receiver), (0..30).collect());
@@ -38,7 +51,9 @@ async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
     app.endpoint(&key, &tenant, &receiver.url, None).await;
 
     let batch = |from: i64| {
-        let events: Vec<_> = (from..from + 200).map(|seq| json!({ "event_type": "tick", "payload": { "seq": seq } })).collect();
+        let events: Vec<_> = (from..from + 200)
+            .map(|seq| json!({ "event_type": "tick", "payload": { "seq": seq } }))
+            .collect();
         json!({ "events": events })
     };
     let path = format!("/v1/tenants/{tenant}/events/batch");
@@ -50,7 +65,11 @@ async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
     app.start_dispatcher();
 
     receiver.wait_for(400).await;
-    assert_eq!(seqs(&receiver), (0..400).collect(), "every accepted event arrived");
+    assert_eq!(
+        seqs(&receiver),
+        (0..400).collect(),
+        "every accepted event arrived"
+    );
     app.wait_for_delivered(400).await;
     assert_eq!(app.count("deliveries").await, 400);
 }

@@ -12,6 +12,7 @@ use lapin::{Connection, ConnectionProperties};
 
 /// Opens a connection named after this process's role (visible in the broker's UI).
 pub async fn connect(url: &str, role: &str) -> lapin::Result<Connection> {
-    let props = ConnectionProperties::default().with_connection_name(format!("hookrelay-{role}").into());
+    let props =
+        ConnectionProperties::default().with_connection_name(format!("hookrelay-{role}").into());
     Connection::connect(url, props).await
 }

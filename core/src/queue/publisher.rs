@@ -47,14 +47,21 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("role", &self.role).finish()
+        f.debug_struct("Publisher")
+            .field("role", &self.role)
+            .finish()
     }
 }
 
 impl Publisher {
     /// Does not connect yet; the first publish (or `ensure_connected`) does.
     pub fn new(url: impl Into<String>, role: &'static str, topology: Topology) -> Self {
-        Self { url: url.into(), role, topology, state: Mutex::new(State::default()) }
+        Self {
+            url: url.into(),
+            role,
+            topology,
+            state: Mutex::new(State::default()),
+        }
     }
 
     pub fn topology(&self) -> &Topology {
@@ -65,8 +72,13 @@ impl Publisher {
         let connection = super::connect(&self.url, self.role).await?;
         let channel = connection.create_channel().await?;
         self.topology.declare(&channel).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Link { connection, channel })
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Link {
+            connection,
+            channel,
+        })
     }
 
     /// A live confirming channel, reconnecting if needed.
@@ -78,7 +90,10 @@ impl Publisher {
             }
             state.link = None;
         }
-        if state.last_failure.is_some_and(|t| t.elapsed() < RECONNECT_PAUSE) {
+        if state
+            .last_failure
+            .is_some_and(|t| t.elapsed() < RECONNECT_PAUSE)
+        {
             return Err(PublishError::Unavailable("reconnecting".into()));
         }
         match tokio::time::timeout(CONNECT_TIMEOUT, self.open()).await {
@@ -103,7 +118,10 @@ impl Publisher {
     /// Whether a connection is up (without trying to open one).
     pub async fn is_connected(&self) -> bool {
         let state = self.state.lock().await;
-        state.link.as_ref().is_some_and(|l| l.connection.status().connected() && l.channel.status().connected())
+        state
+            .link
+            .as_ref()
+            .is_some_and(|l| l.connection.status().connected() && l.channel.status().connected())
     }
 
     async fn invalidate(&self) {
@@ -117,8 +135,10 @@ impl Publisher {
             return Ok(());
         }
         let channel = self.channel().await?;
-        let result = tokio::time::timeout(CONFIRM_TIMEOUT, Self::publish_on(&channel, messages)).await;
-        let result = result.unwrap_or_else(|_| Err(PublishError::Unavailable("confirm timed out".into())));
+        let result =
+            tokio::time::timeout(CONFIRM_TIMEOUT, Self::publish_on(&channel, messages)).await;
+        let result =
+            result.unwrap_or_else(|_| Err(PublishError::Unavailable("confirm timed out".into())));
         if matches!(result, Err(PublishError::Unavailable(_))) {
             self.invalidate().await;
         }
@@ -129,17 +149,29 @@ impl Publisher {
         self.publish_all(&[(routing_key, body)]).await
     }
 
-    async fn publish_on(channel: &Channel, messages: &[(String, Vec<u8>)]) -> Result<(), PublishError> {
+    async fn publish_on(
+        channel: &Channel,
+        messages: &[(String, Vec<u8>)],
+    ) -> Result<(), PublishError> {
         let unavailable = |e: lapin::Error| PublishError::Unavailable(e.to_string());
         let properties = BasicProperties::default()
             .with_delivery_mode(2) // persistent
             .with_content_type("application/json".into());
         // `mandatory`: a message no queue takes comes back instead of vanishing.
-        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
         let mut confirms = Vec::with_capacity(messages.len());
         for (routing_key, body) in messages {
             let confirm = channel
-                .basic_publish("".into(), routing_key.as_str().into(), options, body, properties.clone())
+                .basic_publish(
+                    "".into(),
+                    routing_key.as_str().into(),
+                    options,
+                    body,
+                    properties.clone(),
+                )
                 .await
                 .map_err(unavailable)?;
             confirms.push(confirm);
@@ -147,9 +179,15 @@ impl Publisher {
         for (confirmation, (routing_key, _)) in join_all(confirms).await.into_iter().zip(messages) {
             match confirmation.map_err(unavailable)? {
                 Confirmation::Ack(None) => {}
-                Confirmation::Ack(Some(_)) => return Err(PublishError::Unroutable(routing_key.clone())),
+                Confirmation::Ack(Some(_)) => {
+                    return Err(PublishError::Unroutable(routing_key.clone()));
+                }
                 Confirmation::Nack(_) => return Err(PublishError::Nacked),
-                Confirmation::NotRequested => return Err(PublishError::Unavailable("channel lost confirm mode".into())),
+                Confirmation::NotRequested => {
+                    return Err(PublishError::Unavailable(
+                        "channel lost confirm mode".into(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -158,7 +196,11 @@ impl Publisher {
     pub async fn close(&self) {
         if let Some(link) = self.state.lock().await.link.take() {
             // A connection the broker already dropped may never answer the close.
-            let _ = tokio::time::timeout(CONNECT_TIMEOUT, link.connection.close(200, "shutdown".into())).await;
+            let _ = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                link.connection.close(200, "shutdown".into()),
+            )
+            .await;
         }
     }
 }

@@ -15,7 +15,10 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: impl Into<String>, shards: u16) -> Self {
-        Self { prefix: prefix.into(), shards: shards.max(1) }
+        Self {
+            prefix: prefix.into(),
+            shards: shards.max(1),
+        }
     }
 
     pub fn shards(&self) -> u16 {
@@ -39,10 +42,19 @@ impl Topology {
 
     fn quorum_args(&self, single_active_consumer: bool) -> FieldTable {
         let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
         // Rejected messages go to the dead-letter queue through the default exchange.
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(self.dead_letter_queue().into()));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(self.dead_letter_queue().into()),
+        );
         if single_active_consumer {
             args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
         }
@@ -51,23 +63,51 @@ impl Topology {
 
     /// Declares every queue; idempotent, so each process does it at start.
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
-        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         let mut dead_args = FieldTable::default();
-        dead_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        channel.queue_declare(self.dead_letter_queue().into(), durable, dead_args).await?;
-        channel.queue_declare(self.ingest_queue().into(), durable, self.quorum_args(false)).await?;
+        dead_args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        channel
+            .queue_declare(self.dead_letter_queue().into(), durable, dead_args)
+            .await?;
+        channel
+            .queue_declare(self.ingest_queue().into(), durable, self.quorum_args(false))
+            .await?;
         for shard in 0..self.shards {
-            channel.queue_declare(self.delivery_queue(shard).into(), durable, self.quorum_args(true)).await?;
+            channel
+                .queue_declare(
+                    self.delivery_queue(shard).into(),
+                    durable,
+                    self.quorum_args(true),
+                )
+                .await?;
         }
         Ok(())
     }
 
     /// Deletes every queue (tests and uninstalls).
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
-        channel.queue_delete(self.ingest_queue().into(), QueueDeleteOptions::default()).await?;
-        channel.queue_delete(self.dead_letter_queue().into(), QueueDeleteOptions::default()).await?;
+        channel
+            .queue_delete(self.ingest_queue().into(), QueueDeleteOptions::default())
+            .await?;
+        channel
+            .queue_delete(
+                self.dead_letter_queue().into(),
+                QueueDeleteOptions::default(),
+            )
+            .await?;
         for shard in 0..self.shards {
-            channel.queue_delete(self.delivery_queue(shard).into(), QueueDeleteOptions::default()).await?;
+            channel
+                .queue_delete(
+                    self.delivery_queue(shard).into(),
+                    QueueDeleteOptions::default(),
+                )
+                .await?;
         }
         Ok(())
     }

@@ -27,6 +27,8 @@ pub struct SendJob {
     pub delivery_id: Uuid,
     pub status: DeliveryStatus,
     pub attempts: i32,
+    /// When the delivery was routed: retries stop at the policy's maximum age from here.
+    pub routed_at: DateTime<Utc>,
     pub event_id: Uuid,
     pub event_type: String,
     pub payload: String,
@@ -41,8 +43,9 @@ pub struct SendJob {
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: Uuid,
-    /// `Delivered` or `Failed`.
+    /// `Delivered`, `Failed` (a retry is due at `next_attempt_at`) or `Dead`.
     pub status: DeliveryStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub request_headers: serde_json::Value,
     pub response_status: Option<i32>,
     pub response_body: Option<String>,
@@ -56,6 +59,7 @@ fn status_text(s: DeliveryStatus) -> &'static str {
         DeliveryStatus::Pending => "pending",
         DeliveryStatus::Delivered => "delivered",
         DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Dead => "dead",
         DeliveryStatus::Cancelled => "cancelled",
     }
 }
@@ -65,6 +69,9 @@ impl Store {
     /// endpoint subscribed right now, in one transaction. Events already stored (a
     /// repeated idempotency key, or a redelivered ingest message) add nothing.
     /// Returns the deliveries created.
+    ///
+    /// New deliveries are due again in 10 minutes: should their message be lost, the
+    /// scheduler republishes them then (sending them marks them due no more).
     pub async fn route_events(&self, events: &[NewEvent]) -> Result<Vec<NewDelivery>> {
         let mut tx = self.pool.begin().await?;
         let inserted: Vec<Uuid> = sqlx::query_scalar(
@@ -108,7 +115,8 @@ impl Store {
             by_tenant.entry(ep.tenant_id).or_default().push(ep);
         }
 
-        let (mut ids, mut event_ids, mut endpoint_ids, mut tenant_ids) = (vec![], vec![], vec![], vec![]);
+        let (mut ids, mut event_ids, mut endpoint_ids, mut tenant_ids) =
+            (vec![], vec![], vec![], vec![]);
         for event in fresh {
             for ep in by_tenant.get(&event.tenant_id).into_iter().flatten() {
                 if event_type::subscribed(ep.event_types.as_deref(), &event.event_type) {
@@ -120,8 +128,8 @@ impl Store {
             }
         }
         let created: Vec<NewDelivery> = sqlx::query_as(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
+            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
+             SELECT *, now() + interval '10 minutes' FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
              ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id, endpoint_id",
         )
         .bind(&ids)
@@ -148,7 +156,7 @@ impl Store {
 
     pub async fn send_jobs(&self, delivery_ids: &[Uuid]) -> Result<Vec<SendJob>> {
         Ok(sqlx::query_as(
-            "SELECT d.id AS delivery_id, d.status, d.attempts, d.event_id, e.event_type, e.payload,
+            "SELECT d.id AS delivery_id, d.status, d.attempts, d.created_at AS routed_at, d.event_id, e.event_type, e.payload,
                     d.endpoint_id, ep.url, ep.secret_ciphertext,
                     (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive
              FROM deliveries d
@@ -171,9 +179,9 @@ impl Store {
         sqlx::query(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::text[],
-                                     $7::int4[], $8::text[], $9::timestamptz[])
+                                     $7::int4[], $8::text[], $9::timestamptz[], $10::timestamptz[])
                   AS t(attempt_id, delivery_id, status, request_headers, response_status, response_body,
-                       duration_ms, error, at)
+                       duration_ms, error, at, next_attempt_at)
              ), upd AS (
                 UPDATE deliveries d SET
                     attempts = d.attempts + 1,
@@ -182,7 +190,7 @@ impl Store {
                     last_response_status = i.response_status,
                     last_error = i.error,
                     delivered_at = CASE WHEN i.status = 'delivered' AND d.delivered_at IS NULL THEN i.at ELSE d.delivered_at END,
-                    next_attempt_at = NULL,
+                    next_attempt_at = CASE WHEN d.status = 'delivered' THEN NULL ELSE i.next_attempt_at END,
                     updated_at = now()
                 FROM input i WHERE d.id = i.delivery_id
                 RETURNING d.id, d.attempts
@@ -202,16 +210,50 @@ impl Store {
         .bind(records.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.next_attempt_at).collect::<Vec<_>>())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Claims deliveries whose next attempt is due, pushing their due time out by
+    /// `lease` so a lost message is claimed again later. Safe with many schedulers at
+    /// once (`FOR UPDATE SKIP LOCKED`).
+    pub async fn claim_due(
+        &self,
+        limit: i64,
+        lease: std::time::Duration,
+    ) -> Result<Vec<NewDelivery>> {
+        Ok(sqlx::query_as(
+            "UPDATE deliveries SET next_attempt_at = now() + $2 * interval '1 millisecond', updated_at = now()
+             WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE next_attempt_at <= now() AND status IN ('pending', 'failed')
+                ORDER BY next_attempt_at
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED)
+             RETURNING id, endpoint_id",
+        )
+        .bind(limit)
+        .bind(lease.as_millis() as f64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The earliest scheduled attempt, if any.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(next_attempt_at) FROM deliveries WHERE next_attempt_at IS NOT NULL AND status IN ('pending', 'failed')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Marks still-pending deliveries as not to be sent, with the reason.
     pub async fn cancel_deliveries(&self, delivery_ids: &[Uuid], reason: &str) -> Result<()> {
         sqlx::query(
             "UPDATE deliveries SET status = 'cancelled', last_error = $2, next_attempt_at = NULL, updated_at = now()
-             WHERE id = ANY($1) AND status = 'pending'",
+             WHERE id = ANY($1) AND status IN ('pending', 'failed')",
         )
         .bind(delivery_ids)
         .bind(reason)

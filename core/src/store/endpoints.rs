@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{Result, Store, StoreError};
 use crate::model::Endpoint;
 
-const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, created_at, updated_at";
+const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason, created_at, updated_at";
 
 pub struct NewEndpoint<'a> {
     pub id: Uuid,
@@ -71,7 +71,12 @@ impl Store {
         .await?)
     }
 
-    pub async fn list_endpoints(&self, tenant_id: Uuid, limit: i64, after: Option<Uuid>) -> Result<Vec<Endpoint>> {
+    pub async fn list_endpoints(
+        &self,
+        tenant_id: Uuid,
+        limit: i64,
+        after: Option<Uuid>,
+    ) -> Result<Vec<Endpoint>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM endpoints
              WHERE tenant_id = $1 AND deleted_at IS NULL
@@ -85,13 +90,19 @@ impl Store {
         .await?)
     }
 
-    pub async fn update_endpoint(&self, tenant_id: Uuid, id: Uuid, c: EndpointChanges) -> Result<Option<Endpoint>> {
+    pub async fn update_endpoint(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        c: EndpointChanges,
+    ) -> Result<Option<Endpoint>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE endpoints SET
                 url = COALESCE($3, url),
                 description = COALESCE($4, description),
                 event_types = CASE WHEN $5 THEN $6 ELSE event_types END,
                 disabled = COALESCE($7, disabled),
+                disabled_reason = CASE WHEN $7 IS NULL THEN disabled_reason ELSE NULL END,
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
@@ -105,6 +116,16 @@ impl Store {
         .bind(c.disabled)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Disables an endpoint on hookrelay's own initiative, keeping the reason.
+    pub async fn disable_endpoint(&self, id: Uuid, reason: &str) -> Result<()> {
+        sqlx::query("UPDATE endpoints SET disabled = true, disabled_reason = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Soft-deletes; returns whether the endpoint existed.

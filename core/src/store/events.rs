@@ -31,7 +31,12 @@ impl Store {
         .await?)
     }
 
-    pub async fn list_events(&self, tenant_id: Uuid, limit: i64, after: Option<Uuid>) -> Result<Vec<Event>> {
+    pub async fn list_events(
+        &self,
+        tenant_id: Uuid,
+        limit: i64,
+        after: Option<Uuid>,
+    ) -> Result<Vec<Event>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM events
              WHERE tenant_id = $1

@@ -39,6 +39,10 @@ impl Store {
     }
 
     pub async fn all_tenants(&self) -> Result<Vec<Tenant>> {
-        Ok(sqlx::query_as("SELECT id, uid, name, created_at FROM tenants").fetch_all(&self.pool).await?)
+        Ok(
+            sqlx::query_as("SELECT id, uid, name, created_at FROM tenants")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 }

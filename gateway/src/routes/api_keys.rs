@@ -26,7 +26,11 @@ struct CreateKey {
 }
 
 /// The body is optional: an empty one creates an unnamed key.
-async fn create(State(state): State<AppState>, _admin: Admin, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreateKey = if body.iter().all(u8::is_ascii_whitespace) {
         CreateKey::default()
     } else {
@@ -44,5 +48,8 @@ async fn create(State(state): State<AppState>, _admin: Admin, body: Bytes) -> Ap
     let hash = hash_api_key(&key);
     state.store.insert_api_key(id, &name, &hash).await?;
     state.keys.insert(hash);
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "name": name, "key": key }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "name": name, "key": key })),
+    ))
 }

@@ -15,7 +15,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/tenants/{tenant}/deliveries", get(list))
         .route("/v1/tenants/{tenant}/deliveries/{id}", get(show))
-        .route("/v1/tenants/{tenant}/deliveries/{id}/attempts", get(attempts))
+        .route(
+            "/v1/tenants/{tenant}/deliveries/{id}/attempts",
+            get(attempts),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,20 +36,38 @@ async fn list(
     Params(q): Params<ListParams>,
 ) -> ApiResult<Json<Page<Delivery>>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    let page = crate::extract::PageParams { limit: q.limit, after: q.after };
+    let page = crate::extract::PageParams {
+        limit: q.limit,
+        after: q.after,
+    };
     let event_id = match q.event_id.as_deref() {
-        Some(raw) => Some(uuid::Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("event_id is not a valid id"))?),
+        Some(raw) => Some(
+            uuid::Uuid::parse_str(raw)
+                .map_err(|_| ApiError::bad_request("event_id is not a valid id"))?,
+        ),
         None => None,
     };
     let limit = page.limit();
-    let rows = state.store.list_deliveries(tenant.id, event_id, q.status, limit, page.after()?).await?;
+    let rows = state
+        .store
+        .list_deliveries(tenant.id, event_id, q.status, limit, page.after()?)
+        .await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |d| d.id)))
 }
 
-async fn show(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Delivery>> {
+async fn show(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Json<Delivery>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "delivery")?;
-    state.store.get_delivery(tenant.id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("delivery"))
+    state
+        .store
+        .get_delivery(tenant.id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("delivery"))
 }
 
 /// All attempts, oldest first (a delivery has a bounded number of them).

@@ -25,7 +25,10 @@ const MAX_DESCRIPTION: usize = 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/tenants/{tenant}/endpoints", get(list).post(create))
-        .route("/v1/tenants/{tenant}/endpoints/{id}", get(show).patch(update).delete(remove))
+        .route(
+            "/v1/tenants/{tenant}/endpoints/{id}",
+            get(show).patch(update).delete(remove),
+        )
         .route("/v1/tenants/{tenant}/endpoints/{id}/secret", get(secret))
 }
 
@@ -57,7 +60,9 @@ struct UpdateEndpoint {
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -69,16 +74,22 @@ struct Created {
 }
 
 fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
-    target::check_url(url, state.config.allow_private_targets).map(|_| ()).map_err(|e| ApiError::invalid(e.to_string()))
+    target::check_url(url, state.config.allow_private_targets)
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 fn check_event_types(types: &Option<Vec<String>>) -> ApiResult<()> {
     let Some(list) = types else { return Ok(()) };
     if list.is_empty() {
-        return Err(ApiError::invalid("event_types must not be empty; omit it (or send null) to receive every event"));
+        return Err(ApiError::invalid(
+            "event_types must not be empty; omit it (or send null) to receive every event",
+        ));
     }
     if list.len() > MAX_EVENT_TYPES {
-        return Err(ApiError::invalid(format!("at most {MAX_EVENT_TYPES} event_types")));
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_EVENT_TYPES} event_types"
+        )));
     }
     if let Some(bad) = list.iter().find(|p| !event_type::is_valid_pattern(p)) {
         return Err(ApiError::invalid(format!(
@@ -90,7 +101,9 @@ fn check_event_types(types: &Option<Vec<String>>) -> ApiResult<()> {
 
 fn check_description(d: &Option<String>) -> ApiResult<()> {
     match d {
-        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid(format!("description must be at most {MAX_DESCRIPTION} characters"))),
+        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid(format!(
+            "description must be at most {MAX_DESCRIPTION} characters"
+        ))),
         _ => Ok(()),
     }
 }
@@ -107,7 +120,8 @@ async fn create(
     check_description(&req.description)?;
     let secret = match &req.secret {
         Some(s) => Secret::from_whsec(s).map_err(|e| ApiError::invalid(format!("secret: {e}")))?,
-        None => Secret::from_bytes(rand::random::<[u8; 32]>().to_vec()).map_err(|e| ApiError::invalid(e.to_string()))?,
+        None => Secret::from_bytes(rand::random::<[u8; 32]>().to_vec())
+            .map_err(|e| ApiError::invalid(e.to_string()))?,
     };
     let endpoint = state
         .store
@@ -120,13 +134,28 @@ async fn create(
             secret_ciphertext: &state.cipher.encrypt(secret.as_bytes()),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(Created { endpoint, secret: secret.to_whsec() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            endpoint,
+            secret: secret.to_whsec(),
+        }),
+    ))
 }
 
-async fn show(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Endpoint>> {
+async fn show(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Json<Endpoint>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "endpoint")?;
-    state.store.get_endpoint(tenant.id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("endpoint"))
+    state
+        .store
+        .get_endpoint(tenant.id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
 async fn list(
@@ -137,7 +166,10 @@ async fn list(
 ) -> ApiResult<Json<Page<Endpoint>>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let limit = page.limit();
-    let rows = state.store.list_endpoints(tenant.id, limit, page.after()?).await?;
+    let rows = state
+        .store
+        .list_endpoints(tenant.id, limit, page.after()?)
+        .await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |e| e.id)))
 }
 
@@ -156,24 +188,60 @@ async fn update(
         check_event_types(types)?;
     }
     check_description(&req.description)?;
-    let changes = EndpointChanges { url: req.url, description: req.description, event_types: req.event_types, disabled: req.disabled };
-    state.store.update_endpoint(tenant.id, id, changes).await?.map(Json).ok_or_else(|| ApiError::not_found("endpoint"))
+    let changes = EndpointChanges {
+        url: req.url,
+        description: req.description,
+        event_types: req.event_types,
+        disabled: req.disabled,
+    };
+    state
+        .store
+        .update_endpoint(tenant.id, id, changes)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
-async fn remove(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "endpoint")?;
-    if state.store.delete_endpoint(tenant.id, id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("endpoint")) }
+    if state.store.delete_endpoint(tenant.id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("endpoint"))
+    }
 }
 
-async fn secret(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn secret(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "endpoint")?;
-    let stored = state.store.endpoint_secret(tenant.id, id).await?.ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let stored = state
+        .store
+        .endpoint_secret(tenant.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))?;
     let key = state.cipher.decrypt(&stored).map_err(|e| {
         tracing::error!(error = %e, endpoint = %id, "cannot decrypt endpoint secret");
-        ApiError::new(StatusCode::CONFLICT, "secret_unreadable", "this endpoint's secret was encrypted with another key")
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "secret_unreadable",
+            "this endpoint's secret was encrypted with another key",
+        )
     })?;
-    let secret = Secret::from_bytes(key).map_err(|_| ApiError::new(StatusCode::CONFLICT, "secret_unreadable", "stored secret is malformed"))?;
+    let secret = Secret::from_bytes(key).map_err(|_| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "secret_unreadable",
+            "stored secret is malformed",
+        )
+    })?;
     Ok(Json(json!({ "secret": secret.to_whsec() })))
 }

@@ -31,10 +31,15 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
         .route("/v1/tenants/{tenant}/events", get(list).post(ingest))
         .route(
             "/v1/tenants/{tenant}/events/batch",
-            post(ingest_batch).layer(DefaultBodyLimit::max(max_payload_bytes.saturating_mul(BATCH_BODY_FACTOR))),
+            post(ingest_batch).layer(DefaultBodyLimit::max(
+                max_payload_bytes.saturating_mul(BATCH_BODY_FACTOR),
+            )),
         )
         .route("/v1/tenants/{tenant}/events/{id}", get(show))
-        .route("/v1/tenants/{tenant}/events/{id}/deliveries", get(deliveries))
+        .route(
+            "/v1/tenants/{tenant}/events/{id}/deliveries",
+            get(deliveries),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,11 +67,15 @@ fn accept(tenant_id: Uuid, e: EventIn, max_payload: usize, at: &str) -> ApiResul
         )));
     }
     if e.payload.get().len() > max_payload {
-        return Err(ApiError::too_large(format!("{at}payload is larger than {max_payload} bytes")));
+        return Err(ApiError::too_large(format!(
+            "{at}payload is larger than {max_payload} bytes"
+        )));
     }
     if let Some(key) = &e.idempotency_key {
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-            return Err(ApiError::invalid(format!("{at}idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} bytes")));
+            return Err(ApiError::invalid(format!(
+                "{at}idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} bytes"
+            )));
         }
     }
     Ok(IngestEvent {
@@ -99,7 +108,9 @@ async fn ingest_batch(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     if req.events.is_empty() || req.events.len() > MAX_BATCH {
-        return Err(ApiError::invalid(format!("events must hold 1 to {MAX_BATCH} events")));
+        return Err(ApiError::invalid(format!(
+            "events must hold 1 to {MAX_BATCH} events"
+        )));
     }
     let max = state.config.max_payload_bytes;
     let events = req
@@ -114,10 +125,19 @@ async fn ingest_batch(
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
 }
 
-async fn show(State(state): State<AppState>, _p: Producer, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Json<Event>> {
+async fn show(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Json<Event>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "event")?;
-    state.store.get_event(tenant.id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("event"))
+    state
+        .store
+        .get_event(tenant.id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("event"))
 }
 
 async fn list(
@@ -128,7 +148,10 @@ async fn list(
 ) -> ApiResult<Json<Page<Event>>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let limit = page.limit();
-    let rows = state.store.list_events(tenant.id, limit, page.after()?).await?;
+    let rows = state
+        .store
+        .list_events(tenant.id, limit, page.after()?)
+        .await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |e| e.id)))
 }
 
@@ -144,6 +167,9 @@ async fn deliveries(
         return Err(ApiError::not_found("event"));
     }
     let limit = page.limit();
-    let rows = state.store.list_deliveries(tenant.id, Some(id), None, limit, page.after()?).await?;
+    let rows = state
+        .store
+        .list_deliveries(tenant.id, Some(id), None, limit, page.after()?)
+        .await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |d| d.id)))
 }

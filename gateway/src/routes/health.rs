@@ -13,7 +13,9 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<Value> {
@@ -42,10 +44,14 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         .map(|(name, _)| name)
         .collect();
     if failing.is_empty() {
-        (StatusCode::OK, Json(json!({ "status": "ready", "checks": checks })))
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "checks": checks })),
+        )
     } else {
         let message = format!("not ready: {} unreachable", failing.join(" and "));
-        let body = json!({ "error": { "code": "not_ready", "message": message }, "checks": checks });
+        let body =
+            json!({ "error": { "code": "not_ready", "message": message }, "checks": checks });
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
 }

@@ -34,26 +34,43 @@ fn valid_uid(uid: &str) -> bool {
         && uuid::Uuid::parse_str(uid).is_err()
 }
 
-async fn create(State(state): State<AppState>, _p: Producer, Body(req): Body<CreateTenant>) -> ApiResult<(StatusCode, Json<Tenant>)> {
+async fn create(
+    State(state): State<AppState>,
+    _p: Producer,
+    Body(req): Body<CreateTenant>,
+) -> ApiResult<(StatusCode, Json<Tenant>)> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 256 {
         return Err(ApiError::invalid("name must be 1 to 256 characters"));
     }
     if let Some(uid) = &req.uid {
         if !valid_uid(uid) {
-            return Err(ApiError::invalid("uid must be 1 to 128 letters, digits, '-', '_' or '.', and not a UUID"));
+            return Err(ApiError::invalid(
+                "uid must be 1 to 128 letters, digits, '-', '_' or '.', and not a UUID",
+            ));
         }
     }
-    let tenant = state.store.insert_tenant(new_id(), req.uid.as_deref(), name).await?;
+    let tenant = state
+        .store
+        .insert_tenant(new_id(), req.uid.as_deref(), name)
+        .await?;
     state.tenants.insert(&tenant);
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
-async fn show(State(state): State<AppState>, _p: Producer, Path(tenant): Path<String>) -> ApiResult<Json<Tenant>> {
+async fn show(
+    State(state): State<AppState>,
+    _p: Producer,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Tenant>> {
     Ok(Json(state.tenants.resolve(&state.store, &tenant).await?))
 }
 
-async fn list(State(state): State<AppState>, _p: Producer, Params(page): Params<PageParams>) -> ApiResult<Json<Page<Tenant>>> {
+async fn list(
+    State(state): State<AppState>,
+    _p: Producer,
+    Params(page): Params<PageParams>,
+) -> ApiResult<Json<Page<Tenant>>> {
     let limit = page.limit();
     let rows = state.store.list_tenants(limit, page.after()?).await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |t| t.id)))

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
@@ -22,8 +24,19 @@ async fn rabbitmq(url: &str) -> anyhow::Result<f64> {
     let ch = conn.create_channel().await?;
     let queue = format!("ceiling-{}", uuid::Uuid::new_v4().simple());
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args).await?;
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(
+        queue.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let body = vec![b'x'; 512];
     let props = BasicProperties::default().with_delivery_mode(2);
@@ -34,21 +47,38 @@ async fn rabbitmq(url: &str) -> anyhow::Result<f64> {
             let confirm: lapin::PublisherConfirm = window.pop_front().context("window")?;
             confirm.await?;
         }
-        window.push_back(ch.basic_publish("".into(), queue.as_str().into(), BasicPublishOptions::default(), &body, props.clone()).await?);
+        window.push_back(
+            ch.basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                props.clone(),
+            )
+            .await?,
+        );
     }
     for c in window {
         c.await?;
     }
     let rate = MESSAGES as f64 / start.elapsed().as_secs_f64();
-    ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
+    ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await?;
     conn.close(200, "bye".into()).await?;
     Ok(rate)
 }
 
 async fn postgres(url: &str) -> anyhow::Result<f64> {
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(url).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(url)
+        .await?;
     let table = format!("ceiling_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TABLE {table} (id uuid PRIMARY KEY, body text NOT NULL)"))).execute(&pool).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {table} (id uuid PRIMARY KEY, body text NOT NULL)"
+    )))
+    .execute(&pool)
+    .await?;
     let insert = format!("INSERT INTO {table} SELECT * FROM UNNEST($1::uuid[], $2::text[])");
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -59,7 +89,11 @@ async fn postgres(url: &str) -> anyhow::Result<f64> {
             for _ in (worker..ROWS / 100).step_by(4) {
                 let ids: Vec<uuid::Uuid> = (0..100).map(|_| uuid::Uuid::now_v7()).collect();
                 let bodies = vec![body.as_str(); 100];
-                sqlx::query(sqlx::AssertSqlSafe(insert.clone())).bind(ids).bind(bodies).execute(&pool).await?;
+                sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
+                    .bind(ids)
+                    .bind(bodies)
+                    .execute(&pool)
+                    .await?;
             }
             anyhow::Ok(())
         });
@@ -68,7 +102,9 @@ async fn postgres(url: &str) -> anyhow::Result<f64> {
         r??;
     }
     let rate = ROWS as f64 / start.elapsed().as_secs_f64();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&pool).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+        .execute(&pool)
+        .await?;
     Ok(rate)
 }
 
@@ -101,8 +137,10 @@ async fn http() -> anyhow::Result<f64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let amqp = std::env::var("HOOKRELAY_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-    let db = std::env::var("HOOKRELAY_DATABASE_URL").unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/hookrelay".into());
+    let amqp = std::env::var("HOOKRELAY_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let db = std::env::var("HOOKRELAY_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/hookrelay".into());
     let mq = rabbitmq(&amqp).await.context("RabbitMQ")?;
     let pg = postgres(&db).await.context("PostgreSQL")?;
     let web = http().await.context("HTTP")?;

@@ -1,0 +1,217 @@
+//! The retry engine against real services: retries until success with the same
+//! `webhook-id`, dead after the last attempt, `Retry-After` honoured, 410 disables.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::{Receiver, TestApp};
+
+fn fast(c: &mut hookrelay_core::Config) {
+    c.retry.schedule = vec![Duration::from_millis(50)];
+    c.retry.max_attempts = 4;
+}
+
+async fn attempts(app: &TestApp, key: &str, tenant: &str, delivery: &str) -> Vec<Value> {
+    let (status, body) = app
+        .get(
+            &format!("/v1/tenants/{tenant}/deliveries/{delivery}/attempts"),
+            key,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    body["data"].as_array().expect("data").clone()
+}
+
+/// Waits until the event's only delivery reaches `status`.
+async fn delivery_in(app: &TestApp, key: &str, tenant: &str, event: &str, status: &str) -> Value {
+    let path = format!("/v1/tenants/{tenant}/events/{event}/deliveries");
+    let body = app
+        .wait_for_json(&path, key, status, |b| b["data"][0]["status"] == status)
+        .await;
+    body["data"][0].clone()
+}
+
+#[tokio::test]
+async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
+    let app = TestApp::spawn_with(fast, true).await;
+    let receiver = Receiver::scripted(
+        vec![
+            (StatusCode::INTERNAL_SERVER_ERROR, None),
+            (StatusCode::BAD_GATEWAY, None),
+        ],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let event = app
+        .event(
+            &key,
+            &tenant,
+            json!({ "event_type": "x", "payload": { "n": 1 } }),
+        )
+        .await;
+
+    let d = delivery_in(&app, &key, &tenant, &event, "delivered").await;
+    assert_eq!(d["attempts"], 3);
+    assert!(d["next_attempt_at"].is_null());
+    let got = receiver.wait_for(3).await;
+    let ids: HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 1, "every retry reuses the webhook-id");
+    assert_eq!(ids.into_iter().next(), d["id"].as_str());
+    let statuses: Vec<Value> = attempts(&app, &key, &tenant, d["id"].as_str().expect("id"))
+        .await
+        .iter()
+        .map(|a| a["response_status"].clone())
+        .collect();
+    assert_eq!(statuses, vec![json!(500), json!(502), json!(200)]);
+}
+
+#[tokio::test]
+async fn a_delivery_that_never_succeeds_ends_dead_after_the_last_attempt() {
+    let app = TestApp::spawn_with(fast, true).await;
+    let receiver = Receiver::replying(StatusCode::SERVICE_UNAVAILABLE, "down").await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+
+    let d = delivery_in(&app, &key, &tenant, &event, "dead").await;
+    assert_eq!(d["attempts"], 4);
+    assert!(d["next_attempt_at"].is_null());
+    assert!(
+        d["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("gave up after 4 attempts"),
+        "{d}"
+    );
+    assert_eq!(
+        attempts(&app, &key, &tenant, d["id"].as_str().expect("id"))
+            .await
+            .len(),
+        4
+    );
+    assert_eq!(receiver.received().len(), 4);
+}
+
+#[tokio::test]
+async fn non_retryable_statuses_end_the_delivery_at_once() {
+    let app = TestApp::spawn_with(
+        |c| {
+            fast(c);
+            c.retry.non_retryable = vec![422];
+        },
+        true,
+    )
+    .await;
+    let receiver = Receiver::replying(StatusCode::UNPROCESSABLE_ENTITY, "never").await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+    let d = delivery_in(&app, &key, &tenant, &event, "dead").await;
+    assert_eq!(d["attempts"], 1);
+    assert!(
+        d["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("HTTP 422 is not retried"),
+        "{d}"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_on_a_429_is_honoured() {
+    let app = TestApp::spawn_with(fast, true).await;
+    let receiver = Receiver::scripted(
+        vec![(StatusCode::TOO_MANY_REQUESTS, Some("2"))],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+
+    let d = delivery_in(&app, &key, &tenant, &event, "delivered").await;
+    let list = attempts(&app, &key, &tenant, d["id"].as_str().expect("id")).await;
+    assert_eq!(list.len(), 2);
+    let at = |a: &Value| {
+        a["created_at"]
+            .as_str()
+            .expect("time")
+            .parse::<DateTime<Utc>>()
+            .expect("rfc3339")
+    };
+    let gap = at(&list[1]) - at(&list[0]);
+    // The schedule alone would have retried after ~50 ms.
+    assert!(
+        gap >= chrono::Duration::milliseconds(1900),
+        "second attempt came {gap} after the first"
+    );
+}
+
+#[tokio::test]
+async fn a_410_kills_the_delivery_and_disables_the_endpoint() {
+    let app = TestApp::spawn_with(fast, true).await;
+    let gone = Receiver::replying(StatusCode::GONE, "bye").await;
+    let healthy = Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    let (endpoint, _) = app.endpoint(&key, &tenant, &gone.url, None).await;
+    let first = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+    let d = delivery_in(&app, &key, &tenant, &first, "dead").await;
+    assert_eq!(d["attempts"], 1);
+    assert!(
+        d["last_error"].as_str().expect("error").contains("410"),
+        "{d}"
+    );
+
+    let shown = app
+        .wait_for_json(
+            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}"),
+            &key,
+            "endpoint disabled",
+            |e| e["disabled"] == true,
+        )
+        .await;
+    assert!(
+        shown["disabled_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("410"),
+        "{shown}"
+    );
+
+    // Later events skip it; re-enabling is one call.
+    app.endpoint(&key, &tenant, &healthy.url, None).await;
+    let second = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 2 }))
+        .await;
+    assert_eq!(
+        app.settled_deliveries(&key, &tenant, &second, 1).await[0]["status"],
+        "delivered"
+    );
+    assert_eq!(gone.received().len(), 1);
+    let (status, enabled) = app
+        .patch(
+            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}"),
+            &key,
+            json!({ "disabled": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(enabled["disabled"], false);
+    assert!(enabled["disabled_reason"].is_null());
+}

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::retry::RetryPolicy;
+use crate::target::{TargetPolicy, parse_cidrs};
 
 /// A value that must never reach logs (passwords in URLs, tokens, keys).
 #[derive(Clone, PartialEq, Eq)]
@@ -59,6 +60,10 @@ pub struct Config {
     pub max_payload_bytes: usize,
     /// `HOOKRELAY_ALLOW_PRIVATE_TARGETS`: permit loopback/private endpoint addresses.
     pub allow_private_targets: bool,
+    /// `HOOKRELAY_DENY_CIDRS` (replaces the default non-public list) and
+    /// `HOOKRELAY_ALLOW_CIDRS` (exceptions to it).
+    pub deny_cidrs: Vec<ipnet::IpNet>,
+    pub allow_cidrs: Vec<ipnet::IpNet>,
     /// `HOOKRELAY_DELIVERY_TIMEOUT`: per-request timeout towards endpoints.
     pub delivery_timeout: Duration,
     /// `HOOKRELAY_INGEST_PREFETCH`: unacked ingest messages the router holds.
@@ -91,12 +96,23 @@ impl Config {
             shards: 16,
             max_payload_bytes: 1024 * 1024,
             allow_private_targets: false,
+            deny_cidrs: TargetPolicy::default().deny,
+            allow_cidrs: Vec::new(),
             delivery_timeout: Duration::from_secs(15),
             ingest_prefetch: 512,
             delivery_prefetch: 256,
             max_in_flight: 1024,
             shutdown_grace: Duration::from_secs(20),
             retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The address rules deliveries follow.
+    pub fn target_policy(&self) -> TargetPolicy {
+        TargetPolicy {
+            allow_all: self.allow_private_targets,
+            deny: self.deny_cidrs.clone(),
+            allow: self.allow_cidrs.clone(),
         }
     }
 
@@ -199,6 +215,12 @@ impl Config {
                     ));
                 }
             };
+        }
+        if let Some(v) = get("HOOKRELAY_DENY_CIDRS") {
+            c.deny_cidrs = parse_cidrs(&v).map_err(|e| err("HOOKRELAY_DENY_CIDRS", e))?;
+        }
+        if let Some(v) = get("HOOKRELAY_ALLOW_CIDRS") {
+            c.allow_cidrs = parse_cidrs(&v).map_err(|e| err("HOOKRELAY_ALLOW_CIDRS", e))?;
         }
         if let Some(v) = get("HOOKRELAY_DELIVERY_TIMEOUT") {
             c.delivery_timeout = parse_duration(
@@ -354,6 +376,7 @@ mod tests {
             ("HOOKRELAY_RETRY_SCHEDULE", "5s,later"),
             ("HOOKRELAY_MAX_ATTEMPTS", "0"),
             ("HOOKRELAY_NON_RETRYABLE_STATUSES", "200"),
+            ("HOOKRELAY_ALLOW_CIDRS", "10.0.0.0/99"),
         ] {
             let e = load(&[(name, value)]).expect_err(name);
             assert_eq!(e.name, name);

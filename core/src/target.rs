@@ -1,12 +1,46 @@
-//! Endpoint URL rules: http(s) only, and no private, loopback, link-local or other
-//! non-public literal addresses unless the operator allows them
-//! (`HOOKRELAY_ALLOW_PRIVATE_TARGETS`). Hostnames are checked again on every send.
+//! Where deliveries may go. Endpoint URLs must be http(s) without credentials, and
+//! their addresses must pass the `TargetPolicy`: a deny list of non-public ranges
+//! (data, from config), an allow list that overrides it, or the operator's switch
+//! that allows everything. Literal addresses are checked when an endpoint is saved;
+//! the dispatcher checks the addresses DNS returns at connect time, so a name that
+//! later resolves to a private address (DNS rebinding) is refused too.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
+use ipnet::IpNet;
 use url::{Host, Url};
 
 pub const MAX_URL_LEN: usize = 2048;
+
+/// Non-public ranges refused by default (`HOOKRELAY_DENY_CIDRS` replaces the list).
+pub const DEFAULT_DENY: &[&str] = &[
+    "0.0.0.0/8",       // "this network", RFC 791
+    "10.0.0.0/8",      // private, RFC 1918
+    "100.64.0.0/10",   // CGNAT, RFC 6598
+    "127.0.0.0/8",     // loopback
+    "169.254.0.0/16",  // link-local (cloud metadata lives here)
+    "172.16.0.0/12",   // private, RFC 1918
+    "192.0.0.0/24",    // IETF protocol assignments, RFC 6890
+    "192.0.2.0/24",    // documentation, RFC 5737
+    "192.88.99.0/24",  // 6to4 relay anycast, RFC 7526
+    "192.168.0.0/16",  // private, RFC 1918
+    "198.18.0.0/15",   // benchmarking, RFC 2544
+    "198.51.100.0/24", // documentation
+    "203.0.113.0/24",  // documentation
+    "224.0.0.0/4",     // multicast
+    "240.0.0.0/4",     // reserved, and broadcast
+    "::/128",          // unspecified
+    "::1/128",         // loopback
+    "64:ff9b::/96",    // NAT64, RFC 6052
+    "64:ff9b:1::/48",  // local NAT64, RFC 8215
+    "100::/64",        // discard, RFC 6666
+    "2001::/23",       // IETF protocol assignments
+    "2001:db8::/32",   // documentation, RFC 3849
+    "2002::/16",       // 6to4
+    "fc00::/7",        // unique local, RFC 4193
+    "fe80::/10",       // link-local
+    "ff00::/8",        // multicast
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
@@ -24,69 +58,96 @@ pub enum TargetError {
     Private,
 }
 
-/// Parses and checks an endpoint URL.
-pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, TargetError> {
-    if raw.len() > MAX_URL_LEN {
-        return Err(TargetError::TooLong);
-    }
-    let url = Url::parse(raw).map_err(|_| TargetError::Invalid)?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(TargetError::Scheme);
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(TargetError::Credentials);
-    }
-    let private = match url.host() {
-        None => return Err(TargetError::Invalid),
-        Some(Host::Ipv4(ip)) => is_non_public(IpAddr::V4(ip)),
-        Some(Host::Ipv6(ip)) => is_non_public(IpAddr::V6(ip)),
-        Some(Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
+/// Which addresses deliveries may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetPolicy {
+    /// `HOOKRELAY_ALLOW_PRIVATE_TARGETS`: no address checks at all.
+    pub allow_all: bool,
+    /// `HOOKRELAY_DENY_CIDRS`
+    pub deny: Vec<IpNet>,
+    /// `HOOKRELAY_ALLOW_CIDRS`: exceptions to `deny`.
+    pub allow: Vec<IpNet>,
+}
+
+impl Default for TargetPolicy {
+    fn default() -> Self {
+        Self {
+            allow_all: false,
+            deny: DEFAULT_DENY
+                .iter()
+                .map(|c| {
+                    c.parse()
+                        .unwrap_or_else(|_| unreachable!("valid built-in CIDR {c}"))
+                })
+                .collect(),
+            allow: Vec::new(),
         }
-    };
-    if private && !allow_private {
-        return Err(TargetError::Private);
-    }
-    Ok(url)
-}
-
-/// Whether an address is anything but a public unicast address.
-pub fn is_non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_non_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_non_public_v4(v4),
-            None => is_non_public_v6(v6),
-        },
     }
 }
 
-fn is_non_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // CGNAT, RFC 6598
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments, RFC 6890
-        || (a == 198 && (18..20).contains(&b)) // benchmarking, RFC 2544
-        || a >= 240 // reserved, RFC 1112
+impl TargetPolicy {
+    pub fn allow_everything() -> Self {
+        Self {
+            allow_all: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a delivery may connect to `ip`. IPv4-mapped IPv6 is judged as IPv4.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        if self.allow_all {
+            return true;
+        }
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.iter().any(|n| n.contains(&ip)) || !self.deny.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Parses and checks an endpoint URL (literal addresses and `localhost` names).
+    pub fn check_url(&self, raw: &str) -> Result<Url, TargetError> {
+        if raw.len() > MAX_URL_LEN {
+            return Err(TargetError::TooLong);
+        }
+        let url = Url::parse(raw).map_err(|_| TargetError::Invalid)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(TargetError::Scheme);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(TargetError::Credentials);
+        }
+        let permitted = match url.host() {
+            None => return Err(TargetError::Invalid),
+            Some(Host::Ipv4(ip)) => self.permits(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => self.permits(IpAddr::V6(ip)),
+            Some(Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                // `localhost` names are loopback by definition (RFC 6761).
+                self.allow_all
+                    || !(d == "localhost" || d.ends_with(".localhost"))
+                    || self.permits(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+        };
+        if permitted {
+            Ok(url)
+        } else {
+            Err(TargetError::Private)
+        }
+    }
 }
 
-fn is_non_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation, RFC 3849
-        || first == 0x0064 && ip.segments()[1] == 0xff9b // NAT64, RFC 6052
+/// Parses a comma-separated CIDR list (for config).
+pub fn parse_cidrs(list: &str) -> Result<Vec<IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{s:?} is not a CIDR range"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -95,17 +156,19 @@ mod tests {
 
     #[test]
     fn accepts_public_http_urls() {
+        let p = TargetPolicy::default();
         for ok in [
             "https://example.com/hook",
             "http://93.184.216.34:8080/x",
             "https://[2606:4700::1111]/",
         ] {
-            assert!(check_url(ok, false).is_ok(), "{ok}");
+            assert!(p.check_url(ok).is_ok(), "{ok}");
         }
     }
 
     #[test]
     fn refuses_private_targets_unless_allowed() {
+        let p = TargetPolicy::default();
         for bad in [
             "http://127.0.0.1/",
             "http://localhost:8080/",
@@ -122,25 +185,42 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "http://224.0.0.1/",
             "http://2130706433/",
+            "http://198.18.0.1/",
+            "http://[2001:db8::1]/",
+            "http://255.255.255.255/",
         ] {
-            assert_eq!(check_url(bad, false), Err(TargetError::Private), "{bad}");
-            assert!(check_url(bad, true).is_ok(), "{bad} allowed");
+            assert_eq!(p.check_url(bad), Err(TargetError::Private), "{bad}");
+            assert!(
+                TargetPolicy::allow_everything().check_url(bad).is_ok(),
+                "{bad} allowed"
+            );
         }
     }
 
     #[test]
+    fn an_allow_list_opens_chosen_ranges_only() {
+        let p = TargetPolicy {
+            allow: parse_cidrs("10.1.0.0/16, 127.0.0.1").expect("cidrs"),
+            ..Default::default()
+        };
+        assert!(p.permits("10.1.2.3".parse().expect("ip")));
+        assert!(p.permits("127.0.0.1".parse().expect("ip")));
+        assert!(!p.permits("10.2.0.1".parse().expect("ip")));
+        assert!(p.check_url("http://localhost/").is_ok());
+        assert!(parse_cidrs("10.0.0.0/33").is_err());
+    }
+
+    #[test]
     fn refuses_malformed_urls() {
-        assert_eq!(check_url("not a url", true), Err(TargetError::Invalid));
+        let p = TargetPolicy::allow_everything();
+        assert_eq!(p.check_url("not a url"), Err(TargetError::Invalid));
+        assert_eq!(p.check_url("ftp://example.com/"), Err(TargetError::Scheme));
         assert_eq!(
-            check_url("ftp://example.com/", true),
-            Err(TargetError::Scheme)
-        );
-        assert_eq!(
-            check_url("https://u:p@example.com/", true),
+            p.check_url("https://u:p@example.com/"),
             Err(TargetError::Credentials)
         );
         assert_eq!(
-            check_url(&format!("https://e.com/{}", "a".repeat(3000)), true),
+            p.check_url(&format!("https://e.com/{}", "a".repeat(3000))),
             Err(TargetError::TooLong)
         );
     }

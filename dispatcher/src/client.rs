@@ -1,15 +1,19 @@
 //! The webhook HTTP client: signs a delivery (Standard Webhooks), POSTs it with a
 //! timeout and without following redirects, and reports what happened as an attempt.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::retry;
 use hookrelay_core::store::AttemptRecord;
-use hookrelay_core::{retry, target};
+use hookrelay_core::target::TargetPolicy;
 use hookrelay_signature::{Secret, headers, sign_header};
 use serde_json::json;
 use uuid::Uuid;
+
+use crate::resolver::GuardedResolver;
 
 /// Response bodies are kept up to this size in the attempt log.
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
@@ -31,13 +35,16 @@ pub fn install_tls_provider() {
 #[derive(Clone)]
 pub struct WebhookClient {
     http: reqwest::Client,
-    allow_private: bool,
+    targets: Arc<TargetPolicy>,
 }
 
 impl WebhookClient {
-    pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+    pub fn new(timeout: Duration, targets: TargetPolicy) -> Result<Self, reqwest::Error> {
         install_tls_provider();
+        let targets = Arc::new(targets);
         let http = reqwest::Client::builder()
+            // Every name is resolved through the guard; literal addresses are checked below.
+            .dns_resolver(Arc::new(GuardedResolver::new(targets.clone())))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
@@ -46,10 +53,7 @@ impl WebhookClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("hookrelay/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self {
-            http,
-            allow_private,
-        })
+        Ok(Self { http, targets })
     }
 
     /// Sends one attempt; never fails, every outcome becomes an `AttemptRecord`
@@ -77,7 +81,7 @@ impl WebhookClient {
             error: None,
             at: Utc::now(),
         };
-        if let Err(e) = target::check_url(out.url, self.allow_private) {
+        if let Err(e) = self.targets.check_url(out.url) {
             record.error = Some(format!("blocked: {e}"));
             return (record, None);
         }
@@ -156,6 +160,13 @@ async fn read_truncated(response: &mut reqwest::Response) -> (String, Option<Str
 
 /// A short, operator-readable cause.
 fn describe(e: &reqwest::Error) -> String {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(blocked) = s.downcast_ref::<crate::resolver::Blocked>() {
+            return blocked.to_string();
+        }
+        source = s.source();
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -10,6 +10,7 @@
 pub mod client;
 mod db_retry;
 mod recorder;
+mod resolver;
 mod router;
 mod scheduler;
 mod sender;
@@ -66,7 +67,7 @@ impl Dispatcher {
             retry: c.retry.clone(),
             scheduler_wake: scheduler_wake.clone(),
             cipher: Cipher::new(c.encryption_key.expose()),
-            client: WebhookClient::new(c.delivery_timeout, c.allow_private_targets)?,
+            client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
             recorder,
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),

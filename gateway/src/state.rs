@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use hookrelay_core::crypto::Cipher;
 use hookrelay_core::queue::Publisher;
+use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::{Config, Store};
 
 use crate::auth::KeyCache;
@@ -21,12 +22,14 @@ pub struct Inner {
     pub keys: KeyCache,
     pub tenants: TenantCache,
     pub cipher: Cipher,
+    pub targets: TargetPolicy,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
         let cipher = Cipher::new(config.encryption_key.expose());
         let ingest = IngestBatcher::spawn(publisher.clone());
+        let targets = config.target_policy();
         Self(Arc::new(Inner {
             config,
             store,
@@ -35,6 +38,7 @@ impl AppState {
             keys: KeyCache::new(),
             tenants: TenantCache::default(),
             cipher,
+            targets,
         }))
     }
 }

@@ -10,3 +10,4 @@ mod health;
 mod loadtest;
 mod restart;
 mod retries;
+mod ssrf;

@@ -9,7 +9,6 @@ use hookrelay_core::event_type;
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{Endpoint, Page};
 use hookrelay_core::store::{EndpointChanges, NewEndpoint};
-use hookrelay_core::target;
 use hookrelay_signature::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
@@ -74,7 +73,9 @@ struct Created {
 }
 
 fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
-    target::check_url(url, state.config.allow_private_targets)
+    state
+        .targets
+        .check_url(url)
         .map(|_| ())
         .map_err(|e| ApiError::invalid(e.to_string()))
 }

@@ -64,8 +64,10 @@ pub struct Config {
     /// `HOOKRELAY_ALLOW_CIDRS` (exceptions to it).
     pub deny_cidrs: Vec<ipnet::IpNet>,
     pub allow_cidrs: Vec<ipnet::IpNet>,
-    /// `HOOKRELAY_DELIVERY_TIMEOUT`: per-request timeout towards endpoints.
+    /// `HOOKRELAY_DELIVERY_TIMEOUT`: per-request timeout towards endpoints (default).
     pub delivery_timeout: Duration,
+    /// `HOOKRELAY_MAX_ENDPOINT_TIMEOUT`: the largest `timeout_ms` an endpoint may ask for.
+    pub max_endpoint_timeout: Duration,
     /// `HOOKRELAY_INGEST_PREFETCH`: unacked ingest messages the router holds.
     pub ingest_prefetch: u16,
     /// `HOOKRELAY_DELIVERY_PREFETCH`: unacked delivery messages per shard consumer.
@@ -99,6 +101,7 @@ impl Config {
             deny_cidrs: TargetPolicy::default().deny,
             allow_cidrs: Vec::new(),
             delivery_timeout: Duration::from_secs(15),
+            max_endpoint_timeout: Duration::from_secs(60),
             ingest_prefetch: 512,
             delivery_prefetch: 256,
             max_in_flight: 1024,
@@ -228,6 +231,14 @@ impl Config {
                 &v,
                 Duration::from_millis(100),
                 Duration::from_secs(300),
+            )?;
+        }
+        if let Some(v) = get("HOOKRELAY_MAX_ENDPOINT_TIMEOUT") {
+            c.max_endpoint_timeout = parse_duration(
+                "HOOKRELAY_MAX_ENDPOINT_TIMEOUT",
+                &v,
+                Duration::from_millis(100),
+                Duration::from_secs(600),
             )?;
         }
         if let Some(v) = get("HOOKRELAY_INGEST_PREFETCH") {

@@ -27,6 +27,13 @@ pub struct Endpoint {
     pub disabled: bool,
     /// Why hookrelay disabled it (e.g. it answered 410 Gone); `None` when enabled or disabled by hand.
     pub disabled_reason: Option<String>,
+    /// Requests per second at most (`None`: unlimited), with this burst (default: the rate).
+    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
+    /// Requests in flight at most (`None`: unlimited).
+    pub max_in_flight: Option<i32>,
+    /// Request timeout (`None`: the installation's default).
+    pub timeout_ms: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -24,6 +24,8 @@ pub struct Outgoing<'a> {
     pub url: &'a str,
     pub payload: &'a str,
     pub secrets: &'a [Secret],
+    /// The endpoint's own timeout, if it set one.
+    pub timeout: Option<Duration>,
 }
 
 /// reqwest is built without a bundled TLS crypto provider (to keep the build lean);
@@ -86,9 +88,11 @@ impl WebhookClient {
             return (record, None);
         }
         let mut retry_after = None;
-        let result = self
-            .http
-            .post(out.url)
+        let mut request = self.http.post(out.url);
+        if let Some(t) = out.timeout {
+            request = request.timeout(t);
+        }
+        let result = request
             .header("content-type", "application/json")
             .header(headers::ID, &id)
             .header(headers::TIMESTAMP, timestamp.to_string())

@@ -9,6 +9,7 @@
 
 pub mod client;
 mod db_retry;
+mod lanes;
 mod recorder;
 mod resolver;
 mod router;
@@ -69,6 +70,7 @@ impl Dispatcher {
             cipher: Cipher::new(c.encryption_key.expose()),
             client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
             recorder,
+            lanes: Default::default(),
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),
             prefetch: c.delivery_prefetch,

@@ -2,7 +2,9 @@
 //! that shard; the sender loads them, sends each still-pending one (signed), has
 //! the recorder store every attempt, and acks the message only after that.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -27,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::client::{Outgoing, WebhookClient, not_sent};
+use crate::lanes::{Lanes, MAX_LANE_WAIT};
 use crate::recorder::Recorder;
 use crate::{DispatchError, db_retry};
 
@@ -46,6 +49,18 @@ async fn settle(ack: impl std::future::Future<Output = lapin::Result<bool>>) {
     }
 }
 
+/// What became of one delivery in a message.
+enum Outcome {
+    /// Sent (or refused before sending); `true` when the endpoint answered 410.
+    Attempted(AttemptRecord, bool),
+    /// Not sent now: due again after the wait plus this endpoint's spacing per place in line.
+    Parked(Duration, Duration),
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
 pub struct Sender {
     pub store: Store,
     pub retry: RetryPolicy,
@@ -55,6 +70,7 @@ pub struct Sender {
     pub client: WebhookClient,
     pub recorder: Recorder,
     pub topology: Topology,
+    pub lanes: Lanes,
     /// Bounds concurrent outgoing requests across all shards of this process.
     pub permits: Arc<Semaphore>,
     pub prefetch: u16,
@@ -137,16 +153,38 @@ impl Sender {
                 return;
             }
         }
-        let outcomes: Vec<(AttemptRecord, bool)> =
-            join_all(due.iter().map(|job| self.attempt(job))).await;
-        let gone: Vec<Uuid> = due
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, (_, gone))| *gone)
-            .map(|(j, _)| j.endpoint_id)
-            .collect();
-        let records: Vec<AttemptRecord> = outcomes.into_iter().map(|(r, _)| r).collect();
-        if records.iter().any(|r| r.next_attempt_at.is_some()) {
+        let outcomes: Vec<Outcome> = join_all(due.iter().map(|job| self.attempt(job))).await;
+        let mut records = Vec::with_capacity(outcomes.len());
+        let mut gone = Vec::new();
+        let mut parked = Vec::new();
+        let mut queued: HashMap<Uuid, u32> = HashMap::new();
+        let now = Utc::now();
+        for (job, outcome) in due.iter().zip(outcomes) {
+            match outcome {
+                Outcome::Attempted(record, is_gone) => {
+                    if is_gone {
+                        gone.push(job.endpoint_id);
+                    }
+                    records.push(record);
+                }
+                Outcome::Parked(wait, spacing) => {
+                    // Spread an endpoint's parked deliveries at its own pace.
+                    let k = queued.entry(job.endpoint_id).or_default();
+                    let until = now + to_chrono(wait + spacing * *k);
+                    *k += 1;
+                    parked.push((job.delivery_id, until));
+                }
+            }
+        }
+        if !parked.is_empty()
+            && db_retry::until_ok("parking deliveries", &cancel, || self.store.park(&parked))
+                .await
+                .is_none()
+        {
+            settle(message.acker.nack(requeue)).await;
+            return;
+        }
+        if !parked.is_empty() || records.iter().any(|r| r.next_attempt_at.is_some()) {
             self.scheduler_wake.notify_one();
         }
         let recorded = self.recorder.record(records).await;
@@ -166,8 +204,31 @@ impl Sender {
         }
     }
 
-    /// One attempt, judged by the retry policy; `true` alongside when the endpoint is gone.
-    async fn attempt(&self, job: &SendJob) -> (AttemptRecord, bool) {
+    /// One attempt within the endpoint's lane, judged by the retry policy; or parked,
+    /// without an attempt, when the lane is full or over its rate.
+    async fn attempt(&self, job: &SendJob) -> Outcome {
+        let lane = self.lanes.get(
+            job.endpoint_id,
+            (
+                job.rate_limit_per_second,
+                job.rate_limit_burst,
+                job.max_in_flight,
+            ),
+        );
+        loop {
+            match lane.admit() {
+                Ok(()) => break,
+                Err(wait) if wait <= MAX_LANE_WAIT => tokio::time::sleep(wait).await,
+                Err(wait) => return Outcome::Parked(wait, lane.spacing()),
+            }
+        }
+        let Ok(_slot) = lane.slot().await else {
+            return Outcome::Parked(MAX_LANE_WAIT, lane.spacing());
+        };
+        let timeout = job
+            .timeout_ms
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(Duration::from_millis);
         let (mut record, retry_after) = {
             let _permit = self.permits.acquire().await;
             match self
@@ -184,6 +245,7 @@ impl Sender {
                             url: &job.url,
                             payload: &job.payload,
                             secrets: &secrets,
+                            timeout,
                         })
                         .await
                 }
@@ -228,7 +290,7 @@ impl Sender {
                 gone = true;
             }
         }
-        (record, gone)
+        Outcome::Attempted(record, gone)
     }
 }
 

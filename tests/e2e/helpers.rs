@@ -402,6 +402,7 @@ impl Drop for TestApp {
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -424,6 +425,10 @@ struct Inbox {
     reply: &'static str,
     /// Answers for the first requests, in order; then `status`.
     script: Arc<Mutex<std::collections::VecDeque<Scripted>>>,
+    /// How long each answer takes.
+    delay: Duration,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    max_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// An in-process webhook endpoint on a loopback port that records every request.
@@ -444,12 +449,29 @@ impl Receiver {
 
     /// Answers the first requests from `script`, then `status` with `reply`.
     pub async fn scripted(script: Vec<Scripted>, status: StatusCode, reply: &'static str) -> Self {
+        Self::build(script, status, reply, Duration::ZERO).await
+    }
+
+    /// Answers 200 after `delay`, and measures how many requests overlap.
+    pub async fn slow(delay: Duration) -> Self {
+        Self::build(Vec::new(), StatusCode::OK, "ok", delay).await
+    }
+
+    async fn build(
+        script: Vec<Scripted>,
+        status: StatusCode,
+        reply: &'static str,
+        delay: Duration,
+    ) -> Self {
         let inbox = Inbox {
             got: Arc::default(),
             notify: Arc::default(),
             status,
             reply,
             script: Arc::new(Mutex::new(script.into())),
+            delay,
+            in_flight: Arc::default(),
+            max_in_flight: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/{*path}", axum::routing::post(record))
@@ -462,6 +484,13 @@ impl Receiver {
             let _ = axum::serve(listener, app).await;
         });
         Self { url, inbox, task }
+    }
+
+    /// The most requests this receiver had open at once.
+    pub fn max_concurrency(&self) -> usize {
+        self.inbox
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -498,11 +527,19 @@ async fn record(
     body: Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    let now_open = inbox.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    inbox.max_in_flight.fetch_max(now_open, Ordering::SeqCst);
+    if !inbox.delay.is_zero() {
+        tokio::time::sleep(inbox.delay).await;
+    }
+    inbox.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let at = std::time::Instant::now();
     inbox
         .got
         .lock()
         .expect("lock")
-        .push(Received { headers, body });
+        .push(Received { headers, body, at });
     inbox.notify.notify_waiters();
     let next = inbox.script.lock().expect("lock").pop_front();
     match next {

@@ -7,6 +7,7 @@ mod api;
 mod bad_input;
 mod delivery;
 mod health;
+mod limits;
 mod loadtest;
 mod restart;
 mod retries;

@@ -37,6 +37,10 @@ pub struct SendJob {
     pub secret_ciphertext: Vec<u8>,
     /// Deleted or disabled since routing.
     pub endpoint_inactive: bool,
+    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
+    pub max_in_flight: Option<i32>,
+    pub timeout_ms: Option<i32>,
 }
 
 /// The outcome of one attempt, as the sender reports it.
@@ -158,7 +162,8 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT d.id AS delivery_id, d.status, d.attempts, d.created_at AS routed_at, d.event_id, e.event_type, e.payload,
                     d.endpoint_id, ep.url, ep.secret_ciphertext,
-                    (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive
+                    (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive,
+                    ep.rate_limit_per_second, ep.rate_limit_burst, ep.max_in_flight, ep.timeout_ms
              FROM deliveries d
              JOIN events e ON e.id = d.event_id
              JOIN endpoints ep ON ep.id = d.endpoint_id
@@ -238,6 +243,24 @@ impl Store {
         .bind(lease.as_millis() as f64)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Puts deliveries back for later without an attempt (rate limit, concurrency cap,
+    /// open breaker): each id with its own due time.
+    pub async fn park(&self, parked: &[(Uuid, DateTime<Utc>)]) -> Result<()> {
+        if parked.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE deliveries d SET next_attempt_at = p.until, updated_at = now()
+             FROM UNNEST($1::uuid[], $2::timestamptz[]) AS p(id, until)
+             WHERE d.id = p.id AND d.status IN ('pending', 'failed')",
+        )
+        .bind(parked.iter().map(|p| p.0).collect::<Vec<_>>())
+        .bind(parked.iter().map(|p| p.1).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The earliest scheduled attempt, if any.

@@ -6,7 +6,8 @@ use uuid::Uuid;
 use super::{Result, Store, StoreError};
 use crate::model::Endpoint;
 
-const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason, created_at, updated_at";
+const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason,
+    rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms, created_at, updated_at";
 
 pub struct NewEndpoint<'a> {
     pub id: Uuid,
@@ -15,6 +16,16 @@ pub struct NewEndpoint<'a> {
     pub description: &'a str,
     pub event_types: Option<&'a [String]>,
     pub secret_ciphertext: &'a [u8],
+    pub limits: Limits,
+}
+
+/// Per-endpoint protection settings (`None`: none / default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
+    pub max_in_flight: Option<i32>,
+    pub timeout_ms: Option<i32>,
 }
 
 /// A partial update; `None` leaves a field alone. `event_types: Some(None)` means "all".
@@ -24,6 +35,11 @@ pub struct EndpointChanges {
     pub description: Option<String>,
     pub event_types: Option<Option<Vec<String>>>,
     pub disabled: Option<bool>,
+    /// Each: absent leaves it, `Some(None)` clears it, `Some(Some(n))` sets it.
+    pub rate_limit_per_second: Option<Option<i32>>,
+    pub rate_limit_burst: Option<Option<i32>>,
+    pub max_in_flight: Option<Option<i32>>,
+    pub timeout_ms: Option<Option<i32>>,
 }
 
 /// What the router needs to fan an event out.
@@ -37,8 +53,9 @@ pub struct RoutingEndpoint {
 impl Store {
     pub async fn insert_endpoint(&self, e: NewEndpoint<'_>) -> Result<Endpoint> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext,
+                                    rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
         )))
         .bind(e.id)
         .bind(e.tenant_id)
@@ -46,6 +63,10 @@ impl Store {
         .bind(e.description)
         .bind(e.event_types)
         .bind(e.secret_ciphertext)
+        .bind(e.limits.rate_limit_per_second)
+        .bind(e.limits.rate_limit_burst)
+        .bind(e.limits.max_in_flight)
+        .bind(e.limits.timeout_ms)
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write)
@@ -103,6 +124,10 @@ impl Store {
                 event_types = CASE WHEN $5 THEN $6 ELSE event_types END,
                 disabled = COALESCE($7, disabled),
                 disabled_reason = CASE WHEN $7 IS NULL THEN disabled_reason ELSE NULL END,
+                rate_limit_per_second = CASE WHEN $8 THEN $9 ELSE rate_limit_per_second END,
+                rate_limit_burst = CASE WHEN $10 THEN $11 ELSE rate_limit_burst END,
+                max_in_flight = CASE WHEN $12 THEN $13 ELSE max_in_flight END,
+                timeout_ms = CASE WHEN $14 THEN $15 ELSE timeout_ms END,
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
@@ -114,6 +139,14 @@ impl Store {
         .bind(c.event_types.is_some())
         .bind(c.event_types.flatten())
         .bind(c.disabled)
+        .bind(c.rate_limit_per_second.is_some())
+        .bind(c.rate_limit_per_second.flatten())
+        .bind(c.rate_limit_burst.is_some())
+        .bind(c.rate_limit_burst.flatten())
+        .bind(c.max_in_flight.is_some())
+        .bind(c.max_in_flight.flatten())
+        .bind(c.timeout_ms.is_some())
+        .bind(c.timeout_ms.flatten())
         .fetch_optional(&self.pool)
         .await?)
     }

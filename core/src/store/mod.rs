@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use deliveries::{AttemptRecord, NewDelivery, SendJob};
-pub use endpoints::{EndpointChanges, NewEndpoint, RoutingEndpoint};
+pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
 
 /// Why a store call failed.

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use hookrelay_core::event_type;
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{Endpoint, Page};
-use hookrelay_core::store::{EndpointChanges, NewEndpoint};
+use hookrelay_core::store::{EndpointChanges, Limits, NewEndpoint};
 use hookrelay_signature::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
@@ -42,6 +42,14 @@ struct CreateEndpoint {
     /// Bring your own `whsec_` secret (e.g. when migrating); generated otherwise.
     #[serde(default)]
     secret: Option<String>,
+    #[serde(default)]
+    rate_limit_per_second: Option<i32>,
+    #[serde(default)]
+    rate_limit_burst: Option<i32>,
+    #[serde(default)]
+    max_in_flight: Option<i32>,
+    #[serde(default)]
+    timeout_ms: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +64,15 @@ struct UpdateEndpoint {
     event_types: Option<Option<Vec<String>>>,
     #[serde(default)]
     disabled: Option<bool>,
+    /// Each of these: absent leaves it, `null` removes it, a number sets it.
+    #[serde(default, deserialize_with = "present")]
+    rate_limit_per_second: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    rate_limit_burst: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    max_in_flight: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    timeout_ms: Option<Option<i32>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -100,6 +117,20 @@ fn check_event_types(types: &Option<Vec<String>>) -> ApiResult<()> {
     Ok(())
 }
 
+fn check_limits(state: &AppState, l: &Limits) -> ApiResult<()> {
+    let in_range = |name: &str, v: Option<i32>, min: i32, max: i32| match v {
+        Some(n) if n < min || n > max => Err(ApiError::invalid(format!(
+            "{name} must be from {min} to {max}"
+        ))),
+        _ => Ok(()),
+    };
+    in_range("rate_limit_per_second", l.rate_limit_per_second, 1, 100_000)?;
+    in_range("rate_limit_burst", l.rate_limit_burst, 1, 100_000)?;
+    in_range("max_in_flight", l.max_in_flight, 1, 10_000)?;
+    let max_ms = i32::try_from(state.config.max_endpoint_timeout.as_millis()).unwrap_or(i32::MAX);
+    in_range("timeout_ms", l.timeout_ms, 100, max_ms)
+}
+
 fn check_description(d: &Option<String>) -> ApiResult<()> {
     match d {
         Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid(format!(
@@ -119,6 +150,13 @@ async fn create(
     check_url(&state, &req.url)?;
     check_event_types(&req.event_types)?;
     check_description(&req.description)?;
+    let limits = Limits {
+        rate_limit_per_second: req.rate_limit_per_second,
+        rate_limit_burst: req.rate_limit_burst,
+        max_in_flight: req.max_in_flight,
+        timeout_ms: req.timeout_ms,
+    };
+    check_limits(&state, &limits)?;
     let secret = match &req.secret {
         Some(s) => Secret::from_whsec(s).map_err(|e| ApiError::invalid(format!("secret: {e}")))?,
         None => Secret::from_bytes(rand::random::<[u8; 32]>().to_vec())
@@ -133,6 +171,7 @@ async fn create(
             description: req.description.as_deref().unwrap_or(""),
             event_types: req.event_types.as_deref(),
             secret_ciphertext: &state.cipher.encrypt(secret.as_bytes()),
+            limits,
         })
         .await?;
     Ok((
@@ -189,11 +228,24 @@ async fn update(
         check_event_types(types)?;
     }
     check_description(&req.description)?;
+    check_limits(
+        &state,
+        &Limits {
+            rate_limit_per_second: req.rate_limit_per_second.flatten(),
+            rate_limit_burst: req.rate_limit_burst.flatten(),
+            max_in_flight: req.max_in_flight.flatten(),
+            timeout_ms: req.timeout_ms.flatten(),
+        },
+    )?;
     let changes = EndpointChanges {
         url: req.url,
         description: req.description,
         event_types: req.event_types,
         disabled: req.disabled,
+        rate_limit_per_second: req.rate_limit_per_second,
+        rate_limit_burst: req.rate_limit_burst,
+        max_in_flight: req.max_in_flight,
+        timeout_ms: req.timeout_ms,
     };
     state
         .store

@@ -90,7 +90,10 @@ impl Ledger {
         let now = now_us();
         let mut l = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if l.seen.insert((seq, endpoint)) {
-            l.latencies_us.push(now.saturating_sub(sent_us));
+            // Latency figures describe the endpoints that should get everything.
+            if healthy {
+                l.latencies_us.push(now.saturating_sub(sent_us));
+            }
             l.first_arrival_us.get_or_insert(now);
             l.last_arrival_us = now;
             if healthy {

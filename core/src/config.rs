@@ -10,6 +10,32 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::retry::RetryPolicy;
 use crate::target::{TargetPolicy, parse_cidrs};
 
+/// Circuit breaker thresholds, per endpoint (`HOOKRELAY_BREAKER_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerSettings {
+    pub consecutive_failures: u32,
+    /// Opens when more than this fraction failed over `window` (with `min_requests`).
+    pub failure_rate: f64,
+    pub min_requests: u32,
+    pub window: Duration,
+    /// First open period (whole seconds, at least 1), doubling up to `max_open`.
+    pub open_for: Duration,
+    pub max_open: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 10,
+            failure_rate: 0.5,
+            min_requests: 20,
+            window: Duration::from_secs(60),
+            open_for: Duration::from_secs(30),
+            max_open: Duration::from_secs(600),
+        }
+    }
+}
+
 /// A value that must never reach logs (passwords in URLs, tokens, keys).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sensitive<T>(T);
@@ -79,6 +105,9 @@ pub struct Config {
     /// `HOOKRELAY_RETRY_SCHEDULE` (e.g. `5s,30s,2m`; its length sets the retries),
     /// `HOOKRELAY_MAX_ATTEMPTS`, `HOOKRELAY_MAX_AGE`, `HOOKRELAY_NON_RETRYABLE_STATUSES`.
     pub retry: RetryPolicy,
+    /// `HOOKRELAY_BREAKER_FAILURES`, `HOOKRELAY_BREAKER_FAILURE_RATE`,
+    /// `HOOKRELAY_BREAKER_OPEN`, `HOOKRELAY_BREAKER_MAX_OPEN`.
+    pub breaker: BreakerSettings,
 }
 
 impl Config {
@@ -107,6 +136,7 @@ impl Config {
             max_in_flight: 1024,
             shutdown_grace: Duration::from_secs(20),
             retry: RetryPolicy::default(),
+            breaker: BreakerSettings::default(),
         }
     }
 
@@ -258,6 +288,37 @@ impl Config {
                 Duration::from_secs(3600),
             )?;
         }
+        if let Some(v) = get("HOOKRELAY_BREAKER_FAILURES") {
+            c.breaker.consecutive_failures =
+                parse_range("HOOKRELAY_BREAKER_FAILURES", &v, 1, 10_000)?;
+        }
+        if let Some(v) = get("HOOKRELAY_BREAKER_FAILURE_RATE") {
+            c.breaker.failure_rate = match v.parse::<f64>() {
+                Ok(r) if r > 0.0 && r <= 1.0 => r,
+                _ => {
+                    return Err(err(
+                        "HOOKRELAY_BREAKER_FAILURE_RATE",
+                        format!("expected a fraction above 0 and at most 1, got {v:?}"),
+                    ));
+                }
+            };
+        }
+        if let Some(v) = get("HOOKRELAY_BREAKER_OPEN") {
+            c.breaker.open_for = parse_duration(
+                "HOOKRELAY_BREAKER_OPEN",
+                &v,
+                Duration::from_secs(1),
+                Duration::from_secs(86_400),
+            )?;
+        }
+        if let Some(v) = get("HOOKRELAY_BREAKER_MAX_OPEN") {
+            c.breaker.max_open = parse_duration(
+                "HOOKRELAY_BREAKER_MAX_OPEN",
+                &v,
+                Duration::from_secs(1),
+                Duration::from_secs(7 * 86_400),
+            )?;
+        }
         if let Some(v) = get("HOOKRELAY_RETRY_SCHEDULE") {
             let schedule = v
                 .split(',')
@@ -388,6 +449,8 @@ mod tests {
             ("HOOKRELAY_MAX_ATTEMPTS", "0"),
             ("HOOKRELAY_NON_RETRYABLE_STATUSES", "200"),
             ("HOOKRELAY_ALLOW_CIDRS", "10.0.0.0/99"),
+            ("HOOKRELAY_BREAKER_FAILURE_RATE", "1.5"),
+            ("HOOKRELAY_BREAKER_OPEN", "10ms"),
         ] {
             let e = load(&[(name, value)]).expect_err(name);
             assert_eq!(e.name, name);

@@ -34,8 +34,22 @@ pub struct Endpoint {
     pub max_in_flight: Option<i32>,
     /// Request timeout (`None`: the installation's default).
     pub timeout_ms: Option<i32>,
+    #[sqlx(flatten)]
+    pub circuit: Circuit,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An endpoint's circuit breaker: `closed` (normal), `open` (deliveries parked until
+/// `next_probe_at`), `half_open` (one probe in flight).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Circuit {
+    #[sqlx(rename = "circuit_state")]
+    pub state: String,
+    #[sqlx(rename = "circuit_opened_at")]
+    pub opened_at: Option<DateTime<Utc>>,
+    #[sqlx(rename = "circuit_next_probe_at")]
+    pub next_probe_at: Option<DateTime<Utc>>,
 }
 
 /// An accepted event. `payload` is the producer's JSON, byte for byte.

@@ -16,6 +16,8 @@ use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+use crate::breaker::{Breaker, BreakerSettings};
+
 /// Longest a delivery waits in memory for its lane before it is parked.
 pub const MAX_LANE_WAIT: Duration = Duration::from_millis(250);
 
@@ -26,13 +28,14 @@ type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as C
 
 pub struct Lane<C: Clock = DefaultClock> {
     settings: LaneSettings,
+    pub breaker: Arc<Breaker>,
     limiter: Option<Limiter<C>>,
     clock: C,
     in_flight: Option<Arc<Semaphore>>,
 }
 
 impl<C: Clock + Clone> Lane<C> {
-    pub fn new(settings: LaneSettings, clock: C) -> Self {
+    pub fn new(settings: LaneSettings, clock: C, breaker: BreakerSettings) -> Self {
         let (rate, burst, max_in_flight) = settings;
         let positive = |v: Option<i32>| {
             v.and_then(|n| u32::try_from(n).ok())
@@ -48,6 +51,7 @@ impl<C: Clock + Clone> Lane<C> {
         let in_flight = positive(max_in_flight).map(|n| Arc::new(Semaphore::new(n.get() as usize)));
         Self {
             settings,
+            breaker: Arc::new(Breaker::new(breaker)),
             limiter,
             clock,
             in_flight,
@@ -96,15 +100,28 @@ impl<C: Clock + Clone> Lane<C> {
 #[derive(Default)]
 pub struct Lanes {
     map: Mutex<HashMap<Uuid, Arc<Lane>>>,
+    breaker: BreakerSettings,
 }
 
 impl Lanes {
+    pub fn new(breaker: BreakerSettings) -> Self {
+        Self {
+            map: Mutex::default(),
+            breaker,
+        }
+    }
+
     pub fn get(&self, endpoint: Uuid, settings: LaneSettings) -> Arc<Lane> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&endpoint) {
             Some(lane) if lane.settings == settings => lane.clone(),
-            _ => {
-                let lane = Arc::new(Lane::new(settings, DefaultClock::default()));
+            previous => {
+                let mut lane = Lane::new(settings, DefaultClock::default(), self.breaker.clone());
+                // New limits keep the endpoint's breaker and its history.
+                if let Some(old) = previous {
+                    lane.breaker = old.breaker.clone();
+                }
+                let lane = Arc::new(lane);
                 map.insert(endpoint, lane.clone());
                 lane
             }
@@ -120,7 +137,11 @@ mod tests {
     #[test]
     fn the_rate_limit_allows_the_burst_then_the_rate() {
         let clock = FakeRelativeClock::default();
-        let lane = Lane::new((Some(5), Some(2), None), clock.clone());
+        let lane = Lane::new(
+            (Some(5), Some(2), None),
+            clock.clone(),
+            BreakerSettings::default(),
+        );
         assert_eq!(lane.admit(), Ok(()));
         assert_eq!(lane.admit(), Ok(()));
         let wait = lane.admit().expect_err("burst spent");
@@ -135,7 +156,11 @@ mod tests {
 
     #[test]
     fn without_settings_everything_passes() {
-        let lane = Lane::new((None, None, None), FakeRelativeClock::default());
+        let lane = Lane::new(
+            (None, None, None),
+            FakeRelativeClock::default(),
+            BreakerSettings::default(),
+        );
         for _ in 0..1000 {
             assert_eq!(lane.admit(), Ok(()));
         }
@@ -143,7 +168,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_lane_gives_up_after_the_wait_and_frees_on_release() {
-        let lane = Lane::new((None, None, Some(1)), FakeRelativeClock::default());
+        let lane = Lane::new(
+            (None, None, Some(1)),
+            FakeRelativeClock::default(),
+            BreakerSettings::default(),
+        );
         let held = lane.slot().await.expect("free").expect("capped");
         let started = tokio::time::Instant::now();
         assert!(lane.slot().await.is_err(), "still full after the wait");

@@ -7,6 +7,7 @@
 //! grace period, and leaves anything unfinished unacked for the broker to redeliver.
 #![forbid(unsafe_code)]
 
+mod breaker;
 pub mod client;
 mod db_retry;
 mod lanes;
@@ -70,7 +71,7 @@ impl Dispatcher {
             cipher: Cipher::new(c.encryption_key.expose()),
             client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
             recorder,
-            lanes: Default::default(),
+            lanes: crate::lanes::Lanes::new(c.breaker.clone()),
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),
             prefetch: c.delivery_prefetch,

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::breaker::Permit;
 use crate::client::{Outgoing, WebhookClient, not_sent};
 use crate::lanes::{Lanes, MAX_LANE_WAIT};
 use crate::recorder::Recorder;
@@ -188,6 +189,7 @@ impl Sender {
             self.scheduler_wake.notify_one();
         }
         let recorded = self.recorder.record(records).await;
+        self.report_circuits(&due).await;
         for endpoint in gone {
             let reason = format!(
                 "the endpoint answered 410 Gone on {}",
@@ -201,6 +203,38 @@ impl Sender {
             settle(message.acker.ack(BasicAckOptions::default())).await;
         } else {
             settle(message.acker.nack(requeue)).await;
+        }
+    }
+
+    /// Saves breaker transitions of these jobs' endpoints, so the API can show them.
+    async fn report_circuits(&self, jobs: &[&SendJob]) {
+        let mut seen = std::collections::HashSet::new();
+        for job in jobs {
+            if !seen.insert(job.endpoint_id) {
+                continue;
+            }
+            let lane = self.lanes.get(
+                job.endpoint_id,
+                (
+                    job.rate_limit_per_second,
+                    job.rate_limit_burst,
+                    job.max_in_flight,
+                ),
+            );
+            if let Some(view) = lane.breaker.take_change() {
+                if let Err(e) = self
+                    .store
+                    .set_circuit(
+                        job.endpoint_id,
+                        view.state,
+                        view.opened_at,
+                        view.next_probe_at,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, endpoint = %job.endpoint_id, "could not save the circuit state");
+                }
+            }
         }
     }
 
@@ -224,6 +258,12 @@ impl Sender {
         }
         let Ok(_slot) = lane.slot().await else {
             return Outcome::Parked(MAX_LANE_WAIT, lane.spacing());
+        };
+        let probe = match lane.breaker.permit() {
+            Permit::Go => false,
+            Permit::Probe => true,
+            // Open: wait for the probe time without using an attempt.
+            Permit::Wait(wait) => return Outcome::Parked(wait, lane.spacing()),
         };
         let timeout = job
             .timeout_ms
@@ -259,6 +299,9 @@ impl Sender {
                 ),
             }
         };
+        // 5xx or no answer counts against the endpoint; 4xx shows it is up.
+        let failed = record.response_status.is_none_or(|s| s >= 500);
+        lane.breaker.done(failed, probe);
         let result = AttemptResult {
             status: record.response_status.and_then(|s| u16::try_from(s).ok()),
             retry_after,

@@ -215,3 +215,59 @@ async fn a_410_kills_the_delivery_and_disables_the_endpoint() {
     assert_eq!(enabled["disabled"], false);
     assert!(enabled["disabled_reason"].is_null());
 }
+
+#[tokio::test]
+async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
+    let app = TestApp::spawn_with(
+        |c| {
+            c.retry.schedule = vec![Duration::from_millis(50)];
+            c.retry.max_attempts = 10;
+            c.breaker.consecutive_failures = 3;
+            c.breaker.open_for = Duration::from_secs(1);
+        },
+        true,
+    )
+    .await;
+    let receiver = Receiver::scripted(
+        vec![(StatusCode::INTERNAL_SERVER_ERROR, None); 3],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let (key, tenant) = app.tenant().await;
+    let (endpoint, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+
+    let path = format!("/v1/tenants/{tenant}/endpoints/{endpoint}");
+    let open = app
+        .wait_for_json(&path, &key, "an open circuit", |e| {
+            e["circuit"]["state"] == "open"
+        })
+        .await;
+    assert!(open["circuit"]["next_probe_at"].is_string(), "{open}");
+
+    let d = delivery_in(&app, &key, &tenant, &event, "delivered").await;
+    assert_eq!(
+        d["attempts"], 4,
+        "three failures and the probe: parking used no attempts"
+    );
+    let list = attempts(&app, &key, &tenant, d["id"].as_str().expect("id")).await;
+    let at = |a: &Value| {
+        a["created_at"]
+            .as_str()
+            .expect("time")
+            .parse::<DateTime<Utc>>()
+            .expect("rfc3339")
+    };
+    let gap = at(&list[3]) - at(&list[2]);
+    assert!(
+        gap >= chrono::Duration::milliseconds(900),
+        "the probe waited for the open period, came after {gap}"
+    );
+    app.wait_for_json(&path, &key, "a closed circuit", |e| {
+        e["circuit"]["state"] == "closed"
+    })
+    .await;
+}

@@ -7,7 +7,8 @@ use super::{Result, Store, StoreError};
 use crate::model::Endpoint;
 
 const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason,
-    rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms, created_at, updated_at";
+    rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms,
+    circuit_state, circuit_opened_at, circuit_next_probe_at, created_at, updated_at";
 
 pub struct NewEndpoint<'a> {
     pub id: Uuid,
@@ -158,6 +159,26 @@ impl Store {
             .bind(reason)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Saves the breaker state the owning dispatcher reports.
+    pub async fn set_circuit(
+        &self,
+        id: Uuid,
+        state: &str,
+        opened_at: Option<chrono::DateTime<chrono::Utc>>,
+        next_probe_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE endpoints SET circuit_state = $2, circuit_opened_at = $3, circuit_next_probe_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(opened_at)
+        .bind(next_probe_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

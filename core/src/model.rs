@@ -141,3 +141,22 @@ impl<T> Page<T> {
         Self { data: rows, next }
     }
 }
+
+/// A durable bulk job, e.g. `recover`: re-send an endpoint's failed and dead
+/// deliveries routed in [`since`, `until`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: String,
+    pub tenant_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub since: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    /// `queued`, `running` or `done`.
+    pub status: String,
+    /// Deliveries made due so far.
+    pub done_count: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

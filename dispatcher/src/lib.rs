@@ -10,6 +10,7 @@
 mod breaker;
 pub mod client;
 mod db_retry;
+mod jobs;
 mod lanes;
 mod recorder;
 mod resolver;
@@ -88,6 +89,13 @@ impl Dispatcher {
         });
         let tracker = TaskTracker::new();
         let scheduler_stop = CancellationToken::new();
+        let jobs = tokio::spawn(
+            crate::jobs::JobWorker {
+                store: self.store.clone(),
+                scheduler_wake: scheduler_wake.clone(),
+            }
+            .run(scheduler_stop.clone()),
+        );
         let scheduler = tokio::spawn(
             Scheduler {
                 store: self.store.clone(),
@@ -117,6 +125,7 @@ impl Dispatcher {
 
         scheduler_stop.cancel();
         let _ = scheduler.await;
+        let _ = jobs.await;
         tracker.close();
         drop(sender);
         if tokio::time::timeout(self.config.shutdown_grace, tracker.wait())

@@ -9,6 +9,7 @@ mod delivery;
 mod health;
 mod limits;
 mod loadtest;
+mod replay;
 mod restart;
 mod retries;
 mod ssrf;

@@ -5,6 +5,7 @@ mod api_keys;
 mod deliveries;
 mod endpoints;
 mod events;
+mod jobs;
 mod tenants;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@ mod deliveries;
 mod endpoints;
 mod events;
 mod health;
+mod replay;
 mod tenants;
 
 use axum::Router;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(endpoints::router())
         .merge(events::router(limit))
         .merge(deliveries::router())
+        .merge(replay::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

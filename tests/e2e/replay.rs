@@ -1,0 +1,136 @@
+//! Re-sending failed deliveries: one at a time, or a window as a durable job.
+
+use std::collections::HashSet;
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Receiver, TestApp};
+
+fn one_attempt(c: &mut hookrelay_core::Config) {
+    c.retry.max_attempts = 1;
+}
+
+#[tokio::test]
+async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
+    let app = TestApp::spawn_with(one_attempt, true).await;
+    let receiver = Receiver::scripted(
+        vec![(StatusCode::INTERNAL_SERVER_ERROR, None)],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let (key, tenant) = app.tenant().await;
+    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+    let d = app.settled_deliveries(&key, &tenant, &event, 1).await[0].clone();
+    assert_eq!(d["status"], "dead");
+    let id = d["id"].as_str().expect("id");
+
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/deliveries/{id}/replay"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let path = format!("/v1/tenants/{tenant}/deliveries/{id}");
+    let done = app
+        .wait_for_json(&path, &key, "the replay", |d| d["status"] == "delivered")
+        .await;
+    assert_eq!(done["attempts"], 2);
+    let got = receiver.wait_for(2).await;
+    let ids: HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids, HashSet::from([id]));
+
+    let (status, _) = app
+        .post(
+            &format!(
+                "/v1/tenants/{tenant}/deliveries/{}/replay",
+                uuid::Uuid::nil()
+            ),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn recover_resends_only_the_window_as_a_durable_job() {
+    let app = TestApp::spawn_with(one_attempt, true).await;
+    let receiver = Receiver::scripted(
+        vec![(StatusCode::INTERNAL_SERVER_ERROR, None); 4],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let (key, tenant) = app.tenant().await;
+    let (endpoint, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
+
+    let mut before = Vec::new();
+    for n in 0..2 {
+        let e = app
+            .event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
+            .await;
+        assert_eq!(
+            app.settled_deliveries(&key, &tenant, &e, 1).await[0]["status"],
+            "dead"
+        );
+        before.push(e);
+    }
+    let since = chrono::Utc::now();
+    let mut inside = Vec::new();
+    for n in 2..4 {
+        let e = app
+            .event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
+            .await;
+        assert_eq!(
+            app.settled_deliveries(&key, &tenant, &e, 1).await[0]["status"],
+            "dead"
+        );
+        inside.push(e);
+    }
+
+    let (status, job) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/recover"),
+            &key,
+            json!({ "since": since.to_rfc3339() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let job_path = format!("/v1/jobs/{}", job["id"].as_str().expect("id"));
+    let finished = app
+        .wait_for_json(&job_path, &key, "the job", |j| j["status"] == "done")
+        .await;
+    assert_eq!(finished["done_count"], 2);
+
+    for e in &inside {
+        let path = format!("/v1/tenants/{tenant}/events/{e}/deliveries");
+        app.wait_for_json(&path, &key, "recovered delivery", |b| {
+            b["data"][0]["status"] == "delivered"
+        })
+        .await;
+    }
+    for e in &before {
+        assert_eq!(
+            app.settled_deliveries(&key, &tenant, e, 1).await[0]["status"],
+            "dead",
+            "outside the window"
+        );
+    }
+    assert_eq!(receiver.received().len(), 6);
+
+    let (status, _) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/recover"),
+            &key,
+            json!({ "since": "yesterday" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -3,6 +3,8 @@
 //! with shutdown on Ctrl-C or SIGTERM.
 #![forbid(unsafe_code)]
 
+pub mod dlq;
+
 use anyhow::Context as _;
 use hookrelay_core::{Config, Store};
 use hookrelay_dispatcher::Dispatcher;
@@ -15,6 +17,15 @@ fn store(config: &Config) -> anyhow::Result<Store> {
         config.database_max_connections,
     )
     .context("HOOKRELAY_DATABASE_URL is not a usable Postgres URL")
+}
+
+/// Runs an operator's dead-letter command and prints its output.
+pub async fn dlq(config: &Config, cmd: dlq::DlqCommand) -> anyhow::Result<()> {
+    let store = store(config)?;
+    let out = dlq::run(&store, cmd).await?;
+    println!("{out}");
+    store.close().await;
+    Ok(())
 }
 
 /// Applies pending migrations.

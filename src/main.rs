@@ -27,6 +27,11 @@ enum Command {
     Dispatcher,
     /// Apply database migrations and exit.
     Migrate,
+    /// Dead-letter tooling: list, show, replay, purge, stats.
+    Dlq {
+        #[command(subcommand)]
+        command: hookrelay::dlq::DlqCommand,
+    },
 }
 
 #[tokio::main]
@@ -41,5 +46,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Gateway => hookrelay::gateway(config, shutdown).await,
         Command::Dispatcher => hookrelay::dispatcher(config, shutdown).await,
         Command::Migrate => hookrelay::migrate(&config).await,
+        Command::Dlq { command } => hookrelay::dlq(&config, command).await,
     }
 }

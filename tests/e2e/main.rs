@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod bad_input;
 mod delivery;
+mod dlq;
 mod health;
 mod limits;
 mod loadtest;

@@ -2,6 +2,7 @@
 //! Hot-path writes (routing, attempts) are batched into single `UNNEST` statements.
 
 mod api_keys;
+mod dead;
 mod deliveries;
 mod endpoints;
 mod events;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+pub use dead::{DeadFilter, DeadStat};
 pub use deliveries::{AttemptRecord, NewDelivery, SendJob};
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;

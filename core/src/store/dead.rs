@@ -1,0 +1,133 @@
+//! The dead-letter view for operators: dead deliveries across tenants, filtered,
+//! counted, replayed (made due now, same `webhook-id`) or purged.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Result, Store};
+use crate::model::{Attempt, Delivery, Event};
+
+/// Which dead deliveries an operator means; `None` fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct DeadFilter {
+    pub tenant_id: Option<Uuid>,
+    pub endpoint_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Matches part of the recorded reason (`last_error`), ignoring case.
+    pub reason: Option<String>,
+}
+
+const MATCH: &str = "d.status = 'dead'
+    AND ($1::uuid IS NULL OR d.tenant_id = $1)
+    AND ($2::uuid IS NULL OR d.endpoint_id = $2)
+    AND ($3::text IS NULL OR e.event_type = $3)
+    AND ($4::timestamptz IS NULL OR d.created_at >= $4)
+    AND ($5::timestamptz IS NULL OR d.created_at < $5)
+    AND ($6::text IS NULL OR d.last_error ILIKE '%' || $6 || '%')";
+
+/// Dead deliveries per endpoint.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct DeadStat {
+    pub tenant_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub dead: i64,
+    pub oldest: DateTime<Utc>,
+    pub newest: DateTime<Utc>,
+}
+
+macro_rules! bind_filter {
+    ($query:expr, $f:expr) => {
+        $query
+            .bind($f.tenant_id)
+            .bind($f.endpoint_id)
+            .bind($f.event_type.as_deref())
+            .bind($f.since)
+            .bind($f.until)
+            .bind($f.reason.as_deref())
+    };
+}
+
+impl Store {
+    pub async fn list_dead(&self, f: &DeadFilter, limit: i64) -> Result<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts, d.next_attempt_at,
+                    d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE {MATCH} ORDER BY d.created_at DESC, d.id DESC LIMIT $7"
+        );
+        Ok(bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn dead_stats(&self, f: &DeadFilter) -> Result<Vec<DeadStat>> {
+        let sql = format!(
+            "SELECT d.tenant_id, d.endpoint_id, count(*) AS dead, min(d.created_at) AS oldest, max(d.created_at) AS newest
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE {MATCH} GROUP BY d.tenant_id, d.endpoint_id ORDER BY dead DESC"
+        );
+        Ok(bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Makes every matching dead delivery due now, in one statement (all or none).
+    pub async fn replay_dead(&self, f: &DeadFilter) -> Result<u64> {
+        let sql = format!(
+            "UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
+             FROM events e WHERE e.id = d.event_id AND {MATCH}"
+        );
+        Ok(bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql)), f)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Deletes matching dead deliveries and their attempts, in one transaction.
+    pub async fn purge_dead(&self, f: &DeadFilter) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {MATCH} FOR UPDATE OF d"
+        );
+        let ids: Vec<Uuid> = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), f)
+            .fetch_all(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM attempts WHERE delivery_id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM deliveries WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// One delivery with its event and attempts, whatever its tenant (operators only).
+    pub async fn inspect_delivery(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(Delivery, Event, Vec<Attempt>)>> {
+        let tenant: Option<Uuid> =
+            sqlx::query_scalar("SELECT tenant_id FROM deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(tenant) = tenant else {
+            return Ok(None);
+        };
+        let Some(delivery) = self.get_delivery(tenant, id).await? else {
+            return Ok(None);
+        };
+        let Some(event) = self.get_event(tenant, delivery.event_id).await? else {
+            return Ok(None);
+        };
+        let attempts = self.list_attempts(tenant, id).await?;
+        Ok(Some((delivery, event, attempts)))
+    }
+}

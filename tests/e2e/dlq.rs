@@ -1,0 +1,131 @@
+//! `hookrelay dlq`: list, stats, show, replay by filter, purge with confirmation.
+
+use axum::http::StatusCode;
+use hookrelay::dlq::{DlqCommand, FilterArgs, run};
+use serde_json::json;
+
+use crate::helpers::{Receiver, TestApp};
+
+#[tokio::test]
+async fn operators_list_replay_and_purge_dead_deliveries() {
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let flaky = Receiver::scripted(
+        vec![(StatusCode::INTERNAL_SERVER_ERROR, None); 2],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
+    let (key, tenant) = app.tenant().await;
+    let (flaky_id, _) = app.endpoint(&key, &tenant, &flaky.url, Some(&["a"])).await;
+    let (broken_id, _) = app.endpoint(&key, &tenant, &broken.url, Some(&["b"])).await;
+    let mut dead = Vec::new();
+    for t in ["a", "a", "b"] {
+        let e = app
+            .event(&key, &tenant, json!({ "event_type": t, "payload": 1 }))
+            .await;
+        let d = app.settled_deliveries(&key, &tenant, &e, 1).await[0].clone();
+        assert_eq!(d["status"], "dead");
+        dead.push(d["id"].as_str().expect("id").to_string());
+    }
+    let by = |endpoint: &str| FilterArgs {
+        endpoint: Some(endpoint.parse().expect("uuid")),
+        ..Default::default()
+    };
+
+    let listed = run(
+        &app.store,
+        DlqCommand::List {
+            filter: FilterArgs::default(),
+            limit: 50,
+            json: true,
+        },
+    )
+    .await
+    .expect("list");
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed.as_array().expect("array").len(), 3);
+    let stats = run(
+        &app.store,
+        DlqCommand::Stats {
+            filter: FilterArgs::default(),
+            json: false,
+        },
+    )
+    .await
+    .expect("stats");
+    assert!(stats.ends_with("3 dead in all"), "{stats}");
+    let shown = run(
+        &app.store,
+        DlqCommand::Show {
+            id: dead[2].parse().expect("uuid"),
+        },
+    )
+    .await
+    .expect("show");
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    assert_eq!(shown["attempts"][0]["response_status"], 502);
+    assert_eq!(shown["event"]["payload"], 1);
+
+    // Refusals: no filter without --all; purge without --yes.
+    assert!(
+        run(
+            &app.store,
+            DlqCommand::Replay {
+                id: None,
+                filter: FilterArgs::default(),
+                all: false
+            }
+        )
+        .await
+        .is_err()
+    );
+    let refused = run(
+        &app.store,
+        DlqCommand::Purge {
+            filter: by(&broken_id),
+            all: false,
+            yes: false,
+        },
+    )
+    .await
+    .expect_err("needs --yes");
+    assert!(refused.to_string().contains("would delete 1"), "{refused}");
+
+    let replayed = run(
+        &app.store,
+        DlqCommand::Replay {
+            id: None,
+            filter: by(&flaky_id),
+            all: false,
+        },
+    )
+    .await
+    .expect("replay");
+    assert_eq!(replayed, "2 dead deliveries are due now");
+    app.wait_for_delivered(2).await;
+    assert_eq!(flaky.wait_for(4).await.len(), 4);
+
+    let purged = run(
+        &app.store,
+        DlqCommand::Purge {
+            filter: by(&broken_id),
+            all: false,
+            yes: true,
+        },
+    )
+    .await
+    .expect("purge");
+    assert_eq!(purged, "purged 1 dead deliveries");
+    assert_eq!(app.count("deliveries").await, 2);
+    let stats = run(
+        &app.store,
+        DlqCommand::Stats {
+            filter: FilterArgs::default(),
+            json: false,
+        },
+    )
+    .await
+    .expect("stats");
+    assert!(stats.ends_with("0 dead in all"), "{stats}");
+}

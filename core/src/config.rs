@@ -108,6 +108,9 @@ pub struct Config {
     /// `HOOKRELAY_BREAKER_FAILURES`, `HOOKRELAY_BREAKER_FAILURE_RATE`,
     /// `HOOKRELAY_BREAKER_OPEN`, `HOOKRELAY_BREAKER_MAX_OPEN`.
     pub breaker: BreakerSettings,
+    /// `HOOKRELAY_DISABLE_FAILING_AFTER`: an endpoint whose attempts all failed for this
+    /// long is disabled (re-enabling is one `PATCH`).
+    pub disable_failing_after: Duration,
 }
 
 impl Config {
@@ -137,6 +140,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(20),
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
+            disable_failing_after: Duration::from_secs(5 * 86_400),
         }
     }
 
@@ -286,6 +290,14 @@ impl Config {
                 &v,
                 Duration::ZERO,
                 Duration::from_secs(3600),
+            )?;
+        }
+        if let Some(v) = get("HOOKRELAY_DISABLE_FAILING_AFTER") {
+            c.disable_failing_after = parse_duration(
+                "HOOKRELAY_DISABLE_FAILING_AFTER",
+                &v,
+                Duration::from_secs(1),
+                Duration::from_secs(365 * 86_400),
             )?;
         }
         if let Some(v) = get("HOOKRELAY_BREAKER_FAILURES") {

@@ -73,6 +73,7 @@ impl Dispatcher {
             client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
             recorder,
             lanes: crate::lanes::Lanes::new(c.breaker.clone()),
+            disable_failing_after: c.disable_failing_after,
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),
             prefetch: c.delivery_prefetch,

@@ -2,7 +2,7 @@
 //! that shard; the sender loads them, sends each still-pending one (signed), has
 //! the recorder store every attempt, and acks the message only after that.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +72,8 @@ pub struct Sender {
     pub recorder: Recorder,
     pub topology: Topology,
     pub lanes: Lanes,
+    /// Endpoints failing for this long are disabled.
+    pub disable_failing_after: Duration,
     /// Bounds concurrent outgoing requests across all shards of this process.
     pub permits: Arc<Semaphore>,
     pub prefetch: u16,
@@ -159,12 +161,18 @@ impl Sender {
         let mut gone = Vec::new();
         let mut parked = Vec::new();
         let mut queued: HashMap<Uuid, u32> = HashMap::new();
+        let (mut healthy, mut failing) = (HashSet::new(), HashSet::new());
         let now = Utc::now();
         for (job, outcome) in due.iter().zip(outcomes) {
             match outcome {
                 Outcome::Attempted(record, is_gone) => {
                     if is_gone {
                         gone.push(job.endpoint_id);
+                    }
+                    if record.response_status.is_none_or(|s| s >= 500) {
+                        failing.insert(job.endpoint_id);
+                    } else {
+                        healthy.insert(job.endpoint_id);
                     }
                     records.push(record);
                 }
@@ -190,6 +198,7 @@ impl Sender {
         }
         let recorded = self.recorder.record(records).await;
         self.report_circuits(&due).await;
+        self.note_health(healthy, failing).await;
         for endpoint in gone {
             let reason = format!(
                 "the endpoint answered 410 Gone on {}",
@@ -203,6 +212,27 @@ impl Sender {
             settle(message.acker.ack(BasicAckOptions::default())).await;
         } else {
             settle(message.acker.nack(requeue)).await;
+        }
+    }
+
+    /// Tracks endpoints' runs of failures; one failing for too long is disabled.
+    async fn note_health(&self, healthy: HashSet<Uuid>, failing: HashSet<Uuid>) {
+        if healthy.is_empty() && failing.is_empty() {
+            return;
+        }
+        let healthy: Vec<Uuid> = healthy.into_iter().collect();
+        let failing: Vec<Uuid> = failing.into_iter().collect();
+        match self
+            .store
+            .note_health(&healthy, &failing, self.disable_failing_after)
+            .await
+        {
+            Ok(disabled) => {
+                for endpoint in disabled {
+                    tracing::warn!(%endpoint, "endpoint disabled: every attempt failed for too long");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not record endpoint health"),
         }
     }
 

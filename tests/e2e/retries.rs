@@ -271,3 +271,39 @@ async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_too_long_is_disabled_with_a_reason() {
+    let app = TestApp::spawn_with(
+        |c| {
+            c.retry.schedule = vec![Duration::from_millis(300)];
+            c.retry.max_attempts = 50;
+            c.disable_failing_after = Duration::from_secs(1);
+        },
+        true,
+    )
+    .await;
+    let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "down").await;
+    let (key, tenant) = app.tenant().await;
+    let (endpoint, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+
+    let path = format!("/v1/tenants/{tenant}/endpoints/{endpoint}");
+    let disabled = app
+        .wait_for_json(&path, &key, "the endpoint disabled", |e| {
+            e["disabled"] == true
+        })
+        .await;
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("every attempt failed since"),
+        "{disabled}"
+    );
+    // Its open delivery is cancelled rather than retried forever.
+    let d = delivery_in(&app, &key, &tenant, &event, "cancelled").await;
+    assert!(d["attempts"].as_i64().expect("attempts") >= 2, "{d}");
+}

@@ -162,6 +162,49 @@ impl Store {
         Ok(())
     }
 
+    /// Tracks each endpoint's run of failures and disables those failing for longer
+    /// than `disable_after`; returns the endpoints it disabled.
+    pub async fn note_health(
+        &self,
+        succeeded: &[Uuid],
+        failed: &[Uuid],
+        disable_after: std::time::Duration,
+    ) -> Result<Vec<Uuid>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE endpoints SET failing_since = NULL WHERE id = ANY($1) AND failing_since IS NOT NULL")
+            .bind(succeeded)
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<(Uuid, bool, Option<String>)> = sqlx::query_as(
+            "UPDATE endpoints SET
+                failing_since = COALESCE(failing_since, now()),
+                disabled = disabled OR COALESCE(failing_since, now()) < now() - $2 * interval '1 millisecond',
+                disabled_reason = CASE WHEN NOT disabled AND COALESCE(failing_since, now()) < now() - $2 * interval '1 millisecond'
+                    THEN 'every attempt failed since ' || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
+                    ELSE disabled_reason END,
+                updated_at = now()
+             WHERE id = ANY($1) AND NOT (id = ANY($3))
+             RETURNING id, disabled, disabled_reason",
+        )
+        .bind(failed)
+        .bind(disable_after.as_millis() as f64)
+        .bind(succeeded)
+        .fetch_all(&mut *tx)
+        .await?;
+        let disabled = rows
+            .into_iter()
+            .filter(|(_, disabled, reason)| {
+                *disabled
+                    && reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("every attempt failed"))
+            })
+            .map(|(id, _, _)| id)
+            .collect();
+        tx.commit().await?;
+        Ok(disabled)
+    }
+
     /// Saves the breaker state the owning dispatcher reports.
     pub async fn set_circuit(
         &self,

@@ -129,3 +129,79 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     .expect("stats");
     assert!(stats.ends_with("0 dead in all"), "{stats}");
 }
+
+#[tokio::test]
+async fn the_admin_api_mirrors_the_dlq_commands() {
+    use crate::helpers::ADMIN_TOKEN;
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
+    let (key, tenant) = app.tenant().await;
+    let (endpoint, _) = app.endpoint(&key, &tenant, &broken.url, None).await;
+    let e = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+    let id = app.settled_deliveries(&key, &tenant, &e, 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    assert_eq!(
+        app.get("/v1/admin/dead", &key).await.0,
+        StatusCode::UNAUTHORIZED,
+        "producers cannot see across tenants"
+    );
+    let (status, list) = app
+        .get(&format!("/v1/admin/dead?endpoint={endpoint}"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    assert_eq!(
+        app.get("/v1/admin/dead/stats", ADMIN_TOKEN).await.1["total"],
+        1
+    );
+    assert_eq!(
+        app.get(&format!("/v1/admin/deliveries/{id}"), ADMIN_TOKEN)
+            .await
+            .1["attempts"][0]["response_status"],
+        502
+    );
+
+    assert_eq!(
+        app.post("/v1/admin/dead/replay", ADMIN_TOKEN, json!({}))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (_, replayed) = app
+        .post(
+            "/v1/admin/dead/replay",
+            ADMIN_TOKEN,
+            json!({ "endpoint": endpoint }),
+        )
+        .await;
+    assert_eq!(replayed["replayed"], 1);
+    broken.wait_for(2).await;
+    app.wait_for_json(
+        &format!("/v1/tenants/{tenant}/deliveries/{id}"),
+        &key,
+        "dead again",
+        |d| d["status"] == "dead" && d["attempts"] == 2,
+    )
+    .await;
+
+    assert_eq!(
+        app.post("/v1/admin/dead/purge", ADMIN_TOKEN, json!({ "all": true }))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (_, purged) = app
+        .post(
+            "/v1/admin/dead/purge",
+            ADMIN_TOKEN,
+            json!({ "all": true, "confirm": true }),
+        )
+        .await;
+    assert_eq!(purged["purged"], 1);
+    assert_eq!(app.count("deliveries").await, 0);
+}

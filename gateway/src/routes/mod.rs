@@ -1,5 +1,6 @@
 //! The HTTP API's routes; each resource module exposes its own `router()`.
 
+mod admin;
 mod api_keys;
 mod deliveries;
 mod endpoints;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router(limit))
         .merge(deliveries::router())
         .merge(replay::router())
+        .merge(admin::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

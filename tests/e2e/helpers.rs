@@ -54,6 +54,8 @@ pub struct TestApp {
     db_name: String,
     gateway: Option<(CancellationToken, JoinHandle<std::io::Result<()>>)>,
     dispatcher: Option<(CancellationToken, JoinHandle<()>)>,
+    /// Further dispatchers, for fleet tests.
+    extra_dispatchers: Vec<(CancellationToken, JoinHandle<()>)>,
 }
 
 /// Settings for one test; `tweak` may change them before start.
@@ -121,6 +123,7 @@ impl TestApp {
             db_name,
             gateway: Some((stop, task)),
             dispatcher: None,
+            extra_dispatchers: Vec::new(),
         };
         if dispatcher {
             app.start_dispatcher();
@@ -142,6 +145,22 @@ impl TestApp {
             d.run(token).await.expect("dispatcher runs");
         });
         self.dispatcher = Some((stop, task));
+    }
+
+    /// Starts one more dispatcher process-alike, consuming the same queues.
+    pub fn start_another_dispatcher(&mut self) {
+        let store = Store::connect_lazy(
+            self.config.database_url.expose(),
+            self.config.database_max_connections,
+        )
+        .expect("pool");
+        let stop = CancellationToken::new();
+        let d = hookrelay_dispatcher::Dispatcher::new(self.config.clone(), store);
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            d.run(token).await.expect("dispatcher runs");
+        });
+        self.extra_dispatchers.push((stop, task));
     }
 
     /// Graceful stop: the dispatcher finishes or requeues what it holds.
@@ -342,7 +361,12 @@ impl TestApp {
 impl Drop for TestApp {
     /// Stops the processes and removes this test's database and queues, even after a panic.
     fn drop(&mut self) {
-        if let Some((stop, task)) = self.dispatcher.take() {
+        for (stop, task) in self
+            .dispatcher
+            .take()
+            .into_iter()
+            .chain(self.extra_dispatchers.drain(..))
+        {
             stop.cancel();
             task.abort();
         }

@@ -171,3 +171,38 @@ async fn an_endpoint_timeout_applies_and_limits_are_validated() {
     assert!(patched["timeout_ms"].is_null(), "{patched}");
     assert_eq!(patched["max_in_flight"], 3);
 }
+
+#[tokio::test]
+async fn the_rate_limit_holds_across_two_dispatchers() {
+    let mut app = TestApp::spawn().await;
+    app.start_another_dispatcher();
+    let receiver = Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    limited_endpoint(
+        &app,
+        &key,
+        &tenant,
+        &receiver.url,
+        json!({ "rate_limit_per_second": 4, "rate_limit_burst": 1 }),
+    )
+    .await;
+
+    // Two batches, so both dispatchers' routers take part.
+    post_batch(&app, &key, &tenant, 6).await;
+    post_batch(&app, &key, &tenant, 6).await;
+    let got = receiver.wait_for(12).await;
+    app.wait_for_delivered(12).await;
+    let times: Vec<_> = got.iter().map(|r| r.at).collect();
+    for i in 0..times.len() {
+        for j in i..times.len() {
+            let span = times[j].duration_since(times[i]).as_secs_f64();
+            // One shard has one active consumer in the fleet, so the limit is exact.
+            assert!(
+                ((j - i + 1) as f64) <= 1.0 + 4.0 * span + 1.0,
+                "{} arrivals within {span:.3}s",
+                j - i + 1
+            );
+        }
+    }
+    assert_eq!(app.count("attempts").await, 12);
+}

@@ -97,21 +97,28 @@ impl<C: Clock + Clone> Lane<C> {
 }
 
 /// Every endpoint's lane in this dispatcher, rebuilt when its settings change.
-#[derive(Default)]
 pub struct Lanes {
     map: Mutex<HashMap<Uuid, Arc<Lane>>>,
     breaker: BreakerSettings,
+    /// In-flight cap for endpoints that set none.
+    default_max_in_flight: Option<i32>,
 }
 
 impl Lanes {
-    pub fn new(breaker: BreakerSettings) -> Self {
+    pub fn new(breaker: BreakerSettings, default_max_in_flight: u32) -> Self {
         Self {
             map: Mutex::default(),
             breaker,
+            default_max_in_flight: i32::try_from(default_max_in_flight).ok(),
         }
     }
 
     pub fn get(&self, endpoint: Uuid, settings: LaneSettings) -> Arc<Lane> {
+        let settings = (
+            settings.0,
+            settings.1,
+            settings.2.or(self.default_max_in_flight),
+        );
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&endpoint) {
             Some(lane) if lane.settings == settings => lane.clone(),
@@ -183,7 +190,7 @@ mod tests {
 
     #[test]
     fn lanes_are_rebuilt_when_settings_change() {
-        let lanes = Lanes::default();
+        let lanes = Lanes::new(BreakerSettings::default(), 64);
         let id = Uuid::from_u128(1);
         let a = lanes.get(id, (Some(5), None, None));
         assert!(Arc::ptr_eq(&a, &lanes.get(id, (Some(5), None, None))));

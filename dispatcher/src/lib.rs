@@ -72,7 +72,7 @@ impl Dispatcher {
             cipher: Cipher::new(c.encryption_key.expose()),
             client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
             recorder,
-            lanes: crate::lanes::Lanes::new(c.breaker.clone()),
+            lanes: crate::lanes::Lanes::new(c.breaker.clone(), c.endpoint_max_in_flight),
             disable_failing_after: c.disable_failing_after,
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),

@@ -58,7 +58,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# loadtest ARGS... : runs the harness against $API, JSON report in $WORK/report.json
+# loadtest ARGS... : runs the harness against $API, JSON report in $WORK/report.json.
+# LOADTEST_EXTRA adds flags, e.g. faulty endpoints: LOADTEST_EXTRA="--behave 0:fail=0.2 --behave 1:blackhole"
 loadtest() {
-  "$LOADTEST" --api "$API" --json "$@" | tee "$WORK/report.json"
+  # shellcheck disable=SC2086
+  "$LOADTEST" --api "$API" --json "$@" ${LOADTEST_EXTRA:-} | tee "$WORK/report.json"
 }

@@ -133,22 +133,16 @@ impl TestApp {
 
     pub fn start_dispatcher(&mut self) {
         assert!(self.dispatcher.is_none(), "dispatcher already running");
-        let store = Store::connect_lazy(
-            self.config.database_url.expose(),
-            self.config.database_max_connections,
-        )
-        .expect("pool");
-        let stop = CancellationToken::new();
-        let d = hookrelay_dispatcher::Dispatcher::new(self.config.clone(), store);
-        let token = stop.clone();
-        let task = tokio::spawn(async move {
-            d.run(token).await.expect("dispatcher runs");
-        });
-        self.dispatcher = Some((stop, task));
+        self.dispatcher = Some(self.spawn_dispatcher());
     }
 
     /// Starts one more dispatcher process-alike, consuming the same queues.
     pub fn start_another_dispatcher(&mut self) {
+        let d = self.spawn_dispatcher();
+        self.extra_dispatchers.push(d);
+    }
+
+    fn spawn_dispatcher(&self) -> (CancellationToken, JoinHandle<()>) {
         let store = Store::connect_lazy(
             self.config.database_url.expose(),
             self.config.database_max_connections,
@@ -160,7 +154,7 @@ impl TestApp {
         let task = tokio::spawn(async move {
             d.run(token).await.expect("dispatcher runs");
         });
-        self.extra_dispatchers.push((stop, task));
+        (stop, task)
     }
 
     /// Graceful stop: the dispatcher finishes or requeues what it holds.

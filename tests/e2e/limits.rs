@@ -26,6 +26,20 @@ async fn limited_endpoint(
     created
 }
 
+/// In any span t, at most `burst + rate * t` arrivals (plus one for timing edges).
+fn assert_within_rate(times: &[std::time::Instant], burst: f64, rate: f64) {
+    for i in 0..times.len() {
+        for j in i..times.len() {
+            let span = times[j].duration_since(times[i]).as_secs_f64();
+            assert!(
+                ((j - i + 1) as f64) <= burst + rate * span + 1.0,
+                "{} arrivals within {span:.3}s",
+                j - i + 1
+            );
+        }
+    }
+}
+
 async fn post_batch(app: &TestApp, key: &str, tenant: &str, n: usize) {
     let events: Vec<_> = (0..n)
         .map(|i| json!({ "event_type": "x", "payload": { "i": i } }))
@@ -60,19 +74,8 @@ async fn the_rate_limit_holds_and_parks_the_excess_without_burning_attempts() {
     let got = receiver.wait_for(12).await;
     app.wait_for_delivered(12).await;
 
-    // In any span t, at most burst + rate * t arrivals (plus one for timing edges).
     let times: Vec<_> = got.iter().map(|r| r.at).collect();
-    for i in 0..times.len() {
-        for j in i..times.len() {
-            let span = times[j].duration_since(times[i]).as_secs_f64();
-            let allowed = 2.0 + 5.0 * span + 1.0;
-            assert!(
-                ((j - i + 1) as f64) <= allowed,
-                "{} arrivals within {span:.3}s",
-                j - i + 1
-            );
-        }
-    }
+    assert_within_rate(&times, 2.0, 5.0);
     let total = times.last().expect("last").duration_since(times[0]);
     assert!(
         total >= Duration::from_millis(1800),
@@ -192,17 +195,8 @@ async fn the_rate_limit_holds_across_two_dispatchers() {
     post_batch(&app, &key, &tenant, 6).await;
     let got = receiver.wait_for(12).await;
     app.wait_for_delivered(12).await;
+    // One shard has one active consumer in the fleet, so the limit is exact.
     let times: Vec<_> = got.iter().map(|r| r.at).collect();
-    for i in 0..times.len() {
-        for j in i..times.len() {
-            let span = times[j].duration_since(times[i]).as_secs_f64();
-            // One shard has one active consumer in the fleet, so the limit is exact.
-            assert!(
-                ((j - i + 1) as f64) <= 1.0 + 4.0 * span + 1.0,
-                "{} arrivals within {span:.3}s",
-                j - i + 1
-            );
-        }
-    }
+    assert_within_rate(&times, 1.0, 4.0);
     assert_eq!(app.count("attempts").await, 12);
 }

@@ -77,6 +77,9 @@ pub struct Breaker {
     machine: StateMachine<Policy, Recorder>,
     log: Arc<Log>,
     probing: AtomicBool,
+    /// Set by every failure (and at start, when the stored state is unknown); lets a
+    /// healthy endpoint skip the database write that clears its failure record.
+    failing_mark: AtomicBool,
 }
 
 /// May a request go?
@@ -117,6 +120,7 @@ impl Breaker {
             machine: StateMachine::new(policy, Recorder(log.clone())),
             log,
             probing: AtomicBool::new(false),
+            failing_mark: AtomicBool::new(true),
         }
     }
 
@@ -147,6 +151,7 @@ impl Breaker {
     /// Reports an attempt's outcome (`failed`: 5xx or no response).
     pub fn done(&self, failed: bool, was_probe: bool) {
         if failed {
+            self.failing_mark.store(true, Ordering::SeqCst);
             self.machine.on_error();
         } else {
             self.machine.on_success();
@@ -154,6 +159,11 @@ impl Breaker {
         if was_probe {
             self.probing.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// Whether a failure may be on record since the last call (clears the mark).
+    pub fn take_failing_mark(&self) -> bool {
+        self.failing_mark.swap(false, Ordering::SeqCst)
     }
 
     pub fn view(&self) -> CircuitView {
@@ -241,6 +251,17 @@ mod tests {
             clock.advance(Duration::from_secs(2));
             assert_eq!(b.permit(), Permit::Probe);
         });
+    }
+
+    #[test]
+    fn the_failing_mark_is_set_by_failures_only() {
+        let b = Breaker::new(settings());
+        assert!(b.take_failing_mark(), "unknown at start");
+        b.done(false, false);
+        assert!(!b.take_failing_mark());
+        b.done(true, false);
+        assert!(b.take_failing_mark());
+        assert!(!b.take_failing_mark());
     }
 
     #[test]

@@ -171,7 +171,10 @@ impl Sender {
                     }
                     if record.response_status.is_none_or(|s| s >= 500) {
                         failing.insert(job.endpoint_id);
-                    } else {
+                    } else if !healthy.contains(&job.endpoint_id)
+                        && self.lane_of(job).breaker.take_failing_mark()
+                    {
+                        // Only an endpoint with failures on record needs them cleared.
                         healthy.insert(job.endpoint_id);
                     }
                     records.push(record);
@@ -215,6 +218,17 @@ impl Sender {
         }
     }
 
+    fn lane_of(&self, job: &SendJob) -> Arc<crate::lanes::Lane> {
+        self.lanes.get(
+            job.endpoint_id,
+            (
+                job.rate_limit_per_second,
+                job.rate_limit_burst,
+                job.max_in_flight,
+            ),
+        )
+    }
+
     /// Tracks endpoints' runs of failures; one failing for too long is disabled.
     async fn note_health(&self, healthy: HashSet<Uuid>, failing: HashSet<Uuid>) {
         if healthy.is_empty() && failing.is_empty() {
@@ -238,19 +252,12 @@ impl Sender {
 
     /// Saves breaker transitions of these jobs' endpoints, so the API can show them.
     async fn report_circuits(&self, jobs: &[&SendJob]) {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for job in jobs {
             if !seen.insert(job.endpoint_id) {
                 continue;
             }
-            let lane = self.lanes.get(
-                job.endpoint_id,
-                (
-                    job.rate_limit_per_second,
-                    job.rate_limit_burst,
-                    job.max_in_flight,
-                ),
-            );
+            let lane = self.lane_of(job);
             if let Some(view) = lane.breaker.take_change() {
                 if let Err(e) = self
                     .store
@@ -271,14 +278,7 @@ impl Sender {
     /// One attempt within the endpoint's lane, judged by the retry policy; or parked,
     /// without an attempt, when the lane is full or over its rate.
     async fn attempt(&self, job: &SendJob) -> Outcome {
-        let lane = self.lanes.get(
-            job.endpoint_id,
-            (
-                job.rate_limit_per_second,
-                job.rate_limit_burst,
-                job.max_in_flight,
-            ),
-        );
+        let lane = self.lane_of(job);
         loop {
             match lane.admit() {
                 Ok(()) => break,

@@ -231,8 +231,7 @@ async fn disabled_and_deleted_endpoints_receive_nothing_new() {
         Receiver::start().await,
         Receiver::start().await,
     );
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &live.url, None).await;
+    let (key, tenant, _) = app.subscriber(&live.url).await;
     let (d, _) = app.endpoint(&key, &tenant, &disabled.url, None).await;
     let (x, _) = app.endpoint(&key, &tenant, &deleted.url, None).await;
     app.patch(

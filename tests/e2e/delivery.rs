@@ -128,8 +128,7 @@ async fn events_fan_out_only_to_subscribed_endpoints() {
 async fn an_idempotency_key_gives_one_id_and_one_delivery() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
 
     let body = json!({ "event_type": "order.created", "payload": { "n": 1 }, "idempotency_key": "order-1" });
     let first = app.event(&key, &tenant, body.clone()).await;
@@ -157,8 +156,7 @@ async fn an_idempotency_key_gives_one_id_and_one_delivery() {
 async fn a_batch_of_500_arrives_complete_without_duplicates() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
 
     let events: Vec<_> = (0..500)
         .map(|i| json!({ "event_type": "item.created", "payload": { "seq": i } }))
@@ -228,8 +226,7 @@ async fn a_failing_endpoint_leaves_a_failed_delivery_with_the_response_on_record
     )
     .await;
     let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "boom").await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
 
     let event = app
         .event(

@@ -135,8 +135,7 @@ async fn the_admin_api_mirrors_the_dlq_commands() {
     use crate::helpers::ADMIN_TOKEN;
     let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
     let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
-    let (key, tenant) = app.tenant().await;
-    let (endpoint, _) = app.endpoint(&key, &tenant, &broken.url, None).await;
+    let (key, tenant, endpoint) = app.subscriber(&broken.url).await;
     let e = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;

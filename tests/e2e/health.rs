@@ -57,8 +57,7 @@ async fn readiness_names_an_unreachable_broker() {
 async fn ingest_keeps_accepting_while_the_gateway_cannot_reach_postgres() {
     let app = TestApp::spawn().await;
     let receiver = crate::helpers::Receiver::start().await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
 
     app.cut_gateway_database().await;
     let (status, body) = app.get("/readyz", "").await;

@@ -252,6 +252,14 @@ impl TestApp {
         (key, body["id"].as_str().expect("id").to_string())
     }
 
+    /// A producer key, a tenant, and one endpoint for every event at `url`:
+    /// returns (key, tenant id, endpoint id).
+    pub async fn subscriber(&self, url: &str) -> (String, String, String) {
+        let (key, tenant) = self.tenant().await;
+        let (endpoint, _) = self.endpoint(&key, &tenant, url, None).await;
+        (key, tenant, endpoint)
+    }
+
     /// Creates an endpoint; returns (id, secret).
     pub async fn endpoint(
         &self,

@@ -20,8 +20,7 @@ async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
         "ok",
     )
     .await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -68,8 +67,7 @@ async fn recover_resends_only_the_window_as_a_durable_job() {
         "ok",
     )
     .await;
-    let (key, tenant) = app.tenant().await;
-    let (endpoint, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
 
     let mut before = Vec::new();
     for n in 0..2 {

@@ -22,8 +22,7 @@ fn seqs(receiver: &Receiver) -> HashSet<i64> {
 async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts() {
     let mut app = TestApp::spawn_with(|_| {}, false).await;
     let receiver = Receiver::start().await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
 
     for seq in 0..30 {
         app.event(
@@ -47,8 +46,7 @@ async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts(
 async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
     let mut app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
 
     let batch = |from: i64| {
         let events: Vec<_> = (from..from + 200)

@@ -47,8 +47,7 @@ async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
         "ok",
     )
     .await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
         .event(
             &key,
@@ -76,8 +75,7 @@ async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
 async fn a_delivery_that_never_succeeds_ends_dead_after_the_last_attempt() {
     let app = TestApp::spawn_with(fast, true).await;
     let receiver = Receiver::replying(StatusCode::SERVICE_UNAVAILABLE, "down").await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -112,8 +110,7 @@ async fn non_retryable_statuses_end_the_delivery_at_once() {
     )
     .await;
     let receiver = Receiver::replying(StatusCode::UNPROCESSABLE_ENTITY, "never").await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -137,8 +134,7 @@ async fn retry_after_on_a_429_is_honoured() {
         "ok",
     )
     .await;
-    let (key, tenant) = app.tenant().await;
-    app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -166,8 +162,7 @@ async fn a_410_kills_the_delivery_and_disables_the_endpoint() {
     let app = TestApp::spawn_with(fast, true).await;
     let gone = Receiver::replying(StatusCode::GONE, "bye").await;
     let healthy = Receiver::start().await;
-    let (key, tenant) = app.tenant().await;
-    let (endpoint, _) = app.endpoint(&key, &tenant, &gone.url, None).await;
+    let (key, tenant, endpoint) = app.subscriber(&gone.url).await;
     let first = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -234,8 +229,7 @@ async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
         "ok",
     )
     .await;
-    let (key, tenant) = app.tenant().await;
-    let (endpoint, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -284,8 +278,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled_with_a_reason() {
     )
     .await;
     let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "down").await;
-    let (key, tenant) = app.tenant().await;
-    let (endpoint, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
+    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;

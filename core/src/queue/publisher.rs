@@ -115,15 +115,6 @@ impl Publisher {
         }
     }
 
-    /// Whether a connection is up (without trying to open one).
-    pub async fn is_connected(&self) -> bool {
-        let state = self.state.lock().await;
-        state
-            .link
-            .as_ref()
-            .is_some_and(|l| l.connection.status().connected() && l.channel.status().connected())
-    }
-
     async fn invalidate(&self) {
         self.state.lock().await.link = None;
     }

@@ -100,9 +100,11 @@ pub struct Config {
     pub delivery_prefetch: u16,
     /// `HOOKRELAY_MAX_IN_FLIGHT`: concurrent outgoing requests per dispatcher.
     pub max_in_flight: usize,
-    /// `HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT`: the cap for endpoints that set none, so one
-    /// slow endpoint cannot take every request slot of a dispatcher.
-    pub endpoint_max_in_flight: u32,
+    /// `HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT`: a cap for endpoints that set none, so one
+    /// slow endpoint cannot take every request slot of a dispatcher. Off by default:
+    /// under a burst, deliveries that find the lane full are parked, which costs
+    /// throughput (measured in BENCHMARKS.md).
+    pub endpoint_max_in_flight: Option<u32>,
     /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
     pub shutdown_grace: Duration,
     /// `HOOKRELAY_RETRY_SCHEDULE` (e.g. `5s,30s,2m`; its length sets the retries),
@@ -140,7 +142,7 @@ impl Config {
             ingest_prefetch: 512,
             delivery_prefetch: 256,
             max_in_flight: 1024,
-            endpoint_max_in_flight: 64,
+            endpoint_max_in_flight: None,
             shutdown_grace: Duration::from_secs(20),
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
@@ -289,8 +291,12 @@ impl Config {
             c.max_in_flight = parse_range("HOOKRELAY_MAX_IN_FLIGHT", &v, 1, 100_000)?;
         }
         if let Some(v) = get("HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT") {
-            c.endpoint_max_in_flight =
-                parse_range("HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT", &v, 1, 100_000)?;
+            c.endpoint_max_in_flight = Some(parse_range(
+                "HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT",
+                &v,
+                1,
+                100_000,
+            )?);
         }
         if let Some(v) = get("HOOKRELAY_SHUTDOWN_GRACE") {
             c.shutdown_grace = parse_duration(

@@ -105,11 +105,11 @@ pub struct Lanes {
 }
 
 impl Lanes {
-    pub fn new(breaker: BreakerSettings, default_max_in_flight: u32) -> Self {
+    pub fn new(breaker: BreakerSettings, default_max_in_flight: Option<u32>) -> Self {
         Self {
             map: Mutex::default(),
             breaker,
-            default_max_in_flight: i32::try_from(default_max_in_flight).ok(),
+            default_max_in_flight: default_max_in_flight.and_then(|n| i32::try_from(n).ok()),
         }
     }
 
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn lanes_are_rebuilt_when_settings_change() {
-        let lanes = Lanes::new(BreakerSettings::default(), 64);
+        let lanes = Lanes::new(BreakerSettings::default(), Some(64));
         let id = Uuid::from_u128(1);
         let a = lanes.get(id, (Some(5), None, None));
         assert!(Arc::ptr_eq(&a, &lanes.get(id, (Some(5), None, None))));

@@ -100,11 +100,11 @@ pub struct Config {
     pub delivery_prefetch: u16,
     /// `HOOKRELAY_MAX_IN_FLIGHT`: concurrent outgoing requests per dispatcher.
     pub max_in_flight: usize,
-    /// `HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT`: a cap for endpoints that set none, so one
-    /// slow endpoint cannot take every request slot of a dispatcher. Off by default:
-    /// under a burst, deliveries that find the lane full are parked, which costs
-    /// throughput (measured in BENCHMARKS.md).
-    pub endpoint_max_in_flight: Option<u32>,
+    /// `HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS`: how many slow requests (open for over
+    /// a second) an endpoint that sets no `max_in_flight` may have at once; further
+    /// deliveries to it are parked, so one slow endpoint cannot take every request
+    /// slot of a dispatcher. Fast endpoints are never held back by it.
+    pub endpoint_max_slow_requests: u32,
     /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
     pub shutdown_grace: Duration,
     /// `HOOKRELAY_RETRY_SCHEDULE` (e.g. `5s,30s,2m`; its length sets the retries),
@@ -142,7 +142,7 @@ impl Config {
             ingest_prefetch: 512,
             delivery_prefetch: 256,
             max_in_flight: 1024,
-            endpoint_max_in_flight: None,
+            endpoint_max_slow_requests: 32,
             shutdown_grace: Duration::from_secs(20),
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
@@ -290,13 +290,9 @@ impl Config {
         if let Some(v) = get("HOOKRELAY_MAX_IN_FLIGHT") {
             c.max_in_flight = parse_range("HOOKRELAY_MAX_IN_FLIGHT", &v, 1, 100_000)?;
         }
-        if let Some(v) = get("HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT") {
-            c.endpoint_max_in_flight = Some(parse_range(
-                "HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT",
-                &v,
-                1,
-                100_000,
-            )?);
+        if let Some(v) = get("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS") {
+            c.endpoint_max_slow_requests =
+                parse_range("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS", &v, 1, 100_000)?;
         }
         if let Some(v) = get("HOOKRELAY_SHUTDOWN_GRACE") {
             c.shutdown_grace = parse_duration(

@@ -1,13 +1,16 @@
-//! Per-endpoint lanes: each endpoint's rate limit (governor, with burst) and cap on
-//! requests in flight. A shard has one active consumer in the whole fleet, so these
-//! in-process limits hold across any number of dispatchers. A delivery that would
-//! wait longer than `MAX_LANE_WAIT` is parked in Postgres instead of holding its
-//! shard's messages: one slow or throttled endpoint cannot stall the others.
+//! Per-endpoint lanes: each endpoint's rate limit (governor, with burst), cap on
+//! requests in flight and count of slow requests. A shard has one active consumer in
+//! the whole fleet, so these in-process limits hold across any number of
+//! dispatchers. A delivery that would wait longer than `MAX_LANE_WAIT`, or whose
+//! endpoint already has its fill of slow requests open, is parked in Postgres
+//! instead of holding its shard's messages or the dispatcher's request slots: one
+//! slow or throttled endpoint cannot stall the others.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
@@ -32,10 +35,30 @@ pub struct Lane<C: Clock = DefaultClock> {
     limiter: Option<Limiter<C>>,
     clock: C,
     in_flight: Option<Arc<Semaphore>>,
+    /// Requests open for longer than the sender's slow mark, and how many may be.
+    slow: AtomicUsize,
+    max_slow: usize,
+    /// Seconds since the lanes' epoch when this lane was last handed out.
+    touched: AtomicU64,
+}
+
+/// Counts one slow request of a lane while it is alive.
+pub struct SlowRequest<'a>(&'a AtomicUsize);
+
+impl Drop for SlowRequest<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl<C: Clock + Clone> Lane<C> {
-    pub fn new(settings: LaneSettings, clock: C, breaker: BreakerSettings) -> Self {
+    /// `max_slow` applies when the endpoint sets no `max_in_flight` of its own.
+    pub fn new(
+        settings: LaneSettings,
+        clock: C,
+        breaker: BreakerSettings,
+        max_slow: usize,
+    ) -> Self {
         let (rate, burst, max_in_flight) = settings;
         let positive = |v: Option<i32>| {
             v.and_then(|n| u32::try_from(n).ok())
@@ -49,13 +72,28 @@ impl<C: Clock + Clone> Lane<C> {
             )
         });
         let in_flight = positive(max_in_flight).map(|n| Arc::new(Semaphore::new(n.get() as usize)));
+        let max_slow = positive(max_in_flight).map_or(max_slow, |n| n.get() as usize);
         Self {
             settings,
             breaker: Arc::new(Breaker::new(breaker)),
             limiter,
             clock,
             in_flight,
+            slow: AtomicUsize::new(0),
+            max_slow,
+            touched: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the endpoint already has as many slow requests open as it may.
+    pub fn slow_full(&self) -> bool {
+        self.slow.load(Ordering::SeqCst) >= self.max_slow
+    }
+
+    /// Marks one request of this lane as slow until the guard drops.
+    pub fn slow_request(&self) -> SlowRequest<'_> {
+        self.slow.fetch_add(1, Ordering::SeqCst);
+        SlowRequest(&self.slow)
     }
 
     /// `Ok` when a request may go now; otherwise how long until one may.
@@ -100,34 +138,61 @@ impl<C: Clock + Clone> Lane<C> {
 pub struct Lanes {
     map: Mutex<HashMap<Uuid, Arc<Lane>>>,
     breaker: BreakerSettings,
-    /// In-flight cap for endpoints that set none.
-    default_max_in_flight: Option<i32>,
+    /// Slow requests allowed for endpoints that set no `max_in_flight`.
+    max_slow: usize,
+    epoch: Instant,
 }
 
 impl Lanes {
-    pub fn new(breaker: BreakerSettings, default_max_in_flight: Option<u32>) -> Self {
+    pub fn new(breaker: BreakerSettings, max_slow: u32) -> Self {
         Self {
             map: Mutex::default(),
             breaker,
-            default_max_in_flight: default_max_in_flight.and_then(|n| i32::try_from(n).ok()),
+            max_slow: max_slow as usize,
+            epoch: Instant::now(),
         }
     }
 
+    /// Forgets lanes unused for `idle` whose breaker is closed and that nothing holds,
+    /// so memory follows the endpoints in use, not every endpoint ever seen. A
+    /// forgotten lane's limiter had refilled long ago; its breaker starts afresh.
+    pub fn evict_idle(&self, idle: Duration) -> usize {
+        let now = self.epoch.elapsed().as_secs();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.len();
+        map.retain(|_, lane| {
+            let unused = now.saturating_sub(lane.touched.load(Ordering::Relaxed)) >= idle.as_secs();
+            let closed = lane.breaker.view().state == "closed";
+            !(unused && closed && Arc::strong_count(lane) == 1)
+        });
+        before - map.len()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     pub fn get(&self, endpoint: Uuid, settings: LaneSettings) -> Arc<Lane> {
-        let settings = (
-            settings.0,
-            settings.1,
-            settings.2.or(self.default_max_in_flight),
-        );
+        let touched = self.epoch.elapsed().as_secs();
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&endpoint) {
-            Some(lane) if lane.settings == settings => lane.clone(),
+            Some(lane) if lane.settings == settings => {
+                lane.touched.store(touched, Ordering::Relaxed);
+                lane.clone()
+            }
             previous => {
-                let mut lane = Lane::new(settings, DefaultClock::default(), self.breaker.clone());
+                let mut lane = Lane::new(
+                    settings,
+                    DefaultClock::default(),
+                    self.breaker.clone(),
+                    self.max_slow,
+                );
                 // New limits keep the endpoint's breaker and its history.
                 if let Some(old) = previous {
                     lane.breaker = old.breaker.clone();
                 }
+                lane.touched = AtomicU64::new(touched);
                 let lane = Arc::new(lane);
                 map.insert(endpoint, lane.clone());
                 lane
@@ -148,6 +213,7 @@ mod tests {
             (Some(5), Some(2), None),
             clock.clone(),
             BreakerSettings::default(),
+            32,
         );
         assert_eq!(lane.admit(), Ok(()));
         assert_eq!(lane.admit(), Ok(()));
@@ -167,6 +233,7 @@ mod tests {
             (None, None, None),
             FakeRelativeClock::default(),
             BreakerSettings::default(),
+            32,
         );
         for _ in 0..1000 {
             assert_eq!(lane.admit(), Ok(()));
@@ -179,6 +246,7 @@ mod tests {
             (None, None, Some(1)),
             FakeRelativeClock::default(),
             BreakerSettings::default(),
+            32,
         );
         let held = lane.slot().await.expect("free").expect("capped");
         let started = tokio::time::Instant::now();
@@ -189,8 +257,68 @@ mod tests {
     }
 
     #[test]
+    fn slow_requests_fill_the_lane_until_they_end() {
+        let lane = Lane::new(
+            (None, None, None),
+            FakeRelativeClock::default(),
+            BreakerSettings::default(),
+            2,
+        );
+        let a = lane.slow_request();
+        assert!(!lane.slow_full());
+        let b = lane.slow_request();
+        assert!(
+            lane.slow_full(),
+            "two slow requests fill a lane allowing two"
+        );
+        drop(a);
+        assert!(!lane.slow_full());
+        drop(b);
+        let own_cap = Lane::new(
+            (None, None, Some(3)),
+            FakeRelativeClock::default(),
+            BreakerSettings::default(),
+            1,
+        );
+        let _held: Vec<_> = (0..2).map(|_| own_cap.slow_request()).collect();
+        assert!(
+            !own_cap.slow_full(),
+            "an endpoint's own max_in_flight replaces the default"
+        );
+    }
+
+    #[test]
+    fn idle_lanes_are_forgotten_unless_held_or_open() {
+        let lanes = Lanes::new(BreakerSettings::default(), 32);
+        let (idle, held) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        lanes.get(idle, (None, None, None));
+        let _held = lanes.get(held, (None, None, None));
+        assert_eq!(
+            lanes.evict_idle(Duration::from_secs(3600)),
+            0,
+            "both used just now"
+        );
+        assert_eq!(
+            lanes.evict_idle(Duration::ZERO),
+            1,
+            "only the unheld lane goes"
+        );
+        assert_eq!(lanes.len(), 1);
+
+        let failing = Uuid::from_u128(3);
+        let lane = lanes.get(failing, (None, None, None));
+        for _ in 0..BreakerSettings::default().consecutive_failures {
+            lane.breaker.done(true, false);
+        }
+        assert_eq!(lane.breaker.view().state, "open");
+        drop(lane);
+        lanes.evict_idle(Duration::ZERO);
+        assert_eq!(lanes.len(), 2, "an open breaker is kept");
+    }
+
+    #[test]
     fn lanes_are_rebuilt_when_settings_change() {
-        let lanes = Lanes::new(BreakerSettings::default(), Some(64));
+        let lanes = Lanes::new(BreakerSettings::default(), 32);
         let id = Uuid::from_u128(1);
         let a = lanes.get(id, (Some(5), None, None));
         assert!(Arc::ptr_eq(&a, &lanes.get(id, (Some(5), None, None))));

@@ -71,8 +71,9 @@ impl Dispatcher {
             scheduler_wake: scheduler_wake.clone(),
             cipher: Cipher::new(c.encryption_key.expose()),
             client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
+            max_request_time: c.delivery_timeout.max(c.max_endpoint_timeout),
             recorder,
-            lanes: crate::lanes::Lanes::new(c.breaker.clone(), c.endpoint_max_in_flight),
+            lanes: crate::lanes::Lanes::new(c.breaker.clone(), c.endpoint_max_slow_requests),
             disable_failing_after: c.disable_failing_after,
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),
@@ -105,6 +106,7 @@ impl Dispatcher {
             }
             .run(scheduler_stop.clone()),
         );
+        let sweeper = tokio::spawn(sweep_lanes(sender.clone(), scheduler_stop.clone()));
 
         let mut pause = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
@@ -127,6 +129,7 @@ impl Dispatcher {
         scheduler_stop.cancel();
         let _ = scheduler.await;
         let _ = jobs.await;
+        let _ = sweeper.await;
         tracker.close();
         drop(sender);
         if tokio::time::timeout(self.config.shutdown_grace, tracker.wait())
@@ -206,5 +209,23 @@ async fn close(connection: &Connection) {
     if connection.status().connected() {
         let _ =
             tokio::time::timeout(Duration::from_secs(5), connection.close(200, "bye".into())).await;
+    }
+}
+
+/// Forgets the lanes of endpoints that have gone quiet, every minute.
+async fn sweep_lanes(sender: Arc<Sender>, stop: CancellationToken) {
+    const EVERY: Duration = Duration::from_secs(60);
+    const IDLE: Duration = Duration::from_secs(600);
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                let forgotten = sender.lanes.evict_idle(IDLE);
+                if forgotten > 0 {
+                    tracing::debug!(forgotten, "forgot idle endpoint lanes");
+                }
+            }
+        }
     }
 }

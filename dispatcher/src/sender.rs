@@ -1,14 +1,17 @@
 //! The sender: one consumer per delivery shard. Each message names deliveries of
 //! that shard; the sender loads them, sends each still-pending one (signed), has
-//! the recorder store every attempt, and acks the message only after that.
+//! the recorder store every attempt, and acks the message only after that. A
+//! request that turns slow is leased in Postgres and finished apart from its
+//! message, so one slow endpoint never keeps a shard's messages unacked.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::StreamExt;
-use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
 use hookrelay_core::Store;
 use hookrelay_core::crypto::Cipher;
 use hookrelay_core::model::DeliveryStatus;
@@ -50,6 +53,38 @@ async fn settle(ack: impl std::future::Future<Output = lapin::Result<bool>>) {
     }
 }
 
+/// A request open this long is slow: it no longer holds its shard message (the
+/// delivery is leased in Postgres instead) and it counts against its endpoint's
+/// allowance of slow requests.
+const SLOW_AFTER: Duration = Duration::from_secs(1);
+/// How long a delivery waits when its endpoint has its fill of slow requests.
+const SLOW_PARK: Duration = Duration::from_secs(5);
+/// A leased delivery is due again this long after its request must have ended.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Counts the slow requests among one message's deliveries.
+#[derive(Default)]
+struct SlowWatch {
+    slow: AtomicUsize,
+    changed: Notify,
+}
+
+impl SlowWatch {
+    fn enter(&self) -> SlowGuard<'_> {
+        self.slow.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_one();
+        SlowGuard(self)
+    }
+}
+
+struct SlowGuard<'a>(&'a SlowWatch);
+
+impl Drop for SlowGuard<'_> {
+    fn drop(&mut self) {
+        self.0.slow.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// What became of one delivery in a message.
 enum Outcome {
     /// Sent (or refused before sending); `true` when the endpoint answered 410.
@@ -69,6 +104,8 @@ pub struct Sender {
     pub scheduler_wake: Arc<Notify>,
     pub cipher: Cipher,
     pub client: WebhookClient,
+    /// The longest any request may take (the largest timeout an endpoint can have).
+    pub max_request_time: Duration,
     pub recorder: Recorder,
     pub topology: Topology,
     pub lanes: Lanes,
@@ -108,7 +145,7 @@ impl Sender {
                 next = consumer.next() => match next {
                     Some(message) => {
                         let message = message?;
-                        tracker.spawn(self.clone().handle(message, cancel.clone()));
+                        tracker.spawn(self.clone().handle(message, cancel.clone(), tracker.clone()));
                     }
                     None => return Err(DispatchError::ConsumerEnded),
                 },
@@ -120,7 +157,12 @@ impl Sender {
         Ok(())
     }
 
-    async fn handle(self: Arc<Self>, message: Delivery, cancel: CancellationToken) {
+    async fn handle(
+        self: Arc<Self>,
+        message: Delivery,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) {
         let requeue = BasicNackOptions {
             multiple: false,
             requeue: true,
@@ -140,8 +182,8 @@ impl Sender {
             return;
         };
         // Only open deliveries are sent: a duplicate message for a finished one is a no-op.
-        let (inactive, due): (Vec<&SendJob>, Vec<&SendJob>) = jobs
-            .iter()
+        let (inactive, due): (Vec<SendJob>, Vec<SendJob>) = jobs
+            .into_iter()
             .filter(|j| matches!(j.status, DeliveryStatus::Pending | DeliveryStatus::Failed))
             .partition(|j| j.endpoint_inactive);
         if !inactive.is_empty() {
@@ -156,14 +198,79 @@ impl Sender {
                 return;
             }
         }
-        let outcomes: Vec<Outcome> = join_all(due.iter().map(|job| self.attempt(job))).await;
+        let watch = Arc::new(SlowWatch::default());
+        let mut open: HashSet<Uuid> = due.iter().map(|j| j.delivery_id).collect();
+        let mut running: FuturesUnordered<_> = due
+            .into_iter()
+            .map(|job| {
+                let (this, watch) = (self.clone(), watch.clone());
+                async move {
+                    let outcome = this.attempt(&job, &watch).await;
+                    (job, outcome)
+                }
+            })
+            .collect();
+        let mut finished = Vec::with_capacity(running.len());
+        let mut may_hand_off = true;
+        while !running.is_empty() {
+            // Only slow requests hold the message: lease them in Postgres and let go of
+            // it, so the shard's prefetch never waits on one endpoint.
+            if may_hand_off && watch.slow.load(Ordering::SeqCst) >= running.len() {
+                let open: Vec<Uuid> = open.iter().copied().collect();
+                if self.lease(&open, &cancel).await {
+                    let rest = std::mem::take(&mut running);
+                    let (this, cancel) = (self.clone(), cancel.clone());
+                    tracker.spawn(async move {
+                        let outcomes: Vec<_> = rest.collect().await;
+                        // A failure here is covered by the lease: the scheduler re-sends.
+                        this.conclude(outcomes, &cancel).await;
+                    });
+                    break;
+                }
+                may_hand_off = false;
+            }
+            tokio::select! {
+                Some(done) = running.next() => {
+                    open.remove(&done.0.delivery_id);
+                    finished.push(done);
+                }
+                _ = watch.changed.notified() => {}
+            }
+        }
+        if self.conclude(finished, &cancel).await {
+            settle(message.acker.ack(BasicAckOptions::default())).await;
+        } else {
+            settle(message.acker.nack(requeue)).await;
+        }
+    }
+
+    /// Schedules these in-flight deliveries for a re-send after their requests could
+    /// have ended: should this process die, the scheduler sends them again.
+    async fn lease(&self, ids: &[Uuid], cancel: &CancellationToken) -> bool {
+        let until = Utc::now() + to_chrono(self.max_request_time + LEASE_MARGIN);
+        let leases: Vec<(Uuid, chrono::DateTime<Utc>)> =
+            ids.iter().map(|id| (*id, until)).collect();
+        db_retry::until_ok("leasing slow deliveries", cancel, || {
+            self.store.park(&leases)
+        })
+        .await
+        .is_some()
+    }
+
+    /// Stores what became of these deliveries; `false` when that could not be saved.
+    async fn conclude(
+        &self,
+        outcomes: Vec<(SendJob, Outcome)>,
+        cancel: &CancellationToken,
+    ) -> bool {
         let mut records = Vec::with_capacity(outcomes.len());
         let mut gone = Vec::new();
         let mut parked = Vec::new();
         let mut queued: HashMap<Uuid, u32> = HashMap::new();
         let (mut healthy, mut failing) = (HashSet::new(), HashSet::new());
+        let mut endpoints = HashMap::new();
         let now = Utc::now();
-        for (job, outcome) in due.iter().zip(outcomes) {
+        for (job, outcome) in outcomes {
             match outcome {
                 Outcome::Attempted(record, is_gone) => {
                     if is_gone {
@@ -172,7 +279,7 @@ impl Sender {
                     if record.response_status.is_none_or(|s| s >= 500) {
                         failing.insert(job.endpoint_id);
                     } else if !healthy.contains(&job.endpoint_id)
-                        && self.lane_of(job).breaker.take_failing_mark()
+                        && self.lane_of(&job).breaker.take_failing_mark()
                     {
                         // Only an endpoint with failures on record needs them cleared.
                         healthy.insert(job.endpoint_id);
@@ -187,20 +294,20 @@ impl Sender {
                     parked.push((job.delivery_id, until));
                 }
             }
+            endpoints.entry(job.endpoint_id).or_insert(job);
         }
         if !parked.is_empty()
-            && db_retry::until_ok("parking deliveries", &cancel, || self.store.park(&parked))
+            && db_retry::until_ok("parking deliveries", cancel, || self.store.park(&parked))
                 .await
                 .is_none()
         {
-            settle(message.acker.nack(requeue)).await;
-            return;
+            return false;
         }
         if !parked.is_empty() || records.iter().any(|r| r.next_attempt_at.is_some()) {
             self.scheduler_wake.notify_one();
         }
         let recorded = self.recorder.record(records).await;
-        self.report_circuits(&due).await;
+        self.report_circuits(endpoints.values()).await;
         self.note_health(healthy, failing).await;
         for endpoint in gone {
             let reason = format!(
@@ -211,11 +318,7 @@ impl Sender {
                 tracing::warn!(error = %e, %endpoint, "could not disable a gone endpoint");
             }
         }
-        if recorded {
-            settle(message.acker.ack(BasicAckOptions::default())).await;
-        } else {
-            settle(message.acker.nack(requeue)).await;
-        }
+        recorded
     }
 
     fn lane_of(&self, job: &SendJob) -> Arc<crate::lanes::Lane> {
@@ -251,12 +354,8 @@ impl Sender {
     }
 
     /// Saves breaker transitions of these jobs' endpoints, so the API can show them.
-    async fn report_circuits(&self, jobs: &[&SendJob]) {
-        let mut seen = HashSet::new();
+    async fn report_circuits(&self, jobs: impl Iterator<Item = &SendJob>) {
         for job in jobs {
-            if !seen.insert(job.endpoint_id) {
-                continue;
-            }
             let lane = self.lane_of(job);
             if let Some(view) = lane.breaker.take_change() {
                 if let Err(e) = self
@@ -277,8 +376,11 @@ impl Sender {
 
     /// One attempt within the endpoint's lane, judged by the retry policy; or parked,
     /// without an attempt, when the lane is full or over its rate.
-    async fn attempt(&self, job: &SendJob) -> Outcome {
+    async fn attempt(&self, job: &SendJob, watch: &SlowWatch) -> Outcome {
         let lane = self.lane_of(job);
+        if lane.slow_full() {
+            return Outcome::Parked(SLOW_PARK, lane.spacing());
+        }
         loop {
             match lane.admit() {
                 Ok(()) => break,
@@ -309,15 +411,22 @@ impl Sender {
             {
                 Some(secret) => {
                     let secrets = [secret];
-                    self.client
-                        .send(Outgoing {
-                            delivery_id: job.delivery_id,
-                            url: &job.url,
-                            payload: &job.payload,
-                            secrets: &secrets,
-                            timeout,
-                        })
-                        .await
+                    let send = self.client.send(Outgoing {
+                        delivery_id: job.delivery_id,
+                        url: &job.url,
+                        payload: &job.payload,
+                        secrets: &secrets,
+                        timeout,
+                    });
+                    tokio::pin!(send);
+                    match tokio::time::timeout(SLOW_AFTER, &mut send).await {
+                        Ok(done) => done,
+                        Err(_) => {
+                            let _lane = lane.slow_request();
+                            let _message = watch.enter();
+                            send.await
+                        }
+                    }
                 }
                 // Never send unsigned.
                 None => (

@@ -352,6 +352,27 @@ impl TestApp {
         }
     }
 
+    /// Waits until `sql` (a count taking one uuid, `$1`) gives `n`.
+    pub async fn wait_for_count(&self, sql: &'static str, id: &str, n: i64) {
+        let id = Uuid::parse_str(id).expect("uuid");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let got: i64 = sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(self.store.pool())
+                .await
+                .expect("count");
+            if got == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out: {got}, not {n}, for {sql}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub async fn count(&self, table: &'static str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
             .fetch_one(self.store.pool())

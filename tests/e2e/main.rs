@@ -8,6 +8,7 @@ mod bad_input;
 mod delivery;
 mod dlq;
 mod health;
+mod isolation;
 mod limits;
 mod loadtest;
 mod replay;

@@ -151,8 +151,16 @@ pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
             if filter.is_empty() && !all {
                 bail!("name a delivery, give filters, or pass --all");
             }
-            let n = store.replay_dead(&filter.filter()).await?;
-            Ok(format!("{n} dead deliveries are due now"))
+            // A durable job: should this command stop half-way, dispatchers finish it.
+            let job = store
+                .create_dead_replay_job(hookrelay_core::ids::new_id(), &filter.filter())
+                .await?;
+            while store.work_job_chunk(Some(job.id)).await?.is_some() {}
+            let done = store.get_job(job.id).await?.context("the job vanished")?;
+            Ok(format!(
+                "job {}: {} dead deliveries are due now",
+                job.id, done.done_count
+            ))
         }
         DlqCommand::Purge { filter, all, yes } => {
             if filter.is_empty() && !all {

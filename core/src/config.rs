@@ -107,6 +107,9 @@ pub struct Config {
     pub endpoint_max_slow_requests: u32,
     /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// `HOOKRELAY_SHARD_HEARTBEAT`: how often a dispatcher renews and rebalances its
+    /// shard leases; a lease lasts five heartbeats.
+    pub shard_heartbeat: Duration,
     /// `HOOKRELAY_RETRY_SCHEDULE` (e.g. `5s,30s,2m`; its length sets the retries),
     /// `HOOKRELAY_MAX_ATTEMPTS`, `HOOKRELAY_MAX_AGE`, `HOOKRELAY_NON_RETRYABLE_STATUSES`.
     pub retry: RetryPolicy,
@@ -144,6 +147,7 @@ impl Config {
             max_in_flight: 1024,
             endpoint_max_slow_requests: 32,
             shutdown_grace: Duration::from_secs(20),
+            shard_heartbeat: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
             disable_failing_after: Duration::from_secs(5 * 86_400),
@@ -293,6 +297,14 @@ impl Config {
         if let Some(v) = get("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS") {
             c.endpoint_max_slow_requests =
                 parse_range("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS", &v, 1, 100_000)?;
+        }
+        if let Some(v) = get("HOOKRELAY_SHARD_HEARTBEAT") {
+            c.shard_heartbeat = parse_duration(
+                "HOOKRELAY_SHARD_HEARTBEAT",
+                &v,
+                Duration::from_millis(100),
+                Duration::from_secs(60),
+            )?;
         }
         if let Some(v) = get("HOOKRELAY_SHUTDOWN_GRACE") {
             c.shutdown_grace = parse_duration(

@@ -142,16 +142,20 @@ impl<T> Page<T> {
     }
 }
 
-/// A durable bulk job, e.g. `recover`: re-send an endpoint's failed and dead
-/// deliveries routed in [`since`, `until`).
+/// A durable bulk job: `recover` re-sends an endpoint's failed and dead deliveries
+/// routed in [`since`, `until`); `dead_replay` re-sends the dead deliveries that
+/// match its filter (every part optional).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Job {
     pub id: Uuid,
     pub kind: String,
-    pub tenant_id: Uuid,
-    pub endpoint_id: Uuid,
-    pub since: DateTime<Utc>,
+    pub tenant_id: Option<Uuid>,
+    pub endpoint_id: Option<Uuid>,
+    pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    pub event_type: Option<String>,
+    /// Part of the recorded error (`dead_replay` only).
+    pub reason: Option<String>,
     /// `queued`, `running` or `done`.
     pub status: String,
     /// Deliveries made due so far.

@@ -1,4 +1,5 @@
-//! Works durable bulk jobs (recover) chunk by chunk; any dispatcher may run it.
+//! Works durable bulk jobs (recover, dead-letter replay) chunk by chunk; any
+//! dispatcher may run it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ pub struct JobWorker {
 impl JobWorker {
     pub async fn run(self, cancel: CancellationToken) {
         loop {
-            let idle = match self.store.work_job_chunk().await {
+            let idle = match self.store.work_job_chunk(None).await {
                 Ok(Some(n)) => {
                     if n > 0 {
                         self.scheduler_wake.notify_one();

@@ -2,9 +2,12 @@
 //!
 //! One `Dispatcher` runs the router (ingest queue → events and delivery rows →
 //! shard queues) and a sender per delivery shard (shard queue → signed POST →
-//! attempt on record → ack). It holds one broker connection, rebuilds it after a
-//! failure, and on shutdown stops consuming, lets in-flight work finish within the
-//! grace period, and leaves anything unfinished unacked for the broker to redeliver.
+//! attempt on record → ack) for each shard it leases in Postgres: dispatchers
+//! share the shards fairly, and single active consumer on each shard queue keeps
+//! two of them off one shard even while leases move. It holds one broker
+//! connection, rebuilds it after a failure, and on shutdown stops consuming, lets
+//! in-flight work finish within the grace period, leaves anything unfinished
+//! unacked for the broker to redeliver, and gives its leases back.
 #![forbid(unsafe_code)]
 
 mod breaker;
@@ -12,6 +15,7 @@ pub mod client;
 mod db_retry;
 mod jobs;
 mod lanes;
+mod leases;
 mod recorder;
 mod resolver;
 mod router;
@@ -30,8 +34,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
 use crate::client::WebhookClient;
+use crate::leases::ShardSet;
 use crate::recorder::Recorder;
 use crate::router::Router;
 use crate::scheduler::Scheduler;
@@ -50,11 +56,17 @@ pub enum DispatchError {
 pub struct Dispatcher {
     config: Config,
     store: Store,
+    /// This dispatcher's name in the shard leases.
+    id: Uuid,
 }
 
 impl Dispatcher {
     pub fn new(config: Config, store: Store) -> Self {
-        Self { config, store }
+        Self {
+            config,
+            store,
+            id: Uuid::new_v4(),
+        }
     }
 
     /// Runs until `shutdown` fires, then drains. Broker failures are retried, not returned.
@@ -72,6 +84,7 @@ impl Dispatcher {
             cipher: Cipher::new(c.encryption_key.expose()),
             client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
             max_request_time: c.delivery_timeout.max(c.max_endpoint_timeout),
+            drain_limit: c.shutdown_grace,
             recorder,
             lanes: crate::lanes::Lanes::new(c.breaker.clone(), c.endpoint_max_slow_requests),
             disable_failing_after: c.disable_failing_after,
@@ -142,6 +155,9 @@ impl Dispatcher {
         }
         recorder_cancel.cancel();
         let _ = recorder_task.await;
+        if let Err(e) = self.store.release_leases(self.id).await {
+            tracing::warn!(error = %e, "could not give the shard leases back; they expire");
+        }
         publisher.close().await;
         tracing::info!("dispatcher stopped");
         Ok(())
@@ -164,26 +180,58 @@ impl Dispatcher {
         tracing::info!(shards = topology.shards(), "dispatcher consuming");
 
         let session = shutdown.child_token();
-        let mut loops: JoinSet<Result<(), DispatchError>> = JoinSet::new();
+        let mut loops: JoinSet<(Option<u16>, Result<(), DispatchError>)> = JoinSet::new();
         {
             let (router, connection, session) =
                 (router.clone(), connection.clone(), session.clone());
-            loops.spawn(async move { router.run(&connection, session).await });
+            loops.spawn(async move { (None, router.run(&connection, session).await) });
         }
-        for shard in 0..topology.shards() {
-            loops.spawn(sender.clone().run_shard(
-                connection.clone(),
-                shard,
-                session.clone(),
-                tracker.clone(),
-            ));
-        }
+        let mut shards = ShardSet::default();
+        let heartbeat = self.config.shard_heartbeat;
+        let mut tick = tokio::time::interval(heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut outcome = Ok(());
+        loop {
+            tokio::select! {
+                _ = session.cancelled() => break,
+                _ = tick.tick() => {
+                    let drained: Vec<u16> = shards.drained.iter().copied().collect();
+                    match self
+                        .store
+                        .heartbeat_leases(self.id, topology.shards(), heartbeat * 5, &drained)
+                        .await
+                    {
+                        Ok(leases) => {
+                            shards.drained.clear();
+                            for shard in shards.apply(&leases, &session) {
+                                let stop = shards.consuming[&shard].clone();
+                                let sender = sender.clone();
+                                let (connection, tracker) = (connection.clone(), tracker.clone());
+                                loops.spawn(async move {
+                                    (Some(shard), sender.run_shard(connection, shard, stop, tracker).await)
+                                });
+                            }
+                        }
+                        // Keep consuming what we hold; if the leases expire meanwhile,
+                        // single active consumer still keeps others off these shards.
+                        Err(e) => tracing::warn!(error = %e, "could not renew the shard leases"),
+                    }
+                }
+                Some(joined) = loops.join_next() => {
+                    let (shard, result) = joined.unwrap_or((None, Err(DispatchError::ConsumerEnded)));
+                    match result {
+                        Ok(()) => shards.ended(shard),
+                        Err(e) => {
+                            // One consumer failing means the connection is suspect: restart them all.
+                            session.cancel();
+                            outcome = Err(e);
+                        }
+                    }
+                }
+            }
+        }
         while let Some(joined) = loops.join_next().await {
-            let result = joined.unwrap_or(Err(DispatchError::ConsumerEnded));
-            if let Err(e) = result {
-                // One consumer failing means the connection is suspect: restart them all.
-                session.cancel();
+            if let Ok((_, Err(e))) = joined {
                 if outcome.is_ok() {
                     outcome = Err(e);
                 }

@@ -106,6 +106,8 @@ pub struct Sender {
     pub client: WebhookClient,
     /// The longest any request may take (the largest timeout an endpoint can have).
     pub max_request_time: Duration,
+    /// How long a stopped shard consumer waits for its messages' handlers.
+    pub drain_limit: Duration,
     pub recorder: Recorder,
     pub topology: Topology,
     pub lanes: Lanes,
@@ -118,7 +120,8 @@ pub struct Sender {
 
 impl Sender {
     /// Consumes one shard until `cancel` fires or the channel fails. Message handling
-    /// runs on `tracker`, so shutdown can wait for it.
+    /// runs on `tracker`, so shutdown can wait for it; after `cancel` the shard's
+    /// handlers are waited for (up to `drain_limit`) before the channel closes.
     pub async fn run_shard(
         self: Arc<Self>,
         connection: Arc<Connection>,
@@ -139,13 +142,17 @@ impl Sender {
                 FieldTable::default(),
             )
             .await?;
+        // This shard's handlers, so a shard given up is drained before it is released.
+        let local = TaskTracker::new();
         loop {
             tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 next = consumer.next() => match next {
                     Some(message) => {
                         let message = message?;
-                        tracker.spawn(self.clone().handle(message, cancel.clone(), tracker.clone()));
+                        let handler = self.clone().handle(message, cancel.clone(), tracker.clone());
+                        tracker.spawn(local.track_future(handler));
                     }
                     None => return Err(DispatchError::ConsumerEnded),
                 },
@@ -154,6 +161,18 @@ impl Sender {
         let _ = channel
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
             .await;
+        local.close();
+        if tokio::time::timeout(self.drain_limit, local.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                shard,
+                "shard not drained in time; its unfinished messages are requeued"
+            );
+        }
+        // Requeues whatever was prefetched but not handled.
+        let _ = channel.close(200, "shard released".into()).await;
         Ok(())
     }
 

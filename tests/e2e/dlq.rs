@@ -102,7 +102,10 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     )
     .await
     .expect("replay");
-    assert_eq!(replayed, "2 dead deliveries are due now");
+    assert!(
+        replayed.ends_with(": 2 dead deliveries are due now"),
+        "{replayed}"
+    );
     app.wait_for_delivered(2).await;
     assert_eq!(flaky.wait_for(4).await.len(), 4);
 
@@ -171,14 +174,24 @@ async fn the_admin_api_mirrors_the_dlq_commands() {
             .0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
-    let (_, replayed) = app
+    let (status, job) = app
         .post(
             "/v1/admin/dead/replay",
             ADMIN_TOKEN,
             json!({ "endpoint": endpoint }),
         )
         .await;
-    assert_eq!(replayed["replayed"], 1);
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], "dead_replay");
+    let job = app
+        .wait_for_json(
+            &format!("/v1/jobs/{}", job["id"].as_str().expect("id")),
+            ADMIN_TOKEN,
+            "the replay job to finish",
+            |j| j["status"] == "done",
+        )
+        .await;
+    assert_eq!(job["done_count"], 1);
     broken.wait_for(2).await;
     app.wait_for_json(
         &format!("/v1/tenants/{tenant}/deliveries/{id}"),

@@ -355,13 +355,19 @@ impl TestApp {
     /// Waits until `sql` (a count taking one uuid, `$1`) gives `n`.
     pub async fn wait_for_count(&self, sql: &'static str, id: &str, n: i64) {
         let id = Uuid::parse_str(id).expect("uuid");
+        self.wait_for_query(sql, Some(id), n).await;
+    }
+
+    /// Waits until `sql` (a count, with `$1` bound to `id` when given) gives `n`.
+    pub async fn wait_for_query(&self, sql: &'static str, id: Option<Uuid>, n: i64) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let got: i64 = sqlx::query_scalar(sql)
-                .bind(id)
-                .fetch_one(self.store.pool())
-                .await
-                .expect("count");
+            let query = sqlx::query_scalar(sql);
+            let query = match id {
+                Some(id) => query.bind(id),
+                None => query,
+            };
+            let got: i64 = query.fetch_one(self.store.pool()).await.expect("count");
             if got == n {
                 return;
             }

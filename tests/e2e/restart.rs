@@ -71,3 +71,72 @@ async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
     app.wait_for_delivered(400).await;
     assert_eq!(app.count("deliveries").await, 400);
 }
+
+/// Shards held per live lease holder, as "a,b" sorted (e.g. "2,2").
+const SHARE: &str = "SELECT count(*) FROM (
+        SELECT holder FROM shard_leases
+        WHERE holder IS NOT NULL AND expires_at > now()
+        GROUP BY holder HAVING count(*) = 2) fair";
+
+#[tokio::test]
+async fn dispatchers_share_the_shards_and_one_takes_over_when_another_stops() {
+    let mut app = TestApp::spawn_with(
+        |c| {
+            c.shards = 4;
+            c.shard_heartbeat = std::time::Duration::from_millis(100);
+        },
+        true,
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    // Alone, the first dispatcher leases every shard.
+    app.wait_for_query(
+        "SELECT count(*) FROM shard_leases WHERE holder IS NOT NULL",
+        None,
+        4,
+    )
+    .await;
+
+    app.start_another_dispatcher();
+    app.wait_for_query(SHARE, None, 2).await;
+
+    app.stop_dispatcher().await;
+    app.wait_for_query(
+        "SELECT count(*) FROM (SELECT holder FROM shard_leases
+             WHERE holder IS NOT NULL AND expires_at > now()
+             GROUP BY holder HAVING count(*) = 4) alone",
+        None,
+        1,
+    )
+    .await;
+    assert_eq!(
+        app.count("dispatchers").await,
+        1,
+        "the stopped one left the fleet"
+    );
+    // Every shard is consumed: an endpoint on each of them gets its event.
+    let mut receivers = Vec::new();
+    let mut covered = HashSet::new();
+    while covered.len() < 4 {
+        let r = Receiver::start().await;
+        let (id, _) = app.endpoint(&key, &tenant, &r.url, None).await;
+        let id = uuid::Uuid::parse_str(&id).expect("uuid");
+        if covered.insert(hookrelay_core::ids::shard_of(id, 4)) {
+            receivers.push(r);
+        } else {
+            app.delete(&format!("/v1/tenants/{tenant}/endpoints/{id}"), &key)
+                .await;
+        }
+    }
+    app.event(
+        &key,
+        &tenant,
+        json!({ "event_type": "tick", "payload": { "seq": 0 } }),
+    )
+    .await;
+    for r in &receivers {
+        r.wait_for(1).await;
+    }
+    receiver.wait_for(1).await;
+}

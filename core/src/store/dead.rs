@@ -1,5 +1,5 @@
 //! The dead-letter view for operators: dead deliveries across tenants, filtered,
-//! counted, replayed (made due now, same `webhook-id`) or purged.
+//! counted or purged (replays by filter run as durable jobs, see `jobs`).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -19,7 +19,7 @@ pub struct DeadFilter {
     pub reason: Option<String>,
 }
 
-const MATCH: &str = "d.status = 'dead'
+pub(super) const MATCH_DEAD: &str = "d.status = 'dead'
     AND ($1::uuid IS NULL OR d.tenant_id = $1)
     AND ($2::uuid IS NULL OR d.endpoint_id = $2)
     AND ($3::text IS NULL OR e.event_type = $3)
@@ -48,6 +48,7 @@ macro_rules! bind_filter {
             .bind($f.reason.as_deref())
     };
 }
+pub(super) use bind_filter;
 
 impl Store {
     pub async fn list_dead(&self, f: &DeadFilter, limit: i64) -> Result<Vec<Delivery>> {
@@ -55,7 +56,7 @@ impl Store {
             "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts, d.next_attempt_at,
                     d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at
              FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE {MATCH} ORDER BY d.created_at DESC, d.id DESC LIMIT $7"
+             WHERE {MATCH_DEAD} ORDER BY d.created_at DESC, d.id DESC LIMIT $7"
         );
         Ok(bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
             .bind(limit)
@@ -67,30 +68,18 @@ impl Store {
         let sql = format!(
             "SELECT d.tenant_id, d.endpoint_id, count(*) AS dead, min(d.created_at) AS oldest, max(d.created_at) AS newest
              FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE {MATCH} GROUP BY d.tenant_id, d.endpoint_id ORDER BY dead DESC"
+             WHERE {MATCH_DEAD} GROUP BY d.tenant_id, d.endpoint_id ORDER BY dead DESC"
         );
         Ok(bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
             .fetch_all(&self.pool)
             .await?)
     }
 
-    /// Makes every matching dead delivery due now, in one statement (all or none).
-    pub async fn replay_dead(&self, f: &DeadFilter) -> Result<u64> {
-        let sql = format!(
-            "UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
-             FROM events e WHERE e.id = d.event_id AND {MATCH}"
-        );
-        Ok(bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql)), f)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-
     /// Deletes matching dead deliveries and their attempts, in one transaction.
     pub async fn purge_dead(&self, f: &DeadFilter) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
-            "SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {MATCH} FOR UPDATE OF d"
+            "SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {MATCH_DEAD} FOR UPDATE OF d"
         );
         let ids: Vec<Uuid> = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), f)
             .fetch_all(&mut *tx)

@@ -4,10 +4,26 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{NewDelivery, Result, Store};
+use super::dead::MATCH_DEAD;
+use super::{DeadFilter, NewDelivery, Result, Store};
 use crate::model::Job;
 
-const JOB_COLUMNS: &str = "id, kind, tenant_id, endpoint_id, since, until, status, done_count, created_at, updated_at, finished_at";
+/// An open job as its worker sees it.
+#[derive(sqlx::FromRow)]
+struct OpenJob {
+    id: Uuid,
+    kind: String,
+    tenant_id: Option<Uuid>,
+    endpoint_id: Option<Uuid>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    event_type: Option<String>,
+    reason: Option<String>,
+    cursor: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+const JOB_COLUMNS: &str = "id, kind, tenant_id, endpoint_id, since, until, event_type, reason, status, done_count, created_at, updated_at, finished_at";
 /// Deliveries re-queued per chunk of a job.
 const CHUNK: i64 = 500;
 
@@ -47,6 +63,24 @@ impl Store {
         .await?)
     }
 
+    /// A job replaying the dead deliveries that match `f` (as they stand now).
+    pub async fn create_dead_replay_job(&self, id: Uuid, f: &DeadFilter) -> Result<Job> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO jobs (id, kind, tenant_id, endpoint_id, event_type, since, until, reason)
+             VALUES ($1, 'dead_replay', $2, $3, $4, $5, $6, $7)
+             RETURNING {JOB_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(f.tenant_id)
+        .bind(f.endpoint_id)
+        .bind(f.event_type.as_deref())
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.reason.as_deref())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn get_job(&self, id: Uuid) -> Result<Option<Job>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
@@ -56,56 +90,81 @@ impl Store {
         .await?)
     }
 
-    /// Runs one chunk of the oldest open job, in one transaction: the chunk's
-    /// deliveries and the job's cursor move together, so a crash repeats nothing and
-    /// loses nothing, and the row lock keeps two workers off the same job.
-    /// Returns how many deliveries it made due, or `None` when no job is open.
-    pub async fn work_job_chunk(&self) -> Result<Option<i64>> {
+    /// Runs one chunk of the oldest open job (or of job `only`), in one transaction:
+    /// the chunk's deliveries and the job's cursor move together, so a crash repeats
+    /// nothing and loses nothing, and the row lock keeps two workers off the same
+    /// job. Returns how many deliveries it made due, or `None` when no job is open.
+    pub async fn work_job_chunk(&self, only: Option<Uuid>) -> Result<Option<i64>> {
         let mut tx = self.pool.begin().await?;
-        let job: Option<(
-            Uuid,
-            Uuid,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            Option<Uuid>,
-        )> = sqlx::query_as(
-            "SELECT id, endpoint_id, since, until, cursor FROM jobs
-             WHERE status IN ('queued', 'running')
+        let job: Option<OpenJob> = sqlx::query_as(
+            "SELECT id, kind, tenant_id, endpoint_id, since, until, event_type, reason, cursor, created_at
+             FROM jobs
+             WHERE status IN ('queued', 'running') AND ($1::uuid IS NULL OR id = $1)
              ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
         )
+        .bind(only)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((job, endpoint, since, until, cursor)) = job else {
+        let Some(job) = job else {
             tx.commit().await?;
             return Ok(None);
         };
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "WITH picked AS (
-                SELECT id FROM deliveries
-                WHERE endpoint_id = $1 AND status IN ('failed', 'dead')
-                  AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
-                  AND ($4::uuid IS NULL OR id > $4)
-                ORDER BY id LIMIT $5)
-             UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
-             FROM picked WHERE d.id = picked.id
-             RETURNING d.id",
-        )
-        .bind(endpoint)
-        .bind(since)
-        .bind(until)
-        .bind(cursor)
-        .bind(CHUNK)
-        .fetch_all(&mut *tx)
-        .await?;
+        // Both kinds walk their deliveries in id order from the cursor.
+        let ids: Vec<Uuid> = if job.kind == "dead_replay" {
+            let filter = DeadFilter {
+                tenant_id: job.tenant_id,
+                endpoint_id: job.endpoint_id,
+                event_type: job.event_type.clone(),
+                since: job.since,
+                until: job.until,
+                reason: job.reason.clone(),
+            };
+            // Only what was dead when the job was asked for: a delivery that dies
+            // again meanwhile is not replayed twice.
+            let sql = format!(
+                "WITH picked AS (
+                    SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
+                    WHERE {MATCH_DEAD} AND d.updated_at <= $7 AND ($8::uuid IS NULL OR d.id > $8)
+                    ORDER BY d.id LIMIT $9)
+                 UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
+                 FROM picked WHERE d.id = picked.id
+                 RETURNING d.id"
+            );
+            super::dead::bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), filter)
+                .bind(job.created_at)
+                .bind(job.cursor)
+                .bind(CHUNK)
+                .fetch_all(&mut *tx)
+                .await?
+        } else {
+            sqlx::query_scalar(
+                "WITH picked AS (
+                    SELECT id FROM deliveries
+                    WHERE endpoint_id = $1 AND status IN ('failed', 'dead')
+                      AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
+                      AND ($4::uuid IS NULL OR id > $4)
+                    ORDER BY id LIMIT $5)
+                 UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
+                 FROM picked WHERE d.id = picked.id
+                 RETURNING d.id",
+            )
+            .bind(job.endpoint_id)
+            .bind(job.since)
+            .bind(job.until)
+            .bind(job.cursor)
+            .bind(CHUNK)
+            .fetch_all(&mut *tx)
+            .await?
+        };
         let n = ids.len() as i64;
-        let last = ids.into_iter().max().or(cursor);
+        let last = ids.into_iter().max().or(job.cursor);
         sqlx::query(
             "UPDATE jobs SET cursor = $2, done_count = done_count + $3, updated_at = now(),
                  status = CASE WHEN $3 < $4 THEN 'done' ELSE 'running' END,
                  finished_at = CASE WHEN $3 < $4 THEN now() ELSE NULL END
              WHERE id = $1",
         )
-        .bind(job)
+        .bind(job.id)
         .bind(last)
         .bind(n as i32)
         .bind(CHUNK as i32)

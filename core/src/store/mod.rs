@@ -7,6 +7,7 @@ mod deliveries;
 mod endpoints;
 mod events;
 mod jobs;
+mod leases;
 mod tenants;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub use dead::{DeadFilter, DeadStat};
 pub use deliveries::{AttemptRecord, NewDelivery, SendJob};
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
+pub use leases::Leases;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

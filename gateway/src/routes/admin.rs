@@ -1,10 +1,12 @@
 //! The operator's dead-letter API (admin token), the HTTP twin of `hookrelay dlq`.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use hookrelay_core::model::Delivery;
+use hookrelay_core::ids::new_id;
+use hookrelay_core::model::{Delivery, Job};
 use hookrelay_core::store::{DeadFilter, DeadStat};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -91,14 +93,19 @@ async fn stats(
     Ok(Json(json!({ "data": rows, "total": total })))
 }
 
+/// Starts a durable job that re-sends every matching dead delivery; `202` with the
+/// job, whose progress is at `/v1/jobs/{id}`.
 async fn replay(
     State(state): State<AppState>,
     _a: Admin,
     Body(f): Body<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(StatusCode, Json<Job>)> {
     f.require_scope()?;
-    let n = state.store.replay_dead(&f.dead()).await?;
-    Ok(Json(json!({ "replayed": n })))
+    let job = state
+        .store
+        .create_dead_replay_job(new_id(), &f.dead())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
 async fn purge(

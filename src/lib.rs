@@ -51,6 +51,19 @@ pub async fn gateway(config: Config, shutdown: CancellationToken) -> anyhow::Res
         .context("serving HTTP")
 }
 
+/// Serves only the web console until `shutdown`.
+pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.listen))?;
+    tracing::info!("hookrelay console on http://{}/console", listener.local_addr()?);
+    let state = hookrelay_console::ConsoleState::new(&config, store(&config)?);
+    axum::serve(listener, hookrelay_console::router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving the console")
+}
+
 /// Runs the dispatcher until `shutdown`.
 pub async fn dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = store(&config)?;
@@ -72,7 +85,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 
 fn announce(listener: &TcpListener) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!("hookrelay API listening on http://{addr}");
+    tracing::info!("hookrelay API listening on http://{addr}, console at http://{addr}/console");
     Ok(())
 }
 

@@ -25,6 +25,8 @@ enum Command {
     Gateway,
     /// The router and senders only.
     Dispatcher,
+    /// The web console only (also served by `serve` and `gateway` at /console).
+    Console,
     /// Apply database migrations and exit.
     Migrate,
     /// Dead-letter tooling: list, show, replay, purge, stats.
@@ -45,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => hookrelay::serve(config, shutdown).await,
         Command::Gateway => hookrelay::gateway(config, shutdown).await,
         Command::Dispatcher => hookrelay::dispatcher(config, shutdown).await,
+        Command::Console => hookrelay::console(config, shutdown).await,
         Command::Migrate => hookrelay::migrate(&config).await,
         Command::Dlq { command } => hookrelay::dlq(&config, command).await,
     }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod queue;
 pub mod retry;
+pub mod signed;
 pub mod store;
 pub mod target;
 pub mod telemetry;

@@ -88,6 +88,18 @@ pub enum DeliveryStatus {
     Cancelled,
 }
 
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// One event going to one endpoint; its id is the `webhook-id` subscribers see.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Delivery {

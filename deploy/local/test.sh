@@ -8,6 +8,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$ROOT/deploy/local/services.sh"
 ensure_services
 
+# The console's browser tests: Debian's Chromium and the npm package playwright-core.
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+command -v node >/dev/null 2>&1 || apt_install nodejs npm
+if [ ! -d "$ROOT/console/browser/node_modules/playwright-core" ]; then
+  log "installing playwright-core for the console's browser tests"
+  (cd "$ROOT/console/browser" && npm install --no-audit --no-fund --no-package-lock --silent)
+fi
+
 export HOOKRELAY_TEST_DATABASE_URL="${HOOKRELAY_TEST_DATABASE_URL:-postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/postgres}"
 export HOOKRELAY_TEST_AMQP_URL="${HOOKRELAY_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export HOOKRELAY_LOG="${HOOKRELAY_LOG:-warn}"

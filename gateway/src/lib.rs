@@ -43,8 +43,10 @@ pub async fn build_state(config: Config, store: Store) -> AppState {
 }
 
 /// The application without a socket, for tests that call it directly.
+/// The API and, under `/console`, the web console.
 pub fn app(state: AppState) -> Router {
-    routes::router(state)
+    let console = hookrelay_console::ConsoleState::new(&state.config, state.store.clone());
+    routes::router(state).merge(hookrelay_console::router(console))
 }
 
 /// Serves the API on `listener` until `shutdown` fires, then finishes open requests.

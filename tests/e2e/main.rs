@@ -5,6 +5,7 @@ mod helpers;
 
 mod api;
 mod bad_input;
+mod console;
 mod delivery;
 mod dlq;
 mod health;

@@ -11,7 +11,7 @@ use crate::event_type;
 use crate::ids::new_id;
 use crate::model::{Attempt, Delivery, DeliveryStatus};
 
-const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts,
+pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts,
     d.next_attempt_at, d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at";
 
 /// A delivery row just created by routing: what the router publishes.
@@ -59,13 +59,7 @@ pub struct AttemptRecord {
 }
 
 fn status_text(s: DeliveryStatus) -> &'static str {
-    match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Delivered => "delivered",
-        DeliveryStatus::Failed => "failed",
-        DeliveryStatus::Dead => "dead",
-        DeliveryStatus::Cancelled => "cancelled",
-    }
+    s.as_str()
 }
 
 impl Store {

@@ -2,6 +2,7 @@
 //! Hot-path writes (routing, attempts) are batched into single `UNNEST` statements.
 
 mod api_keys;
+mod console;
 mod dead;
 mod deliveries;
 mod endpoints;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+pub use console::{DeliveryFilter, EndpointHealth, FleetNumbers};
 pub use dead::{DeadFilter, DeadStat};
 pub use deliveries::{AttemptRecord, NewDelivery, SendJob};
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};

@@ -2,6 +2,7 @@
 
 mod admin;
 mod api_keys;
+mod console_links;
 mod deliveries;
 mod endpoints;
 mod events;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(replay::router())
         .merge(admin::router())
+        .merge(console_links::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,0 +1,91 @@
+// Drives the console in headless Chromium: a customer opens a console link, sees the
+// endpoint and a failed delivery with its attempts, replays it and sees the new
+// successful attempt; another tenant's delivery is a 404; an operator signs in,
+// replays the dead-letter queue and sees it drain. Settings come from the
+// environment (the Rust test `console::the_console_works_in_a_real_browser` sets them).
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env("CONSOLE_BASE");
+const shots = process.env.CONSOLE_SCREENSHOTS;
+const PATIENCE_MS = 30_000;
+
+async function shot(page, name) {
+  if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+// Reloads until `text` shows on the page (the console is server-rendered).
+async function reloadUntil(page, text) {
+  const deadline = Date.now() + PATIENCE_MS;
+  for (;;) {
+    if ((await page.content()).includes(text)) return;
+    if (Date.now() > deadline) throw new Error(`"${text}" never appeared on ${page.url()}`);
+    await page.waitForTimeout(300);
+    await page.reload();
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  // Customer.
+  const customer = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await customer.newPage();
+  const opened = await page.goto(env("CONSOLE_LINK"));
+  assert.equal(opened.status(), 200);
+  assert.match(page.url(), /\/console\/endpoints$/);
+  const csp = opened.headers()["content-security-policy"];
+  assert.ok(csp && csp.includes("default-src 'none'"), `CSP header: ${csp}`);
+  await page.getByText(env("ENDPOINT_URL")).first().waitFor();
+  await shot(page, "endpoints");
+
+  await page.goto(`${BASE}/console/deliveries`);
+  await page.getByText(env("FAILED_DELIVERY")).first().waitFor();
+  await shot(page, "deliveries");
+
+  await page.goto(`${BASE}/console/deliveries/${env("FAILED_DELIVERY")}`);
+  await page.getByText("Attempt 1").waitFor();
+  await page.getByText("HTTP 500").first().waitFor();
+  await shot(page, "delivery-failed");
+  await page.click("#replay");
+  await reloadUntil(page, "Attempt 2");
+  await page.getByText("HTTP 200").first().waitFor();
+  await shot(page, "delivery-replayed");
+
+  const other = await page.goto(`${BASE}/console/deliveries/${env("OTHER_DELIVERY")}`);
+  assert.equal(other.status(), 404, "another tenant's delivery is not found");
+  const notAdmin = await page.goto(`${BASE}/console/admin/dead`);
+  assert.match(notAdmin.url(), /\/console\/login$/, "a tenant session is no operator session");
+
+  // Operator.
+  const operator = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const admin = await operator.newPage();
+  await admin.goto(`${BASE}/console/admin/dead`);
+  assert.match(admin.url(), /\/console\/login$/);
+  await shot(admin, "login");
+  await admin.fill("input[name=token]", env("ADMIN_TOKEN"));
+  await admin.click("button[type=submit].primary");
+  await admin.waitForURL(/\/console\/admin\/dead$/);
+  assert.equal(await admin.textContent("#dead-total"), env("DEAD_COUNT"));
+  await shot(admin, "dead-letters");
+  await admin.click("#replay-all");
+  await admin.waitForURL(/\/console\/admin\/jobs\//);
+  await reloadUntil(admin, ">done<");
+  await shot(admin, "replay-job");
+  await admin.goto(`${BASE}/console/admin/dead`);
+  await reloadUntil(admin, "Nothing dead");
+  await admin.goto(`${BASE}/console/admin/fleet`);
+  await admin.getByText("dispatchers connected").waitFor();
+  await shot(admin, "fleet");
+  console.log("console browser test passed");
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,490 @@
+//! Customer pages, scoped to the session's tenant: endpoints with their health,
+//! the delivery log with filters, one delivery with every attempt, replay and
+//! "recover everything failed since".
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hookrelay_core::ids::new_id;
+use hookrelay_core::model::{Delivery, Endpoint};
+use hookrelay_core::store::{DeliveryFilter, EndpointHealth};
+use leptos::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::ConsoleState;
+use crate::session::{TenantSession, check_csrf};
+use crate::view::{self, Nav, badge, copy_id, maybe_when, page, rate, when};
+
+const PAGE: i64 = 50;
+
+pub fn unavailable(e: impl std::fmt::Display, nav: Nav) -> Response {
+    tracing::warn!(error = %e, "console could not read the database");
+    view::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The console cannot reach its database right now. Try again in a moment.",
+        nav,
+    )
+}
+
+/// Treats empty form fields as absent.
+pub fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// RFC 3339, or the `datetime-local` form (taken as UTC).
+pub fn parse_time(v: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+    let Some(s) = given(v) else { return Ok(None) };
+    if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(&s, f).ok())
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| format!("\"{s}\" is not a date and time"))
+}
+
+fn bad_request(text: &str) -> Response {
+    view::message(StatusCode::BAD_REQUEST, "Check the filters", text, Nav::Tenant)
+}
+
+fn parse_id(id: &str) -> Option<Uuid> {
+    Uuid::parse_str(id).ok()
+}
+
+pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> Response {
+    let (list, health) = match tokio::try_join!(
+        state.store.list_endpoints(s.tenant, 200, None),
+        state.store.endpoint_health(s.tenant)
+    ) {
+        Ok(v) => v,
+        Err(e) => return unavailable(e, Nav::Tenant),
+    };
+    let health_of = |id: Uuid| health.iter().find(|h| h.endpoint_id == id).cloned().unwrap_or_default();
+    let body = if list.is_empty() {
+        view! {
+            <section class="card empty">
+                <h1>"No endpoints yet"</h1>
+                <p>"Add an endpoint through the API ("<code>"POST /v1/tenants/{tenant}/endpoints"</code>") and the events you subscribe it to will show up here with every delivery attempt."</p>
+            </section>
+        }
+        .into_any()
+    } else {
+        let rows = list
+            .into_iter()
+            .map(|e| endpoint_row(e.clone(), health_of(e.id)))
+            .collect_view();
+        view! {
+            <h1>"Endpoints"</h1>
+            <table class="list">
+                <thead><tr>
+                    <th>"Endpoint"</th><th>"State"</th><th>"Circuit"</th>
+                    <th>"Success 1 h"</th><th>"Success 24 h"</th><th>"Rate limit"</th><th>"Last error"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    page(StatusCode::OK, "Endpoints", Nav::Tenant, None, body)
+}
+
+fn endpoint_row(e: Endpoint, h: EndpointHealth) -> AnyView {
+    let href = format!("/console/endpoints/{}", e.id);
+    let state = if e.disabled {
+        view! { <span class="badge dead">"disabled"</span> <span class="muted small">{e.disabled_reason.clone().unwrap_or_default()}</span> }.into_any()
+    } else {
+        view! { <span class="badge delivered">"enabled"</span> }.into_any()
+    };
+    let limit = match e.rate_limit_per_second {
+        Some(r) => format!("{r}/s"),
+        None => "none".into(),
+    };
+    view! {
+        <tr>
+            <td><a href=href>{e.url.clone()}</a><div class="muted small">{e.description.clone()}</div></td>
+            <td>{state}</td>
+            <td>{badge(&e.circuit.state)}</td>
+            <td>{rate(h.hour_ok, h.hour_total)}<span class="muted small">{format!(" of {}", h.hour_total)}</span></td>
+            <td>{rate(h.day_ok, h.day_total)}<span class="muted small">{format!(" of {}", h.day_total)}</span></td>
+            <td>{limit}</td>
+            <td class="error-text">{h.last_error.unwrap_or_default()}</td>
+        </tr>
+    }
+    .into_any()
+}
+
+pub async fn endpoint(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>) -> Response {
+    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+    let e = match state.store.get_endpoint(s.tenant, id).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return view::not_found(Nav::Tenant),
+        Err(e) => return unavailable(e, Nav::Tenant),
+    };
+    let filter = DeliveryFilter { endpoint_id: Some(id), ..Default::default() };
+    let recent = match state.store.find_deliveries(s.tenant, &filter, 20, None).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(e, Nav::Tenant),
+    };
+    let action = format!("/console/endpoints/{id}/recover");
+    let all = format!("/console/deliveries?endpoint={id}");
+    let types = e.event_types.clone().map_or("every event type".to_string(), |t| t.join(", "));
+    let body = view! {
+        <h1>"Endpoint"</h1>
+        <section class="card">
+            <dl class="facts">
+                <dt>"URL"</dt><dd><code>{e.url.clone()}</code></dd>
+                <dt>"Id"</dt><dd>{copy_id(e.id.to_string())}</dd>
+                <dt>"Events"</dt><dd>{types}</dd>
+                <dt>"State"</dt><dd>{if e.disabled { badge("dead") } else { badge("delivered") }} " " {e.disabled_reason.clone().unwrap_or_default()}</dd>
+                <dt>"Circuit"</dt><dd>{badge(&e.circuit.state)}
+                    {e.circuit.next_probe_at.map(|t| view! { " next probe " {when(t)} })}</dd>
+                <dt>"Rate limit"</dt><dd>{e.rate_limit_per_second.map_or("none".to_string(), |r| format!("{r}/s, burst {}", e.rate_limit_burst.unwrap_or(r)))}</dd>
+                <dt>"In flight"</dt><dd>{e.max_in_flight.map_or("no cap".to_string(), |n| n.to_string())}</dd>
+                <dt>"Timeout"</dt><dd>{e.timeout_ms.map_or("default".to_string(), |ms| format!("{ms} ms"))}</dd>
+            </dl>
+        </section>
+        <section class="card">
+            <h2>"Recover failed deliveries"</h2>
+            <p class="muted">"Re-sends every failed or dead delivery of this endpoint created since the time you choose (UTC), with its original webhook-id."</p>
+            <form method="post" action=action class="inline">
+                {view::csrf_field(&s.csrf)}
+                <label>"Since " <input type="datetime-local" name="since" required=true/></label>
+                <button type="submit" class="primary">"Recover"</button>
+            </form>
+        </section>
+        <h2>"Recent deliveries " <a class="small" href=all>"all"</a></h2>
+        {deliveries_table(recent, false)}
+    }
+    .into_any();
+    page(StatusCode::OK, "Endpoint", Nav::Tenant, None, body)
+}
+
+/// A delivery table; `admin` links rows to the operator's view.
+pub fn deliveries_table(rows: Vec<Delivery>, admin: bool) -> AnyView {
+    if rows.is_empty() {
+        return view! { <p class="card empty">"No deliveries match. Events sent to your endpoints appear here within a second."</p> }.into_any();
+    }
+    let rows = rows
+        .into_iter()
+        .map(|d| {
+            let href = if admin {
+                format!("/console/admin/deliveries/{}", d.id)
+            } else {
+                format!("/console/deliveries/{}", d.id)
+            };
+            let status = d.status.as_str().to_string();
+            view! {
+                <tr>
+                    <td><a href=href><code>{d.id.to_string()}</code></a></td>
+                    <td>{d.event_type.clone()}</td>
+                    <td>{badge(&status)}</td>
+                    <td>{d.attempts}</td>
+                    <td>{d.last_response_status.map(|s| s.to_string()).unwrap_or_default()}</td>
+                    <td>{when(d.created_at)}</td>
+                    <td>{maybe_when(d.next_attempt_at)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="list">
+            <thead><tr><th>"Delivery (webhook-id)"</th><th>"Event type"</th><th>"Status"</th><th>"Attempts"</th><th>"Last status"</th><th>"Created"</th><th>"Next attempt"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DeliveriesQuery {
+    endpoint: Option<String>,
+    event_type: Option<String>,
+    status: Option<String>,
+    q: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<String>,
+}
+
+const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "cancelled"];
+
+pub async fn deliveries(State(state): State<ConsoleState>, s: TenantSession, Query(q): Query<DeliveriesQuery>) -> Response {
+    let endpoint_id = match given(&q.endpoint) {
+        Some(e) => match parse_id(&e) {
+            Some(id) => Some(id),
+            None => return bad_request("The endpoint filter is not an endpoint id."),
+        },
+        None => None,
+    };
+    let status = given(&q.status);
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return bad_request("Unknown status.");
+    }
+    let (since, until) = match (parse_time(&q.since), parse_time(&q.until)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return bad_request(&e),
+    };
+    let after = given(&q.after).and_then(|a| parse_id(&a));
+    let filter = DeliveryFilter {
+        endpoint_id,
+        event_type: given(&q.event_type),
+        status: status.clone(),
+        search: given(&q.q),
+        since,
+        until,
+    };
+    let (mut rows, endpoints) = match tokio::try_join!(
+        state.store.find_deliveries(s.tenant, &filter, PAGE, after),
+        state.store.list_endpoints(s.tenant, 200, None)
+    ) {
+        Ok(v) => v,
+        Err(e) => return unavailable(e, Nav::Tenant),
+    };
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    let next = more.then(|| {
+        let last = rows.last().map(|d| d.id.to_string()).unwrap_or_default();
+        let mut params = url_params(&q);
+        params.push(("after", last));
+        format!("/console/deliveries?{}", encode(&params))
+    });
+    let endpoint_options = endpoints
+        .into_iter()
+        .map(|e| {
+            let selected = endpoint_id == Some(e.id);
+            view! { <option value=e.id.to_string() selected=selected>{e.url}</option> }
+        })
+        .collect_view();
+    let status_options = STATUSES
+        .iter()
+        .map(|st| {
+            let selected = status.as_deref() == Some(*st);
+            view! { <option value=*st selected=selected>{*st}</option> }
+        })
+        .collect_view();
+    let body = view! {
+        <h1>"Deliveries"</h1>
+        <form method="get" action="/console/deliveries" class="filters">
+            <label>"Endpoint" <select name="endpoint"><option value="">"any"</option>{endpoint_options}</select></label>
+            <label>"Event type" <input name="event_type" value=given(&q.event_type).unwrap_or_default() placeholder="order.created"/></label>
+            <label>"Status" <select name="status"><option value="">"any"</option>{status_options}</select></label>
+            <label>"Since" <input type="datetime-local" name="since" value=given(&q.since).unwrap_or_default()/></label>
+            <label>"Until" <input type="datetime-local" name="until" value=given(&q.until).unwrap_or_default()/></label>
+            <label>"Event id or idempotency key" <input name="q" value=given(&q.q).unwrap_or_default()/></label>
+            <button type="submit">"Filter"</button>
+            <a href="/console/deliveries" class="small">"clear"</a>
+        </form>
+        {deliveries_table(rows, false)}
+        {next.map(|href| view! { <p class="pager"><a href=href>"Older →"</a></p> })}
+    }
+    .into_any();
+    page(StatusCode::OK, "Deliveries", Nav::Tenant, None, body)
+}
+
+fn url_params(q: &DeliveriesQuery) -> Vec<(&'static str, String)> {
+    [
+        ("endpoint", &q.endpoint),
+        ("event_type", &q.event_type),
+        ("status", &q.status),
+        ("q", &q.q),
+        ("since", &q.since),
+        ("until", &q.until),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| given(v).map(|v| (k, v)))
+    .collect()
+}
+
+/// `k=v&…`, percent-encoded.
+pub fn encode(params: &[(&str, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub async fn delivery(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>) -> Response {
+    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+    let d = match state.store.get_delivery(s.tenant, id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return view::not_found(Nav::Tenant),
+        Err(e) => return unavailable(e, Nav::Tenant),
+    };
+    let (event, attempts) = match tokio::try_join!(
+        state.store.get_event(s.tenant, d.event_id),
+        state.store.list_attempts(s.tenant, id)
+    ) {
+        Ok(v) => v,
+        Err(e) => return unavailable(e, Nav::Tenant),
+    };
+    let replay = view! {
+        <form method="post" action=format!("/console/deliveries/{id}/replay") class="inline">
+            {view::csrf_field(&s.csrf)}
+            <button type="submit" class="primary" id="replay">"Replay"</button>
+        </form>
+    }
+    .into_any();
+    let body = delivery_detail(d, event.map(|e| e.payload), attempts, replay, false);
+    page(StatusCode::OK, "Delivery", Nav::Tenant, None, body)
+}
+
+/// One delivery: its facts, the payload, and every attempt with request and response.
+pub fn delivery_detail(
+    d: Delivery,
+    payload: Option<String>,
+    attempts: Vec<hookrelay_core::model::Attempt>,
+    actions: AnyView,
+    admin: bool,
+) -> AnyView {
+    let status = d.status.as_str().to_string();
+    let endpoint_href = if admin {
+        format!("/console/admin/dead?endpoint={}", d.endpoint_id)
+    } else {
+        format!("/console/endpoints/{}", d.endpoint_id)
+    };
+    let attempt_list = if attempts.is_empty() {
+        view! { <p class="card empty">"No attempt yet: it goes out as soon as its endpoint's lane allows."</p> }.into_any()
+    } else {
+        attempts
+            .into_iter()
+            .rev()
+            .map(|a| {
+                let ok = a.response_status.is_some_and(|s| (200..300).contains(&s));
+                let class = if ok { "attempt ok" } else { "attempt failed" };
+                let status = a.response_status.map_or("no response".to_string(), |s| format!("HTTP {s}"));
+                let headers = serde_json::to_string_pretty(&a.request_headers).unwrap_or_default();
+                view! {
+                    <article class=class>
+                        <header>
+                            <strong>{format!("Attempt {}", a.attempt)}</strong>
+                            <span class="status">{status}</span>
+                            <span class="muted">{format!("{} ms", a.duration_ms)}</span>
+                            {when(a.created_at)}
+                        </header>
+                        {a.error.map(|e| view! { <p class="error-text">{e}</p> })}
+                        <details>
+                            <summary>"Request headers"</summary>
+                            <pre>{headers}</pre>
+                        </details>
+                        <details open=!ok>
+                            <summary>"Response body"</summary>
+                            <pre>{a.response_body.as_deref().map(view::pretty).unwrap_or_else(|| "(none)".into())}</pre>
+                        </details>
+                    </article>
+                }
+            })
+            .collect_view()
+            .into_any()
+    };
+    view! {
+        <h1>"Delivery " {badge(&status)}</h1>
+        <section class="card">
+            <dl class="facts">
+                <dt>"webhook-id"</dt><dd>{copy_id(d.id.to_string())}</dd>
+                <dt>"Event"</dt><dd>{copy_id(d.event_id.to_string())} " " <span class="muted">{d.event_type.clone()}</span></dd>
+                <dt>"Endpoint"</dt><dd><a href=endpoint_href>{d.endpoint_id.to_string()}</a></dd>
+                <dt>"Attempts"</dt><dd>{d.attempts}</dd>
+                <dt>"Created"</dt><dd>{when(d.created_at)}</dd>
+                <dt>"Next attempt"</dt><dd>{maybe_when(d.next_attempt_at)}</dd>
+                <dt>"Last error"</dt><dd class="error-text">{d.last_error.clone().unwrap_or_default()}</dd>
+            </dl>
+            <div class="actions">{actions}</div>
+        </section>
+        <details class="card">
+            <summary>"Request body (the event payload)"</summary>
+            <pre>{payload.as_deref().map(view::pretty).unwrap_or_default()}</pre>
+        </details>
+        <h2>"Attempts"</h2>
+        <div class="attempts">{attempt_list}</div>
+    }
+    .into_any()
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn replay(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Response {
+    if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
+        return r;
+    }
+    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+    match state.store.replay_now(s.tenant, id).await {
+        Ok(true) => Redirect::to(&format!("/console/deliveries/{id}")).into_response(),
+        Ok(false) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RecoverForm {
+    csrf: String,
+    since: Option<String>,
+}
+
+pub async fn recover(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>, Form(f): Form<RecoverForm>) -> Response {
+    if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
+        return r;
+    }
+    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+    let since = match parse_time(&f.since) {
+        Ok(Some(t)) => t,
+        Ok(None) => return bad_request("Choose since when to recover."),
+        Err(e) => return bad_request(&e),
+    };
+    match state.store.get_endpoint(s.tenant, id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return view::not_found(Nav::Tenant),
+        Err(e) => return unavailable(e, Nav::Tenant),
+    }
+    match state.store.create_recover_job(new_id(), s.tenant, id, since, None).await {
+        Ok(job) => Redirect::to(&format!("/console/jobs/{}", job.id)).into_response(),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+pub async fn job(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>) -> Response {
+    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+    match state.store.get_job(id).await {
+        Ok(Some(job)) if job.tenant_id == Some(s.tenant) => job_page(job, Nav::Tenant),
+        Ok(_) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+/// A job's progress; the page reloads itself every two seconds until it is done.
+pub fn job_page(job: hookrelay_core::model::Job, nav: Nav) -> Response {
+    let done = job.status == "done";
+    let title = if job.kind == "recover" { "Recovering failed deliveries" } else { "Replaying dead letters" };
+    let body = view! {
+        <h1>{title}</h1>
+        <section class="card">
+            <dl class="facts">
+                <dt>"Job"</dt><dd>{copy_id(job.id.to_string())}</dd>
+                <dt>"Status"</dt><dd id="job-status">{badge(&job.status)}</dd>
+                <dt>"Re-sent so far"</dt><dd id="job-count">{job.done_count}</dd>
+                <dt>"Started"</dt><dd>{when(job.created_at)}</dd>
+                <dt>"Finished"</dt><dd>{maybe_when(job.finished_at)}</dd>
+            </dl>
+            {(!done).then(|| view! { <p class="muted">"This page refreshes every two seconds until the job is done."</p> })}
+        </section>
+    }
+    .into_any();
+    page(StatusCode::OK, title, nav, (!done).then_some(2), body)
+}

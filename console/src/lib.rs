@@ -1,0 +1,119 @@
+//! hookrelay-console: the web console, server-rendered with Leptos on axum and
+//! mounted at `/console`. Customers arrive through a short-lived link scoped to one
+//! tenant; operators log in with the admin token. Every page works without
+//! JavaScript (forms for every action); a small script only adds copy buttons.
+#![forbid(unsafe_code)]
+
+mod assets;
+mod customer;
+mod operator;
+mod session;
+mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use hookrelay_core::queue::Topology;
+use hookrelay_core::signed::Signer;
+use hookrelay_core::{Config, Store};
+use uuid::Uuid;
+
+pub use session::LinkClaims;
+
+/// How long a console link may be opened, and how long a session lasts.
+pub const LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
+pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
+
+#[derive(Clone)]
+pub struct ConsoleState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub links: Signer,
+    pub sessions: Signer,
+    pub admin_token: Option<String>,
+    pub amqp_url: String,
+    pub topology: Topology,
+}
+
+impl std::ops::Deref for ConsoleState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl ConsoleState {
+    pub fn new(config: &Config, store: Store) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            links: link_signer(config),
+            sessions: Signer::new(config.encryption_key.expose(), "hookrelay console sessions"),
+            admin_token: config.admin_token.as_ref().map(|t| t.expose().clone()),
+            amqp_url: config.amqp_url.expose().clone(),
+            topology: Topology::new(config.queue_prefix.clone(), config.shards),
+        }))
+    }
+}
+
+pub fn link_signer(config: &Config) -> Signer {
+    Signer::new(config.encryption_key.expose(), "hookrelay console links")
+}
+
+/// A console link for one tenant: the path to open (with its token) and its expiry.
+pub fn issue_link(signer: &Signer, tenant: Uuid) -> (String, DateTime<Utc>) {
+    let expires_at = Utc::now() + LINK_TTL;
+    let token = signer.sign(&LinkClaims {
+        tenant,
+        exp: expires_at.timestamp(),
+    });
+    (format!("/console/open?token={token}"), expires_at)
+}
+
+/// Every console route, to be merged into the HTTP server's router.
+pub fn router(state: ConsoleState) -> Router {
+    Router::new()
+        .route("/console", get(session::home))
+        .route("/console/open", get(session::open_link))
+        .route("/console/login", get(session::login_form).post(session::login))
+        .route("/console/logout", post(session::logout))
+        .route("/console/assets/console.css", get(assets::css))
+        .route("/console/assets/console.js", get(assets::js))
+        .route("/console/endpoints", get(customer::endpoints))
+        .route("/console/endpoints/{id}", get(customer::endpoint))
+        .route("/console/endpoints/{id}/recover", post(customer::recover))
+        .route("/console/deliveries", get(customer::deliveries))
+        .route("/console/deliveries/{id}", get(customer::delivery))
+        .route("/console/deliveries/{id}/replay", post(customer::replay))
+        .route("/console/jobs/{id}", get(customer::job))
+        .route("/console/admin/dead", get(operator::dead))
+        .route("/console/admin/dead/replay", post(operator::replay))
+        .route("/console/admin/dead/purge", post(operator::purge))
+        .route("/console/admin/deliveries/{id}", get(operator::delivery))
+        .route("/console/admin/fleet", get(operator::fleet))
+        .route("/console/admin/jobs/{id}", get(operator::job))
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(state)
+}
+
+/// Content-Security-Policy and friends on every console response.
+async fn secure_headers(mut res: axum::response::Response) -> axum::response::Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}

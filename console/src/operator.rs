@@ -1,0 +1,242 @@
+//! Operator pages (admin session): the dead-letter queue with filters, replay of
+//! everything matching as a job, purge with confirmation, and the fleet view.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use hookrelay_core::ids::new_id;
+use hookrelay_core::store::DeadFilter;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use leptos::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::ConsoleState;
+use crate::customer::{delivery_detail, deliveries_table, encode, given, job_page, parse_time, unavailable};
+use crate::session::{AdminSession, check_csrf};
+use crate::view::{self, Nav, page};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DeadQuery {
+    tenant: Option<String>,
+    endpoint: Option<String>,
+    event_type: Option<String>,
+    reason: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    csrf: Option<String>,
+    confirm: Option<String>,
+    done: Option<String>,
+}
+
+impl DeadQuery {
+    fn filter(&self) -> Result<DeadFilter, String> {
+        let id = |v: &Option<String>, what: &str| match given(v) {
+            Some(s) => Uuid::parse_str(&s).map(Some).map_err(|_| format!("The {what} filter is not an id.")),
+            None => Ok(None),
+        };
+        Ok(DeadFilter {
+            tenant_id: id(&self.tenant, "tenant")?,
+            endpoint_id: id(&self.endpoint, "endpoint")?,
+            event_type: given(&self.event_type),
+            since: parse_time(&self.since)?,
+            until: parse_time(&self.until)?,
+            reason: given(&self.reason),
+        })
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        [
+            ("tenant", &self.tenant),
+            ("endpoint", &self.endpoint),
+            ("event_type", &self.event_type),
+            ("reason", &self.reason),
+            ("since", &self.since),
+            ("until", &self.until),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
+        .collect()
+    }
+}
+
+fn bad_request(text: &str) -> Response {
+    view::message(StatusCode::BAD_REQUEST, "Check the filters", text, Nav::Admin)
+}
+
+/// The filter again as hidden fields, so a form acts on exactly what is shown.
+fn hidden_filter(q: &DeadQuery) -> AnyView {
+    q.params()
+        .into_iter()
+        .map(|(k, v)| view! { <input type="hidden" name=k value=v/> })
+        .collect_view()
+        .into_any()
+}
+
+pub async fn dead(State(state): State<ConsoleState>, s: AdminSession, Query(q): Query<DeadQuery>) -> Response {
+    let filter = match q.filter() {
+        Ok(f) => f,
+        Err(e) => return bad_request(&e),
+    };
+    let (rows, stats) = match tokio::try_join!(state.store.list_dead(&filter, 100), state.store.dead_stats(&filter)) {
+        Ok(v) => v,
+        Err(e) => return unavailable(e, Nav::Admin),
+    };
+    let total: i64 = stats.iter().map(|s| s.dead).sum();
+    let field = |name: &'static str, label: &'static str, v: &Option<String>, kind: &'static str| {
+        let value = given(v).unwrap_or_default();
+        view! { <label>{label} " " <input type=kind name=name value=value/></label> }
+    };
+    let notice = given(&q.done).map(|d| view! { <p class="notice">{d}</p> });
+    let body = view! {
+        <h1>"Dead letters " <span class="count" id="dead-total">{total}</span></h1>
+        {notice}
+        <form method="get" action="/console/admin/dead" class="filters">
+            {field("tenant", "Tenant", &q.tenant, "text")}
+            {field("endpoint", "Endpoint", &q.endpoint, "text")}
+            {field("event_type", "Event type", &q.event_type, "text")}
+            {field("reason", "Reason contains", &q.reason, "text")}
+            {field("since", "Since", &q.since, "datetime-local")}
+            {field("until", "Until", &q.until, "datetime-local")}
+            <button type="submit">"Filter"</button>
+            <a href="/console/admin/dead" class="small">"clear"</a>
+        </form>
+        {(total > 0).then(|| view! {
+            <section class="card actions-row">
+                <form method="post" action="/console/admin/dead/replay" class="inline">
+                    {view::csrf_field(&s.csrf)}
+                    {hidden_filter(&q)}
+                    <button type="submit" class="primary" id="replay-all">{format!("Replay all {total} matching")}</button>
+                </form>
+                <form method="post" action="/console/admin/dead/purge" class="inline">
+                    {view::csrf_field(&s.csrf)}
+                    {hidden_filter(&q)}
+                    <label class="small"><input type="checkbox" name="confirm" value="yes" required=true/> " delete them and their attempts for good"</label>
+                    <button type="submit" class="danger">{format!("Purge {total}")}</button>
+                </form>
+            </section>
+        })}
+        {if total == 0 {
+            view! { <section class="card empty"><h2>"Nothing dead"</h2><p>"Deliveries that run out of attempts land here with their reason. Nothing matches right now."</p></section> }.into_any()
+        } else {
+            deliveries_table(rows, true)
+        }}
+    }
+    .into_any();
+    page(StatusCode::OK, "Dead letters", Nav::Admin, None, body)
+}
+
+pub async fn replay(State(state): State<ConsoleState>, s: AdminSession, Form(q): Form<DeadQuery>) -> Response {
+    if let Err(r) = check_csrf(&s.csrf, q.csrf.as_deref().unwrap_or_default()) {
+        return r;
+    }
+    let filter = match q.filter() {
+        Ok(f) => f,
+        Err(e) => return bad_request(&e),
+    };
+    match state.store.create_dead_replay_job(new_id(), &filter).await {
+        Ok(job) => Redirect::to(&format!("/console/admin/jobs/{}", job.id)).into_response(),
+        Err(e) => unavailable(e, Nav::Admin),
+    }
+}
+
+pub async fn purge(State(state): State<ConsoleState>, s: AdminSession, Form(q): Form<DeadQuery>) -> Response {
+    if let Err(r) = check_csrf(&s.csrf, q.csrf.as_deref().unwrap_or_default()) {
+        return r;
+    }
+    if given(&q.confirm).as_deref() != Some("yes") {
+        return bad_request("Tick the box to confirm the purge.");
+    }
+    let filter = match q.filter() {
+        Ok(f) => f,
+        Err(e) => return bad_request(&e),
+    };
+    match state.store.purge_dead(&filter).await {
+        Ok(n) => {
+            let mut params = q.params();
+            params.push(("done", format!("Purged {n} dead deliveries.")));
+            Redirect::to(&format!("/console/admin/dead?{}", encode(&params))).into_response()
+        }
+        Err(e) => unavailable(e, Nav::Admin),
+    }
+}
+
+pub async fn delivery(State(state): State<ConsoleState>, _s: AdminSession, Path(id): Path<String>) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else { return view::not_found(Nav::Admin) };
+    match state.store.inspect_delivery(id).await {
+        Ok(Some((d, event, attempts))) => {
+            let body = delivery_detail(d, Some(event.payload), attempts, ().into_any(), true);
+            page(StatusCode::OK, "Delivery", Nav::Admin, None, body)
+        }
+        Ok(None) => view::not_found(Nav::Admin),
+        Err(e) => unavailable(e, Nav::Admin),
+    }
+}
+
+pub async fn job(State(state): State<ConsoleState>, _s: AdminSession, Path(id): Path<String>) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else { return view::not_found(Nav::Admin) };
+    match state.store.get_job(id).await {
+        Ok(Some(job)) => job_page(job, Nav::Admin),
+        Ok(None) => view::not_found(Nav::Admin),
+        Err(e) => unavailable(e, Nav::Admin),
+    }
+}
+
+/// Messages waiting in each queue, read from the broker (`None` if unreachable).
+async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
+    let connect = hookrelay_core::queue::connect(&state.amqp_url, "console");
+    let connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await.ok()?.ok()?;
+    let channel = connection.create_channel().await.ok()?;
+    let t = &state.topology;
+    let mut names = vec![t.ingest_queue()];
+    names.extend((0..t.shards()).map(|k| t.delivery_queue(k)));
+    names.push(t.dead_letter_queue());
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    let mut depths = Vec::new();
+    for name in names {
+        let q = channel.queue_declare(name.as_str().into(), passive, FieldTable::default()).await.ok()?;
+        depths.push((name, q.message_count()));
+    }
+    let _ = connection.close(200, "bye".into()).await;
+    Some(depths)
+}
+
+pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Response {
+    let (numbers, depths) = tokio::join!(state.store.fleet_numbers(), queue_depths(&state));
+    let n = match numbers {
+        Ok(n) => n,
+        Err(e) => return unavailable(e, Nav::Admin),
+    };
+    let failure = view::rate(n.failed_last_minute, n.delivered_last_minute + n.failed_last_minute);
+    let tile = |label: &'static str, value: String, class: &'static str| {
+        view! { <div class=format!("tile {class}")><div class="value">{value}</div><div class="label">{label}</div></div> }
+    };
+    let queues = match depths {
+        Some(d) => d
+            .into_iter()
+            .map(|(name, count)| view! { <tr><td><code>{name}</code></td><td class="num">{count}</td></tr> })
+            .collect_view()
+            .into_any(),
+        None => view! { <tr><td colspan="2" class="error-text">"The broker cannot be reached."</td></tr> }.into_any(),
+    };
+    let body = view! {
+        <h1>"Fleet"</h1>
+        <div class="tiles">
+            {tile("delivered in the last minute", n.delivered_last_minute.to_string(), "")}
+            {tile("failure rate, last minute", failure, if n.failed_last_minute > 0 { "warn" } else { "" })}
+            {tile("open breakers", n.open_breakers.to_string(), if n.open_breakers > 0 { "warn" } else { "" })}
+            {tile("disabled endpoints", n.disabled_endpoints.to_string(), if n.disabled_endpoints > 0 { "warn" } else { "" })}
+            {tile("dead deliveries", n.dead.to_string(), if n.dead > 0 { "bad" } else { "" })}
+            {tile("dispatchers connected", n.dispatchers.to_string(), if n.dispatchers == 0 { "bad" } else { "" })}
+        </div>
+        <h2>"Queues"</h2>
+        <table class="list narrow">
+            <thead><tr><th>"Queue"</th><th class="num">"Ready messages"</th></tr></thead>
+            <tbody>{queues}</tbody>
+        </table>
+    }
+    .into_any();
+    page(StatusCode::OK, "Fleet", Nav::Admin, Some(10), body)
+}

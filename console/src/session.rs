@@ -1,0 +1,176 @@
+//! Console sessions: a link opens a tenant session, the admin token an operator
+//! session. Both live in one signed, expiring, HttpOnly SameSite=Lax cookie and
+//! never stand in for each other. Every form carries a CSRF token bound to the
+//! session.
+
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::view::{self, Nav};
+use crate::{ConsoleState, SESSION_TTL};
+
+const COOKIE: &str = "hookrelay_console";
+
+/// What a console link grants: one tenant, until `exp` (unix seconds).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LinkClaims {
+    pub tenant: Uuid,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Claims {
+    /// `tenant` or `admin`.
+    kind: String,
+    tenant: Option<Uuid>,
+    exp: i64,
+    nonce: String,
+}
+
+/// A customer's session, limited to one tenant.
+pub struct TenantSession {
+    pub tenant: Uuid,
+    pub csrf: String,
+}
+
+/// An operator's session.
+pub struct AdminSession {
+    pub csrf: String,
+}
+
+fn claims(state: &ConsoleState, headers: &HeaderMap) -> Option<Claims> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    let token = cookies
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)?
+        .1;
+    let claims: Claims = state.sessions.verify(token)?;
+    (claims.exp > Utc::now().timestamp()).then_some(claims)
+}
+
+impl FromRequestParts<ConsoleState> for TenantSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
+        match claims(state, &parts.headers) {
+            Some(Claims {
+                kind,
+                tenant: Some(tenant),
+                nonce,
+                ..
+            }) if kind == "tenant" => Ok(Self {
+                tenant,
+                csrf: state.sessions.digest(&nonce),
+            }),
+            _ => Err(view::message(
+                StatusCode::UNAUTHORIZED,
+                "Session expired",
+                "Open a new console link from your account to see your webhooks.",
+                Nav::None,
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<ConsoleState> for AdminSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
+        match claims(state, &parts.headers) {
+            Some(c) if c.kind == "admin" => Ok(Self {
+                csrf: state.sessions.digest(&c.nonce),
+            }),
+            _ => Err(Redirect::to("/console/login").into_response()),
+        }
+    }
+}
+
+/// Refuses a form whose CSRF token does not belong to the session.
+pub fn check_csrf(expected: &str, given: &str) -> Result<(), Response> {
+    if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        Ok(())
+    } else {
+        Err(view::message(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form was not issued for your session. Go back, reload the page and try again.",
+            Nav::None,
+        ))
+    }
+}
+
+fn start(state: &ConsoleState, kind: &str, tenant: Option<Uuid>, to: &str) -> Response {
+    let claims = Claims {
+        kind: kind.into(),
+        tenant,
+        exp: (Utc::now() + SESSION_TTL).timestamp(),
+        nonce: Uuid::new_v4().simple().to_string(),
+    };
+    let cookie = format!(
+        "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}",
+        state.sessions.sign(&claims),
+        SESSION_TTL.num_seconds()
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
+}
+
+pub async fn home(State(state): State<ConsoleState>, headers: HeaderMap) -> Redirect {
+    match claims(&state, &headers) {
+        Some(c) if c.kind == "tenant" => Redirect::to("/console/endpoints"),
+        Some(_) => Redirect::to("/console/admin/dead"),
+        None => Redirect::to("/console/login"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    token: String,
+}
+
+pub async fn open_link(State(state): State<ConsoleState>, Query(q): Query<LinkQuery>) -> Response {
+    match state.links.verify::<LinkClaims>(&q.token) {
+        Some(link) if link.exp > Utc::now().timestamp() => {
+            start(&state, "tenant", Some(link.tenant), "/console/endpoints")
+        }
+        _ => view::message(
+            StatusCode::UNAUTHORIZED,
+            "This link has expired",
+            "Console links work for 15 minutes. Ask for a new one from your account.",
+            Nav::None,
+        ),
+    }
+}
+
+pub async fn login_form() -> Response {
+    view::login(None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+pub async fn login(State(state): State<ConsoleState>, Form(form): Form<LoginForm>) -> Response {
+    let ok = state
+        .admin_token
+        .as_deref()
+        .is_some_and(|t| bool::from(t.as_bytes().ct_eq(form.token.trim().as_bytes())));
+    if ok {
+        start(&state, "admin", None, "/console/admin/dead")
+    } else {
+        view::login(Some("That is not the admin token."))
+    }
+}
+
+pub async fn logout() -> Response {
+    let cookie = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/console/login")).into_response()
+}

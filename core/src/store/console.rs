@@ -1,0 +1,134 @@
+//! Reads for the console: endpoint health at a glance, the delivery log with its
+//! filters, and the fleet's numbers for operators.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::deliveries::DELIVERY_COLUMNS;
+use super::{Result, Store};
+use crate::model::Delivery;
+
+/// Attempts towards an endpoint over the last hour and day, and how many got a 2xx.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct EndpointHealth {
+    pub endpoint_id: Uuid,
+    pub hour_total: i64,
+    pub hour_ok: i64,
+    pub day_total: i64,
+    pub day_ok: i64,
+    pub last_error: Option<String>,
+}
+
+/// Which deliveries a console user wants to see; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub status: Option<String>,
+    /// An event id or an idempotency key.
+    pub search: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The operator's overview.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct FleetNumbers {
+    pub delivered_last_minute: i64,
+    pub failed_last_minute: i64,
+    pub open_breakers: i64,
+    pub disabled_endpoints: i64,
+    pub dispatchers: i64,
+    pub dead: i64,
+}
+
+impl Store {
+    /// Health of a tenant's endpoints, from their deliveries' attempts of the last day.
+    pub async fn endpoint_health(&self, tenant_id: Uuid) -> Result<Vec<EndpointHealth>> {
+        Ok(sqlx::query_as(
+            "SELECT d.endpoint_id,
+                    count(*) FILTER (WHERE a.created_at > now() - interval '1 hour') AS hour_total,
+                    count(*) FILTER (WHERE a.created_at > now() - interval '1 hour'
+                                       AND a.response_status BETWEEN 200 AND 299) AS hour_ok,
+                    count(*) AS day_total,
+                    count(*) FILTER (WHERE a.response_status BETWEEN 200 AND 299) AS day_ok,
+                    (array_agg(coalesce(a.error, 'HTTP ' || a.response_status) ORDER BY a.created_at DESC)
+                        FILTER (WHERE a.response_status IS NULL OR a.response_status NOT BETWEEN 200 AND 299))[1]
+                        AS last_error
+             FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
+             WHERE d.tenant_id = $1 AND d.created_at > now() - interval '1 day'
+               AND a.created_at > now() - interval '1 day'
+             GROUP BY d.endpoint_id",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A tenant's deliveries, newest first, filtered; `limit + 1` rows say if there is more.
+    pub async fn find_deliveries(
+        &self,
+        tenant_id: Uuid,
+        f: &DeliveryFilter,
+        limit: i64,
+        after: Option<Uuid>,
+    ) -> Result<Vec<Delivery>> {
+        let event_id = f.search.as_deref().and_then(|s| Uuid::parse_str(s.trim()).ok());
+        let key = f.search.as_deref().filter(|_| event_id.is_none());
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.tenant_id = $1
+               AND ($2::uuid IS NULL OR d.endpoint_id = $2)
+               AND ($3::text IS NULL OR e.event_type = $3)
+               AND ($4::text IS NULL OR d.status = $4)
+               AND ($5::uuid IS NULL OR d.event_id = $5 OR d.id = $5)
+               AND ($6::text IS NULL OR e.idempotency_key = $6)
+               AND ($7::timestamptz IS NULL OR d.created_at >= $7)
+               AND ($8::timestamptz IS NULL OR d.created_at < $8)
+               AND ($9::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $9))
+             ORDER BY d.created_at DESC, d.id DESC LIMIT $10"
+        )))
+        .bind(tenant_id)
+        .bind(f.endpoint_id)
+        .bind(f.event_type.as_deref())
+        .bind(f.status.as_deref())
+        .bind(event_id)
+        .bind(key)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Makes a tenant's delivery due now; the scheduler sends it with its `webhook-id`.
+    pub async fn replay_now(&self, tenant_id: Uuid, id: Uuid) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
+             FROM endpoints e
+             WHERE d.tenant_id = $1 AND d.id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn fleet_numbers(&self) -> Result<FleetNumbers> {
+        Ok(sqlx::query_as(
+            "SELECT
+                (SELECT count(*) FROM deliveries WHERE delivered_at > now() - interval '1 minute') AS delivered_last_minute,
+                (SELECT count(*) FROM deliveries WHERE status IN ('failed', 'dead')
+                    AND last_attempt_at > now() - interval '1 minute') AS failed_last_minute,
+                (SELECT count(*) FROM endpoints WHERE deleted_at IS NULL AND circuit_state <> 'closed') AS open_breakers,
+                (SELECT count(*) FROM endpoints WHERE deleted_at IS NULL AND disabled) AS disabled_endpoints,
+                (SELECT count(*) FROM dispatchers WHERE heartbeat_at > now() - interval '30 seconds') AS dispatchers,
+                (SELECT count(*) FROM deliveries WHERE status = 'dead') AS dead",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

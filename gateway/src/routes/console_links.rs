@@ -1,0 +1,36 @@
+//! `POST /v1/tenants/{tenant}/console-links`: a short-lived link that opens the
+//! console for one tenant (a producer hands it to its customer).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::auth::Producer;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/tenants/{tenant}/console-links", post(create))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    _p: Producer,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let signer = hookrelay_console::link_signer(&state.config);
+    let (path, expires_at) = hookrelay_console::issue_link(&signer, tenant.id);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c)))
+        .map_or_else(|| state.config.listen.to_string(), str::to_string);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "url": format!("http://{host}{path}"), "expires_at": expires_at })),
+    ))
+}

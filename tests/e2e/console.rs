@@ -1,0 +1,158 @@
+//! The console against real services: links, sessions, CSRF and tenant scoping over
+//! HTTP, and the main journeys in headless Chromium (`console/browser`).
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
+
+/// Creates a console link for `tenant`; returns its URL.
+async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
+    let (status, body) = app
+        .post(&format!("/v1/tenants/{tenant}/console-links"), key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["expires_at"].is_string());
+    body["url"].as_str().expect("url").to_string()
+}
+
+/// A browser-like client that keeps cookies and does not follow redirects.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn links_sessions_and_forms_are_guarded() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
+        .await;
+    let delivery = app.settled_deliveries(&key, &tenant, &event, 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let link = console_link(&app, &key, &tenant).await;
+
+    let client = browser();
+    // Without a session there is nothing to see.
+    let res = client.get(app.url(&format!("/console/deliveries/{delivery}"))).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // A tampered link opens nothing.
+    let res = client.get(format!("{link}x")).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let res = client.get(&link).send().await.expect("open");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()["set-cookie"].to_str().expect("ascii").to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+
+    let res = client.get(app.url(&format!("/console/deliveries/{delivery}"))).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-security-policy"].to_str().expect("ascii").contains("default-src 'none'"));
+    let html = res.text().await.expect("body");
+    assert!(html.contains(&delivery) && html.contains("Attempt 1"), "{html}");
+
+    // A form post without the session's CSRF token is refused and changes nothing.
+    let res = client
+        .post(app.url(&format!("/console/deliveries/{delivery}/replay")))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let (_, d) = app.get(&format!("/v1/tenants/{tenant}/deliveries/{delivery}"), &key).await;
+    assert_eq!(d["status"], "delivered");
+
+    // Output is escaped: a hostile payload is shown as text.
+    let hostile = app
+        .event(&key, &tenant, json!({ "event_type": "a", "payload": { "note": "<script>alert(1)</script>" } }))
+        .await;
+    let hostile = app.settled_deliveries(&key, &tenant, &hostile, 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let html = client
+        .get(app.url(&format!("/console/deliveries/{hostile}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(!html.contains("<script>alert(1)</script>"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+
+    // The tenant session is no operator session; the admin token is checked.
+    let res = client.get(app.url("/console/admin/dead")).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = browser()
+        .post(app.url("/console/login"))
+        .form(&[("token", "wrong-token-wrong-token")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_console_works_in_a_real_browser() {
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let failing = StatusCode::INTERNAL_SERVER_ERROR;
+    let receiver = Receiver::scripted(vec![(failing, None); 3], StatusCode::OK, "{\"ok\":true}").await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let mut events = Vec::new();
+    for i in 0..3 {
+        events.push(
+            app.event(&key, &tenant, json!({ "event_type": "order.created", "payload": { "order": i } }))
+                .await,
+        );
+    }
+    let failed = app.settled_deliveries(&key, &tenant, &events[0], 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for e in &events[1..] {
+        assert_eq!(app.settled_deliveries(&key, &tenant, e, 1).await[0]["status"], "dead");
+    }
+
+    let other_receiver = Receiver::start().await;
+    let (other_key, other_tenant, _) = app.subscriber(&other_receiver.url).await;
+    let other_event = app
+        .event(&other_key, &other_tenant, json!({ "event_type": "a", "payload": {} }))
+        .await;
+    let other = app.settled_deliveries(&other_key, &other_tenant, &other_event, 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    let link = console_link(&app, &key, &tenant).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/console/browser/console.test.mjs");
+    let mut node = tokio::process::Command::new("node");
+    node.arg(script)
+        .env("CONSOLE_BASE", app.url(""))
+        .env("CONSOLE_LINK", &link)
+        .env("ENDPOINT_URL", &receiver.url)
+        .env("FAILED_DELIVERY", &failed)
+        .env("OTHER_DELIVERY", &other)
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("DEAD_COUNT", "2");
+    if let Ok(dir) = std::env::var("HOOKRELAY_SCREENSHOTS") {
+        node.env("CONSOLE_SCREENSHOTS", dir);
+    }
+    let out = node.output().await.expect("run node (deploy/local/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the browser did really happened.
+    receiver.wait_for(6).await;
+    app.wait_for_delivered(4).await;
+}

@@ -56,7 +56,10 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.listen))?;
-    tracing::info!("hookrelay console on http://{}/console", listener.local_addr()?);
+    tracing::info!(
+        "hookrelay console on http://{}/console",
+        listener.local_addr()?
+    );
     let state = hookrelay_console::ConsoleState::new(&config, store(&config)?);
     axum::serve(listener, hookrelay_console::router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())

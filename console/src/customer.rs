@@ -32,7 +32,10 @@ pub fn unavailable(e: impl std::fmt::Display, nav: Nav) -> Response {
 
 /// Treats empty form fields as absent.
 pub fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// RFC 3339, or the `datetime-local` form (taken as UTC).
@@ -49,7 +52,12 @@ pub fn parse_time(v: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
 }
 
 fn bad_request(text: &str) -> Response {
-    view::message(StatusCode::BAD_REQUEST, "Check the filters", text, Nav::Tenant)
+    view::message(
+        StatusCode::BAD_REQUEST,
+        "Check the filters",
+        text,
+        Nav::Tenant,
+    )
 }
 
 fn parse_id(id: &str) -> Option<Uuid> {
@@ -64,7 +72,13 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
         Ok(v) => v,
         Err(e) => return unavailable(e, Nav::Tenant),
     };
-    let health_of = |id: Uuid| health.iter().find(|h| h.endpoint_id == id).cloned().unwrap_or_default();
+    let health_of = |id: Uuid| {
+        health
+            .iter()
+            .find(|h| h.endpoint_id == id)
+            .cloned()
+            .unwrap_or_default()
+    };
     let body = if list.is_empty() {
         view! {
             <section class="card empty">
@@ -118,21 +132,37 @@ fn endpoint_row(e: Endpoint, h: EndpointHealth) -> AnyView {
     .into_any()
 }
 
-pub async fn endpoint(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>) -> Response {
-    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+pub async fn endpoint(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
     let e = match state.store.get_endpoint(s.tenant, id).await {
         Ok(Some(e)) => e,
         Ok(None) => return view::not_found(Nav::Tenant),
         Err(e) => return unavailable(e, Nav::Tenant),
     };
-    let filter = DeliveryFilter { endpoint_id: Some(id), ..Default::default() };
-    let recent = match state.store.find_deliveries(s.tenant, &filter, 20, None).await {
+    let filter = DeliveryFilter {
+        endpoint_id: Some(id),
+        ..Default::default()
+    };
+    let recent = match state
+        .store
+        .find_deliveries(s.tenant, &filter, 20, None)
+        .await
+    {
         Ok(r) => r,
         Err(e) => return unavailable(e, Nav::Tenant),
     };
     let action = format!("/console/endpoints/{id}/recover");
     let all = format!("/console/deliveries?endpoint={id}");
-    let types = e.event_types.clone().map_or("every event type".to_string(), |t| t.join(", "));
+    let types = e
+        .event_types
+        .clone()
+        .map_or("every event type".to_string(), |t| t.join(", "));
     let body = view! {
         <h1>"Endpoint"</h1>
         <section class="card">
@@ -213,7 +243,11 @@ pub struct DeliveriesQuery {
 
 const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "cancelled"];
 
-pub async fn deliveries(State(state): State<ConsoleState>, s: TenantSession, Query(q): Query<DeliveriesQuery>) -> Response {
+pub async fn deliveries(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Query(q): Query<DeliveriesQuery>,
+) -> Response {
     let endpoint_id = match given(&q.endpoint) {
         Some(e) => match parse_id(&e) {
             Some(id) => Some(id),
@@ -308,7 +342,9 @@ pub fn encode(params: &[(&str, String)]) -> String {
             let v: String = v
                 .bytes()
                 .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
                     _ => format!("%{b:02X}"),
                 })
                 .collect();
@@ -318,8 +354,14 @@ pub fn encode(params: &[(&str, String)]) -> String {
         .join("&")
 }
 
-pub async fn delivery(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>) -> Response {
-    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+pub async fn delivery(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
     let d = match state.store.get_delivery(s.tenant, id).await {
         Ok(Some(d)) => d,
         Ok(None) => return view::not_found(Nav::Tenant),
@@ -420,11 +462,18 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn replay(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Response {
+pub async fn replay(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
     if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
         return r;
     }
-    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+    let Some(id) = parse_id(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
     match state.store.replay_now(s.tenant, id).await {
         Ok(true) => Redirect::to(&format!("/console/deliveries/{id}")).into_response(),
         Ok(false) => view::not_found(Nav::Tenant),
@@ -438,11 +487,18 @@ pub struct RecoverForm {
     since: Option<String>,
 }
 
-pub async fn recover(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>, Form(f): Form<RecoverForm>) -> Response {
+pub async fn recover(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+    Form(f): Form<RecoverForm>,
+) -> Response {
     if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
         return r;
     }
-    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+    let Some(id) = parse_id(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
     let since = match parse_time(&f.since) {
         Ok(Some(t)) => t,
         Ok(None) => return bad_request("Choose since when to recover."),
@@ -453,14 +509,24 @@ pub async fn recover(State(state): State<ConsoleState>, s: TenantSession, Path(i
         Ok(None) => return view::not_found(Nav::Tenant),
         Err(e) => return unavailable(e, Nav::Tenant),
     }
-    match state.store.create_recover_job(new_id(), s.tenant, id, since, None).await {
+    match state
+        .store
+        .create_recover_job(new_id(), s.tenant, id, since, None)
+        .await
+    {
         Ok(job) => Redirect::to(&format!("/console/jobs/{}", job.id)).into_response(),
         Err(e) => unavailable(e, Nav::Tenant),
     }
 }
 
-pub async fn job(State(state): State<ConsoleState>, s: TenantSession, Path(id): Path<String>) -> Response {
-    let Some(id) = parse_id(&id) else { return view::not_found(Nav::Tenant) };
+pub async fn job(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
     match state.store.get_job(id).await {
         Ok(Some(job)) if job.tenant_id == Some(s.tenant) => job_page(job, Nav::Tenant),
         Ok(_) => view::not_found(Nav::Tenant),
@@ -471,7 +537,11 @@ pub async fn job(State(state): State<ConsoleState>, s: TenantSession, Path(id): 
 /// A job's progress; the page reloads itself every two seconds until it is done.
 pub fn job_page(job: hookrelay_core::model::Job, nav: Nav) -> Response {
     let done = job.status == "done";
-    let title = if job.kind == "recover" { "Recovering failed deliveries" } else { "Replaying dead letters" };
+    let title = if job.kind == "recover" {
+        "Recovering failed deliveries"
+    } else {
+        "Replaying dead letters"
+    };
     let body = view! {
         <h1>{title}</h1>
         <section class="card">

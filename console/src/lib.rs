@@ -78,7 +78,10 @@ pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/console", get(session::home))
         .route("/console/open", get(session::open_link))
-        .route("/console/login", get(session::login_form).post(session::login))
+        .route(
+            "/console/login",
+            get(session::login_form).post(session::login),
+        )
         .route("/console/logout", post(session::logout))
         .route("/console/assets/console.css", get(assets::css))
         .route("/console/assets/console.js", get(assets::js))
@@ -109,8 +112,14 @@ async fn secure_headers(mut res: axum::response::Response) -> axum::response::Re
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::ConsoleState;
-use crate::customer::{delivery_detail, deliveries_table, encode, given, job_page, parse_time, unavailable};
+use crate::customer::{
+    deliveries_table, delivery_detail, encode, given, job_page, parse_time, unavailable,
+};
 use crate::session::{AdminSession, check_csrf};
 use crate::view::{self, Nav, page};
 
@@ -34,7 +36,9 @@ pub struct DeadQuery {
 impl DeadQuery {
     fn filter(&self) -> Result<DeadFilter, String> {
         let id = |v: &Option<String>, what: &str| match given(v) {
-            Some(s) => Uuid::parse_str(&s).map(Some).map_err(|_| format!("The {what} filter is not an id.")),
+            Some(s) => Uuid::parse_str(&s)
+                .map(Some)
+                .map_err(|_| format!("The {what} filter is not an id.")),
             None => Ok(None),
         };
         Ok(DeadFilter {
@@ -63,7 +67,12 @@ impl DeadQuery {
 }
 
 fn bad_request(text: &str) -> Response {
-    view::message(StatusCode::BAD_REQUEST, "Check the filters", text, Nav::Admin)
+    view::message(
+        StatusCode::BAD_REQUEST,
+        "Check the filters",
+        text,
+        Nav::Admin,
+    )
 }
 
 /// The filter again as hidden fields, so a form acts on exactly what is shown.
@@ -75,20 +84,28 @@ fn hidden_filter(q: &DeadQuery) -> AnyView {
         .into_any()
 }
 
-pub async fn dead(State(state): State<ConsoleState>, s: AdminSession, Query(q): Query<DeadQuery>) -> Response {
+pub async fn dead(
+    State(state): State<ConsoleState>,
+    s: AdminSession,
+    Query(q): Query<DeadQuery>,
+) -> Response {
     let filter = match q.filter() {
         Ok(f) => f,
         Err(e) => return bad_request(&e),
     };
-    let (rows, stats) = match tokio::try_join!(state.store.list_dead(&filter, 100), state.store.dead_stats(&filter)) {
+    let (rows, stats) = match tokio::try_join!(
+        state.store.list_dead(&filter, 100),
+        state.store.dead_stats(&filter)
+    ) {
         Ok(v) => v,
         Err(e) => return unavailable(e, Nav::Admin),
     };
     let total: i64 = stats.iter().map(|s| s.dead).sum();
-    let field = |name: &'static str, label: &'static str, v: &Option<String>, kind: &'static str| {
-        let value = given(v).unwrap_or_default();
-        view! { <label>{label} " " <input type=kind name=name value=value/></label> }
-    };
+    let field =
+        |name: &'static str, label: &'static str, v: &Option<String>, kind: &'static str| {
+            let value = given(v).unwrap_or_default();
+            view! { <label>{label} " " <input type=kind name=name value=value/></label> }
+        };
     let notice = given(&q.done).map(|d| view! { <p class="notice">{d}</p> });
     let body = view! {
         <h1>"Dead letters " <span class="count" id="dead-total">{total}</span></h1>
@@ -128,7 +145,11 @@ pub async fn dead(State(state): State<ConsoleState>, s: AdminSession, Query(q): 
     page(StatusCode::OK, "Dead letters", Nav::Admin, None, body)
 }
 
-pub async fn replay(State(state): State<ConsoleState>, s: AdminSession, Form(q): Form<DeadQuery>) -> Response {
+pub async fn replay(
+    State(state): State<ConsoleState>,
+    s: AdminSession,
+    Form(q): Form<DeadQuery>,
+) -> Response {
     if let Err(r) = check_csrf(&s.csrf, q.csrf.as_deref().unwrap_or_default()) {
         return r;
     }
@@ -142,7 +163,11 @@ pub async fn replay(State(state): State<ConsoleState>, s: AdminSession, Form(q):
     }
 }
 
-pub async fn purge(State(state): State<ConsoleState>, s: AdminSession, Form(q): Form<DeadQuery>) -> Response {
+pub async fn purge(
+    State(state): State<ConsoleState>,
+    s: AdminSession,
+    Form(q): Form<DeadQuery>,
+) -> Response {
     if let Err(r) = check_csrf(&s.csrf, q.csrf.as_deref().unwrap_or_default()) {
         return r;
     }
@@ -163,8 +188,14 @@ pub async fn purge(State(state): State<ConsoleState>, s: AdminSession, Form(q): 
     }
 }
 
-pub async fn delivery(State(state): State<ConsoleState>, _s: AdminSession, Path(id): Path<String>) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else { return view::not_found(Nav::Admin) };
+pub async fn delivery(
+    State(state): State<ConsoleState>,
+    _s: AdminSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return view::not_found(Nav::Admin);
+    };
     match state.store.inspect_delivery(id).await {
         Ok(Some((d, event, attempts))) => {
             let body = delivery_detail(d, Some(event.payload), attempts, ().into_any(), true);
@@ -175,8 +206,14 @@ pub async fn delivery(State(state): State<ConsoleState>, _s: AdminSession, Path(
     }
 }
 
-pub async fn job(State(state): State<ConsoleState>, _s: AdminSession, Path(id): Path<String>) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else { return view::not_found(Nav::Admin) };
+pub async fn job(
+    State(state): State<ConsoleState>,
+    _s: AdminSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return view::not_found(Nav::Admin);
+    };
     match state.store.get_job(id).await {
         Ok(Some(job)) => job_page(job, Nav::Admin),
         Ok(None) => view::not_found(Nav::Admin),
@@ -187,16 +224,25 @@ pub async fn job(State(state): State<ConsoleState>, _s: AdminSession, Path(id): 
 /// Messages waiting in each queue, read from the broker (`None` if unreachable).
 async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
     let connect = hookrelay_core::queue::connect(&state.amqp_url, "console");
-    let connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await.ok()?.ok()?;
+    let connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect)
+        .await
+        .ok()?
+        .ok()?;
     let channel = connection.create_channel().await.ok()?;
     let t = &state.topology;
     let mut names = vec![t.ingest_queue()];
     names.extend((0..t.shards()).map(|k| t.delivery_queue(k)));
     names.push(t.dead_letter_queue());
-    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
     let mut depths = Vec::new();
     for name in names {
-        let q = channel.queue_declare(name.as_str().into(), passive, FieldTable::default()).await.ok()?;
+        let q = channel
+            .queue_declare(name.as_str().into(), passive, FieldTable::default())
+            .await
+            .ok()?;
         depths.push((name, q.message_count()));
     }
     let _ = connection.close(200, "bye".into()).await;
@@ -209,7 +255,10 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
         Ok(n) => n,
         Err(e) => return unavailable(e, Nav::Admin),
     };
-    let failure = view::rate(n.failed_last_minute, n.delivered_last_minute + n.failed_last_minute);
+    let failure = view::rate(
+        n.failed_last_minute,
+        n.delivered_last_minute + n.failed_last_minute,
+    );
     let tile = |label: &'static str, value: String, class: &'static str| {
         view! { <div class=format!("tile {class}")><div class="value">{value}</div><div class="label">{label}</div></div> }
     };

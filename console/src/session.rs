@@ -3,11 +3,11 @@
 //! never stand in for each other. Every form carries a CSRF token bound to the
 //! session.
 
+use axum::Form;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -172,5 +172,9 @@ pub async fn login(State(state): State<ConsoleState>, Form(form): Form<LoginForm
 
 pub async fn logout() -> Response {
     let cookie = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/console/login")).into_response()
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/console/login"),
+    )
+        .into_response()
 }

@@ -17,7 +17,13 @@ pub enum Nav {
 
 /// A full page. `refresh` reloads it every so many seconds (live progress without
 /// scripts).
-pub fn page(status: StatusCode, title: &str, nav: Nav, refresh: Option<u32>, body: AnyView) -> Response {
+pub fn page(
+    status: StatusCode,
+    title: &str,
+    nav: Nav,
+    refresh: Option<u32>,
+    body: AnyView,
+) -> Response {
     let title = format!("{title} · hookrelay");
     let links = match nav {
         Nav::None => ().into_any(),
@@ -126,7 +132,11 @@ pub fn ago(t: DateTime<Utc>) -> String {
         3600..=86_399 => format!("{} h", n / 3600),
         _ => format!("{} d", n / 86_400),
     };
-    if future { format!("in {span}") } else { format!("{span} ago") }
+    if future {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
 }
 
 pub fn when(t: DateTime<Utc>) -> AnyView {

@@ -18,7 +18,8 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(secret: &[u8], purpose: &str) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("any key length"));
+        let mut mac =
+            HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("any key length"));
         mac.update(purpose.as_bytes());
         Self {
             key: mac.finalize().into_bytes().to_vec(),
@@ -63,11 +64,17 @@ mod tests {
     fn tokens_verify_only_intact_and_for_their_purpose() {
         let a = Signer::new(b"secret", "links");
         let token = a.sign(&("tenant", 42));
-        assert_eq!(a.verify::<(String, i32)>(&token), Some(("tenant".into(), 42)));
+        assert_eq!(
+            a.verify::<(String, i32)>(&token),
+            Some(("tenant".into(), 42))
+        );
         let mut forged = token.clone();
         forged.replace_range(0..1, if token.starts_with('W') { "X" } else { "W" });
         assert_eq!(a.verify::<(String, i32)>(&forged), None);
-        assert_eq!(Signer::new(b"secret", "sessions").verify::<(String, i32)>(&token), None);
+        assert_eq!(
+            Signer::new(b"secret", "sessions").verify::<(String, i32)>(&token),
+            None
+        );
         assert_eq!(a.digest("x"), a.digest("x"));
         assert_ne!(a.digest("x"), a.digest("y"));
     }

@@ -9,7 +9,11 @@ use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
 /// Creates a console link for `tenant`; returns its URL.
 async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
     let (status, body) = app
-        .post(&format!("/v1/tenants/{tenant}/console-links"), key, json!({}))
+        .post(
+            &format!("/v1/tenants/{tenant}/console-links"),
+            key,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(body["expires_at"].is_string());
@@ -41,7 +45,11 @@ async fn links_sessions_and_forms_are_guarded() {
 
     let client = browser();
     // Without a session there is nothing to see.
-    let res = client.get(app.url(&format!("/console/deliveries/{delivery}"))).send().await.expect("get");
+    let res = client
+        .get(app.url(&format!("/console/deliveries/{delivery}")))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     // A tampered link opens nothing.
     let res = client.get(format!("{link}x")).send().await.expect("get");
@@ -49,14 +57,52 @@ async fn links_sessions_and_forms_are_guarded() {
 
     let res = client.get(&link).send().await.expect("open");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let cookie = res.headers()["set-cookie"].to_str().expect("ascii").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
 
-    let res = client.get(app.url(&format!("/console/deliveries/{delivery}"))).send().await.expect("get");
+    let res = client
+        .get(app.url(&format!("/console/deliveries/{delivery}")))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-security-policy"].to_str().expect("ascii").contains("default-src 'none'"));
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("default-src 'none'")
+    );
     let html = res.text().await.expect("body");
-    assert!(html.contains(&delivery) && html.contains("Attempt 1"), "{html}");
+    assert!(
+        html.contains(&delivery) && html.contains("Attempt 1"),
+        "{html}"
+    );
+
+    // Search by event id finds the delivery; an unknown idempotency key finds nothing.
+    let html = client
+        .get(app.url(&format!("/console/deliveries?q={event}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains(&delivery), "{html}");
+    let html = client
+        .get(app.url("/console/deliveries?q=no-such-key"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(!html.contains(&delivery) && html.contains("No deliveries match"));
 
     // A form post without the session's CSRF token is refused and changes nothing.
     let res = client
@@ -66,12 +112,18 @@ async fn links_sessions_and_forms_are_guarded() {
         .await
         .expect("post");
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let (_, d) = app.get(&format!("/v1/tenants/{tenant}/deliveries/{delivery}"), &key).await;
+    let (_, d) = app
+        .get(&format!("/v1/tenants/{tenant}/deliveries/{delivery}"), &key)
+        .await;
     assert_eq!(d["status"], "delivered");
 
     // Output is escaped: a hostile payload is shown as text.
     let hostile = app
-        .event(&key, &tenant, json!({ "event_type": "a", "payload": { "note": "<script>alert(1)</script>" } }))
+        .event(
+            &key,
+            &tenant,
+            json!({ "event_type": "a", "payload": { "note": "<script>alert(1)</script>" } }),
+        )
         .await;
     let hostile = app.settled_deliveries(&key, &tenant, &hostile, 1).await[0]["id"]
         .as_str()
@@ -86,10 +138,17 @@ async fn links_sessions_and_forms_are_guarded() {
         .await
         .expect("body");
     assert!(!html.contains("<script>alert(1)</script>"));
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
 
     // The tenant session is no operator session; the admin token is checked.
-    let res = client.get(app.url("/console/admin/dead")).send().await.expect("get");
+    let res = client
+        .get(app.url("/console/admin/dead"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = browser()
         .post(app.url("/console/login"))
@@ -104,13 +163,18 @@ async fn links_sessions_and_forms_are_guarded() {
 async fn the_console_works_in_a_real_browser() {
     let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
     let failing = StatusCode::INTERNAL_SERVER_ERROR;
-    let receiver = Receiver::scripted(vec![(failing, None); 3], StatusCode::OK, "{\"ok\":true}").await;
+    let receiver =
+        Receiver::scripted(vec![(failing, None); 3], StatusCode::OK, "{\"ok\":true}").await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let mut events = Vec::new();
     for i in 0..3 {
         events.push(
-            app.event(&key, &tenant, json!({ "event_type": "order.created", "payload": { "order": i } }))
-                .await,
+            app.event(
+                &key,
+                &tenant,
+                json!({ "event_type": "order.created", "payload": { "order": i } }),
+            )
+            .await,
         );
     }
     let failed = app.settled_deliveries(&key, &tenant, &events[0], 1).await[0]["id"]
@@ -118,21 +182,33 @@ async fn the_console_works_in_a_real_browser() {
         .expect("id")
         .to_string();
     for e in &events[1..] {
-        assert_eq!(app.settled_deliveries(&key, &tenant, e, 1).await[0]["status"], "dead");
+        assert_eq!(
+            app.settled_deliveries(&key, &tenant, e, 1).await[0]["status"],
+            "dead"
+        );
     }
 
     let other_receiver = Receiver::start().await;
     let (other_key, other_tenant, _) = app.subscriber(&other_receiver.url).await;
     let other_event = app
-        .event(&other_key, &other_tenant, json!({ "event_type": "a", "payload": {} }))
+        .event(
+            &other_key,
+            &other_tenant,
+            json!({ "event_type": "a", "payload": {} }),
+        )
         .await;
-    let other = app.settled_deliveries(&other_key, &other_tenant, &other_event, 1).await[0]["id"]
+    let other = app
+        .settled_deliveries(&other_key, &other_tenant, &other_event, 1)
+        .await[0]["id"]
         .as_str()
         .expect("id")
         .to_string();
 
     let link = console_link(&app, &key, &tenant).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/console/browser/console.test.mjs");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/console/browser/console.test.mjs"
+    );
     let mut node = tokio::process::Command::new("node");
     node.arg(script)
         .env("CONSOLE_BASE", app.url(""))
@@ -145,7 +221,10 @@ async fn the_console_works_in_a_real_browser() {
     if let Ok(dir) = std::env::var("HOOKRELAY_SCREENSHOTS") {
         node.env("CONSOLE_SCREENSHOTS", dir);
     }
-    let out = node.output().await.expect("run node (deploy/local/test.sh installs it)");
+    let out = node
+        .output()
+        .await
+        .expect("run node (deploy/local/test.sh installs it)");
     assert!(
         out.status.success(),
         "browser test failed:\n{}\n{}",

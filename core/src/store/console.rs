@@ -73,27 +73,49 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<Delivery>> {
-        let event_id = f.search.as_deref().and_then(|s| Uuid::parse_str(s.trim()).ok());
-        let key = f.search.as_deref().filter(|_| event_id.is_none());
+        // A search names events first (by id, delivery id or idempotency key, all
+        // indexed), so the listing below never scans for it.
+        let events: Option<Vec<Uuid>> = match f.search.as_deref().map(str::trim) {
+            None => None,
+            Some(s) => Some(match Uuid::parse_str(s) {
+                Ok(id) => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM events WHERE tenant_id = $1 AND id = $2
+                         UNION SELECT event_id FROM deliveries WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                Err(_) => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(s)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+            }),
+        };
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
              WHERE d.tenant_id = $1
                AND ($2::uuid IS NULL OR d.endpoint_id = $2)
                AND ($3::text IS NULL OR e.event_type = $3)
                AND ($4::text IS NULL OR d.status = $4)
-               AND ($5::uuid IS NULL OR d.event_id = $5 OR d.id = $5)
-               AND ($6::text IS NULL OR e.idempotency_key = $6)
-               AND ($7::timestamptz IS NULL OR d.created_at >= $7)
-               AND ($8::timestamptz IS NULL OR d.created_at < $8)
-               AND ($9::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $9))
-             ORDER BY d.created_at DESC, d.id DESC LIMIT $10"
+               AND ($5::uuid[] IS NULL OR d.event_id = ANY($5))
+               AND ($6::timestamptz IS NULL OR d.created_at >= $6)
+               AND ($7::timestamptz IS NULL OR d.created_at < $7)
+               AND ($8::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $8))
+             ORDER BY d.created_at DESC, d.id DESC LIMIT $9"
         )))
         .bind(tenant_id)
         .bind(f.endpoint_id)
         .bind(f.event_type.as_deref())
         .bind(f.status.as_deref())
-        .bind(event_id)
-        .bind(key)
+        .bind(events)
         .bind(f.since)
         .bind(f.until)
         .bind(after)

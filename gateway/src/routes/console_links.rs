@@ -27,7 +27,10 @@ async fn create(
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c)))
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
+        })
         .map_or_else(|| state.config.listen.to_string(), str::to_string);
     Ok((
         StatusCode::CREATED,

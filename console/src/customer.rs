@@ -158,6 +158,15 @@ pub async fn endpoint(
         Err(e) => return unavailable(e, Nav::Tenant),
     };
     let action = format!("/console/endpoints/{id}/recover");
+    let toggle = view! {
+        <form method="post" action=format!("/console/endpoints/{id}/state") class="inline">
+            {view::csrf_field(&s.csrf)}
+            <input type="hidden" name="disabled" value=(!e.disabled).to_string()/>
+            <button type="submit" id="toggle" class=if e.disabled { "primary" } else { "danger" }>
+                {if e.disabled { "Enable" } else { "Disable" }}
+            </button>
+        </form>
+    };
     let all = format!("/console/deliveries?endpoint={id}");
     let types = e
         .event_types
@@ -177,6 +186,7 @@ pub async fn endpoint(
                 <dt>"In flight"</dt><dd>{e.max_in_flight.map_or("no cap".to_string(), |n| n.to_string())}</dd>
                 <dt>"Timeout"</dt><dd>{e.timeout_ms.map_or("default".to_string(), |ms| format!("{ms} ms"))}</dd>
             </dl>
+            <div class="actions">{toggle}</div>
         </section>
         <section class="card">
             <h2>"Recover failed deliveries"</h2>
@@ -477,6 +487,41 @@ pub async fn replay(
     match state.store.replay_now(s.tenant, id).await {
         Ok(true) => Redirect::to(&format!("/console/deliveries/{id}")).into_response(),
         Ok(false) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StateForm {
+    csrf: String,
+    disabled: String,
+}
+
+/// Disables or re-enables an endpoint (re-enabling clears the reason it was disabled).
+pub async fn set_state(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+    Form(f): Form<StateForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
+        return r;
+    }
+    let Some(id) = parse_id(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
+    let disabled = match f.disabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return bad_request("Choose to enable or disable."),
+    };
+    let changes = hookrelay_core::store::EndpointChanges {
+        disabled: Some(disabled),
+        ..Default::default()
+    };
+    match state.store.update_endpoint(s.tenant, id, changes).await {
+        Ok(Some(_)) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
+        Ok(None) => view::not_found(Nav::Tenant),
         Err(e) => unavailable(e, Nav::Tenant),
     }
 }

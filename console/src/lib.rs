@@ -88,6 +88,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/endpoints", get(customer::endpoints))
         .route("/console/endpoints/{id}", get(customer::endpoint))
         .route("/console/endpoints/{id}/recover", post(customer::recover))
+        .route("/console/endpoints/{id}/state", post(customer::set_state))
         .route("/console/deliveries", get(customer::deliveries))
         .route("/console/deliveries/{id}", get(customer::delivery))
         .route("/console/deliveries/{id}/replay", post(customer::replay))

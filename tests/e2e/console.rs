@@ -33,7 +33,7 @@ fn browser() -> reqwest::Client {
 async fn links_sessions_and_forms_are_guarded() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
         .await;
@@ -116,6 +116,35 @@ async fn links_sessions_and_forms_are_guarded() {
         .get(&format!("/v1/tenants/{tenant}/deliveries/{delivery}"), &key)
         .await;
     assert_eq!(d["status"], "delivered");
+
+    // The customer disables and re-enables the endpoint with the session's token.
+    let page = client
+        .get(app.url(&format!("/console/endpoints/{endpoint}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_string();
+    for disabled in ["true", "false"] {
+        let res = client
+            .post(app.url(&format!("/console/endpoints/{endpoint}/state")))
+            .form(&[("csrf", csrf.as_str()), ("disabled", disabled)])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let (_, e) = app
+            .get(&format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), &key)
+            .await;
+        assert_eq!(e["disabled"].to_string(), disabled);
+    }
 
     // Output is escaped: a hostile payload is shown as text.
     let hostile = app

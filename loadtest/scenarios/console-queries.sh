@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Seeds 1,000,000 events (one delivery and one attempt each, over the last day) for
+# one tenant and times the console's list queries against them with psql.
+source "$(dirname "$0")/../../deploy/local/services.sh"
+ensure_services
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+DB="hookrelay_console_$$"
+(cd "$ROOT" && cargo build --release --locked -p hookrelay 2>&1 | tail -1)
+pg_admin "CREATE DATABASE $DB OWNER $HOOKRELAY_DB_USER"
+trap 'pg_admin "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+export HOOKRELAY_DATABASE_URL="postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/$DB"
+HOOKRELAY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" "$ROOT/target/release/hookrelay" migrate
+q() { psql "$HOOKRELAY_DATABASE_URL" -q "$@"; }
+T="'00000000-0000-7000-8000-000000000001'"
+log "seeding 1,000,000 events, deliveries and attempts"
+q <<SQL
+INSERT INTO tenants (id, name) VALUES ($T, 'bench');
+INSERT INTO endpoints (id, tenant_id, url, secret_ciphertext)
+  SELECT ('00000000-0000-7000-8000-0000000001' || i)::uuid, $T, 'https://example.com/hook/' || i, '\x00'
+  FROM generate_series(10, 19) i;
+CREATE TEMP TABLE ev AS SELECT gen_random_uuid() AS id, i, now() - (1000000 - i) * interval '80 ms' AS at
+  FROM generate_series(1, 1000000) i;
+INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, routed_at)
+  SELECT id, $T, CASE WHEN i % 3 = 0 THEN 'order.created' ELSE 'invoice.paid' END, '{"n":' || i || '}', 'key-' || i, at, at FROM ev;
+INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, status, attempts, last_attempt_at, last_response_status, created_at, updated_at, delivered_at)
+  SELECT gen_random_uuid(), id, ('00000000-0000-7000-8000-0000000001' || (10 + i % 10))::uuid, $T,
+         CASE WHEN i % 50 = 0 THEN 'dead' ELSE 'delivered' END, 1, at, CASE WHEN i % 50 = 0 THEN 500 ELSE 200 END, at, at, at FROM ev;
+INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body, duration_ms, created_at)
+  SELECT gen_random_uuid(), id, 1, '{"webhook-id":"x"}', last_response_status, 'ok', 12, created_at FROM deliveries;
+ANALYZE;
+SQL
+LIST="SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $T"
+ORDER="ORDER BY d.created_at DESC, d.id DESC LIMIT 51"
+time_query() { # label sql
+  local ms
+  ms=$(q -c '\timing on' -c '\o /dev/null' -c "$2" | grep -o 'Time: [0-9.]*' | tail -1 | cut -d' ' -f2)
+  printf '%-45s %8s ms\n' "$1" "$ms"
+}
+time_query "deliveries, first page" "$LIST $ORDER"
+time_query "deliveries, one endpoint" "$LIST AND d.endpoint_id = '00000000-0000-7000-8000-000000000113' $ORDER"
+time_query "deliveries, event type" "$LIST AND e.event_type = 'order.created' $ORDER"
+time_query "deliveries, status dead" "$LIST AND d.status = 'dead' $ORDER"
+time_query "deliveries, one hour 20 h ago" "$LIST AND d.created_at >= now() - interval '20 hours' AND d.created_at < now() - interval '19 hours' $ORDER"
+time_query "search: idempotency key -> events" "SELECT id FROM events WHERE tenant_id = $T AND idempotency_key = 'key-4242'"
+time_query "deliveries of the found events" "$LIST AND d.event_id = ANY(ARRAY(SELECT id FROM events WHERE tenant_id = $T AND idempotency_key = 'key-4242')) $ORDER"
+time_query "attempts of one delivery" "SELECT a.id FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.tenant_id = $T AND a.delivery_id = (SELECT d2.id FROM deliveries d2 JOIN events e2 ON e2.id = d2.event_id WHERE e2.tenant_id = $T AND e2.idempotency_key = 'key-777')"
+time_query "endpoint health (1 h / 24 h)" "SELECT d.endpoint_id, count(*) FROM deliveries d JOIN attempts a ON a.delivery_id = d.id WHERE d.tenant_id = $T AND d.created_at > now() - interval '1 day' AND a.created_at > now() - interval '1 day' GROUP BY d.endpoint_id"

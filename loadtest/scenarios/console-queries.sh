@@ -27,7 +27,7 @@ INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, status, attempts, 
          CASE WHEN i % 50 = 0 THEN 'dead' ELSE 'delivered' END, 1, at, CASE WHEN i % 50 = 0 THEN 500 ELSE 200 END, at, at, at FROM ev;
 INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body, duration_ms, created_at)
   SELECT gen_random_uuid(), id, 1, '{"webhook-id":"x"}', last_response_status, 'ok', 12, created_at FROM deliveries;
-ANALYZE;
+ANALYZE events; ANALYZE deliveries; ANALYZE attempts;
 SQL
 LIST="SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $T"
 ORDER="ORDER BY d.created_at DESC, d.id DESC LIMIT 51"

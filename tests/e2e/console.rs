@@ -20,6 +20,12 @@ async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
     body["url"].as_str().expect("url").to_string()
 }
 
+/// The body of a console page, fetched with the client's session.
+async fn page_text(client: &reqwest::Client, url: String) -> String {
+    let res = client.get(url).send().await.expect("get");
+    res.text().await.expect("body")
+}
+
 /// A browser-like client that keeps cookies and does not follow redirects.
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -85,23 +91,9 @@ async fn links_sessions_and_forms_are_guarded() {
     );
 
     // Search by event id finds the delivery; an unknown idempotency key finds nothing.
-    let html = client
-        .get(app.url(&format!("/console/deliveries?q={event}")))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let html = page_text(&client, app.url(&format!("/console/deliveries?q={event}"))).await;
     assert!(html.contains(&delivery), "{html}");
-    let html = client
-        .get(app.url("/console/deliveries?q=no-such-key"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let html = page_text(&client, app.url("/console/deliveries?q=no-such-key")).await;
     assert!(!html.contains(&delivery) && html.contains("No deliveries match"));
 
     // A form post without the session's CSRF token is refused and changes nothing.
@@ -118,14 +110,7 @@ async fn links_sessions_and_forms_are_guarded() {
     assert_eq!(d["status"], "delivered");
 
     // The customer disables and re-enables the endpoint with the session's token.
-    let page = client
-        .get(app.url(&format!("/console/endpoints/{endpoint}")))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let page = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -158,14 +143,7 @@ async fn links_sessions_and_forms_are_guarded() {
         .as_str()
         .expect("id")
         .to_string();
-    let html = client
-        .get(app.url(&format!("/console/deliveries/{hostile}")))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let html = page_text(&client, app.url(&format!("/console/deliveries/{hostile}"))).await;
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),

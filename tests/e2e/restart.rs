@@ -72,7 +72,7 @@ async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
     assert_eq!(app.count("deliveries").await, 400);
 }
 
-/// Shards held per live lease holder, as "a,b" sorted (e.g. "2,2").
+/// Live lease holders that hold exactly two shards each.
 const SHARE: &str = "SELECT count(*) FROM (
         SELECT holder FROM shard_leases
         WHERE holder IS NOT NULL AND expires_at > now()

@@ -2,7 +2,6 @@
 //! the delivery log with filters, one delivery with every attempt, replay and
 //! "recover everything failed since".
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::ConsoleState;
-use crate::session::{TenantSession, check_csrf};
+use crate::session::{NoFields, Posted, TenantSession};
 use crate::view::{self, Nav, badge, copy_id, maybe_when, page, rate, when};
 
 const PAGE: i64 = 50;
@@ -83,7 +82,8 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
         view! {
             <section class="card empty">
                 <h1>"No endpoints yet"</h1>
-                <p>"Add an endpoint through the API ("<code>"POST /v1/tenants/{tenant}/endpoints"</code>") and the events you subscribe it to will show up here with every delivery attempt."</p>
+                <p>"Add the URL where you want to receive webhooks; the events you subscribe it to will show up here with every delivery attempt."</p>
+                <p><a class="button primary" href="/console/endpoints/new">"Add an endpoint"</a></p>
             </section>
         }
         .into_any()
@@ -93,7 +93,10 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
             .map(|e| endpoint_row(e.clone(), health_of(e.id)))
             .collect_view();
         view! {
-            <h1>"Endpoints"</h1>
+            <div class="title-row">
+                <h1>"Endpoints"</h1>
+                <a class="button primary" href="/console/endpoints/new" id="add-endpoint">"Add an endpoint"</a>
+            </div>
             <table class="list">
                 <thead><tr>
                     <th>"Endpoint"</th><th>"State"</th><th>"Circuit"</th>
@@ -186,8 +189,9 @@ pub async fn endpoint(
                 <dt>"In flight"</dt><dd>{e.max_in_flight.map_or("no cap".to_string(), |n| n.to_string())}</dd>
                 <dt>"Timeout"</dt><dd>{e.timeout_ms.map_or("default".to_string(), |ms| format!("{ms} ms"))}</dd>
             </dl>
-            <div class="actions">{toggle}</div>
+            <div class="actions">{crate::endpoint_forms::actions(id, &s.csrf)} {toggle}</div>
         </section>
+        {crate::endpoint_forms::secret_card(&e, &s.csrf)}
         <section class="card">
             <h2>"Recover failed deliveries"</h2>
             <p class="muted">"Re-sends every failed or dead delivery of this endpoint created since the time you choose (UTC), with its original webhook-id."</p>
@@ -198,28 +202,41 @@ pub async fn endpoint(
             </form>
         </section>
         <h2>"Recent deliveries " <a class="small" href=all>"all"</a></h2>
-        {deliveries_table(recent, false)}
+        {deliveries_table(recent, Rows::Customer)}
     }
     .into_any();
     page(StatusCode::OK, "Endpoint", Nav::Tenant, None, body)
 }
 
-/// A delivery table; `admin` links rows to the operator's view.
-pub fn deliveries_table(rows: Vec<Delivery>, admin: bool) -> AnyView {
+/// Who a delivery table is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Rows link to the customer's delivery page.
+    Customer,
+    /// Rows link to the operator's view, each with a checkbox of the form `pick`.
+    Pickable,
+}
+
+pub fn deliveries_table(rows: Vec<Delivery>, kind: Rows) -> AnyView {
     if rows.is_empty() {
         return view! { <p class="card empty">"No deliveries match. Events sent to your endpoints appear here within a second."</p> }.into_any();
     }
+    let pickable = kind == Rows::Pickable;
     let rows = rows
         .into_iter()
         .map(|d| {
-            let href = if admin {
-                format!("/console/admin/deliveries/{}", d.id)
-            } else {
+            let href = if kind == Rows::Customer {
                 format!("/console/deliveries/{}", d.id)
+            } else {
+                format!("/console/admin/deliveries/{}", d.id)
             };
             let status = d.status.as_str().to_string();
+            let pick = pickable.then(|| {
+                view! { <td class="select"><input type="checkbox" form="pick" name="id" value=d.id.to_string()/></td> }
+            });
             view! {
                 <tr>
+                    {pick}
                     <td><a href=href><code>{d.id.to_string()}</code></a></td>
                     <td>{d.event_type.clone()}</td>
                     <td>{badge(&status)}</td>
@@ -233,7 +250,10 @@ pub fn deliveries_table(rows: Vec<Delivery>, admin: bool) -> AnyView {
         .collect_view();
     view! {
         <table class="list">
-            <thead><tr><th>"Delivery (webhook-id)"</th><th>"Event type"</th><th>"Status"</th><th>"Attempts"</th><th>"Last status"</th><th>"Created"</th><th>"Next attempt"</th></tr></thead>
+            <thead><tr>
+                {pickable.then(|| view! { <th class="select"></th> })}
+                <th>"Delivery (webhook-id)"</th><th>"Event type"</th><th>"Status"</th><th>"Attempts"</th><th>"Last status"</th><th>"Created"</th><th>"Next attempt"</th>
+            </tr></thead>
             <tbody>{rows}</tbody>
         </table>
     }
@@ -323,7 +343,7 @@ pub async fn deliveries(
             <button type="submit">"Filter"</button>
             <a href="/console/deliveries" class="small">"clear"</a>
         </form>
-        {deliveries_table(rows, false)}
+        {deliveries_table(rows, Rows::Customer)}
         {next.map(|href| view! { <p class="pager"><a href=href>"Older →"</a></p> })}
     }
     .into_any();
@@ -467,46 +487,35 @@ pub fn delivery_detail(
     .into_any()
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 pub async fn replay(
     State(state): State<ConsoleState>,
-    s: TenantSession,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    posted: Posted<TenantSession, NoFields>,
 ) -> Response {
-    if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
-        return r;
-    }
     let Some(id) = parse_id(&id) else {
         return view::not_found(Nav::Tenant);
     };
-    match state.store.replay_now(s.tenant, id).await {
-        Ok(true) => Redirect::to(&format!("/console/deliveries/{id}")).into_response(),
-        Ok(false) => view::not_found(Nav::Tenant),
+    match state.store.replay_now(posted.session.tenant, id).await {
+        Ok(Some(endpoint)) => {
+            state.publisher.send_now(id, endpoint).await;
+            Redirect::to(&format!("/console/deliveries/{id}")).into_response()
+        }
+        Ok(None) => view::not_found(Nav::Tenant),
         Err(e) => unavailable(e, Nav::Tenant),
     }
 }
 
 #[derive(Deserialize)]
 pub struct StateForm {
-    csrf: String,
     disabled: String,
 }
 
 /// Disables or re-enables an endpoint (re-enabling clears the reason it was disabled).
 pub async fn set_state(
     State(state): State<ConsoleState>,
-    s: TenantSession,
     Path(id): Path<String>,
-    Form(f): Form<StateForm>,
+    Posted { session: s, form: f }: Posted<TenantSession, StateForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
-        return r;
-    }
     let Some(id) = parse_id(&id) else {
         return view::not_found(Nav::Tenant);
     };
@@ -528,19 +537,14 @@ pub async fn set_state(
 
 #[derive(Deserialize)]
 pub struct RecoverForm {
-    csrf: String,
     since: Option<String>,
 }
 
 pub async fn recover(
     State(state): State<ConsoleState>,
-    s: TenantSession,
     Path(id): Path<String>,
-    Form(f): Form<RecoverForm>,
+    Posted { session: s, form: f }: Posted<TenantSession, RecoverForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&s.csrf, &f.csrf) {
-        return r;
-    }
     let Some(id) = parse_id(&id) else {
         return view::not_found(Nav::Tenant);
     };

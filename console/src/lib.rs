@@ -4,8 +4,10 @@
 //! JavaScript (forms for every action); a small script only adds copy buttons.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod assets;
 mod customer;
+mod endpoint_forms;
 mod operator;
 mod session;
 mod view;
@@ -16,7 +18,9 @@ use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use hookrelay_core::queue::Topology;
+use hookrelay_core::crypto::Cipher;
+use hookrelay_core::queue::{Publisher, Topology};
+use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::signed::Signer;
 use hookrelay_core::{Config, Store};
 use uuid::Uuid;
@@ -30,6 +34,10 @@ pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
 #[derive(Clone)]
 pub struct ConsoleState(Arc<Inner>);
 
+/// Called with the hash of an API key revoked from the console, so a gateway in the
+/// same process stops accepting it at once.
+pub type KeyRevoked = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 pub struct Inner {
     pub store: Store,
     pub links: Signer,
@@ -37,6 +45,12 @@ pub struct Inner {
     pub admin_token: Option<String>,
     pub amqp_url: String,
     pub topology: Topology,
+    /// Sends replays and test events at once (connects on first use).
+    pub publisher: Publisher,
+    pub cipher: Cipher,
+    pub targets: TargetPolicy,
+    pub max_endpoint_timeout: std::time::Duration,
+    pub key_revoked: Option<KeyRevoked>,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -48,13 +62,23 @@ impl std::ops::Deref for ConsoleState {
 
 impl ConsoleState {
     pub fn new(config: &Config, store: Store) -> Self {
+        Self::with_key_hook(config, store, None)
+    }
+
+    pub fn with_key_hook(config: &Config, store: Store, key_revoked: Option<KeyRevoked>) -> Self {
+        let topology = Topology::new(config.queue_prefix.clone(), config.shards);
         Self(Arc::new(Inner {
             store,
             links: link_signer(config),
             sessions: Signer::new(config.encryption_key.expose(), "hookrelay console sessions"),
             admin_token: config.admin_token.as_ref().map(|t| t.expose().clone()),
             amqp_url: config.amqp_url.expose().clone(),
-            topology: Topology::new(config.queue_prefix.clone(), config.shards),
+            publisher: Publisher::new(config.amqp_url.expose().clone(), "console", topology.clone()),
+            topology,
+            cipher: Cipher::new(config.encryption_key.expose()),
+            targets: config.target_policy(),
+            max_endpoint_timeout: config.max_endpoint_timeout,
+            key_revoked,
         }))
     }
 }
@@ -85,8 +109,18 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/logout", post(session::logout))
         .route("/console/assets/console.css", get(assets::css))
         .route("/console/assets/console.js", get(assets::js))
-        .route("/console/endpoints", get(customer::endpoints))
+        .route(
+            "/console/endpoints",
+            get(customer::endpoints).post(endpoint_forms::create),
+        )
+        .route("/console/endpoints/new", get(endpoint_forms::new_form))
         .route("/console/endpoints/{id}", get(customer::endpoint))
+        .route(
+            "/console/endpoints/{id}/edit",
+            get(endpoint_forms::edit_form).post(endpoint_forms::update),
+        )
+        .route("/console/endpoints/{id}/rotate", post(endpoint_forms::rotate))
+        .route("/console/endpoints/{id}/test", post(endpoint_forms::test))
         .route("/console/endpoints/{id}/recover", post(customer::recover))
         .route("/console/endpoints/{id}/state", post(customer::set_state))
         .route("/console/deliveries", get(customer::deliveries))
@@ -96,8 +130,24 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/admin/dead", get(operator::dead))
         .route("/console/admin/dead/replay", post(operator::replay))
         .route("/console/admin/dead/purge", post(operator::purge))
+        .route(
+            "/console/admin/dead/replay-picked",
+            post(operator::replay_picked),
+        )
         .route("/console/admin/deliveries/{id}", get(operator::delivery))
         .route("/console/admin/fleet", get(operator::fleet))
+        .route(
+            "/console/admin/tenants",
+            get(accounts::tenants).post(accounts::create_tenant),
+        )
+        .route(
+            "/console/admin/api-keys",
+            get(accounts::api_keys).post(accounts::create_key),
+        )
+        .route(
+            "/console/admin/api-keys/{id}/revoke",
+            post(accounts::revoke_key),
+        )
         .route("/console/admin/jobs/{id}", get(operator::job))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::ids::new_id;
-use hookrelay_core::store::DeadFilter;
+use hookrelay_core::store::{DeadFilter, MAX_PICKED};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use leptos::prelude::*;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::ConsoleState;
 use crate::customer::{
-    deliveries_table, delivery_detail, encode, given, job_page, parse_time, unavailable,
+    Rows, deliveries_table, delivery_detail, encode, given, job_page, parse_time, unavailable,
 };
 use crate::session::{AdminSession, check_csrf};
 use crate::view::{self, Nav, page};
@@ -122,6 +122,10 @@ pub async fn dead(
         </form>
         {(total > 0).then(|| view! {
             <section class="card actions-row">
+                <form method="post" action="/console/admin/dead/replay-picked" class="inline" id="pick">
+                    {view::csrf_field(&s.csrf)}
+                    <button type="submit" id="replay-picked">"Replay selected"</button>
+                </form>
                 <form method="post" action="/console/admin/dead/replay" class="inline">
                     {view::csrf_field(&s.csrf)}
                     {hidden_filter(&q)}
@@ -138,7 +142,7 @@ pub async fn dead(
         {if total == 0 {
             view! { <section class="card empty"><h2>"Nothing dead"</h2><p>"Deliveries that run out of attempts land here with their reason. Nothing matches right now."</p></section> }.into_any()
         } else {
-            deliveries_table(rows, true)
+            deliveries_table(rows, Rows::Pickable)
         }}
     }
     .into_any();
@@ -159,6 +163,47 @@ pub async fn replay(
     };
     match state.store.create_dead_replay_job(new_id(), &filter).await {
         Ok(job) => Redirect::to(&format!("/console/admin/jobs/{}", job.id)).into_response(),
+        Err(e) => unavailable(e, Nav::Admin),
+    }
+}
+
+/// Replays the dead deliveries ticked on the list (`id` repeated, one per row).
+pub async fn replay_picked(
+    State(state): State<ConsoleState>,
+    s: AdminSession,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut csrf = String::new();
+    let mut ids = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "csrf" => csrf = v.into_owned(),
+            "id" => match Uuid::parse_str(&v) {
+                Ok(id) => ids.push(id),
+                Err(_) => return bad_request("A selected row is not a delivery id."),
+            },
+            _ => {}
+        }
+    }
+    if let Err(r) = check_csrf(&s.csrf, &csrf) {
+        return r;
+    }
+    if ids.is_empty() {
+        return bad_request("Tick the dead letters to replay first.");
+    }
+    if ids.len() > MAX_PICKED {
+        return bad_request(&format!(
+            "Pick at most {MAX_PICKED}; replay all matching for more."
+        ));
+    }
+    match state.store.replay_dead_ids(&ids).await {
+        Ok(replayed) => {
+            for (delivery, endpoint) in &replayed {
+                state.publisher.send_now(*delivery, *endpoint).await;
+            }
+            let done = format!("Replaying {} of the {} selected.", replayed.len(), ids.len());
+            Redirect::to(&format!("/console/admin/dead?{}", encode(&[("done", done)]))).into_response()
+        }
         Err(e) => unavailable(e, Nav::Admin),
     }
 }

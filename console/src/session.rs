@@ -4,11 +4,12 @@
 //! session.
 
 use axum::Form;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -90,6 +91,61 @@ impl FromRequestParts<ConsoleState> for AdminSession {
             }),
             _ => Err(Redirect::to("/console/login").into_response()),
         }
+    }
+}
+
+/// What a session gives a form: the CSRF token its forms must carry.
+pub trait Session: FromRequestParts<ConsoleState, Rejection = Response> {
+    fn csrf(&self) -> &str;
+}
+
+impl Session for TenantSession {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl Session for AdminSession {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A form posted by a signed-in user: the session, and the form's fields once its
+/// CSRF token proved it came from a page of this session. `T` holds the other fields.
+pub struct Posted<S, T> {
+    pub session: S,
+    pub form: T,
+}
+
+/// A form with no fields but its CSRF token.
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    csrf: String,
+    #[serde(flatten)]
+    form: T,
+}
+
+impl<S: Session + Send, T: DeserializeOwned + Send> FromRequest<ConsoleState> for Posted<S, T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &ConsoleState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let session = S::from_request_parts(&mut parts, state).await?;
+        let req = Request::from_parts(parts, body);
+        let Form(posted) = Form::<WithCsrf<T>>::from_request(req, state)
+            .await
+            .map_err(|e| {
+                view::message(StatusCode::BAD_REQUEST, "Check the form", &e.body_text(), Nav::None)
+            })?;
+        check_csrf(session.csrf(), &posted.csrf)?;
+        Ok(Self {
+            session,
+            form: posted.form,
+        })
     }
 }
 

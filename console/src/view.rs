@@ -35,6 +35,8 @@ pub fn page(
         Nav::Admin => view! {
             <a href="/console/admin/dead">"Dead letters"</a>
             <a href="/console/admin/fleet">"Fleet"</a>
+            <a href="/console/admin/tenants">"Tenants"</a>
+            <a href="/console/admin/api-keys">"API keys"</a>
         }
         .into_any(),
     };

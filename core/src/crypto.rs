@@ -57,6 +57,27 @@ impl Cipher {
     }
 }
 
+/// Prefix of producer keys, so leaked keys are easy to recognise and scan for.
+pub const KEY_PREFIX: &str = "hr_";
+/// How many leading characters of a key are kept to tell keys apart in lists.
+const KEY_HINT_LEN: usize = 8;
+
+/// A new producer key: prefix + 256 random bits.
+pub fn generate_api_key() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The start of a key, safe to show (a few of its 256 random bits), e.g. `hr_Ab3x…`.
+pub fn api_key_hint(key: &str) -> String {
+    let start: String = key.chars().take(KEY_HINT_LEN).collect();
+    format!("{start}…")
+}
+
 /// SHA-256 of an API key. Keys carry 256 random bits, so a fast hash is enough:
 /// there is nothing to brute-force that a slow hash would protect.
 pub fn hash_api_key(key: &str) -> [u8; 32] {

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod crypto;
+pub mod rules;
 pub mod event_type;
 pub mod ids;
 pub mod model;

@@ -14,6 +14,16 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
+/// A producer API key as listed: never the key itself, only its first characters.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// A subscriber URL of a tenant. The secret is kept apart (encrypted) and never
 /// part of this view.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -36,6 +46,8 @@ pub struct Endpoint {
     pub timeout_ms: Option<i32>,
     #[sqlx(flatten)]
     pub circuit: Circuit,
+    /// After a rotation, until when the previous secret still signs beside the new one.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -340,6 +340,14 @@ impl Sender {
         recorded
     }
 
+    /// An endpoint secret from its ciphertext; `None` when it cannot be read.
+    fn secret(&self, ciphertext: &[u8]) -> Option<Secret> {
+        self.cipher
+            .decrypt(ciphertext)
+            .ok()
+            .and_then(|key| Secret::from_bytes(key).ok())
+    }
+
     fn lane_of(&self, job: &SendJob) -> Arc<crate::lanes::Lane> {
         self.lanes.get(
             job.endpoint_id,
@@ -422,14 +430,12 @@ impl Sender {
             .map(Duration::from_millis);
         let (mut record, retry_after) = {
             let _permit = self.permits.acquire().await;
-            match self
-                .cipher
-                .decrypt(&job.secret_ciphertext)
-                .ok()
-                .and_then(|key| Secret::from_bytes(key).ok())
-            {
+            match self.secret(&job.secret_ciphertext) {
                 Some(secret) => {
-                    let secrets = [secret];
+                    // During a rotation's grace period the old secret signs too.
+                    let secrets: Vec<Secret> = std::iter::once(secret)
+                        .chain(job.previous_secret_ciphertext.as_deref().and_then(|c| self.secret(c)))
+                        .collect();
                     let send = self.client.send(Outgoing {
                         delivery_id: job.delivery_id,
                         url: &job.url,

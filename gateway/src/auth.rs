@@ -10,25 +10,15 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hookrelay_core::Store;
-use hookrelay_core::crypto::hash_api_key;
+use hookrelay_core::crypto::{KEY_PREFIX, hash_api_key};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Prefix of producer keys, so leaked keys are easy to recognise and scan for.
-pub const KEY_PREFIX: &str = "hr_";
 const REFRESH_EVERY: Duration = Duration::from_secs(30);
-
-/// A new producer key: prefix + 256 random bits.
-pub fn generate_key() -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
 
 /// Hashes of the keys known to be valid.
 pub struct KeyCache {
@@ -47,6 +37,16 @@ impl KeyCache {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(hash);
+    }
+
+    /// Forgets a revoked key at once (other gateways forget it at their next refresh).
+    pub fn remove(&self, hash: &[u8]) {
+        if let Ok(hash) = <[u8; 32]>::try_from(hash) {
+            self.hashes
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&hash);
+        }
     }
 
     fn contains(&self, hash: &[u8; 32]) -> bool {

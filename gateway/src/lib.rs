@@ -45,7 +45,13 @@ pub async fn build_state(config: Config, store: Store) -> AppState {
 /// The application without a socket, for tests that call it directly.
 /// The API and, under `/console`, the web console.
 pub fn app(state: AppState) -> Router {
-    let console = hookrelay_console::ConsoleState::new(&state.config, state.store.clone());
+    // A key revoked in the console stops working on this gateway at once.
+    let keys = state.clone();
+    let console = hookrelay_console::ConsoleState::with_key_hook(
+        &state.config,
+        state.store.clone(),
+        Some(std::sync::Arc::new(move |hash: &[u8]| keys.keys.remove(hash))),
+    );
     routes::router(state).merge(hookrelay_console::router(console))
 }
 

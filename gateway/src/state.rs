@@ -49,3 +49,4 @@ impl std::ops::Deref for AppState {
         &self.0
     }
 }
+

@@ -140,6 +140,21 @@ impl Publisher {
         self.publish_all(&[(routing_key, body)]).await
     }
 
+    /// Publishes one delivery that is already due in the database to its shard, so it
+    /// is sent at once. A failed publish is only logged: the scheduler sends it soon.
+    pub async fn send_now(&self, delivery: uuid::Uuid, endpoint: uuid::Uuid) {
+        let message = super::DeliveryMessage {
+            deliveries: vec![delivery],
+        };
+        let body = serde_json::to_vec(&message).unwrap_or_else(|_| unreachable!("ids serialize"));
+        let queue = self
+            .topology
+            .delivery_queue(crate::ids::shard_of(endpoint, self.topology.shards()));
+        if let Err(e) = self.publish(queue, body).await {
+            tracing::warn!(error = %e, %delivery, "publish failed; the scheduler will send it");
+        }
+    }
+
     async fn publish_on(
         channel: &Channel,
         messages: &[(String, Vec<u8>)],

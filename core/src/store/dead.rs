@@ -1,11 +1,15 @@
 //! The dead-letter view for operators: dead deliveries across tenants, filtered,
-//! counted or purged (replays by filter run as durable jobs, see `jobs`).
+//! counted, replayed by hand-picked ids, or purged (replays by filter run as durable
+//! jobs, see `jobs`).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Result, Store};
 use crate::model::{Attempt, Delivery, Event};
+
+/// Most deliveries an operator can replay by picking them one by one.
+pub const MAX_PICKED: usize = 500;
 
 /// Which dead deliveries an operator means; `None` fields match everything.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +80,20 @@ impl Store {
     }
 
     /// Deletes matching dead deliveries and their attempts, in one transaction.
+    /// Makes these deliveries due now if they are still dead (at most `MAX_PICKED`
+    /// ids); returns each replayed delivery with its endpoint.
+    pub async fn replay_dead_ids(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>> {
+        let ids = &ids[..ids.len().min(MAX_PICKED)];
+        Ok(sqlx::query_as(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
+             WHERE id = ANY($1) AND status = 'dead'
+             RETURNING id, endpoint_id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn purge_dead(&self, f: &DeadFilter) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(

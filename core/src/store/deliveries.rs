@@ -35,6 +35,8 @@ pub struct SendJob {
     pub endpoint_id: Uuid,
     pub url: String,
     pub secret_ciphertext: Vec<u8>,
+    /// The secret rotated out, while its grace period lasts: it signs too.
+    pub previous_secret_ciphertext: Option<Vec<u8>>,
     /// Deleted or disabled since routing.
     pub endpoint_inactive: bool,
     pub rate_limit_per_second: Option<i32>,
@@ -142,6 +144,51 @@ impl Store {
         Ok(created)
     }
 
+    /// A test event for one endpoint, whatever it subscribes to, with its delivery due
+    /// now (the scheduler sends it unless the caller publishes it first). `None` when
+    /// the tenant has no such endpoint.
+    pub async fn insert_test_delivery(
+        &self,
+        tenant_id: Uuid,
+        endpoint_id: Uuid,
+        event_type: &str,
+        payload: &str,
+    ) -> Result<Option<NewDelivery>> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR SHARE",
+        )
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let event_id = new_id();
+        sqlx::query(
+            "INSERT INTO events (id, tenant_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, now())",
+        )
+        .bind(event_id)
+        .bind(tenant_id)
+        .bind(event_type)
+        .bind(payload)
+        .execute(&mut *tx)
+        .await?;
+        let delivery: NewDelivery = sqlx::query_as(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
+             VALUES ($1, $2, $3, $4, now()) RETURNING id, endpoint_id",
+        )
+        .bind(new_id())
+        .bind(event_id)
+        .bind(endpoint_id)
+        .bind(tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(delivery))
+    }
+
     /// Deliveries of these events that were routed but never attempted: what a
     /// router must publish again when an ingest message comes back after a crash.
     pub async fn unattempted_deliveries(&self, event_ids: &[Uuid]) -> Result<Vec<NewDelivery>> {
@@ -158,6 +205,8 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT d.id AS delivery_id, d.status, d.attempts, d.created_at AS routed_at, d.event_id, e.event_type, e.payload,
                     d.endpoint_id, ep.url, ep.secret_ciphertext,
+                    CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret_ciphertext END
+                        AS previous_secret_ciphertext,
                     (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive,
                     ep.rate_limit_per_second, ep.rate_limit_burst, ep.max_in_flight, ep.timeout_ms
              FROM deliveries d

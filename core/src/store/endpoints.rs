@@ -8,7 +8,9 @@ use crate::model::Endpoint;
 
 const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason,
     rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms,
-    circuit_state, circuit_opened_at, circuit_next_probe_at, created_at, updated_at";
+    circuit_state, circuit_opened_at, circuit_next_probe_at,
+    CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END AS previous_secret_expires_at,
+    created_at, updated_at";
 
 pub struct NewEndpoint<'a> {
     pub id: Uuid,
@@ -148,6 +150,33 @@ impl Store {
         .bind(c.max_in_flight.flatten())
         .bind(c.timeout_ms.is_some())
         .bind(c.timeout_ms.flatten())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Replaces the signing secret. With a grace period the old secret keeps signing
+    /// beside the new one until it ends (a second rotation within it drops the oldest).
+    pub async fn rotate_endpoint_secret(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        secret_ciphertext: &[u8],
+        grace: std::time::Duration,
+    ) -> Result<Option<Endpoint>> {
+        let grace_secs = grace.as_secs_f64();
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE endpoints SET
+                previous_secret_ciphertext = CASE WHEN $4 > 0 THEN secret_ciphertext END,
+                previous_secret_expires_at = CASE WHEN $4 > 0 THEN now() + make_interval(secs => $4) END,
+                secret_ciphertext = $3,
+                updated_at = now()
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+             RETURNING {COLUMNS}"
+        )))
+        .bind(tenant_id)
+        .bind(id)
+        .bind(secret_ciphertext)
+        .bind(grace_secs)
         .fetch_optional(&self.pool)
         .await?)
     }

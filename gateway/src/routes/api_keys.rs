@@ -1,21 +1,23 @@
-//! Producer API keys, created by the operator. The key is shown once; only its hash is stored.
+//! Producer API keys, managed by the operator: create (the key is shown once; only
+//! its hash is stored), list (never the key, only its first characters), revoke.
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
-use hookrelay_core::crypto::hash_api_key;
-use hookrelay_core::ids::new_id;
+use hookrelay_core::model::ApiKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{Admin, generate_key};
+use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{OptionalBody, path_id};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/api-keys", post(create))
+    Router::new()
+        .route("/v1/api-keys", get(list).post(create))
+        .route("/v1/api-keys/{id}", delete(revoke))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -29,27 +31,34 @@ struct CreateKey {
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
-    body: Bytes,
+    OptionalBody(req): OptionalBody<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: CreateKey = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateKey::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::invalid(e.to_string()),
-            _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()),
-        })?
-    };
     let name = req.name.unwrap_or_default();
-    if name.chars().count() > 256 {
-        return Err(ApiError::invalid("name must be at most 256 characters"));
-    }
-    let id = new_id();
-    let key = generate_key();
-    let hash = hash_api_key(&key);
-    state.store.insert_api_key(id, &name, &hash).await?;
+    hookrelay_core::rules::check_key_name(&name).map_err(ApiError::invalid)?;
+    let (row, key, hash) = state.store.create_api_key(name.trim()).await?;
     state.keys.insert(hash);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": id, "name": name, "key": key })),
-    ))
+    let mut body = serde_json::to_value(&row).map_err(|e| ApiError::invalid(e.to_string()))?;
+    body["key"] = json!(key);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Value>> {
+    let keys: Vec<ApiKey> = state.store.list_api_keys().await?;
+    Ok(Json(json!({ "data": keys })))
+}
+
+/// Takes effect at once on this gateway and within a key refresh on the others.
+async fn revoke(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = path_id(&id, "api key")?;
+    match state.store.revoke_api_key(id).await? {
+        Some(hash) => {
+            state.keys.remove(&hash);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(ApiError::not_found("api key")),
+    }
 }

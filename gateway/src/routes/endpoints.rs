@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use hookrelay_core::event_type;
+use hookrelay_core::rules;
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{Endpoint, Page};
 use hookrelay_core::store::{EndpointChanges, Limits, NewEndpoint};
@@ -17,9 +17,6 @@ use crate::auth::Producer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, PageParams, Params, path_id};
 use crate::state::AppState;
-
-const MAX_EVENT_TYPES: usize = 100;
-const MAX_DESCRIPTION: usize = 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -90,54 +87,19 @@ struct Created {
 }
 
 fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
-    state
-        .targets
-        .check_url(url)
-        .map(|_| ())
-        .map_err(|e| ApiError::invalid(e.to_string()))
+    rules::check_url(&state.targets, url).map_err(ApiError::invalid)
 }
 
 fn check_event_types(types: &Option<Vec<String>>) -> ApiResult<()> {
-    let Some(list) = types else { return Ok(()) };
-    if list.is_empty() {
-        return Err(ApiError::invalid(
-            "event_types must not be empty; omit it (or send null) to receive every event",
-        ));
-    }
-    if list.len() > MAX_EVENT_TYPES {
-        return Err(ApiError::invalid(format!(
-            "at most {MAX_EVENT_TYPES} event_types"
-        )));
-    }
-    if let Some(bad) = list.iter().find(|p| !event_type::is_valid_pattern(p)) {
-        return Err(ApiError::invalid(format!(
-            "event_types entry {bad:?} is not an event type (dot-separated letters, digits, '_', '-') or a pattern ending in .*"
-        )));
-    }
-    Ok(())
+    rules::check_event_types(types.as_deref()).map_err(ApiError::invalid)
 }
 
 fn check_limits(state: &AppState, l: &Limits) -> ApiResult<()> {
-    let in_range = |name: &str, v: Option<i32>, min: i32, max: i32| match v {
-        Some(n) if n < min || n > max => Err(ApiError::invalid(format!(
-            "{name} must be from {min} to {max}"
-        ))),
-        _ => Ok(()),
-    };
-    in_range("rate_limit_per_second", l.rate_limit_per_second, 1, 100_000)?;
-    in_range("rate_limit_burst", l.rate_limit_burst, 1, 100_000)?;
-    in_range("max_in_flight", l.max_in_flight, 1, 10_000)?;
-    let max_ms = i32::try_from(state.config.max_endpoint_timeout.as_millis()).unwrap_or(i32::MAX);
-    in_range("timeout_ms", l.timeout_ms, 100, max_ms)
+    rules::check_limits(state.config.max_endpoint_timeout, l).map_err(ApiError::invalid)
 }
 
 fn check_description(d: &Option<String>) -> ApiResult<()> {
-    match d {
-        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(ApiError::invalid(format!(
-            "description must be at most {MAX_DESCRIPTION} characters"
-        ))),
-        _ => Ok(()),
-    }
+    rules::check_description(d.as_deref()).map_err(ApiError::invalid)
 }
 
 async fn create(
@@ -157,11 +119,7 @@ async fn create(
         timeout_ms: req.timeout_ms,
     };
     check_limits(&state, &limits)?;
-    let secret = match &req.secret {
-        Some(s) => Secret::from_whsec(s).map_err(|e| ApiError::invalid(format!("secret: {e}")))?,
-        None => Secret::from_bytes(rand::random::<[u8; 32]>().to_vec())
-            .map_err(|e| ApiError::invalid(e.to_string()))?,
-    };
+    let secret = rules::new_secret(req.secret.as_deref()).map_err(ApiError::invalid)?;
     let endpoint = state
         .store
         .insert_endpoint(NewEndpoint {

@@ -4,6 +4,7 @@ mod admin;
 mod api_keys;
 mod console_links;
 mod deliveries;
+mod endpoint_actions;
 mod endpoints;
 mod events;
 mod health;
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::router())
         .merge(tenants::router())
         .merge(endpoints::router())
+        .merge(endpoint_actions::router())
         .merge(events::router(limit))
         .merge(deliveries::router())
         .merge(replay::router())

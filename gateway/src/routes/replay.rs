@@ -7,9 +7,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use hookrelay_core::ids::{new_id, shard_of};
+use hookrelay_core::ids::new_id;
 use hookrelay_core::model::Job;
-use hookrelay_core::queue::DeliveryMessage;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -35,22 +34,8 @@ async fn replay(
     let Some(delivery) = state.store.replay_delivery(tenant.id, id).await? else {
         return Err(ApiError::not_found("delivery"));
     };
-    // Send at once; should this publish fail, the delivery is due in a minute anyway.
-    let topology = state.publisher.topology();
-    let body = serde_json::to_vec(&DeliveryMessage {
-        deliveries: vec![delivery.id],
-    })
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if let Err(e) = state
-        .publisher
-        .publish(
-            topology.delivery_queue(shard_of(delivery.endpoint_id, topology.shards())),
-            body,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "replay publish failed; the scheduler will send it");
-    }
+    // Due in a minute anyway; sent at once if the publish goes through.
+    state.publisher.send_now(delivery.id, delivery.endpoint_id).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": delivery.id, "status": "pending" })),

@@ -27,29 +27,14 @@ struct CreateTenant {
     uid: Option<String>,
 }
 
-fn valid_uid(uid: &str) -> bool {
-    (1..=128).contains(&uid.len())
-        && uid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        // A uid that reads as an id would make `{tenant}` ambiguous.
-        && uuid::Uuid::parse_str(uid).is_err()
-}
-
 async fn create(
     State(state): State<AppState>,
     _p: Producer,
     Body(req): Body<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 256 {
-        return Err(ApiError::invalid("name must be 1 to 256 characters"));
-    }
-    if let Some(uid) = &req.uid {
-        if !valid_uid(uid) {
-            return Err(ApiError::invalid(
-                "uid must be 1 to 128 letters, digits, '-', '_' or '.', and not a UUID",
-            ));
-        }
-    }
+    hookrelay_core::rules::check_tenant(name, req.uid.as_deref())
+        .map_err(ApiError::invalid)?;
     let tenant = state
         .store
         .insert_tenant(new_id(), req.uid.as_deref(), name)

@@ -1,0 +1,359 @@
+//! Customer forms that change endpoints: add one (its secret shown once), edit its
+//! URL, event types and limits, rotate its secret with a grace period, send it a
+//! test event. The same rules as the API decide what is valid.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use hookrelay_core::ids::new_id;
+use hookrelay_core::model::Endpoint;
+use hookrelay_core::rules;
+use hookrelay_core::store::{EndpointChanges, Limits, NewEndpoint};
+use leptos::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::ConsoleState;
+use crate::customer::{given, unavailable};
+use crate::session::{NoFields, Posted, TenantSession};
+use crate::view::{self, Nav, copy_id, page, when};
+
+/// The endpoint form's fields, as typed.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct EndpointForm {
+    url: Option<String>,
+    description: Option<String>,
+    /// Comma, space or newline separated; empty for every event type.
+    event_types: Option<String>,
+    rate_limit_per_second: Option<String>,
+    rate_limit_burst: Option<String>,
+    timeout_ms: Option<String>,
+}
+
+/// The form once checked.
+struct Settings {
+    url: String,
+    description: String,
+    event_types: Option<Vec<String>>,
+    limits: Limits,
+}
+
+fn number(v: &Option<String>, label: &str) -> Result<Option<i32>, String> {
+    given(v)
+        .map(|s| {
+            s.parse::<i32>()
+                .map_err(|_| format!("{label} must be a whole number."))
+        })
+        .transpose()
+}
+
+impl EndpointForm {
+    fn of(e: &Endpoint) -> Self {
+        let text = |v: Option<i32>| v.map(|n| n.to_string());
+        Self {
+            url: Some(e.url.clone()),
+            description: Some(e.description.clone()),
+            event_types: e.event_types.as_ref().map(|t| t.join(", ")),
+            rate_limit_per_second: text(e.rate_limit_per_second),
+            rate_limit_burst: text(e.rate_limit_burst),
+            timeout_ms: text(e.timeout_ms),
+        }
+    }
+
+    fn check(&self, state: &ConsoleState) -> Result<Settings, String> {
+        let url = given(&self.url).ok_or("Enter the URL to send webhooks to.")?;
+        rules::check_url(&state.targets, &url)?;
+        let description = self.description.clone().unwrap_or_default();
+        rules::check_description(Some(&description))?;
+        let types: Vec<String> = self
+            .event_types
+            .as_deref()
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        let event_types = (!types.is_empty()).then_some(types);
+        rules::check_event_types(event_types.as_deref())?;
+        let limits = Limits {
+            rate_limit_per_second: number(&self.rate_limit_per_second, "The rate limit")?,
+            rate_limit_burst: number(&self.rate_limit_burst, "The burst")?,
+            max_in_flight: None,
+            timeout_ms: number(&self.timeout_ms, "The timeout")?,
+        };
+        rules::check_limits(state.max_endpoint_timeout, &limits)?;
+        Ok(Settings {
+            url,
+            description,
+            event_types,
+            limits,
+        })
+    }
+}
+
+/// The add/edit form, filled with `f`, with `error` above it.
+fn form_page(
+    status: StatusCode,
+    title: &str,
+    action: String,
+    f: EndpointForm,
+    error: Option<String>,
+    csrf: &str,
+) -> Response {
+    let heading = title.to_string();
+    let body = view! {
+        <h1>{heading}</h1>
+        <section class="card narrow wide">
+            {error.map(|e| view! { <p class="error" id="form-error">{e}</p> })}
+            <form method="post" action=action class="stack">
+                {view::csrf_field(csrf)}
+                <label>"URL" <input type="url" name="url" required=true placeholder="https://example.com/webhooks" value=f.url/></label>
+                <label>"Description" <input type="text" name="description" value=f.description/></label>
+                <label>"Event types"
+                    <input type="text" name="event_types" placeholder="order.created, invoice.*" value=f.event_types/>
+                    <span class="muted small">"Leave empty to receive every event type; a pattern ending in .* matches a family."</span>
+                </label>
+                <div class="row">
+                    <label>"Rate limit (requests/s)" <input type="number" name="rate_limit_per_second" min="1" value=f.rate_limit_per_second/></label>
+                    <label>"Burst" <input type="number" name="rate_limit_burst" min="1" value=f.rate_limit_burst/></label>
+                    <label>"Timeout (ms)" <input type="number" name="timeout_ms" min="100" step="100" value=f.timeout_ms/></label>
+                </div>
+                <span class="muted small">"Empty limits mean no rate limit and the installation's default timeout."</span>
+                <button type="submit" class="primary">"Save"</button>
+            </form>
+        </section>
+    }
+    .into_any();
+    page(status, title, Nav::Tenant, None, body)
+}
+
+pub async fn new_form(s: TenantSession) -> Response {
+    form_page(
+        StatusCode::OK,
+        "Add an endpoint",
+        "/console/endpoints".into(),
+        EndpointForm::default(),
+        None,
+        &s.csrf,
+    )
+}
+
+pub async fn create(
+    State(state): State<ConsoleState>,
+    Posted { session: s, form: f }: Posted<TenantSession, EndpointForm>,
+) -> Response {
+    let settings = match f.check(&state) {
+        Ok(v) => v,
+        Err(e) => {
+            let action = "/console/endpoints".to_string();
+            return form_page(StatusCode::UNPROCESSABLE_ENTITY, "Add an endpoint", action, f, Some(e), &s.csrf);
+        }
+    };
+    let secret = rules::new_secret(None).unwrap_or_else(|_| unreachable!("generated"));
+    let created = state
+        .store
+        .insert_endpoint(NewEndpoint {
+            id: new_id(),
+            tenant_id: s.tenant,
+            url: &settings.url,
+            description: &settings.description,
+            event_types: settings.event_types.as_deref(),
+            secret_ciphertext: &state.cipher.encrypt(secret.as_bytes()),
+            limits: settings.limits,
+        })
+        .await;
+    match created {
+        Ok(e) => secret_page(
+            "Endpoint added",
+            e.id,
+            secret.to_whsec(),
+            "Use this secret to verify the webhook-signature header of every request. It is shown only this once.".into(),
+        ),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+pub async fn edit_form(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
+    match state.store.get_endpoint(s.tenant, id).await {
+        Ok(Some(e)) => form_page(
+            StatusCode::OK,
+            "Edit endpoint",
+            format!("/console/endpoints/{id}/edit"),
+            EndpointForm::of(&e),
+            None,
+            &s.csrf,
+        ),
+        Ok(None) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+pub async fn update(
+    State(state): State<ConsoleState>,
+    Path(id): Path<String>,
+    Posted { session: s, form: f }: Posted<TenantSession, EndpointForm>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
+    let settings = match f.check(&state) {
+        Ok(v) => v,
+        Err(e) => {
+            let action = format!("/console/endpoints/{id}/edit");
+            return form_page(StatusCode::UNPROCESSABLE_ENTITY, "Edit endpoint", action, f, Some(e), &s.csrf);
+        }
+    };
+    let changes = EndpointChanges {
+        url: Some(settings.url),
+        description: Some(settings.description),
+        event_types: Some(settings.event_types),
+        rate_limit_per_second: Some(settings.limits.rate_limit_per_second),
+        rate_limit_burst: Some(settings.limits.rate_limit_burst),
+        timeout_ms: Some(settings.limits.timeout_ms),
+        ..Default::default()
+    };
+    match state.store.update_endpoint(s.tenant, id, changes).await {
+        Ok(Some(_)) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
+        Ok(None) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    /// Seconds the old secret keeps signing.
+    grace: String,
+}
+
+pub async fn rotate(
+    State(state): State<ConsoleState>,
+    Path(id): Path<String>,
+    Posted { session: s, form: f }: Posted<TenantSession, RotateForm>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
+    let grace = match f.grace.parse::<u64>().map(Duration::from_secs) {
+        Ok(g) if rules::check_grace(g).is_ok() => g,
+        _ => {
+            return view::message(
+                StatusCode::BAD_REQUEST,
+                "Check the form",
+                "Choose how long the old secret stays valid.",
+                Nav::Tenant,
+            );
+        }
+    };
+    let secret = rules::new_secret(None).unwrap_or_else(|_| unreachable!("generated"));
+    let ciphertext = state.cipher.encrypt(secret.as_bytes());
+    match state
+        .store
+        .rotate_endpoint_secret(s.tenant, id, &ciphertext, grace)
+        .await
+    {
+        Ok(Some(e)) => {
+            let note = match e.previous_secret_expires_at {
+                Some(t) => format!(
+                    "Requests are signed with both the old and the new secret until {} UTC: switch your verifier to the new one before then. It is shown only this once.",
+                    t.format("%Y-%m-%d %H:%M")
+                ),
+                None => "The old secret no longer signs requests. This secret is shown only this once.".into(),
+            };
+            secret_page("Secret rotated", id, secret.to_whsec(), note)
+        }
+        Ok(None) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+/// Sends a test event to this endpoint only and shows its delivery.
+pub async fn test(
+    State(state): State<ConsoleState>,
+    Path(id): Path<String>,
+    posted: Posted<TenantSession, NoFields>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return view::not_found(Nav::Tenant);
+    };
+    let payload = rules::test_payload(id, Utc::now());
+    match state
+        .store
+        .insert_test_delivery(posted.session.tenant, id, rules::TEST_EVENT_TYPE, &payload)
+        .await
+    {
+        Ok(Some(d)) => {
+            state.publisher.send_now(d.id, d.endpoint_id).await;
+            Redirect::to(&format!("/console/deliveries/{}", d.id)).into_response()
+        }
+        Ok(None) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+/// A freshly made secret, shown once (the response is never cached).
+fn secret_page(title: &str, endpoint: Uuid, secret: String, note: String) -> Response {
+    let href = format!("/console/endpoints/{endpoint}");
+    let heading = title.to_string();
+    let body = view! {
+        <h1>{heading}</h1>
+        <section class="card narrow wide">
+            <p>{note}</p>
+            <p class="secret" id="secret">{copy_id(secret)}</p>
+            <p><a class="button" href=href>"Go to the endpoint"</a></p>
+        </section>
+    }
+    .into_any();
+    page(StatusCode::OK, title, Nav::Tenant, None, body)
+}
+
+/// The endpoint page's card for the secret: rotation with a grace period.
+pub fn secret_card(e: &Endpoint, csrf: &str) -> AnyView {
+    let action = format!("/console/endpoints/{}/rotate", e.id);
+    let overlap = e.previous_secret_expires_at.map(|t| {
+        view! { <p class="muted" id="secret-overlap">"The previous secret also signs requests until " {when(t)} "."</p> }
+    });
+    view! {
+        <section class="card">
+            <h2>"Signing secret"</h2>
+            <p class="muted">"Every request carries a webhook-signature made with this endpoint's secret. Rotating makes a new one and shows it once; the old one keeps signing beside it for the grace period you choose, so your verifier can switch without missing a message."</p>
+            {overlap}
+            <form method="post" action=action class="inline">
+                {view::csrf_field(csrf)}
+                <label>"Old secret valid for "
+                    <select name="grace">
+                        <option value="0">"no time (stop now)"</option>
+                        <option value="3600">"1 hour"</option>
+                        <option value="86400" selected=true>"24 hours"</option>
+                        <option value="604800">"7 days"</option>
+                    </select>
+                </label>
+                <button type="submit" id="rotate">"Rotate secret"</button>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+/// The endpoint page's buttons: edit and send a test event.
+pub fn actions(id: Uuid, csrf: &str) -> AnyView {
+    let edit = format!("/console/endpoints/{id}/edit");
+    let test = format!("/console/endpoints/{id}/test");
+    view! {
+        <a class="button" href=edit id="edit">"Edit"</a>
+        <form method="post" action=test class="inline">
+            {view::csrf_field(csrf)}
+            <button type="submit" id="send-test">"Send test event"</button>
+        </form>
+    }
+    .into_any()
+}

@@ -7,6 +7,7 @@ mod api;
 mod bad_input;
 mod console;
 mod delivery;
+mod endpoint_actions;
 mod dlq;
 mod health;
 mod isolation;

@@ -1,7 +1,8 @@
 // Drives the console in headless Chromium: a customer opens a console link, sees the
 // endpoint and a failed delivery with its attempts, replays it and sees the new
-// successful attempt; another tenant's delivery is a 404; an operator signs in,
-// replays the dead-letter queue and sees it drain. Settings come from the
+// successful attempt, adds a second endpoint through the form (its secret shown once)
+// and sends it a test event; another tenant's delivery is a 404; an operator signs
+// in, replays the dead-letter queue and sees it drain, and looks at tenants and keys. Settings come from the
 // environment (the Rust test `console::the_console_works_in_a_real_browser` sets them).
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -60,6 +61,27 @@ try {
   await page.getByText("HTTP 200").first().waitFor();
   await shot(page, "delivery-replayed");
 
+  // A second endpoint through the form, then a test event to it.
+  await page.goto(`${BASE}/console/endpoints`);
+  await page.click("#add-endpoint");
+  await page.fill("input[name=url]", `${env("ENDPOINT_URL")}?second=1`);
+  await page.fill("input[name=description]", "Order notifications");
+  await page.fill("input[name=event_types]", "order.*");
+  await page.fill("input[name=rate_limit_per_second]", "20");
+  await shot(page, "endpoint-new");
+  await page.click("button[type=submit].primary");
+  const secret = await page.textContent("#secret code");
+  assert.match(secret, /^whsec_/, "the new endpoint's secret is shown");
+  await shot(page, "endpoint-secret");
+  await page.click("a.button");
+  await page.getByText("Order notifications").first().waitFor();
+  assert.ok(!(await page.content()).includes(secret), "the secret is shown only once");
+  await shot(page, "endpoint");
+  await page.click("#send-test");
+  await page.waitForURL(/\/console\/deliveries\//);
+  await reloadUntil(page, "HTTP 200");
+  await page.getByText("hookrelay.test").first().waitFor();
+
   const other = await page.goto(`${BASE}/console/deliveries/${env("OTHER_DELIVERY")}`);
   assert.equal(other.status(), 404, "another tenant's delivery is not found");
   const notAdmin = await page.goto(`${BASE}/console/admin/dead`);
@@ -85,6 +107,12 @@ try {
   await admin.goto(`${BASE}/console/admin/fleet`);
   await admin.getByText("dispatchers connected").waitFor();
   await shot(admin, "fleet");
+  await admin.click("text=Tenants");
+  await admin.locator("#tenants").waitFor();
+  await shot(admin, "tenants");
+  await admin.click("text=API keys");
+  await admin.locator("#api-keys").waitFor();
+  await shot(admin, "api-keys");
   console.log("console browser test passed");
 } finally {
   await browser.close();

@@ -112,10 +112,9 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
 
 fn endpoint_row(e: Endpoint, h: EndpointHealth) -> AnyView {
     let href = format!("/console/endpoints/{}", e.id);
-    let state = if e.disabled {
-        view! { <span class="badge dead">"disabled"</span> <span class="muted small">{e.disabled_reason.clone().unwrap_or_default()}</span> }.into_any()
-    } else {
-        view! { <span class="badge delivered">"enabled"</span> }.into_any()
+    let state = view! {
+        {view::enabled_badge(e.disabled)}
+        " " <span class="muted small">{e.disabled_reason.clone().unwrap_or_default()}</span>
     };
     let limit = match e.rate_limit_per_second {
         Some(r) => format!("{r}/s"),
@@ -180,9 +179,10 @@ pub async fn endpoint(
         <section class="card">
             <dl class="facts">
                 <dt>"URL"</dt><dd><code>{e.url.clone()}</code></dd>
+                {(!e.description.is_empty()).then(|| view! { <dt>"Description"</dt><dd>{e.description.clone()}</dd> })}
                 <dt>"Id"</dt><dd>{copy_id(e.id.to_string())}</dd>
                 <dt>"Events"</dt><dd>{types}</dd>
-                <dt>"State"</dt><dd>{if e.disabled { badge("dead") } else { badge("delivered") }} " " {e.disabled_reason.clone().unwrap_or_default()}</dd>
+                <dt>"State"</dt><dd>{view::enabled_badge(e.disabled)} " " {e.disabled_reason.clone().unwrap_or_default()}</dd>
                 <dt>"Circuit"</dt><dd>{badge(&e.circuit.state)}
                     {e.circuit.next_probe_at.map(|t| view! { " next probe " {when(t)} })}</dd>
                 <dt>"Rate limit"</dt><dd>{e.rate_limit_per_second.map_or("none".to_string(), |r| format!("{r}/s, burst {}", e.rate_limit_burst.unwrap_or(r)))}</dd>

@@ -163,6 +163,15 @@ pub fn badge(status: &str) -> AnyView {
     view! { <span class=class>{text}</span> }.into_any()
 }
 
+/// An endpoint's state: enabled or disabled.
+pub fn enabled_badge(disabled: bool) -> AnyView {
+    if disabled {
+        view! { <span class="badge dead">"disabled"</span> }.into_any()
+    } else {
+        view! { <span class="badge delivered">"enabled"</span> }.into_any()
+    }
+}
+
 pub fn copy_id(id: String) -> AnyView {
     view! {
         <code class="id">{id.clone()}</code>

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
 
 /// Creates a console link for `tenant`; returns its URL.
-async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
+pub(crate) async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
     let (status, body) = app
         .post(
             &format!("/v1/tenants/{tenant}/console-links"),
@@ -21,13 +21,22 @@ async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
 }
 
 /// The body of a console page, fetched with the client's session.
-async fn page_text(client: &reqwest::Client, url: String) -> String {
+pub(crate) async fn page_text(client: &reqwest::Client, url: String) -> String {
     let res = client.get(url).send().await.expect("get");
     res.text().await.expect("body")
 }
 
+/// The CSRF token of the first form on a page.
+pub(crate) fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_string()
+}
+
 /// A browser-like client that keeps cookies and does not follow redirects.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -111,12 +120,7 @@ async fn links_sessions_and_forms_are_guarded() {
 
     // The customer disables and re-enables the endpoint with the session's token.
     let page = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF field")
-        .to_string();
+    let csrf = csrf_of(&page);
     for disabled in ["true", "false"] {
         let res = client
             .post(app.url(&format!("/console/endpoints/{endpoint}/state")))
@@ -238,7 +242,8 @@ async fn the_console_works_in_a_real_browser() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // What the browser did really happened.
-    receiver.wait_for(6).await;
-    app.wait_for_delivered(4).await;
+    // What the browser did really happened: 3 failures, the replay, the test event
+    // to the endpoint added in the browser, the 2 dead letters replayed.
+    receiver.wait_for(7).await;
+    app.wait_for_delivered(5).await;
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod bad_input;
 mod console;
+mod console_forms;
 mod delivery;
 mod endpoint_actions;
 mod dlq;

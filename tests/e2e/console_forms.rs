@@ -1,0 +1,258 @@
+//! The console's forms over HTTP against the real services: customers add, edit,
+//! rotate and test endpoints; operators create tenants and API keys, revoke keys and
+//! replay hand-picked dead letters. Each checks what the subscriber got or the API says.
+
+use axum::http::StatusCode;
+use hookrelay_signature::{Secret, Verifier};
+use serde_json::json;
+
+use crate::console::{browser, console_link, csrf_of, page_text};
+use crate::helpers::{ADMIN_TOKEN, Received, Receiver, TestApp};
+
+fn verifies(secret: &str, got: &Received) -> bool {
+    Verifier::new(vec![Secret::from_whsec(secret).expect("secret")])
+        .verify(
+            got.header("webhook-id"),
+            got.header("webhook-timestamp"),
+            got.header("webhook-signature"),
+            &got.body,
+        )
+        .is_ok()
+}
+
+/// The `whsec_`/`hr_` value a "shown once" page displays.
+fn shown_once(page: &str, prefix: &str) -> String {
+    let start = page.find(&format!(">{prefix}")).expect("a secret on the page") + 1;
+    page[start..]
+        .split('<')
+        .next()
+        .expect("text")
+        .to_string()
+}
+
+async fn post_form(
+    client: &reqwest::Client,
+    url: String,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let res = client.post(url).form(form).send().await.expect("post");
+    let status = res.status();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().expect("ascii").to_string());
+    (status, res.text().await.expect("body"), location)
+}
+
+#[tokio::test]
+async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    let client = browser();
+    client
+        .get(console_link(&app, &key, &tenant).await)
+        .send()
+        .await
+        .expect("open link");
+    let csrf = csrf_of(&page_text(&client, app.url("/console/endpoints/new")).await);
+    let endpoints = format!("/v1/tenants/{tenant}/endpoints");
+
+    // Bad input is shown on the form again, and nothing is stored.
+    let (status, page, _) = post_form(
+        &client,
+        app.url("/console/endpoints"),
+        &[("csrf", &csrf), ("url", "ftp://example.com/hook"), ("rate_limit_per_second", "5")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("url must use http or https"), "{page}");
+    assert!(page.contains("value=\"ftp://example.com/hook\""), "the form keeps what was typed");
+    let (status, _, _) = post_form(
+        &client,
+        app.url("/console/endpoints"),
+        &[("csrf", "forged"), ("url", &receiver.url)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, list) = app.get(&endpoints, &key).await;
+    assert_eq!(list["data"].as_array().expect("data").len(), 0, "{list}");
+
+    // Added: the secret is shown once and signs what the subscriber receives.
+    let (status, page, _) = post_form(
+        &client,
+        app.url("/console/endpoints"),
+        &[
+            ("csrf", &csrf),
+            ("url", &receiver.url),
+            ("description", "orders"),
+            ("event_types", "order.created, invoice.*"),
+            ("rate_limit_per_second", "50"),
+            ("rate_limit_burst", ""),
+            ("timeout_ms", "2000"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let secret = shown_once(&page, "whsec_");
+    let (_, list) = app.get(&endpoints, &key).await;
+    let e = list["data"][0].clone();
+    let endpoint = e["id"].as_str().expect("id").to_string();
+    assert_eq!(e["event_types"], json!(["order.created", "invoice.*"]));
+    assert_eq!((e["rate_limit_per_second"].as_i64(), e["timeout_ms"].as_i64()), (Some(50), Some(2000)));
+    app.event(&key, &tenant, json!({ "event_type": "order.created", "payload": {} }))
+        .await;
+    let got = receiver.wait_for(1).await;
+    assert!(verifies(&secret, &got[0]));
+
+    // Edited: every event type, no rate limit.
+    let edit = app.url(&format!("/console/endpoints/{endpoint}/edit"));
+    let form = page_text(&client, edit.clone()).await;
+    assert!(form.contains("value=\"order.created, invoice.*\""), "prefilled: {form}");
+    let (status, _, location) = post_form(
+        &client,
+        edit,
+        &[("csrf", &csrf), ("url", &receiver.url), ("event_types", ""), ("rate_limit_per_second", ""), ("timeout_ms", "2000")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some(format!("/console/endpoints/{endpoint}").as_str()));
+    let (_, e) = app.get(&format!("{endpoints}/{endpoint}"), &key).await;
+    assert!(e["event_types"].is_null() && e["rate_limit_per_second"].is_null(), "{e}");
+
+    // Rotated with an hour of grace: both secrets sign the next message.
+    let (status, page, _) = post_form(
+        &client,
+        app.url(&format!("/console/endpoints/{endpoint}/rotate")),
+        &[("csrf", &csrf), ("grace", "3600")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let rotated = shown_once(&page, "whsec_");
+    assert_ne!(rotated, secret);
+    let detail = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
+    assert!(detail.contains("secret-overlap") && !detail.contains(&rotated), "shown only once");
+    app.event(&key, &tenant, json!({ "event_type": "user.created", "payload": {} }))
+        .await;
+    let got = receiver.wait_for(2).await;
+    assert!(verifies(&secret, &got[1]) && verifies(&rotated, &got[1]));
+
+    // A test event: the page it leads to is its delivery, and the subscriber gets it.
+    let (status, _, location) = post_form(
+        &client,
+        app.url(&format!("/console/endpoints/{endpoint}/test")),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let delivery = location
+        .expect("to the delivery")
+        .strip_prefix("/console/deliveries/")
+        .expect("a delivery page")
+        .to_string();
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got[2].header("webhook-id"), delivery);
+    assert!(String::from_utf8_lossy(&got[2].body).contains("hookrelay.test"));
+}
+
+#[tokio::test]
+async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let client = browser();
+    let (status, _, _) = post_form(&client, app.url("/console/login"), &[("token", ADMIN_TOKEN)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let csrf = csrf_of(&page_text(&client, app.url("/console/admin/tenants")).await);
+
+    // Tenants: created, listed, a taken uid refused with a message.
+    for _ in 0..2 {
+        post_form(
+            &client,
+            app.url("/console/admin/tenants"),
+            &[("csrf", &csrf), ("name", "Globex"), ("uid", "globex")],
+        )
+        .await;
+    }
+    let key = app.producer_key().await;
+    let (status, t) = app.get("/v1/tenants/globex", &key).await;
+    assert_eq!((status, t["name"].as_str()), (StatusCode::OK, Some("Globex")));
+    let (status, _, location) = post_form(
+        &client,
+        app.url("/console/admin/tenants"),
+        &[("csrf", &csrf), ("name", "Again"), ("uid", "globex")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = page_text(&client, app.url(&location.expect("back to the form"))).await;
+    assert!(page.contains("Another tenant already has this uid."), "{page}");
+    assert!(page.contains("Globex"));
+
+    // API keys: shown once, usable, listed by hint, revoked at once.
+    let (status, page, _) = post_form(
+        &client,
+        app.url("/console/admin/api-keys"),
+        &[("csrf", &csrf), ("name", "billing")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_key = shown_once(&page, "hr_");
+    assert_eq!(app.get("/v1/tenants", &new_key).await.0, StatusCode::OK);
+    let list = page_text(&client, app.url("/console/admin/api-keys")).await;
+    assert!(list.contains("billing") && list.contains(&new_key[..8]) && !list.contains(&new_key));
+    let (_, keys) = app.get("/v1/api-keys", ADMIN_TOKEN).await;
+    let id = keys["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|k| k["name"] == "billing")
+        .expect("listed")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, _, _) = post_form(
+        &client,
+        app.url(&format!("/console/admin/api-keys/{id}/revoke")),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/v1/tenants", &new_key).await.0, StatusCode::UNAUTHORIZED);
+
+    // Two dead letters; the operator ticks one and only that one is re-sent.
+    let failing = StatusCode::INTERNAL_SERVER_ERROR;
+    let receiver = Receiver::scripted(vec![(failing, None); 2], StatusCode::OK, "ok").await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let mut dead = Vec::new();
+    for _ in 0..2 {
+        let event = app.event(&key, &tenant, json!({ "event_type": "a", "payload": {} })).await;
+        let d = app.settled_deliveries(&key, &tenant, &event, 1).await[0].clone();
+        assert_eq!(d["status"], "dead");
+        dead.push(d["id"].as_str().expect("id").to_string());
+    }
+    let (status, page, _) = post_form(
+        &client,
+        app.url("/console/admin/dead/replay-picked"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "nothing ticked: {page}");
+    let (status, _, location) = post_form(
+        &client,
+        app.url("/console/admin/dead/replay-picked"),
+        &[("csrf", &csrf), ("id", &dead[0])],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = page_text(&client, app.url(&location.expect("back to the list"))).await;
+    assert!(page.contains("Replaying 1 of the 1 selected."), "{page}");
+    app.wait_for_json(
+        &format!("/v1/tenants/{tenant}/deliveries/{}", dead[0]),
+        &key,
+        "the picked dead letter delivered",
+        |d| d["status"] == "delivered",
+    )
+    .await;
+    let (_, other) = app
+        .get(&format!("/v1/tenants/{tenant}/deliveries/{}", dead[1]), &key)
+        .await;
+    assert_eq!(other["status"], "dead", "the one not ticked stays dead");
+}

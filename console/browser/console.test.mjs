@@ -46,6 +46,9 @@ try {
   const csp = opened.headers()["content-security-policy"];
   assert.ok(csp && csp.includes("default-src 'none'"), `CSP header: ${csp}`);
   await page.getByText(env("ENDPOINT_URL")).first().waitFor();
+  // Health at a glance: 3 attempts, none a 2xx, the last error shown.
+  await page.getByText("0.0 %").first().waitFor();
+  await page.getByText("HTTP 500").first().waitFor();
   await shot(page, "endpoints");
 
   await page.goto(`${BASE}/console/deliveries`);

@@ -119,7 +119,7 @@ impl Dispatcher {
             }
             .run(scheduler_stop.clone()),
         );
-        let sweeper = tokio::spawn(sweep_lanes(sender.clone(), scheduler_stop.clone()));
+        let sweeper = tokio::spawn(housekeeping(sender.clone(), scheduler_stop.clone()));
 
         let mut pause = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
@@ -261,7 +261,9 @@ async fn close(connection: &Connection) {
 }
 
 /// Forgets the lanes of endpoints that have gone quiet, every minute.
-async fn sweep_lanes(sender: Arc<Sender>, stop: CancellationToken) {
+/// Every minute: forgets idle endpoint lanes and drops health rollup rows too old
+/// for the console to show.
+async fn housekeeping(sender: Arc<Sender>, stop: CancellationToken) {
     const EVERY: Duration = Duration::from_secs(60);
     const IDLE: Duration = Duration::from_secs(600);
     let mut tick = tokio::time::interval(EVERY);
@@ -272,6 +274,9 @@ async fn sweep_lanes(sender: Arc<Sender>, stop: CancellationToken) {
                 let forgotten = sender.lanes.evict_idle(IDLE);
                 if forgotten > 0 {
                     tracing::debug!(forgotten, "forgot idle endpoint lanes");
+                }
+                if let Err(e) = sender.store.prune_health_minutes().await {
+                    tracing::debug!(error = %e, "pruning the health rollup failed; next minute then");
                 }
             }
         }

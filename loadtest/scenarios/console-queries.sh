@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Seeds 1,000,000 events (one delivery and one attempt each, over the last day) for
-# one tenant and times the console's list queries against them with psql.
+# one tenant and times the console's list queries (and the endpoint health rollup)
+# against them with psql.
 source "$(dirname "$0")/../../deploy/local/services.sh"
 ensure_services
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,7 +28,14 @@ INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, status, attempts, 
          CASE WHEN i % 50 = 0 THEN 'dead' ELSE 'delivered' END, 1, at, CASE WHEN i % 50 = 0 THEN 500 ELSE 200 END, at, at, at FROM ev;
 INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body, duration_ms, created_at)
   SELECT gen_random_uuid(), id, 1, '{"webhook-id":"x"}', last_response_status, 'ok', 12, created_at FROM deliveries;
-ANALYZE events; ANALYZE deliveries; ANALYZE attempts;
+-- What recording those attempts would have counted in the per-minute health rollup.
+INSERT INTO endpoint_health_minutes (endpoint_id, minute, ok, total, last_error, last_error_at)
+  SELECT d.endpoint_id, date_trunc('minute', a.created_at),
+         count(*) FILTER (WHERE a.response_status BETWEEN 200 AND 299), count(*),
+         CASE WHEN bool_or(a.response_status >= 300) THEN 'HTTP 500' END,
+         max(a.created_at) FILTER (WHERE a.response_status >= 300)
+  FROM attempts a JOIN deliveries d ON d.id = a.delivery_id GROUP BY 1, 2;
+ANALYZE events; ANALYZE deliveries; ANALYZE attempts; ANALYZE endpoint_health_minutes;
 SQL
 LIST="SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $T"
 ORDER="ORDER BY d.created_at DESC, d.id DESC LIMIT 51"
@@ -44,4 +52,4 @@ time_query "deliveries, one hour 20 h ago" "$LIST AND d.created_at >= now() - in
 time_query "search: idempotency key -> events" "SELECT id FROM events WHERE tenant_id = $T AND idempotency_key = 'key-4242'"
 time_query "deliveries of the found events" "$LIST AND d.event_id = ANY(ARRAY(SELECT id FROM events WHERE tenant_id = $T AND idempotency_key = 'key-4242')) $ORDER"
 time_query "attempts of one delivery" "SELECT a.id FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.tenant_id = $T AND a.delivery_id = (SELECT d2.id FROM deliveries d2 JOIN events e2 ON e2.id = d2.event_id WHERE e2.tenant_id = $T AND e2.idempotency_key = 'key-777')"
-time_query "endpoint health (1 h / 24 h)" "SELECT d.endpoint_id, count(*) FROM deliveries d JOIN attempts a ON a.delivery_id = d.id WHERE d.tenant_id = $T AND d.created_at > now() - interval '1 day' AND a.created_at > now() - interval '1 day' GROUP BY d.endpoint_id"
+time_query "endpoint health (1 h / 24 h, rollup)" "SELECT m.endpoint_id, sum(m.total) FILTER (WHERE m.minute > now() - interval '1 hour'), sum(m.ok) FILTER (WHERE m.minute > now() - interval '1 hour'), sum(m.total), sum(m.ok), (array_agg(m.last_error ORDER BY m.last_error_at DESC) FILTER (WHERE m.last_error_at IS NOT NULL))[1] FROM endpoints e JOIN endpoint_health_minutes m ON m.endpoint_id = e.id WHERE e.tenant_id = $T AND e.deleted_at IS NULL AND m.minute > now() - interval '1 day' GROUP BY m.endpoint_id"

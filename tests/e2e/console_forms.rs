@@ -153,6 +153,11 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     let got = receiver.wait_for(3).await;
     assert_eq!(got[2].header("webhook-id"), delivery);
     assert!(String::from_utf8_lossy(&got[2].body).contains("hookrelay.test"));
+
+    // Health at a glance counts every attempt (from the per-minute rollup).
+    app.wait_for_delivered(3).await;
+    let list = page_text(&client, app.url("/console/endpoints")).await;
+    assert!(list.contains("100.0 %") && list.contains(" of 3"), "{list}");
 }
 
 #[tokio::test]

@@ -43,26 +43,34 @@ pub struct FleetNumbers {
 }
 
 impl Store {
-    /// Health of a tenant's endpoints, from their deliveries' attempts of the last day.
+    /// Health of a tenant's endpoints over the last hour and day, from the per-minute
+    /// rollup that recording attempts keeps.
     pub async fn endpoint_health(&self, tenant_id: Uuid) -> Result<Vec<EndpointHealth>> {
         Ok(sqlx::query_as(
-            "SELECT d.endpoint_id,
-                    count(*) FILTER (WHERE a.created_at > now() - interval '1 hour') AS hour_total,
-                    count(*) FILTER (WHERE a.created_at > now() - interval '1 hour'
-                                       AND a.response_status BETWEEN 200 AND 299) AS hour_ok,
-                    count(*) AS day_total,
-                    count(*) FILTER (WHERE a.response_status BETWEEN 200 AND 299) AS day_ok,
-                    (array_agg(coalesce(a.error, 'HTTP ' || a.response_status) ORDER BY a.created_at DESC)
-                        FILTER (WHERE a.response_status IS NULL OR a.response_status NOT BETWEEN 200 AND 299))[1]
-                        AS last_error
-             FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
-             WHERE d.tenant_id = $1 AND d.created_at > now() - interval '1 day'
-               AND a.created_at > now() - interval '1 day'
-             GROUP BY d.endpoint_id",
+            "SELECT m.endpoint_id,
+                    coalesce(sum(m.total) FILTER (WHERE m.minute > now() - interval '1 hour'), 0)::int8 AS hour_total,
+                    coalesce(sum(m.ok) FILTER (WHERE m.minute > now() - interval '1 hour'), 0)::int8 AS hour_ok,
+                    sum(m.total)::int8 AS day_total,
+                    sum(m.ok)::int8 AS day_ok,
+                    (array_agg(m.last_error ORDER BY m.last_error_at DESC)
+                        FILTER (WHERE m.last_error_at IS NOT NULL))[1] AS last_error
+             FROM endpoints e JOIN endpoint_health_minutes m ON m.endpoint_id = e.id
+             WHERE e.tenant_id = $1 AND e.deleted_at IS NULL AND m.minute > now() - interval '1 day'
+             GROUP BY m.endpoint_id",
         )
         .bind(tenant_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Drops health rollup rows older than two days; returns how many.
+    pub async fn prune_health_minutes(&self) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM endpoint_health_minutes WHERE minute < now() - interval '2 days'",
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// A tenant's deliveries, newest first, filtered; `limit + 1` rows say if there is more.

@@ -219,7 +219,8 @@ impl Store {
         .await?)
     }
 
-    /// Records attempts and moves their deliveries on, in one statement. A delivery
+    /// Records attempts, moves their deliveries on and counts them in the per-minute
+    /// health rollup, in one statement. A delivery
     /// already `delivered` stays delivered even if a duplicate send later failed.
     /// Each delivery may appear at most once per call.
     pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
@@ -243,13 +244,31 @@ impl Store {
                     next_attempt_at = CASE WHEN d.status = 'delivered' THEN NULL ELSE i.next_attempt_at END,
                     updated_at = now()
                 FROM input i WHERE d.id = i.delivery_id
-                RETURNING d.id, d.attempts
+                RETURNING d.id, d.attempts, d.endpoint_id
+             ), logged AS (
+                INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body,
+                                      duration_ms, error, created_at)
+                SELECT i.attempt_id, i.delivery_id, upd.attempts, i.request_headers::jsonb, i.response_status,
+                       i.response_body, i.duration_ms, i.error, i.at
+                FROM input i JOIN upd ON upd.id = i.delivery_id
+             ), tallied AS (
+                SELECT upd.endpoint_id, date_trunc('minute', i.at) AS minute,
+                       i.response_status BETWEEN 200 AND 299 AS ok,
+                       coalesce(i.error, 'HTTP ' || i.response_status) AS problem, i.at
+                FROM input i JOIN upd ON upd.id = i.delivery_id
              )
-             INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body,
-                                   duration_ms, error, created_at)
-             SELECT i.attempt_id, i.delivery_id, upd.attempts, i.request_headers::jsonb, i.response_status,
-                    i.response_body, i.duration_ms, i.error, i.at
-             FROM input i JOIN upd ON upd.id = i.delivery_id",
+             -- The console's per-minute health rollup; sorted so concurrent writers lock alike.
+             INSERT INTO endpoint_health_minutes AS m (endpoint_id, minute, ok, total, last_error, last_error_at)
+             SELECT endpoint_id, minute, count(*) FILTER (WHERE ok), count(*),
+                    (array_agg(problem ORDER BY at DESC) FILTER (WHERE ok IS NOT TRUE))[1],
+                    max(at) FILTER (WHERE ok IS NOT TRUE)
+             FROM tallied GROUP BY endpoint_id, minute ORDER BY endpoint_id, minute
+             ON CONFLICT (endpoint_id, minute) DO UPDATE SET
+                ok = m.ok + excluded.ok,
+                total = m.total + excluded.total,
+                last_error = CASE WHEN excluded.last_error_at >= m.last_error_at OR m.last_error_at IS NULL
+                                  THEN coalesce(excluded.last_error, m.last_error) ELSE m.last_error END,
+                last_error_at = greatest(m.last_error_at, excluded.last_error_at)",
         )
         .bind(records.iter().map(|_| new_id()).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.delivery_id).collect::<Vec<_>>())

@@ -51,6 +51,8 @@ pub struct Inner {
     pub targets: TargetPolicy,
     pub max_endpoint_timeout: std::time::Duration,
     pub key_revoked: Option<KeyRevoked>,
+    /// Cookies only over HTTPS: set when the public URL is `https`.
+    pub secure_cookies: bool,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -79,6 +81,10 @@ impl ConsoleState {
             targets: config.target_policy(),
             max_endpoint_timeout: config.max_endpoint_timeout,
             key_revoked,
+            secure_cookies: config
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
         }))
     }
 }
@@ -88,9 +94,11 @@ pub fn link_signer(config: &Config) -> Signer {
 }
 
 /// A console link for one tenant: the path to open (with its token) and its expiry.
+/// Each link opens one session only.
 pub fn issue_link(signer: &Signer, tenant: Uuid) -> (String, DateTime<Utc>) {
     let expires_at = Utc::now() + LINK_TTL;
     let token = signer.sign(&LinkClaims {
+        id: Uuid::new_v4(),
         tenant,
         exp: expires_at.timestamp(),
     });

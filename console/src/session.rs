@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -19,9 +19,11 @@ use crate::{ConsoleState, SESSION_TTL};
 
 const COOKIE: &str = "hookrelay_console";
 
-/// What a console link grants: one tenant, until `exp` (unix seconds).
+/// What a console link grants: one session for one tenant, if opened before `exp`
+/// (unix seconds). `id` makes it single-use.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LinkClaims {
+    pub id: Uuid,
     pub tenant: Uuid,
     pub exp: i64,
 }
@@ -171,9 +173,10 @@ fn start(state: &ConsoleState, kind: &str, tenant: Option<Uuid>, to: &str) -> Re
         nonce: Uuid::new_v4().simple().to_string(),
     };
     let cookie = format!(
-        "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}",
+        "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}{}",
         state.sessions.sign(&claims),
-        SESSION_TTL.num_seconds()
+        SESSION_TTL.num_seconds(),
+        secure(state)
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
 }
@@ -192,17 +195,33 @@ pub struct LinkQuery {
 }
 
 pub async fn open_link(State(state): State<ConsoleState>, Query(q): Query<LinkQuery>) -> Response {
-    match state.links.verify::<LinkClaims>(&q.token) {
-        Some(link) if link.exp > Utc::now().timestamp() => {
-            start(&state, "tenant", Some(link.tenant), "/console/endpoints")
+    let link = match state.links.verify::<LinkClaims>(&q.token) {
+        Some(link) if link.exp > Utc::now().timestamp() => link,
+        _ => {
+            return view::message(
+                StatusCode::UNAUTHORIZED,
+                "This link has expired",
+                "Console links work for 15 minutes. Ask for a new one from your account.",
+                Nav::None,
+            );
         }
-        _ => view::message(
-            StatusCode::UNAUTHORIZED,
-            "This link has expired",
-            "Console links work for 15 minutes. Ask for a new one from your account.",
+    };
+    let expires_at = DateTime::from_timestamp(link.exp, 0).unwrap_or_else(Utc::now);
+    match state.store.use_console_link(link.id, expires_at).await {
+        Ok(true) => start(&state, "tenant", Some(link.tenant), "/console/endpoints"),
+        Ok(false) => view::message(
+            StatusCode::GONE,
+            "This link was already used",
+            "Each console link opens one session. Ask for a new one from your account.",
             Nav::None,
         ),
+        Err(e) => crate::customer::unavailable(e, Nav::None),
     }
+}
+
+/// `; Secure` when the console is served over HTTPS.
+fn secure(state: &ConsoleState) -> &'static str {
+    if state.secure_cookies { "; Secure" } else { "" }
 }
 
 pub async fn login_form() -> Response {
@@ -226,8 +245,11 @@ pub async fn login(State(state): State<ConsoleState>, Form(form): Form<LoginForm
     }
 }
 
-pub async fn logout() -> Response {
-    let cookie = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0");
+pub async fn logout(State(state): State<ConsoleState>) -> Response {
+    let cookie = format!(
+        "{COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure(&state)
+    );
     (
         [(header::SET_COOKIE, cookie)],
         Redirect::to("/console/login"),

@@ -78,6 +78,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `HOOKRELAY_ADMIN_TOKEN`: without it the admin API refuses every call.
     pub admin_token: Option<Sensitive<String>>,
+    /// `HOOKRELAY_PUBLIC_URL`: where users reach this installation (e.g.
+    /// `https://hooks.example.com`). Console links start with it, and with `https`
+    /// the console's cookie is `Secure`. Unset: links use the request's host over http.
+    pub public_url: Option<String>,
     /// `HOOKRELAY_ENCRYPTION_KEY`: base64 of 32 bytes; encrypts endpoint secrets at rest.
     pub encryption_key: Sensitive<[u8; 32]>,
     /// `HOOKRELAY_SHARDS`: delivery queues; an endpoint always maps to the same one.
@@ -134,6 +138,7 @@ impl Config {
             queue_prefix: "hookrelay".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_token: None,
+            public_url: None,
             encryption_key: Sensitive::new([0u8; 32]),
             shards: 16,
             max_payload_bytes: 1024 * 1024,
@@ -223,6 +228,15 @@ impl Config {
                 "must be at least 16 characters",
             )?;
             c.admin_token = Some(Sensitive::new(v));
+        }
+        if let Some(v) = get("HOOKRELAY_PUBLIC_URL") {
+            let url = url::Url::parse(&v).map_err(|e| err("HOOKRELAY_PUBLIC_URL", e.to_string()))?;
+            require(
+                matches!(url.scheme(), "http" | "https") && url.host().is_some(),
+                "HOOKRELAY_PUBLIC_URL",
+                "must be an http or https URL such as https://hooks.example.com",
+            )?;
+            c.public_url = Some(v.trim_end_matches('/').to_string());
         }
         match get("HOOKRELAY_ENCRYPTION_KEY") {
             Some(v) => {
@@ -521,6 +535,14 @@ mod tests {
     fn encryption_key_is_required() {
         let e = Config::from_lookup(|_| None).expect_err("missing key");
         assert_eq!(e.name, "HOOKRELAY_ENCRYPTION_KEY");
+    }
+
+    #[test]
+    fn the_public_url_must_be_http_and_loses_its_trailing_slash() {
+        let c = load(&[("HOOKRELAY_PUBLIC_URL", "https://hooks.example.com/")]).expect("valid");
+        assert_eq!(c.public_url.as_deref(), Some("https://hooks.example.com"));
+        assert!(load(&[("HOOKRELAY_PUBLIC_URL", "ftp://x")]).is_err());
+        assert!(load(&[("HOOKRELAY_PUBLIC_URL", "not a url")]).is_err());
     }
 
     #[test]

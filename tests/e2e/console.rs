@@ -77,9 +77,12 @@ async fn links_sessions_and_forms_are_guarded() {
         .expect("ascii")
         .to_string();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"),
         "{cookie}"
     );
+    // A link opens one session only.
+    let res = browser().get(&link).send().await.expect("open again");
+    assert_eq!(res.status(), StatusCode::GONE);
 
     let res = client
         .get(app.url(&format!("/console/deliveries/{delivery}")))
@@ -168,6 +171,21 @@ async fn links_sessions_and_forms_are_guarded() {
         .await
         .expect("post");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn links_use_the_public_url_and_https_makes_the_cookie_secure() {
+    let public = "https://hooks.example.test";
+    let app = TestApp::spawn_with(|c| c.public_url = Some(public.into()), false).await;
+    let (key, tenant) = app.tenant().await;
+    let link = console_link(&app, &key, &tenant).await;
+    let path = link
+        .strip_prefix(public)
+        .expect("the link starts with the public URL");
+    let res = browser().get(app.url(path)).send().await.expect("open");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()["set-cookie"].to_str().expect("ascii");
+    assert!(cookie.contains("; Secure"), "{cookie}");
 }
 
 #[tokio::test]

@@ -63,6 +63,23 @@ impl Store {
         .await?)
     }
 
+    /// Marks a console link as used; `false` if it was used before. Forgets links
+    /// past their expiry on the way (they are refused by their signature anyway).
+    pub async fn use_console_link(&self, id: Uuid, expires_at: DateTime<Utc>) -> Result<bool> {
+        sqlx::query("DELETE FROM console_link_uses WHERE expires_at < now()")
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query(
+            "INSERT INTO console_link_uses (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     /// Drops health rollup rows older than two days; returns how many.
     pub async fn prune_health_minutes(&self) -> Result<u64> {
         Ok(sqlx::query(

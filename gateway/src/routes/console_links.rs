@@ -24,16 +24,22 @@ async fn create(
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let signer = hookrelay_console::link_signer(&state.config);
     let (path, expires_at) = hookrelay_console::issue_link(&signer, tenant.id);
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
-        })
-        .map_or_else(|| state.config.listen.to_string(), str::to_string);
+    let base = match &state.config.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| {
+                    h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
+                })
+                .map_or_else(|| state.config.listen.to_string(), str::to_string);
+            format!("http://{host}")
+        }
+    };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "url": format!("http://{host}{path}"), "expires_at": expires_at })),
+        Json(json!({ "url": format!("{base}{path}"), "expires_at": expires_at })),
     ))
 }

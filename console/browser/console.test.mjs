@@ -1,7 +1,7 @@
 // Drives the console in headless Chromium: a customer opens a console link, sees the
 // endpoint and a failed delivery with its attempts, replays it and sees the new
 // successful attempt, adds a second endpoint through the form (its secret shown once)
-// and sends it a test event; another tenant's delivery is a 404; an operator signs
+// and sends it a test event, whose attempt appears live (the islands' wasm build); another tenant's delivery is a 404; an operator signs
 // in, replays the dead-letter queue and sees it drain, and looks at tenants and keys. Settings come from the
 // environment (the Rust test `console::the_console_works_in_a_real_browser` sets them).
 import { chromium } from "playwright-core";
@@ -60,14 +60,14 @@ try {
   await page.getByText("HTTP 500").first().waitFor();
   await shot(page, "delivery-failed");
   await page.click("#replay");
-  await reloadUntil(page, "Attempt 2");
+  await page.getByText("Attempt 2").waitFor({ timeout: PATIENCE_MS });
   await page.getByText("HTTP 200").first().waitFor();
   await shot(page, "delivery-replayed");
 
   // A second endpoint through the form, then a test event to it.
   await page.goto(`${BASE}/console/endpoints`);
   await page.click("#add-endpoint");
-  await page.fill("input[name=url]", `${env("ENDPOINT_URL")}?second=1`);
+  await page.fill("input[name=url]", env("SLOW_ENDPOINT_URL"));
   await page.fill("input[name=description]", "Order notifications");
   await page.fill("input[name=event_types]", "order.*");
   await page.fill("input[name=rate_limit_per_second]", "20");
@@ -80,9 +80,15 @@ try {
   await page.getByText("Order notifications").first().waitFor();
   assert.ok(!(await page.content()).includes(secret), "the secret is shown only once");
   await shot(page, "endpoint");
+  // The slow endpoint answers after two seconds: the page opens with no attempt,
+  // its island (hydrated from the wasm build) sees the attempt land and reloads the
+  // page by itself; the test never reloads it.
   await page.click("#send-test");
   await page.waitForURL(/\/console\/deliveries\//);
-  await reloadUntil(page, "HTTP 200");
+  await page.getByText("No attempt yet").waitFor();
+  await page.waitForFunction(() => document.documentElement.dataset.hydrated === "true");
+  await page.getByText("Attempt 1").waitFor({ timeout: PATIENCE_MS });
+  await page.getByText("HTTP 200").first().waitFor();
   await page.getByText("hookrelay.test").first().waitFor();
 
   const other = await page.goto(`${BASE}/console/deliveries/${env("OTHER_DELIVERY")}`);
@@ -103,7 +109,9 @@ try {
   await shot(admin, "dead-letters");
   await admin.click("#replay-all");
   await admin.waitForURL(/\/console\/admin\/jobs\//);
-  await reloadUntil(admin, ">done<");
+  await admin.waitForFunction(() => document.documentElement.dataset.hydrated === "true");
+  await admin.locator("#live-status.done").waitFor({ timeout: PATIENCE_MS });
+  assert.equal(await admin.textContent("#live-count"), env("DEAD_COUNT"));
   await shot(admin, "replay-job");
   await admin.goto(`${BASE}/console/admin/dead`);
   await reloadUntil(admin, "Nothing dead");

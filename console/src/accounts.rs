@@ -39,7 +39,10 @@ pub async fn tenants(
     let more = rows.len() as i64 > TENANTS_PAGE;
     rows.truncate(TENANTS_PAGE as usize);
     let next = more
-        .then(|| rows.last().map(|t| format!("/console/admin/tenants?after={}", t.id)))
+        .then(|| {
+            rows.last()
+                .map(|t| format!("/console/admin/tenants?after={}", t.id))
+        })
         .flatten();
     let list = if rows.is_empty() && after.is_none() {
         view! { <section class="card empty"><h2>"No tenants yet"</h2><p>"A tenant is one of your customers: create one here or with POST /v1/tenants, then add its endpoints."</p></section> }.into_any()

@@ -1,28 +1,32 @@
-//! The console's stylesheet and its one small script, compiled into the binary so
-//! the console works offline (no CDN, no external fonts).
+//! The console's stylesheet and its two small scripts (copy buttons; loading the
+//! islands' wasm build), compiled into the binary so the console works offline (no
+//! CDN, no external fonts).
 
 use axum::http::header;
 use axum::response::IntoResponse;
 
 const CSS: &str = include_str!("../assets/console.css");
 const JS: &str = include_str!("../assets/console.js");
+const HYDRATE: &str = include_str!("../assets/hydrate.js");
 
-pub async fn css() -> impl IntoResponse {
+fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, kind),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        CSS,
+        body,
     )
 }
 
+pub async fn css() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", CSS)
+}
+
 pub async fn js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        JS,
-    )
+    asset("text/javascript; charset=utf-8", JS)
+}
+
+pub async fn hydrate() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", HYDRATE)
 }

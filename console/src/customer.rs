@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use hookrelay_console_islands::{Live, Snapshot};
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{Delivery, Endpoint};
 use hookrelay_core::store::{DeliveryFilter, EndpointHealth};
@@ -423,7 +424,6 @@ pub fn delivery_detail(
     actions: AnyView,
     admin: bool,
 ) -> AnyView {
-    let status = d.status.as_str().to_string();
     let endpoint_href = if admin {
         format!("/console/admin/dead?endpoint={}", d.endpoint_id)
     } else {
@@ -463,14 +463,34 @@ pub fn delivery_detail(
             .collect_view()
             .into_any()
     };
+    // Customers see new attempts arrive; the operator's view is a snapshot.
+    let snapshot = crate::progress::delivery_snapshot(&d);
+    let live = if admin {
+        live(
+            Snapshot {
+                finished: true,
+                ..snapshot
+            },
+            "attempts",
+            String::new(),
+            false,
+        )
+    } else {
+        live(
+            snapshot,
+            "attempts",
+            format!("/console/deliveries/{}/progress", d.id),
+            true,
+        )
+    };
     view! {
-        <h1>"Delivery " {badge(&status)}</h1>
+        <h1>"Delivery"</h1>
         <section class="card">
+            {live}
             <dl class="facts">
                 <dt>"webhook-id"</dt><dd>{copy_id(d.id.to_string())}</dd>
                 <dt>"Event"</dt><dd>{copy_id(d.event_id.to_string())} " " <span class="muted">{d.event_type.clone()}</span></dd>
                 <dt>"Endpoint"</dt><dd><a href=endpoint_href>{d.endpoint_id.to_string()}</a></dd>
-                <dt>"Attempts"</dt><dd>{d.attempts}</dd>
                 <dt>"Created"</dt><dd>{when(d.created_at)}</dd>
                 <dt>"Next attempt"</dt><dd>{maybe_when(d.next_attempt_at)}</dd>
                 <dt>"Last error"</dt><dd class="error-text">{d.last_error.clone().unwrap_or_default()}</dd>
@@ -514,7 +534,10 @@ pub struct StateForm {
 pub async fn set_state(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted { session: s, form: f }: Posted<TenantSession, StateForm>,
+    Posted {
+        session: s,
+        form: f,
+    }: Posted<TenantSession, StateForm>,
 ) -> Response {
     let Some(id) = parse_id(&id) else {
         return view::not_found(Nav::Tenant);
@@ -543,7 +566,10 @@ pub struct RecoverForm {
 pub async fn recover(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted { session: s, form: f }: Posted<TenantSession, RecoverForm>,
+    Posted {
+        session: s,
+        form: f,
+    }: Posted<TenantSession, RecoverForm>,
 ) -> Response {
     let Some(id) = parse_id(&id) else {
         return view::not_found(Nav::Tenant);
@@ -583,7 +609,7 @@ pub async fn job(
     }
 }
 
-/// A job's progress; the page reloads itself every two seconds until it is done.
+/// A job's progress, live while it runs (or reloading every two seconds).
 pub fn job_page(job: hookrelay_core::model::Job, nav: Nav) -> Response {
     let done = job.status == "done";
     let title = if job.kind == "recover" {
@@ -591,19 +617,36 @@ pub fn job_page(job: hookrelay_core::model::Job, nav: Nav) -> Response {
     } else {
         "Replaying dead letters"
     };
+    let poll_url = match nav {
+        Nav::Admin => format!("/console/admin/jobs/{}/progress", job.id),
+        _ => format!("/console/jobs/{}/progress", job.id),
+    };
+    let live = live(
+        crate::progress::job_snapshot(&job),
+        "re-sent so far",
+        poll_url,
+        false,
+    );
     let body = view! {
         <h1>{title}</h1>
         <section class="card">
+            {live}
             <dl class="facts">
                 <dt>"Job"</dt><dd>{copy_id(job.id.to_string())}</dd>
-                <dt>"Status"</dt><dd id="job-status">{badge(&job.status)}</dd>
-                <dt>"Re-sent so far"</dt><dd id="job-count">{job.done_count}</dd>
                 <dt>"Started"</dt><dd>{when(job.created_at)}</dd>
-                <dt>"Finished"</dt><dd>{maybe_when(job.finished_at)}</dd>
             </dl>
-            {(!done).then(|| view! { <p class="muted">"This page refreshes every two seconds until the job is done."</p> })}
+            {(!done).then(|| view! { <p class="muted">"Progress updates here until the job is done."</p> })}
         </section>
     }
     .into_any();
     page(StatusCode::OK, title, nav, (!done).then_some(2), body)
+}
+
+/// The live status island for a snapshot.
+pub fn live(s: Snapshot, count_label: &str, poll_url: String, reload_on_change: bool) -> AnyView {
+    view! {
+        <Live status=s.status count=s.count count_label=count_label.to_string()
+              finished=s.finished note=s.note poll_url=poll_url reload_on_change=reload_on_change/>
+    }
+    .into_any()
 }

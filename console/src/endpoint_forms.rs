@@ -143,13 +143,23 @@ pub async fn new_form(s: TenantSession) -> Response {
 
 pub async fn create(
     State(state): State<ConsoleState>,
-    Posted { session: s, form: f }: Posted<TenantSession, EndpointForm>,
+    Posted {
+        session: s,
+        form: f,
+    }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
     let settings = match f.check(&state) {
         Ok(v) => v,
         Err(e) => {
             let action = "/console/endpoints".to_string();
-            return form_page(StatusCode::UNPROCESSABLE_ENTITY, "Add an endpoint", action, f, Some(e), &s.csrf);
+            return form_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Add an endpoint",
+                action,
+                f,
+                Some(e),
+                &s.csrf,
+            );
         }
     };
     let secret = rules::new_secret(None).unwrap_or_else(|_| unreachable!("generated"));
@@ -201,7 +211,10 @@ pub async fn edit_form(
 pub async fn update(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted { session: s, form: f }: Posted<TenantSession, EndpointForm>,
+    Posted {
+        session: s,
+        form: f,
+    }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
         return view::not_found(Nav::Tenant);
@@ -210,7 +223,14 @@ pub async fn update(
         Ok(v) => v,
         Err(e) => {
             let action = format!("/console/endpoints/{id}/edit");
-            return form_page(StatusCode::UNPROCESSABLE_ENTITY, "Edit endpoint", action, f, Some(e), &s.csrf);
+            return form_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Edit endpoint",
+                action,
+                f,
+                Some(e),
+                &s.csrf,
+            );
         }
     };
     let changes = EndpointChanges {
@@ -238,7 +258,10 @@ pub struct RotateForm {
 pub async fn rotate(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted { session: s, form: f }: Posted<TenantSession, RotateForm>,
+    Posted {
+        session: s,
+        form: f,
+    }: Posted<TenantSession, RotateForm>,
 ) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
         return view::not_found(Nav::Tenant);
@@ -267,7 +290,10 @@ pub async fn rotate(
                     "Requests are signed with both the old and the new secret until {} UTC: switch your verifier to the new one before then. It is shown only this once.",
                     t.format("%Y-%m-%d %H:%M")
                 ),
-                None => "The old secret no longer signs requests. This secret is shown only this once.".into(),
+                None => {
+                    "The old secret no longer signs requests. This secret is shown only this once."
+                        .into()
+                }
             };
             secret_page("Secret rotated", id, secret.to_whsec(), note)
         }

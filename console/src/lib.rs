@@ -1,7 +1,8 @@
 //! hookrelay-console: the web console, server-rendered with Leptos on axum and
 //! mounted at `/console`. Customers arrive through a short-lived link scoped to one
 //! tenant; operators log in with the admin token. Every page works without
-//! JavaScript (forms for every action); a small script only adds copy buttons.
+//! JavaScript (forms for every action); a small script adds copy buttons, and where
+//! the islands' wasm build is served, progress and new attempts update live.
 #![forbid(unsafe_code)]
 
 mod accounts;
@@ -9,6 +10,8 @@ mod assets;
 mod customer;
 mod endpoint_forms;
 mod operator;
+mod pkg;
+mod progress;
 mod session;
 mod view;
 
@@ -20,8 +23,8 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use hookrelay_core::crypto::Cipher;
 use hookrelay_core::queue::{Publisher, Topology};
-use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::signed::Signer;
+use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::{Config, Store};
 use uuid::Uuid;
 
@@ -53,6 +56,8 @@ pub struct Inner {
     pub key_revoked: Option<KeyRevoked>,
     /// Cookies only over HTTPS: set when the public URL is `https`.
     pub secure_cookies: bool,
+    /// The islands' wasm build, when there is one.
+    pub pkg: Option<Arc<pkg::Pkg>>,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -75,12 +80,17 @@ impl ConsoleState {
             sessions: Signer::new(config.encryption_key.expose(), "hookrelay console sessions"),
             admin_token: config.admin_token.as_ref().map(|t| t.expose().clone()),
             amqp_url: config.amqp_url.expose().clone(),
-            publisher: Publisher::new(config.amqp_url.expose().clone(), "console", topology.clone()),
+            publisher: Publisher::new(
+                config.amqp_url.expose().clone(),
+                "console",
+                topology.clone(),
+            ),
             topology,
             cipher: Cipher::new(config.encryption_key.expose()),
             targets: config.target_policy(),
             max_endpoint_timeout: config.max_endpoint_timeout,
             key_revoked,
+            pkg: pkg::Pkg::load(&config.console_pkg),
             secure_cookies: config
                 .public_url
                 .as_deref()
@@ -117,6 +127,9 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/logout", post(session::logout))
         .route("/console/assets/console.css", get(assets::css))
         .route("/console/assets/console.js", get(assets::js))
+        .route("/console/assets/hydrate.js", get(assets::hydrate))
+        .route("/console/pkg/console.js", get(pkg::js))
+        .route("/console/pkg/console_bg.wasm", get(pkg::wasm))
         .route(
             "/console/endpoints",
             get(customer::endpoints).post(endpoint_forms::create),
@@ -127,14 +140,19 @@ pub fn router(state: ConsoleState) -> Router {
             "/console/endpoints/{id}/edit",
             get(endpoint_forms::edit_form).post(endpoint_forms::update),
         )
-        .route("/console/endpoints/{id}/rotate", post(endpoint_forms::rotate))
+        .route(
+            "/console/endpoints/{id}/rotate",
+            post(endpoint_forms::rotate),
+        )
         .route("/console/endpoints/{id}/test", post(endpoint_forms::test))
         .route("/console/endpoints/{id}/recover", post(customer::recover))
         .route("/console/endpoints/{id}/state", post(customer::set_state))
         .route("/console/deliveries", get(customer::deliveries))
         .route("/console/deliveries/{id}", get(customer::delivery))
+        .route("/console/deliveries/{id}/progress", get(progress::delivery))
         .route("/console/deliveries/{id}/replay", post(customer::replay))
         .route("/console/jobs/{id}", get(customer::job))
+        .route("/console/jobs/{id}/progress", get(progress::tenant_job))
         .route("/console/admin/dead", get(operator::dead))
         .route("/console/admin/dead/replay", post(operator::replay))
         .route("/console/admin/dead/purge", post(operator::purge))
@@ -157,6 +175,10 @@ pub fn router(state: ConsoleState) -> Router {
             post(accounts::revoke_key),
         )
         .route("/console/admin/jobs/{id}", get(operator::job))
+        .route(
+            "/console/admin/jobs/{id}/progress",
+            get(progress::admin_job),
+        )
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)
 }
@@ -167,8 +189,9 @@ async fn secure_headers(mut res: axum::response::Response) -> axum::response::Re
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+             connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+             base-uri 'none'",
         ),
     );
     h.insert(

@@ -201,8 +201,16 @@ pub async fn replay_picked(
             for (delivery, endpoint) in &replayed {
                 state.publisher.send_now(*delivery, *endpoint).await;
             }
-            let done = format!("Replaying {} of the {} selected.", replayed.len(), ids.len());
-            Redirect::to(&format!("/console/admin/dead?{}", encode(&[("done", done)]))).into_response()
+            let done = format!(
+                "Replaying {} of the {} selected.",
+                replayed.len(),
+                ids.len()
+            );
+            Redirect::to(&format!(
+                "/console/admin/dead?{}",
+                encode(&[("done", done)])
+            ))
+            .into_response()
         }
         Err(e) => unavailable(e, Nav::Admin),
     }

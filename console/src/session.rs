@@ -141,7 +141,12 @@ impl<S: Session + Send, T: DeserializeOwned + Send> FromRequest<ConsoleState> fo
         let Form(posted) = Form::<WithCsrf<T>>::from_request(req, state)
             .await
             .map_err(|e| {
-                view::message(StatusCode::BAD_REQUEST, "Check the form", &e.body_text(), Nav::None)
+                view::message(
+                    StatusCode::BAD_REQUEST,
+                    "Check the form",
+                    &e.body_text(),
+                    Nav::None,
+                )
             })?;
         check_csrf(session.csrf(), &posted.csrf)?;
         Ok(Self {

@@ -15,8 +15,8 @@ pub enum Nav {
     Admin,
 }
 
-/// A full page. `refresh` reloads it every so many seconds (live progress without
-/// scripts).
+/// A full page, rendered in its own reactive owner (freed with the page). `refresh`
+/// reloads it every so many seconds unless its islands update it live.
 pub fn page(
     status: StatusCode,
     title: &str,
@@ -45,17 +45,21 @@ pub fn page(
         Nav::Tenant => "customer",
         Nav::Admin => "operator",
     };
-    let html = view! {
+    // With scripts on, `hydrate.js` either brings the page's islands to life or
+    // reloads it every `data-refresh` seconds; with scripts off, the <noscript> does.
+    let owner = Owner::new();
+    let html = owner.with(|| view! {
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                {refresh.map(|s| view! { <meta http-equiv="refresh" content=s.to_string()/> })}
+                {refresh.map(|s| view! { <noscript><meta http-equiv="refresh" content=s.to_string()/></noscript> })}
                 <title>{title}</title>
                 <link rel="stylesheet" href="/console/assets/console.css"/>
                 <script src="/console/assets/console.js" defer=true></script>
+                <script type="module" src="/console/assets/hydrate.js"></script>
             </head>
-            <body>
+            <body data-refresh=refresh.map(|s| s.to_string())>
                 <header class="top">
                     <a class="brand" href="/console">"hookrelay"</a>
                     <span class="scope">{scope}</span>
@@ -70,7 +74,8 @@ pub fn page(
             </body>
         </html>
     }
-    .to_html();
+    .to_html());
+    drop(owner);
     (status, Html(format!("<!DOCTYPE html>\n{html}"))).into_response()
 }
 

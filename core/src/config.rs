@@ -82,6 +82,9 @@ pub struct Config {
     /// `https://hooks.example.com`). Console links start with it, and with `https`
     /// the console's cookie is `Secure`. Unset: links use the request's host over http.
     pub public_url: Option<String>,
+    /// `HOOKRELAY_CONSOLE_PKG`: folder of the console's optional wasm build
+    /// (`console.js`, `console_bg.wasm`); default `target/site/pkg`.
+    pub console_pkg: std::path::PathBuf,
     /// `HOOKRELAY_ENCRYPTION_KEY`: base64 of 32 bytes; encrypts endpoint secrets at rest.
     pub encryption_key: Sensitive<[u8; 32]>,
     /// `HOOKRELAY_SHARDS`: delivery queues; an endpoint always maps to the same one.
@@ -139,6 +142,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_token: None,
             public_url: None,
+            console_pkg: "target/site/pkg".into(),
             encryption_key: Sensitive::new([0u8; 32]),
             shards: 16,
             max_payload_bytes: 1024 * 1024,
@@ -230,13 +234,17 @@ impl Config {
             c.admin_token = Some(Sensitive::new(v));
         }
         if let Some(v) = get("HOOKRELAY_PUBLIC_URL") {
-            let url = url::Url::parse(&v).map_err(|e| err("HOOKRELAY_PUBLIC_URL", e.to_string()))?;
+            let url =
+                url::Url::parse(&v).map_err(|e| err("HOOKRELAY_PUBLIC_URL", e.to_string()))?;
             require(
                 matches!(url.scheme(), "http" | "https") && url.host().is_some(),
                 "HOOKRELAY_PUBLIC_URL",
                 "must be an http or https URL such as https://hooks.example.com",
             )?;
             c.public_url = Some(v.trim_end_matches('/').to_string());
+        }
+        if let Some(v) = get("HOOKRELAY_CONSOLE_PKG") {
+            c.console_pkg = v.into();
         }
         match get("HOOKRELAY_ENCRYPTION_KEY") {
             Some(v) => {

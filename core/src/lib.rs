@@ -4,12 +4,12 @@
 
 pub mod config;
 pub mod crypto;
-pub mod rules;
 pub mod event_type;
 pub mod ids;
 pub mod model;
 pub mod queue;
 pub mod retry;
+pub mod rules;
 pub mod signed;
 pub mod store;
 pub mod target;

@@ -20,7 +20,10 @@ pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
 pub const TEST_EVENT_TYPE: &str = "hookrelay.test";
 
 pub fn check_url(targets: &TargetPolicy, url: &str) -> Result<(), String> {
-    targets.check_url(url).map(|_| ()).map_err(|e| e.to_string())
+    targets
+        .check_url(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// `None` subscribes to everything; a list must be non-empty and well formed.

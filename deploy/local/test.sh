@@ -16,6 +16,10 @@ if [ ! -d "$ROOT/console/browser/node_modules/playwright-core" ]; then
   (cd "$ROOT/console/browser" && npm install --no-audit --no-fund --no-package-lock --silent)
 fi
 
+# The console islands' wasm build, which the browser test expects to see hydrate.
+export HOOKRELAY_CONSOLE_PKG="${HOOKRELAY_CONSOLE_PKG:-${CARGO_TARGET_DIR:-$ROOT/target}/site/pkg}"
+bash "$ROOT/deploy/local/console-wasm.sh"
+
 export HOOKRELAY_TEST_DATABASE_URL="${HOOKRELAY_TEST_DATABASE_URL:-postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/postgres}"
 export HOOKRELAY_TEST_AMQP_URL="${HOOKRELAY_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export HOOKRELAY_LOG="${HOOKRELAY_LOG:-warn}"

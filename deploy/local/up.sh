@@ -48,7 +48,10 @@ export HOOKRELAY_ALLOW_PRIVATE_TARGETS="${HOOKRELAY_ALLOW_PRIVATE_TARGETS:-true}
 
 log "building hookrelay (release)"
 (cd "$ROOT" && cargo build --release --locked --bin hookrelay)
-BIN="$ROOT/target/release/hookrelay"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hookrelay"
+# The console's live islands (optional: without them pages reload themselves).
+export HOOKRELAY_CONSOLE_PKG="${HOOKRELAY_CONSOLE_PKG:-${CARGO_TARGET_DIR:-$ROOT/target}/site/pkg}"
+bash "$ROOT/deploy/local/console-wasm.sh" || log "console islands not built; the console reloads pages instead"
 
 log "applying migrations"
 "$BIN" migrate

@@ -434,7 +434,11 @@ impl Sender {
                 Some(secret) => {
                     // During a rotation's grace period the old secret signs too.
                     let secrets: Vec<Secret> = std::iter::once(secret)
-                        .chain(job.previous_secret_ciphertext.as_deref().and_then(|c| self.secret(c)))
+                        .chain(
+                            job.previous_secret_ciphertext
+                                .as_deref()
+                                .and_then(|c| self.secret(c)),
+                        )
                         .collect();
                     let send = self.client.send(Outgoing {
                         delivery_id: job.delivery_id,

@@ -50,7 +50,9 @@ pub fn app(state: AppState) -> Router {
     let console = hookrelay_console::ConsoleState::with_key_hook(
         &state.config,
         state.store.clone(),
-        Some(std::sync::Arc::new(move |hash: &[u8]| keys.keys.remove(hash))),
+        Some(std::sync::Arc::new(move |hash: &[u8]| {
+            keys.keys.remove(hash)
+        })),
     );
     routes::router(state).merge(hookrelay_console::router(console))
 }

@@ -49,4 +49,3 @@ impl std::ops::Deref for AppState {
         &self.0
     }
 }
-

@@ -7,7 +7,7 @@ use hookrelay_signature::{Secret, Verifier};
 use serde_json::json;
 
 use crate::console::{browser, console_link, csrf_of, page_text};
-use crate::helpers::{ADMIN_TOKEN, Received, Receiver, TestApp};
+use crate::helpers::{ADMIN_TOKEN, PATIENCE, Received, Receiver, TestApp};
 
 fn verifies(secret: &str, got: &Received) -> bool {
     Verifier::new(vec![Secret::from_whsec(secret).expect("secret")])
@@ -22,12 +22,11 @@ fn verifies(secret: &str, got: &Received) -> bool {
 
 /// The `whsec_`/`hr_` value a "shown once" page displays.
 fn shown_once(page: &str, prefix: &str) -> String {
-    let start = page.find(&format!(">{prefix}")).expect("a secret on the page") + 1;
-    page[start..]
-        .split('<')
-        .next()
-        .expect("text")
-        .to_string()
+    let start = page
+        .find(&format!(">{prefix}"))
+        .expect("a secret on the page")
+        + 1;
+    page[start..].split('<').next().expect("text").to_string()
 }
 
 async fn post_form(
@@ -62,12 +61,19 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     let (status, page, _) = post_form(
         &client,
         app.url("/console/endpoints"),
-        &[("csrf", &csrf), ("url", "ftp://example.com/hook"), ("rate_limit_per_second", "5")],
+        &[
+            ("csrf", &csrf),
+            ("url", "ftp://example.com/hook"),
+            ("rate_limit_per_second", "5"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("url must use http or https"), "{page}");
-    assert!(page.contains("value=\"ftp://example.com/hook\""), "the form keeps what was typed");
+    assert!(
+        page.contains("value=\"ftp://example.com/hook\""),
+        "the form keeps what was typed"
+    );
     let (status, _, _) = post_form(
         &client,
         app.url("/console/endpoints"),
@@ -99,26 +105,51 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     let e = list["data"][0].clone();
     let endpoint = e["id"].as_str().expect("id").to_string();
     assert_eq!(e["event_types"], json!(["order.created", "invoice.*"]));
-    assert_eq!((e["rate_limit_per_second"].as_i64(), e["timeout_ms"].as_i64()), (Some(50), Some(2000)));
-    app.event(&key, &tenant, json!({ "event_type": "order.created", "payload": {} }))
-        .await;
+    assert_eq!(
+        (
+            e["rate_limit_per_second"].as_i64(),
+            e["timeout_ms"].as_i64()
+        ),
+        (Some(50), Some(2000))
+    );
+    app.event(
+        &key,
+        &tenant,
+        json!({ "event_type": "order.created", "payload": {} }),
+    )
+    .await;
     let got = receiver.wait_for(1).await;
     assert!(verifies(&secret, &got[0]));
 
     // Edited: every event type, no rate limit.
     let edit = app.url(&format!("/console/endpoints/{endpoint}/edit"));
     let form = page_text(&client, edit.clone()).await;
-    assert!(form.contains("value=\"order.created, invoice.*\""), "prefilled: {form}");
+    assert!(
+        form.contains("value=\"order.created, invoice.*\""),
+        "prefilled: {form}"
+    );
     let (status, _, location) = post_form(
         &client,
         edit,
-        &[("csrf", &csrf), ("url", &receiver.url), ("event_types", ""), ("rate_limit_per_second", ""), ("timeout_ms", "2000")],
+        &[
+            ("csrf", &csrf),
+            ("url", &receiver.url),
+            ("event_types", ""),
+            ("rate_limit_per_second", ""),
+            ("timeout_ms", "2000"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location.as_deref(), Some(format!("/console/endpoints/{endpoint}").as_str()));
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/console/endpoints/{endpoint}").as_str())
+    );
     let (_, e) = app.get(&format!("{endpoints}/{endpoint}"), &key).await;
-    assert!(e["event_types"].is_null() && e["rate_limit_per_second"].is_null(), "{e}");
+    assert!(
+        e["event_types"].is_null() && e["rate_limit_per_second"].is_null(),
+        "{e}"
+    );
 
     // Rotated with an hour of grace: both secrets sign the next message.
     let (status, page, _) = post_form(
@@ -131,9 +162,16 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     let rotated = shown_once(&page, "whsec_");
     assert_ne!(rotated, secret);
     let detail = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
-    assert!(detail.contains("secret-overlap") && !detail.contains(&rotated), "shown only once");
-    app.event(&key, &tenant, json!({ "event_type": "user.created", "payload": {} }))
-        .await;
+    assert!(
+        detail.contains("secret-overlap") && !detail.contains(&rotated),
+        "shown only once"
+    );
+    app.event(
+        &key,
+        &tenant,
+        json!({ "event_type": "user.created", "payload": {} }),
+    )
+    .await;
     let got = receiver.wait_for(2).await;
     assert!(verifies(&secret, &got[1]) && verifies(&rotated, &got[1]));
 
@@ -154,6 +192,38 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     assert_eq!(got[2].header("webhook-id"), delivery);
     assert!(String::from_utf8_lossy(&got[2].body).contains("hookrelay.test"));
 
+    // The live island's snapshot of that delivery, for this tenant only.
+    let progress = format!("/console/deliveries/{delivery}/progress");
+    let snapshot = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let res = client.get(app.url(&progress)).send().await.expect("get");
+            let s: serde_json::Value = res.json().await.expect("json");
+            if s["finished"] == true {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    })
+    .await
+    .expect("the test delivery finishes");
+    assert_eq!(
+        (snapshot["status"].as_str(), snapshot["count"].as_i64()),
+        (Some("delivered"), Some(1))
+    );
+    let (other_key, other_tenant) = app.tenant().await;
+    let stranger = browser();
+    stranger
+        .get(console_link(&app, &other_key, &other_tenant).await)
+        .send()
+        .await
+        .expect("open");
+    let res = stranger.get(app.url(&progress)).send().await.expect("get");
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "another tenant's delivery"
+    );
+
     // Health at a glance counts every attempt (from the per-minute rollup).
     app.wait_for_delivered(3).await;
     let list = page_text(&client, app.url("/console/endpoints")).await;
@@ -164,7 +234,12 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
 async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
     let client = browser();
-    let (status, _, _) = post_form(&client, app.url("/console/login"), &[("token", ADMIN_TOKEN)]).await;
+    let (status, _, _) = post_form(
+        &client,
+        app.url("/console/login"),
+        &[("token", ADMIN_TOKEN)],
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let csrf = csrf_of(&page_text(&client, app.url("/console/admin/tenants")).await);
 
@@ -179,7 +254,10 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     }
     let key = app.producer_key().await;
     let (status, t) = app.get("/v1/tenants/globex", &key).await;
-    assert_eq!((status, t["name"].as_str()), (StatusCode::OK, Some("Globex")));
+    assert_eq!(
+        (status, t["name"].as_str()),
+        (StatusCode::OK, Some("Globex"))
+    );
     let (status, _, location) = post_form(
         &client,
         app.url("/console/admin/tenants"),
@@ -188,7 +266,10 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let page = page_text(&client, app.url(&location.expect("back to the form"))).await;
-    assert!(page.contains("Another tenant already has this uid."), "{page}");
+    assert!(
+        page.contains("Another tenant already has this uid."),
+        "{page}"
+    );
     assert!(page.contains("Globex"));
 
     // API keys: shown once, usable, listed by hint, revoked at once.
@@ -220,7 +301,10 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(app.get("/v1/tenants", &new_key).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/v1/tenants", &new_key).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Two dead letters; the operator ticks one and only that one is re-sent.
     let failing = StatusCode::INTERNAL_SERVER_ERROR;
@@ -228,7 +312,9 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let mut dead = Vec::new();
     for _ in 0..2 {
-        let event = app.event(&key, &tenant, json!({ "event_type": "a", "payload": {} })).await;
+        let event = app
+            .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
+            .await;
         let d = app.settled_deliveries(&key, &tenant, &event, 1).await[0].clone();
         assert_eq!(d["status"], "dead");
         dead.push(d["id"].as_str().expect("id").to_string());
@@ -257,7 +343,10 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     )
     .await;
     let (_, other) = app
-        .get(&format!("/v1/tenants/{tenant}/deliveries/{}", dead[1]), &key)
+        .get(
+            &format!("/v1/tenants/{tenant}/deliveries/{}", dead[1]),
+            &key,
+        )
         .await;
     assert_eq!(other["status"], "dead", "the one not ticked stays dead");
 }

@@ -69,7 +69,10 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends()
     // A secret of the caller's own, and bad input.
     let own = Secret::from_bytes(vec![7; 32]).expect("key").to_whsec();
     let (status, body) = app.post(&rotate, &key, json!({ "secret": own })).await;
-    assert_eq!((status, body["secret"].as_str()), (StatusCode::OK, Some(own.as_str())));
+    assert_eq!(
+        (status, body["secret"].as_str()),
+        (StatusCode::OK, Some(own.as_str()))
+    );
     let (status, body) = app
         .post(&rotate, &key, json!({ "grace_period_seconds": 8 * 86400 }))
         .await;
@@ -89,7 +92,10 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends()
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The secret the API reports is the newest.
     let (_, current) = app
-        .get(&format!("/v1/tenants/{tenant}/endpoints/{endpoint}/secret"), &key)
+        .get(
+            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/secret"),
+            &key,
+        )
         .await;
     assert_eq!(current["secret"].as_str(), Some(own.as_str()));
 }
@@ -150,7 +156,10 @@ async fn api_keys_are_listed_without_the_key_and_revoked_at_once() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let key = created["key"].as_str().expect("key").to_string();
     let id = created["id"].as_str().expect("id").to_string();
-    assert_eq!(created["hint"].as_str(), Some(format!("{}…", &key[..8]).as_str()));
+    assert_eq!(
+        created["hint"].as_str(),
+        Some(format!("{}…", &key[..8]).as_str())
+    );
     let (status, _) = app.get("/v1/tenants", &key).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -167,7 +176,11 @@ async fn api_keys_are_listed_without_the_key_and_revoked_at_once() {
     assert!(listed["revoked_at"].is_null());
     assert!(!list.to_string().contains(&key), "never the key itself");
     let (status, _) = app.get("/v1/api-keys", &key).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "producers cannot list keys");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "producers cannot list keys"
+    );
 
     let (status, _) = app.delete(&format!("/v1/api-keys/{id}"), ADMIN_TOKEN).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

@@ -73,6 +73,11 @@ pub fn test_config(db_url: String) -> Config {
     c.allow_private_targets = true;
     c.delivery_timeout = Duration::from_secs(5);
     c.shutdown_grace = Duration::from_secs(5);
+    // The console islands' wasm build, as `deploy/local/test.sh` makes it.
+    c.console_pkg = std::env::var("HOOKRELAY_CONSOLE_PKG").map_or_else(
+        |_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/site/pkg").into(),
+        Into::into,
+    );
     c
 }
 

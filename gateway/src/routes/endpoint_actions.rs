@@ -84,7 +84,10 @@ async fn test(
         )
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint"))?;
-    state.publisher.send_now(delivery.id, delivery.endpoint_id).await;
+    state
+        .publisher
+        .send_now(delivery.id, delivery.endpoint_id)
+        .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "delivery_id": delivery.id, "status": "pending" })),

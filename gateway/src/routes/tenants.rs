@@ -33,8 +33,7 @@ async fn create(
     Body(req): Body<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
     let name = req.name.trim();
-    hookrelay_core::rules::check_tenant(name, req.uid.as_deref())
-        .map_err(ApiError::invalid)?;
+    hookrelay_core::rules::check_tenant(name, req.uid.as_deref()).map_err(ApiError::invalid)?;
     let tenant = state
         .store
         .insert_tenant(new_id(), req.uid.as_deref(), name)

@@ -440,6 +440,10 @@ pub fn delivery_detail(
                 let class = if ok { "attempt ok" } else { "attempt failed" };
                 let status = a.response_status.map_or("no response".to_string(), |s| format!("HTTP {s}"));
                 let headers = serde_json::to_string_pretty(&a.request_headers).unwrap_or_default();
+                let response_headers = a
+                    .response_headers
+                    .as_ref()
+                    .and_then(|h| serde_json::to_string_pretty(h).ok());
                 view! {
                     <article class=class>
                         <header>
@@ -453,6 +457,12 @@ pub fn delivery_detail(
                             <summary>"Request headers"</summary>
                             <pre>{headers}</pre>
                         </details>
+                        {response_headers.map(|h| view! {
+                            <details>
+                                <summary>"Response headers"</summary>
+                                <pre>{h}</pre>
+                            </details>
+                        })}
                         <details open=!ok>
                             <summary>"Response body"</summary>
                             <pre>{a.response_body.as_deref().map(view::pretty).unwrap_or_else(|| "(none)".into())}</pre>

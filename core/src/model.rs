@@ -139,6 +139,8 @@ pub struct Attempt {
     pub attempt: i32,
     pub request_headers: serde_json::Value,
     pub response_status: Option<i32>,
+    /// Header name to value (several values joined with ", "); `None` without a response.
+    pub response_headers: Option<serde_json::Value>,
     pub response_body: Option<String>,
     pub duration_ms: i32,
     pub error: Option<String>,

@@ -78,6 +78,7 @@ impl WebhookClient {
             next_attempt_at: None,
             request_headers,
             response_status: None,
+            response_headers: None,
             response_body: None,
             duration_ms: 0,
             error: None,
@@ -104,6 +105,7 @@ impl WebhookClient {
             Ok(mut response) => {
                 let status = response.status();
                 record.response_status = Some(i32::from(status.as_u16()));
+                record.response_headers = Some(headers_json(response.headers()));
                 if matches!(status.as_u16(), 429 | 503) {
                     retry_after = response
                         .headers()
@@ -137,11 +139,32 @@ pub fn not_sent(delivery_id: Uuid, reason: &str) -> AttemptRecord {
         next_attempt_at: None,
         request_headers: json!({}),
         response_status: None,
+        response_headers: None,
         response_body: None,
         duration_ms: 0,
         error: Some(reason.to_string()),
         at: Utc::now(),
     }
+}
+
+/// Response headers kept in the attempt log, and how long each value may be.
+const MAX_RESPONSE_HEADERS: usize = 50;
+const MAX_HEADER_VALUE: usize = 512;
+
+/// The response headers as a JSON object (repeated names joined with ", "), capped.
+fn headers_json(headers: &reqwest::header::HeaderMap) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for name in headers.keys().take(MAX_RESPONSE_HEADERS) {
+        let joined = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let value: String = joined.chars().take(MAX_HEADER_VALUE).collect();
+        out.insert(name.as_str().to_string(), serde_json::Value::String(value));
+    }
+    serde_json::Value::Object(out)
 }
 
 /// Reads at most `MAX_RESPONSE_BODY` bytes of the body, as (lossy) text.

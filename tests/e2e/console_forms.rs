@@ -3,22 +3,10 @@
 //! replay hand-picked dead letters. Each checks what the subscriber got or the API says.
 
 use axum::http::StatusCode;
-use hookrelay_signature::{Secret, Verifier};
 use serde_json::json;
 
 use crate::console::{browser, console_link, csrf_of, page_text};
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, Received, Receiver, TestApp};
-
-fn verifies(secret: &str, got: &Received) -> bool {
-    Verifier::new(vec![Secret::from_whsec(secret).expect("secret")])
-        .verify(
-            got.header("webhook-id"),
-            got.header("webhook-timestamp"),
-            got.header("webhook-signature"),
-            &got.body,
-        )
-        .is_ok()
-}
+use crate::helpers::{ADMIN_TOKEN, PATIENCE, Receiver, TestApp, verifies};
 
 /// The `whsec_`/`hr_` value a "shown once" page displays.
 fn shown_once(page: &str, prefix: &str) -> String {

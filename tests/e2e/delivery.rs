@@ -258,6 +258,7 @@ async fn a_failing_endpoint_leaves_a_failed_delivery_with_the_response_on_record
     let a = &attempts["data"][0];
     assert_eq!(a["response_status"], 500);
     assert_eq!(a["response_body"], "boom");
+    assert_eq!(a["response_headers"]["content-length"], "4", "{a}");
     assert_eq!(a["error"], "HTTP 500");
     assert_eq!(receiver.received().len(), 1);
 }

@@ -2,21 +2,10 @@
 //! real services: what the subscriber receives and what the gateway accepts.
 
 use axum::http::StatusCode;
-use hookrelay_signature::{Secret, Verifier};
+use hookrelay_signature::Secret;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, Received, Receiver, TestApp};
-
-fn verifies(secret: &str, got: &Received) -> bool {
-    Verifier::new(vec![Secret::from_whsec(secret).expect("secret")])
-        .verify(
-            got.header("webhook-id"),
-            got.header("webhook-timestamp"),
-            got.header("webhook-signature"),
-            &got.body,
-        )
-        .is_ok()
-}
+use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp, verifies};
 
 #[tokio::test]
 async fn a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends() {

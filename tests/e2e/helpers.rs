@@ -472,6 +472,20 @@ impl Received {
     }
 }
 
+/// Whether `secret` verifies the request's Standard Webhooks signature.
+pub fn verifies(secret: &str, got: &Received) -> bool {
+    hookrelay_signature::Verifier::new(vec![
+        hookrelay_signature::Secret::from_whsec(secret).expect("secret"),
+    ])
+    .verify(
+        got.header("webhook-id"),
+        got.header("webhook-timestamp"),
+        got.header("webhook-signature"),
+        &got.body,
+    )
+    .is_ok()
+}
+
 /// A scripted answer: status and an optional `Retry-After`.
 pub type Scripted = (StatusCode, Option<&'static str>);
 

@@ -54,6 +54,7 @@ pub struct AttemptRecord {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub request_headers: serde_json::Value,
     pub response_status: Option<i32>,
+    pub response_headers: Option<serde_json::Value>,
     pub response_body: Option<String>,
     pub duration_ms: i32,
     pub error: Option<String>,
@@ -230,9 +231,9 @@ impl Store {
         sqlx::query(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::text[],
-                                     $7::int4[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+                                     $7::int4[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[])
                   AS t(attempt_id, delivery_id, status, request_headers, response_status, response_body,
-                       duration_ms, error, at, next_attempt_at)
+                       duration_ms, error, at, next_attempt_at, response_headers)
              ), upd AS (
                 UPDATE deliveries d SET
                     attempts = d.attempts + 1,
@@ -247,9 +248,9 @@ impl Store {
                 RETURNING d.id, d.attempts, d.endpoint_id
              ), logged AS (
                 INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body,
-                                      duration_ms, error, created_at)
+                                      duration_ms, error, created_at, response_headers)
                 SELECT i.attempt_id, i.delivery_id, upd.attempts, i.request_headers::jsonb, i.response_status,
-                       i.response_body, i.duration_ms, i.error, i.at
+                       i.response_body, i.duration_ms, i.error, i.at, i.response_headers::jsonb
                 FROM input i JOIN upd ON upd.id = i.delivery_id
              ), tallied AS (
                 SELECT upd.endpoint_id, date_trunc('minute', i.at) AS minute,
@@ -280,6 +281,12 @@ impl Store {
         .bind(records.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.next_attempt_at).collect::<Vec<_>>())
+        .bind(
+            records
+                .iter()
+                .map(|r| r.response_headers.as_ref().map(|h| h.to_string()))
+                .collect::<Vec<_>>(),
+        )
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -389,8 +396,8 @@ impl Store {
     /// Every attempt of a tenant's delivery, oldest first.
     pub async fn list_attempts(&self, tenant_id: Uuid, delivery_id: Uuid) -> Result<Vec<Attempt>> {
         Ok(sqlx::query_as(
-            "SELECT a.id, a.delivery_id, a.attempt, a.request_headers, a.response_status, a.response_body,
-                    a.duration_ms, a.error, a.created_at
+            "SELECT a.id, a.delivery_id, a.attempt, a.request_headers, a.response_status, a.response_headers,
+                    a.response_body, a.duration_ms, a.error, a.created_at
              FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
              WHERE d.tenant_id = $1 AND a.delivery_id = $2
              ORDER BY a.attempt, a.created_at",

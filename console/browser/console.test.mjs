@@ -40,7 +40,12 @@ try {
   // Customer.
   const customer = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await customer.newPage();
-  const opened = await page.goto(env("CONSOLE_LINK"));
+  await page.goto(env("CONSOLE_LINK"));
+  await shot(page, "open-link");
+  const [opened] = await Promise.all([
+    page.waitForNavigation(),
+    page.click("#open-console"),
+  ]);
   assert.equal(opened.status(), 200);
   assert.match(page.url(), /\/console\/endpoints$/);
   const csp = opened.headers()["content-security-policy"];

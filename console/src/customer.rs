@@ -525,9 +525,9 @@ pub async fn replay(
     let Some(id) = parse_id(&id) else {
         return view::not_found(Nav::Tenant);
     };
-    match state.store.replay_now(posted.session.tenant, id).await {
-        Ok(Some(endpoint)) => {
-            state.publisher.send_now(id, endpoint).await;
+    match state.store.replay_delivery(posted.session.tenant, id).await {
+        Ok(Some(d)) => {
+            state.publisher.send_now(&[d]).await;
             Redirect::to(&format!("/console/deliveries/{id}")).into_response()
         }
         Ok(None) => view::not_found(Nav::Tenant),

@@ -311,6 +311,19 @@ pub async fn test(
     let Ok(id) = Uuid::parse_str(&id) else {
         return view::not_found(Nav::Tenant);
     };
+    match state.store.get_endpoint(posted.session.tenant, id).await {
+        Ok(Some(e)) if e.disabled => {
+            return view::message(
+                StatusCode::CONFLICT,
+                "This endpoint is disabled",
+                "Enable it to send it a test event.",
+                Nav::Tenant,
+            );
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => return view::not_found(Nav::Tenant),
+        Err(e) => return unavailable(e, Nav::Tenant),
+    }
     let payload = rules::test_payload(id, Utc::now());
     match state
         .store
@@ -318,7 +331,7 @@ pub async fn test(
         .await
     {
         Ok(Some(d)) => {
-            state.publisher.send_now(d.id, d.endpoint_id).await;
+            state.publisher.send_now(&[d]).await;
             Redirect::to(&format!("/console/deliveries/{}", d.id)).into_response()
         }
         Ok(None) => view::not_found(Nav::Tenant),

@@ -119,7 +119,10 @@ pub fn issue_link(signer: &Signer, tenant: Uuid) -> (String, DateTime<Utc>) {
 pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/console", get(session::home))
-        .route("/console/open", get(session::open_link))
+        .route(
+            "/console/open",
+            get(session::confirm_link).post(session::open_link),
+        )
         .route(
             "/console/login",
             get(session::login_form).post(session::login),

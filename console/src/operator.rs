@@ -198,9 +198,7 @@ pub async fn replay_picked(
     }
     match state.store.replay_dead_ids(&ids).await {
         Ok(replayed) => {
-            for (delivery, endpoint) in &replayed {
-                state.publisher.send_now(*delivery, *endpoint).await;
-            }
+            state.publisher.send_now(&replayed).await;
             let done = format!(
                 "Replaying {} of the {} selected.",
                 replayed.len(),

@@ -199,17 +199,38 @@ pub struct LinkQuery {
     token: String,
 }
 
-pub async fn open_link(State(state): State<ConsoleState>, Query(q): Query<LinkQuery>) -> Response {
-    let link = match state.links.verify::<LinkClaims>(&q.token) {
-        Some(link) if link.exp > Utc::now().timestamp() => link,
-        _ => {
-            return view::message(
-                StatusCode::UNAUTHORIZED,
-                "This link has expired",
-                "Console links work for 15 minutes. Ask for a new one from your account.",
-                Nav::None,
-            );
-        }
+fn expired_link() -> Response {
+    view::message(
+        StatusCode::UNAUTHORIZED,
+        "This link has expired",
+        "Console links work for 15 minutes. Ask for a new one from your account.",
+        Nav::None,
+    )
+}
+
+fn valid_link(state: &ConsoleState, token: &str) -> Option<LinkClaims> {
+    state
+        .links
+        .verify::<LinkClaims>(token)
+        .filter(|link| link.exp > Utc::now().timestamp())
+}
+
+/// Opening a link only shows a button: link scanners and chat previews fetch links
+/// with GET, and must not use up the one session a link opens.
+pub async fn confirm_link(
+    State(state): State<ConsoleState>,
+    Query(q): Query<LinkQuery>,
+) -> Response {
+    if valid_link(&state, &q.token).is_none() {
+        return expired_link();
+    }
+    view::open_link(&q.token)
+}
+
+/// The button's POST: uses the link up and starts the tenant's session.
+pub async fn open_link(State(state): State<ConsoleState>, Form(q): Form<LinkQuery>) -> Response {
+    let Some(link) = valid_link(&state, &q.token) else {
+        return expired_link();
     };
     let expires_at = DateTime::from_timestamp(link.exp, 0).unwrap_or_else(Utc::now);
     match state.store.use_console_link(link.id, expires_at).await {

@@ -128,6 +128,28 @@ pub fn login(error: Option<&str>) -> Response {
     )
 }
 
+/// The page a console link shows: one button that opens the session.
+pub fn open_link(token: &str) -> Response {
+    let token = token.to_string();
+    page(
+        StatusCode::OK,
+        "Open the console",
+        Nav::None,
+        None,
+        view! {
+            <section class="card narrow">
+                <h1>"Your webhooks"</h1>
+                <p class="muted">"This link opens one console session, valid for 8 hours."</p>
+                <form method="post" action="/console/open" class="stack">
+                    <input type="hidden" name="token" value=token/>
+                    <button type="submit" class="primary" id="open-console">"Open the console"</button>
+                </form>
+            </section>
+        }
+        .into_any(),
+    )
+}
+
 /// "3 min ago" / "in 4 min".
 pub fn ago(t: DateTime<Utc>) -> String {
     let secs = (Utc::now() - t).num_seconds();

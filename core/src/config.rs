@@ -237,11 +237,17 @@ impl Config {
             let url =
                 url::Url::parse(&v).map_err(|e| err("HOOKRELAY_PUBLIC_URL", e.to_string()))?;
             require(
-                matches!(url.scheme(), "http" | "https") && url.host().is_some(),
+                matches!(url.scheme(), "http" | "https")
+                    && url.host().is_some()
+                    && url.path() == "/"
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+                    && url.username().is_empty()
+                    && url.password().is_none(),
                 "HOOKRELAY_PUBLIC_URL",
-                "must be an http or https URL such as https://hooks.example.com",
+                "must be an http or https origin such as https://hooks.example.com (no path)",
             )?;
-            c.public_url = Some(v.trim_end_matches('/').to_string());
+            c.public_url = Some(url.origin().ascii_serialization());
         }
         if let Some(v) = get("HOOKRELAY_CONSOLE_PKG") {
             c.console_pkg = v.into();
@@ -546,9 +552,11 @@ mod tests {
     }
 
     #[test]
-    fn the_public_url_must_be_http_and_loses_its_trailing_slash() {
-        let c = load(&[("HOOKRELAY_PUBLIC_URL", "https://hooks.example.com/")]).expect("valid");
+    fn the_public_url_must_be_an_http_origin() {
+        let c = load(&[("HOOKRELAY_PUBLIC_URL", "HTTPS://Hooks.Example.com/")]).expect("valid");
         assert_eq!(c.public_url.as_deref(), Some("https://hooks.example.com"));
+        assert!(load(&[("HOOKRELAY_PUBLIC_URL", "https://x.example/console")]).is_err());
+        assert!(load(&[("HOOKRELAY_PUBLIC_URL", "https://x.example/?a=1")]).is_err());
         assert!(load(&[("HOOKRELAY_PUBLIC_URL", "ftp://x")]).is_err());
         assert!(load(&[("HOOKRELAY_PUBLIC_URL", "not a url")]).is_err());
     }

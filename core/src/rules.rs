@@ -19,7 +19,16 @@ pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// The event type of test events sent from the API or the console.
 pub const TEST_EVENT_TYPE: &str = "hookrelay.test";
 
+/// Text PostgreSQL can store and a page can show: no NUL or other control characters.
+fn check_plain(name: &str, text: &str) -> Result<(), String> {
+    if text.chars().any(char::is_control) {
+        return Err(format!("{name} must not contain control characters"));
+    }
+    Ok(())
+}
+
 pub fn check_url(targets: &TargetPolicy, url: &str) -> Result<(), String> {
+    check_plain("url", url)?;
     targets
         .check_url(url)
         .map(|_| ())
@@ -62,7 +71,8 @@ pub fn check_description(d: Option<&str>) -> Result<(), String> {
         Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(format!(
             "description must be at most {MAX_DESCRIPTION} characters"
         )),
-        _ => Ok(()),
+        Some(d) => check_plain("description", d),
+        None => Ok(()),
     }
 }
 
@@ -71,7 +81,7 @@ pub fn check_key_name(name: &str) -> Result<(), String> {
     if name.chars().count() > 256 {
         return Err("name must be at most 256 characters".into());
     }
-    Ok(())
+    check_plain("name", name)
 }
 
 /// A tenant's name (1 to 256 characters once trimmed) and optional `uid`.
@@ -80,6 +90,7 @@ pub fn check_tenant(name: &str, uid: Option<&str>) -> Result<(), String> {
     if name.is_empty() || name.chars().count() > 256 {
         return Err("name must be 1 to 256 characters".into());
     }
+    check_plain("name", name)?;
     if let Some(uid) = uid {
         let valid = (1..=128).contains(&uid.len())
             && uid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
@@ -163,6 +174,9 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, new_secret(None).expect("random"));
         assert!(new_secret(Some("nope")).is_err());
+        assert!(check_key_name("billing\0").is_err());
+        assert!(check_tenant("Acme\u{7}", None).is_err());
+        assert!(check_description(Some("line\0")).is_err());
         assert!(check_grace(MAX_SECRET_GRACE).is_ok());
         assert!(check_grace(MAX_SECRET_GRACE + Duration::from_secs(1)).is_err());
     }

@@ -150,11 +150,20 @@ pub fn not_sent(delivery_id: Uuid, reason: &str) -> AttemptRecord {
 /// Response headers kept in the attempt log, and how long each value may be.
 const MAX_RESPONSE_HEADERS: usize = 50;
 const MAX_HEADER_VALUE: usize = 512;
+const MAX_HEADER_NAME: usize = 128;
 
 /// The response headers as a JSON object (repeated names joined with ", "), capped.
 fn headers_json(headers: &reqwest::header::HeaderMap) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for name in headers.keys().take(MAX_RESPONSE_HEADERS) {
+        if name.as_str().len() > MAX_HEADER_NAME {
+            continue;
+        }
+        // The subscriber's cookies are its own business, not the delivery log's.
+        if name == reqwest::header::SET_COOKIE {
+            out.insert(name.as_str().into(), "(not recorded)".into());
+            continue;
+        }
         let joined = headers
             .get_all(name)
             .iter()
@@ -182,7 +191,10 @@ async fn read_truncated(response: &mut reqwest::Response) -> (String, Option<Str
         }
     }
     buf.truncate(MAX_RESPONSE_BODY);
-    (String::from_utf8_lossy(&buf).into_owned(), error)
+    // PostgreSQL text cannot hold NUL: an endpoint answering with one must not stop
+    // its attempt (and the batch it is recorded with) from being stored.
+    let text = String::from_utf8_lossy(&buf).replace('\0', "\u{FFFD}");
+    (text, error)
 }
 
 /// A short, operator-readable cause.

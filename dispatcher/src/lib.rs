@@ -21,7 +21,6 @@ mod resolver;
 mod router;
 mod scheduler;
 mod sender;
-mod shards;
 
 use std::sync::Arc;
 use std::time::Duration;

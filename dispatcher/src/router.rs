@@ -20,8 +20,8 @@ use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::shards::delivery_messages;
 use crate::{DispatchError, db_retry};
+use hookrelay_core::queue::delivery_messages;
 
 /// Most ingest messages handled in one database transaction.
 const MAX_BATCH: usize = 256;

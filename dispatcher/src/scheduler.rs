@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::db_retry;
-use crate::shards::delivery_messages;
+use hookrelay_core::queue::delivery_messages;
 
 /// Rows claimed per round.
 const BATCH: i64 = 1000;

@@ -432,13 +432,9 @@ impl Sender {
             let _permit = self.permits.acquire().await;
             match self.secret(&job.secret_ciphertext) {
                 Some(secret) => {
-                    // During a rotation's grace period the old secret signs too.
+                    // During a rotation's grace period the old secrets sign too.
                     let secrets: Vec<Secret> = std::iter::once(secret)
-                        .chain(
-                            job.previous_secret_ciphertext
-                                .as_deref()
-                                .and_then(|c| self.secret(c)),
-                        )
+                        .chain(job.previous_secrets.iter().filter_map(|c| self.secret(c)))
                         .collect();
                     let send = self.client.send(Outgoing {
                         delivery_id: job.delivery_id,

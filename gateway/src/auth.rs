@@ -22,49 +22,61 @@ const REFRESH_EVERY: Duration = Duration::from_secs(30);
 
 /// Hashes of the keys known to be valid.
 pub struct KeyCache {
-    hashes: RwLock<HashSet<[u8; 32]>>,
+    state: RwLock<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    valid: HashSet<[u8; 32]>,
+    /// Revoked here since the last reload began: a reload that read the database
+    /// before the revocation must not bring them back.
+    revoked: HashSet<[u8; 32]>,
 }
 
 impl KeyCache {
     pub fn new() -> Self {
         Self {
-            hashes: RwLock::new(HashSet::new()),
+            state: RwLock::new(Known::default()),
         }
     }
 
+    fn known(&self) -> std::sync::RwLockWriteGuard<'_, Known> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn insert(&self, hash: [u8; 32]) {
-        self.hashes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash);
+        self.known().valid.insert(hash);
     }
 
     /// Forgets a revoked key at once (other gateways forget it at their next refresh).
     pub fn remove(&self, hash: &[u8]) {
         if let Ok(hash) = <[u8; 32]>::try_from(hash) {
-            self.hashes
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&hash);
+            let mut known = self.known();
+            known.valid.remove(&hash);
+            known.revoked.insert(hash);
         }
     }
 
     fn contains(&self, hash: &[u8; 32]) -> bool {
-        self.hashes
+        self.state
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .valid
             .contains(hash)
     }
 
     /// Replaces the set with what the database holds.
     pub async fn reload(&self, store: &Store) -> Result<usize, hookrelay_core::store::StoreError> {
+        self.known().revoked.clear();
         let rows = store.active_api_keys().await?;
-        let set: HashSet<[u8; 32]> = rows
+        let mut known = self.known();
+        let valid: HashSet<[u8; 32]> = rows
             .into_iter()
             .filter_map(|(h, _)| h.try_into().ok())
+            .filter(|h| !known.revoked.contains(h))
             .collect();
-        let n = set.len();
-        *self.hashes.write().unwrap_or_else(|p| p.into_inner()) = set;
+        let n = valid.len();
+        known.valid = valid;
         Ok(n)
     }
 

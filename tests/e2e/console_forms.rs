@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::console::{browser, console_link, csrf_of, page_text};
+use crate::console::{browser, console_link, csrf_of, open_console, page_text};
 use crate::helpers::{ADMIN_TOKEN, PATIENCE, Receiver, TestApp, verifies};
 
 /// The `whsec_`/`hr_` value a "shown once" page displays.
@@ -37,11 +37,7 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     let receiver = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
     let client = browser();
-    client
-        .get(console_link(&app, &key, &tenant).await)
-        .send()
-        .await
-        .expect("open link");
+    open_console(&client, &console_link(&app, &key, &tenant).await).await;
     let csrf = csrf_of(&page_text(&client, app.url("/console/endpoints/new")).await);
     let endpoints = format!("/v1/tenants/{tenant}/endpoints");
 
@@ -200,16 +196,43 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     );
     let (other_key, other_tenant) = app.tenant().await;
     let stranger = browser();
-    stranger
-        .get(console_link(&app, &other_key, &other_tenant).await)
-        .send()
-        .await
-        .expect("open");
+    open_console(
+        &stranger,
+        &console_link(&app, &other_key, &other_tenant).await,
+    )
+    .await;
     let res = stranger.get(app.url(&progress)).send().await.expect("get");
     assert_eq!(
         res.status(),
         StatusCode::NOT_FOUND,
         "another tenant's delivery"
+    );
+    // Nor can another tenant touch this endpoint through the forms.
+    let theirs = csrf_of(&page_text(&stranger, app.url("/console/endpoints/new")).await);
+    for (action, form) in [
+        ("edit", vec![("url", receiver.url.as_str())]),
+        ("rotate", vec![("grace", "0")]),
+        ("test", vec![]),
+        ("state", vec![("disabled", "true")]),
+    ] {
+        let mut fields = vec![("csrf", theirs.as_str())];
+        fields.extend(form);
+        let (status, _, _) = post_form(
+            &stranger,
+            app.url(&format!("/console/endpoints/{endpoint}/{action}")),
+            &fields,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{action} on another tenant's endpoint"
+        );
+    }
+    let (_, e) = app.get(&format!("{endpoints}/{endpoint}"), &key).await;
+    assert!(
+        e["disabled"] == false && e["previous_secret_expires_at"].is_string(),
+        "{e}"
     );
 
     // Health at a glance counts every attempt (from the per-minute rollup).
@@ -314,6 +337,17 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "nothing ticked: {page}");
+    let (status, _, _) = post_form(
+        &client,
+        app.url("/console/admin/dead/replay-picked"),
+        &[("csrf", "forged"), ("id", &dead[0])],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a forged form replays nothing"
+    );
     let (status, _, location) = post_form(
         &client,
         app.url("/console/admin/dead/replay-picked"),

@@ -299,3 +299,25 @@ async fn an_unreachable_endpoint_is_recorded_as_a_connection_failure() {
         "{d}"
     );
 }
+
+#[tokio::test]
+async fn a_response_body_with_a_nul_byte_is_recorded_not_refused() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::replying(StatusCode::OK, "ok\0then more").await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
+        .await;
+    let d = app.settled_deliveries(&key, &tenant, &event, 1).await[0].clone();
+    assert_eq!(d["status"], "delivered");
+    let (_, attempts) = app
+        .get(
+            &format!(
+                "/v1/tenants/{tenant}/deliveries/{}/attempts",
+                d["id"].as_str().expect("id")
+            ),
+            &key,
+        )
+        .await;
+    assert_eq!(attempts["data"][0]["response_body"], "ok\u{FFFD}then more");
+}

@@ -41,7 +41,39 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends()
         .verify(&got[0].body, &got[0].headers)
         .expect("a Standard Webhooks library verifies with the old secret too");
 
-    // Rotating with no grace ends the overlap: only the newest secret signs.
+    // A second rotation within the grace period (a retried call, a double click)
+    // keeps the first secret signing too.
+    let (_, body) = app
+        .post(&rotate, &key, json!({ "grace_period_seconds": 3600 }))
+        .await;
+    let newer = body["secret"].as_str().expect("secret").to_string();
+    app.event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
+        .await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].header("webhook-signature").split(' ').count(), 3);
+    assert!(verifies(&old, &got[1]) && verifies(&new, &got[1]) && verifies(&newer, &got[1]));
+
+    // When the grace periods are over, only the current secret signs.
+    sqlx::query(
+        "UPDATE endpoints SET previous_secrets_expire_at =
+            ARRAY(SELECT now() - interval '1 second' FROM unnest(previous_secrets_expire_at))",
+    )
+    .execute(app.store.pool())
+    .await
+    .expect("let the grace periods pass");
+    let (_, shown) = app
+        .get(&format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), &key)
+        .await;
+    assert!(shown["previous_secret_expires_at"].is_null(), "{shown}");
+    app.event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
+        .await;
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got[2].header("webhook-signature").split(' ').count(), 1);
+    assert!(verifies(&newer, &got[2]) && !verifies(&new, &got[2]));
+
+    // Rotating with no grace ends every old secret at once (say, after a leak).
+    app.post(&rotate, &key, json!({ "grace_period_seconds": 3600 }))
+        .await;
     let (status, body) = app
         .post(&rotate, &key, json!({ "grace_period_seconds": 0 }))
         .await;
@@ -50,10 +82,10 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends()
     let newest = body["secret"].as_str().expect("secret").to_string();
     app.event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
         .await;
-    let got = receiver.wait_for(2).await;
-    assert_eq!(got[1].header("webhook-signature").split(' ').count(), 1);
-    assert!(verifies(&newest, &got[1]));
-    assert!(!verifies(&new, &got[1]) && !verifies(&old, &got[1]));
+    let got = receiver.wait_for(4).await;
+    assert_eq!(got[3].header("webhook-signature").split(' ').count(), 1);
+    assert!(verifies(&newest, &got[3]));
+    assert!(!verifies(&newer, &got[3]) && !verifies(&old, &got[3]));
 
     // A secret of the caller's own, and bad input.
     let own = Secret::from_bytes(vec![7; 32]).expect("key").to_whsec();
@@ -124,6 +156,23 @@ async fn a_test_event_reaches_only_that_endpoint_whatever_it_subscribes_to() {
         .await;
     assert_eq!(d["event_type"], "hookrelay.test");
     assert!(bystander.received().is_empty(), "only the tested endpoint");
+
+    // A disabled endpoint gets no test event, and says why.
+    app.patch(
+        &format!("/v1/tenants/{tenant}/endpoints/{endpoint}"),
+        &key,
+        json!({ "disabled": true }),
+    )
+    .await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/test"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "endpoint_disabled");
 
     let (other_key, other_tenant) = app.tenant().await;
     let (status, _) = app

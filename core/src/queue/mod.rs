@@ -2,10 +2,12 @@
 
 mod messages;
 mod publisher;
+mod shards;
 mod topology;
 
 pub use messages::{DeliveryMessage, IngestEvent, IngestMessage};
 pub use publisher::{PublishError, Publisher};
+pub use shards::delivery_messages;
 pub use topology::Topology;
 
 use lapin::{Connection, ConnectionProperties};

@@ -140,18 +140,13 @@ impl Publisher {
         self.publish_all(&[(routing_key, body)]).await
     }
 
-    /// Publishes one delivery that is already due in the database to its shard, so it
-    /// is sent at once. A failed publish is only logged: the scheduler sends it soon.
-    pub async fn send_now(&self, delivery: uuid::Uuid, endpoint: uuid::Uuid) {
-        let message = super::DeliveryMessage {
-            deliveries: vec![delivery],
-        };
-        let body = serde_json::to_vec(&message).unwrap_or_else(|_| unreachable!("ids serialize"));
-        let queue = self
-            .topology
-            .delivery_queue(crate::ids::shard_of(endpoint, self.topology.shards()));
-        if let Err(e) = self.publish(queue, body).await {
-            tracing::warn!(error = %e, %delivery, "publish failed; the scheduler will send it");
+    /// Publishes deliveries to their shards so they are sent at once (one message per
+    /// shard). The caller has made them due soon in the database, so a failed publish
+    /// is only logged: the scheduler sends them then.
+    pub async fn send_now(&self, deliveries: &[crate::store::NewDelivery]) {
+        let messages = super::delivery_messages(&self.topology, deliveries);
+        if let Err(e) = self.publish_all(&messages).await {
+            tracing::warn!(error = %e, count = deliveries.len(), "publish failed; the scheduler will send them");
         }
     }
 

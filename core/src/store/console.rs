@@ -150,21 +150,6 @@ impl Store {
     }
 
     /// Makes a tenant's delivery due now; the scheduler sends it with its `webhook-id`.
-    /// Makes a delivery due now; returns its endpoint, `None` if the tenant has no
-    /// such delivery (or its endpoint is gone).
-    pub async fn replay_now(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<Uuid>> {
-        Ok(sqlx::query_scalar(
-            "UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
-             FROM endpoints e
-             WHERE d.tenant_id = $1 AND d.id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL
-             RETURNING d.endpoint_id",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
     pub async fn fleet_numbers(&self) -> Result<FleetNumbers> {
         Ok(sqlx::query_as(
             "SELECT

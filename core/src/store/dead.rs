@@ -80,12 +80,14 @@ impl Store {
     }
 
     /// Deletes matching dead deliveries and their attempts, in one transaction.
-    /// Makes these deliveries due now if they are still dead (at most `MAX_PICKED`
-    /// ids); returns each replayed delivery with its endpoint.
-    pub async fn replay_dead_ids(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>> {
+    /// Makes these deliveries pending again if they are still dead (at most
+    /// `MAX_PICKED` ids); returns each with its endpoint. They fall due in a minute,
+    /// the fallback should the caller's immediate publish fail.
+    pub async fn replay_dead_ids(&self, ids: &[Uuid]) -> Result<Vec<super::NewDelivery>> {
         let ids = &ids[..ids.len().min(MAX_PICKED)];
         Ok(sqlx::query_as(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = now() + interval '60 seconds',
+                    updated_at = now()
              WHERE id = ANY($1) AND status = 'dead'
              RETURNING id, endpoint_id",
         )

@@ -35,8 +35,8 @@ pub struct SendJob {
     pub endpoint_id: Uuid,
     pub url: String,
     pub secret_ciphertext: Vec<u8>,
-    /// The secret rotated out, while its grace period lasts: it signs too.
-    pub previous_secret_ciphertext: Option<Vec<u8>>,
+    /// Secrets rotated out whose grace period lasts: they sign too.
+    pub previous_secrets: Vec<Vec<u8>>,
     /// Deleted or disabled since routing.
     pub endpoint_inactive: bool,
     pub rate_limit_per_second: Option<i32>,
@@ -145,9 +145,9 @@ impl Store {
         Ok(created)
     }
 
-    /// A test event for one endpoint, whatever it subscribes to, with its delivery due
-    /// now (the scheduler sends it unless the caller publishes it first). `None` when
-    /// the tenant has no such endpoint.
+    /// A test event for one endpoint, whatever it subscribes to, and its delivery,
+    /// which the caller publishes at once; it falls due in a minute should that
+    /// publish fail. `None` when the tenant has no such endpoint.
     pub async fn insert_test_delivery(
         &self,
         tenant_id: Uuid,
@@ -178,7 +178,7 @@ impl Store {
         .await?;
         let delivery: NewDelivery = sqlx::query_as(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
-             VALUES ($1, $2, $3, $4, now()) RETURNING id, endpoint_id",
+             VALUES ($1, $2, $3, $4, now() + interval '60 seconds') RETURNING id, endpoint_id",
         )
         .bind(new_id())
         .bind(event_id)
@@ -206,8 +206,8 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT d.id AS delivery_id, d.status, d.attempts, d.created_at AS routed_at, d.event_id, e.event_type, e.payload,
                     d.endpoint_id, ep.url, ep.secret_ciphertext,
-                    CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret_ciphertext END
-                        AS previous_secret_ciphertext,
+                    ARRAY(SELECT u.secret FROM unnest(ep.previous_secrets, ep.previous_secrets_expire_at)
+                              AS u(secret, expires_at) WHERE u.expires_at > now()) AS previous_secrets,
                     (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive,
                     ep.rate_limit_per_second, ep.rate_limit_burst, ep.max_in_flight, ep.timeout_ms
              FROM deliveries d

@@ -6,10 +6,13 @@ use uuid::Uuid;
 use super::{Result, Store, StoreError};
 use crate::model::Endpoint;
 
+/// Secrets rotated out that may still sign at once, besides the current one.
+const MAX_PREVIOUS_SECRETS: i64 = 5;
+
 const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason,
     rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms,
     circuit_state, circuit_opened_at, circuit_next_probe_at,
-    CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END AS previous_secret_expires_at,
+    (SELECT max(x) FROM unnest(previous_secrets_expire_at) AS x WHERE x > now()) AS previous_secret_expires_at,
     created_at, updated_at";
 
 pub struct NewEndpoint<'a> {
@@ -155,7 +158,9 @@ impl Store {
     }
 
     /// Replaces the signing secret. With a grace period the old secret keeps signing
-    /// beside the new one until it ends (a second rotation within it drops the oldest).
+    /// beside the new one until it ends; secrets rotated out earlier keep their own
+    /// grace periods (at most `MAX_PREVIOUS_SECRETS` are kept). A zero grace period
+    /// ends every old secret at once (say, after a leak).
     pub async fn rotate_endpoint_secret(
         &self,
         tenant_id: Uuid,
@@ -163,11 +168,20 @@ impl Store {
         secret_ciphertext: &[u8],
         grace: std::time::Duration,
     ) -> Result<Option<Endpoint>> {
-        let grace_secs = grace.as_secs_f64();
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE endpoints SET
-                previous_secret_ciphertext = CASE WHEN $4 > 0 THEN secret_ciphertext END,
-                previous_secret_expires_at = CASE WHEN $4 > 0 THEN now() + make_interval(secs => $4) END,
+            "WITH old AS (
+                SELECT u.secret, u.expires_at
+                FROM endpoints e,
+                     unnest(array_prepend(e.secret_ciphertext, e.previous_secrets),
+                            array_prepend(now() + make_interval(secs => $4), e.previous_secrets_expire_at))
+                         AS u(secret, expires_at)
+                WHERE e.tenant_id = $1 AND e.id = $2 AND e.deleted_at IS NULL
+                  AND $4 > 0 AND u.expires_at > now()
+                ORDER BY u.expires_at DESC LIMIT {MAX_PREVIOUS_SECRETS}
+             )
+             UPDATE endpoints SET
+                previous_secrets = ARRAY(SELECT secret FROM old ORDER BY expires_at DESC),
+                previous_secrets_expire_at = ARRAY(SELECT expires_at FROM old ORDER BY expires_at DESC),
                 secret_ciphertext = $3,
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
@@ -176,7 +190,7 @@ impl Store {
         .bind(tenant_id)
         .bind(id)
         .bind(secret_ciphertext)
-        .bind(grace_secs)
+        .bind(grace.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?)
     }

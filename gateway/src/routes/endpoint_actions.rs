@@ -66,7 +66,8 @@ async fn rotate(
     })))
 }
 
-/// Sends a `hookrelay.test` event to this endpoint only, whatever it subscribes to.
+/// Sends a `hookrelay.test` event to this endpoint only, whatever it subscribes to
+/// (like any delivery, it waits while the endpoint's circuit is open).
 async fn test(
     State(state): State<AppState>,
     _p: Producer,
@@ -74,6 +75,18 @@ async fn test(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "endpoint")?;
+    let endpoint = state
+        .store
+        .get_endpoint(tenant.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    if endpoint.disabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "endpoint_disabled",
+            "this endpoint is disabled: enable it to send it a test event",
+        ));
+    }
     let delivery = state
         .store
         .insert_test_delivery(
@@ -84,10 +97,7 @@ async fn test(
         )
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint"))?;
-    state
-        .publisher
-        .send_now(delivery.id, delivery.endpoint_id)
-        .await;
+    state.publisher.send_now(&[delivery]).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "delivery_id": delivery.id, "status": "pending" })),

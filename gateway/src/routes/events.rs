@@ -77,6 +77,11 @@ fn accept(tenant_id: Uuid, e: EventIn, max_payload: usize, at: &str) -> ApiResul
                 "{at}idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} bytes"
             )));
         }
+        if key.chars().any(char::is_control) {
+            return Err(ApiError::invalid(format!(
+                "{at}idempotency_key must not contain control characters"
+            )));
+        }
     }
     Ok(IngestEvent {
         id: ids::event_id(tenant_id, e.idempotency_key.as_deref()),

@@ -35,10 +35,7 @@ async fn replay(
         return Err(ApiError::not_found("delivery"));
     };
     // Due in a minute anyway; sent at once if the publish goes through.
-    state
-        .publisher
-        .send_now(delivery.id, delivery.endpoint_id)
-        .await;
+    state.publisher.send_now(&[delivery]).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": delivery.id, "status": "pending" })),

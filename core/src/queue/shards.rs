@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use hookrelay_core::ids::shard_of;
-use hookrelay_core::queue::{DeliveryMessage, Topology};
-use hookrelay_core::store::NewDelivery;
+use super::{DeliveryMessage, Topology};
+use crate::ids::shard_of;
+use crate::store::NewDelivery;
 use uuid::Uuid;
 
 /// Delivery ids per published message.

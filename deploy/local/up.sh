@@ -78,6 +78,7 @@ cat <<INFO
 hookrelay is running.
   API:          $URL
   health:       $URL/healthz   readiness: $URL/readyz
+  console:      $URL/console   (operators sign in with the admin token; customers open links from POST /v1/tenants/{tenant}/console-links)
   admin token:  $HOOKRELAY_ADMIN_TOKEN
   log:          $STATE/hookrelay.log
   stop:         deploy/local/up.sh stop

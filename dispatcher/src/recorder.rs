@@ -68,10 +68,15 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, cancel: Cance
             size += next.0.len();
             batch.push(next);
         }
-        let records: Vec<AttemptRecord> =
-            batch.iter().flat_map(|(r, _)| r.iter().cloned()).collect();
+        // The records move into one batch; only the senders' reply channels stay.
+        let mut records: Vec<AttemptRecord> = Vec::with_capacity(size);
+        let mut replies = Vec::with_capacity(batch.len());
+        for (r, done) in batch {
+            records.extend(r);
+            replies.push(done);
+        }
         let ok = write_with_retry(&store, &records, &cancel).await;
-        for (_, done) in batch {
+        for done in replies {
             let _ = done.send(ok);
         }
     }

@@ -56,6 +56,10 @@ try {
   await page.getByText("HTTP 500").first().waitFor();
   await shot(page, "endpoints");
 
+  await page.click("text=Events");
+  await page.locator("#events").waitFor();
+  await shot(page, "events");
+
   await page.goto(`${BASE}/console/deliveries`);
   await page.getByText(env("FAILED_DELIVERY")).first().waitFor();
   await shot(page, "deliveries");

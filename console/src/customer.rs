@@ -15,6 +15,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::ConsoleState;
+use crate::filters::LogQuery;
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::view::{self, Nav, badge, copy_id, maybe_when, page, rate, when};
 
@@ -51,7 +52,7 @@ pub fn parse_time(v: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
         .ok_or_else(|| format!("\"{s}\" is not a date and time"))
 }
 
-fn bad_request(text: &str) -> Response {
+pub fn bad_request(text: &str) -> Response {
     view::message(
         StatusCode::BAD_REQUEST,
         "Check the filters",
@@ -60,7 +61,7 @@ fn bad_request(text: &str) -> Response {
     )
 }
 
-fn parse_id(id: &str) -> Option<Uuid> {
+pub fn parse_id(id: &str) -> Option<Uuid> {
     Uuid::parse_str(id).ok()
 }
 
@@ -261,47 +262,14 @@ pub fn deliveries_table(rows: Vec<Delivery>, kind: Rows) -> AnyView {
     .into_any()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DeliveriesQuery {
-    endpoint: Option<String>,
-    event_type: Option<String>,
-    status: Option<String>,
-    q: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    after: Option<String>,
-}
-
-const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "cancelled"];
-
 pub async fn deliveries(
     State(state): State<ConsoleState>,
     s: TenantSession,
-    Query(q): Query<DeliveriesQuery>,
+    Query(q): Query<LogQuery>,
 ) -> Response {
-    let endpoint_id = match given(&q.endpoint) {
-        Some(e) => match parse_id(&e) {
-            Some(id) => Some(id),
-            None => return bad_request("The endpoint filter is not an endpoint id."),
-        },
-        None => None,
-    };
-    let status = given(&q.status);
-    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-        return bad_request("Unknown status.");
-    }
-    let (since, until) = match (parse_time(&q.since), parse_time(&q.until)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return bad_request(&e),
-    };
-    let after = given(&q.after).and_then(|a| parse_id(&a));
-    let filter = DeliveryFilter {
-        endpoint_id,
-        event_type: given(&q.event_type),
-        status: status.clone(),
-        search: given(&q.q),
-        since,
-        until,
+    let (filter, after) = match q.parse() {
+        Ok(v) => v,
+        Err(e) => return bad_request(&e),
     };
     let (mut rows, endpoints) = match tokio::try_join!(
         state.store.find_deliveries(s.tenant, &filter, PAGE, after),
@@ -312,57 +280,17 @@ pub async fn deliveries(
     };
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
-    let next = more.then(|| {
-        let last = rows.last().map(|d| d.id.to_string()).unwrap_or_default();
-        let mut params = url_params(&q);
-        params.push(("after", last));
-        format!("/console/deliveries?{}", encode(&params))
-    });
-    let endpoint_options = endpoints
-        .into_iter()
-        .map(|e| {
-            let selected = endpoint_id == Some(e.id);
-            view! { <option value=e.id.to_string() selected=selected>{e.url}</option> }
-        })
-        .collect_view();
-    let status_options = STATUSES
-        .iter()
-        .map(|st| {
-            let selected = status.as_deref() == Some(*st);
-            view! { <option value=*st selected=selected>{*st}</option> }
-        })
-        .collect_view();
+    let next = more
+        .then(|| rows.last().map(|d| q.next("/console/deliveries", d.id)))
+        .flatten();
     let body = view! {
         <h1>"Deliveries"</h1>
-        <form method="get" action="/console/deliveries" class="filters">
-            <label>"Endpoint" <select name="endpoint"><option value="">"any"</option>{endpoint_options}</select></label>
-            <label>"Event type" <input name="event_type" value=given(&q.event_type).unwrap_or_default() placeholder="order.created"/></label>
-            <label>"Status" <select name="status"><option value="">"any"</option>{status_options}</select></label>
-            <label>"Since" <input type="datetime-local" name="since" value=given(&q.since).unwrap_or_default()/></label>
-            <label>"Until" <input type="datetime-local" name="until" value=given(&q.until).unwrap_or_default()/></label>
-            <label>"Event id or idempotency key" <input name="q" value=given(&q.q).unwrap_or_default()/></label>
-            <button type="submit">"Filter"</button>
-            <a href="/console/deliveries" class="small">"clear"</a>
-        </form>
+        {q.form("/console/deliveries", &filter, endpoints)}
         {deliveries_table(rows, Rows::Customer)}
         {next.map(|href| view! { <p class="pager"><a href=href>"Older →"</a></p> })}
     }
     .into_any();
     page(StatusCode::OK, "Deliveries", Nav::Tenant, None, body)
-}
-
-fn url_params(q: &DeliveriesQuery) -> Vec<(&'static str, String)> {
-    [
-        ("endpoint", &q.endpoint),
-        ("event_type", &q.event_type),
-        ("status", &q.status),
-        ("q", &q.q),
-        ("since", &q.since),
-        ("until", &q.until),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| given(v).map(|v| (k, v)))
-    .collect()
 }
 
 /// `k=v&…`, percent-encoded.

@@ -9,6 +9,8 @@ mod accounts;
 mod assets;
 mod customer;
 mod endpoint_forms;
+mod events;
+mod filters;
 mod operator;
 mod pkg;
 mod progress;
@@ -150,6 +152,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/endpoints/{id}/test", post(endpoint_forms::test))
         .route("/console/endpoints/{id}/recover", post(customer::recover))
         .route("/console/endpoints/{id}/state", post(customer::set_state))
+        .route("/console/events", get(events::events))
+        .route("/console/events/{id}", get(events::event))
         .route("/console/deliveries", get(customer::deliveries))
         .route("/console/deliveries/{id}", get(customer::delivery))
         .route("/console/deliveries/{id}/progress", get(progress::delivery))

@@ -29,6 +29,7 @@ pub fn page(
         Nav::None => ().into_any(),
         Nav::Tenant => view! {
             <a href="/console/endpoints">"Endpoints"</a>
+            <a href="/console/events">"Events"</a>
             <a href="/console/deliveries">"Deliveries"</a>
         }
         .into_any(),

@@ -138,6 +138,37 @@ async fn links_sessions_and_forms_are_guarded() {
     let html = page_text(&client, app.url("/console/deliveries?q=no-such-key")).await;
     assert!(!html.contains(&delivery) && html.contains("No deliveries match"));
 
+    // The event log: the event with how its deliveries stand, its page with the
+    // payload and delivery; filters by delivery status; nothing for other tenants.
+    let html = page_text(&client, app.url("/console/events")).await;
+    assert!(
+        html.contains(&event) && html.contains("1 of 1 delivered"),
+        "{html}"
+    );
+    let html = page_text(&client, app.url(&format!("/console/events/{event}"))).await;
+    assert!(
+        html.contains(&delivery) && html.contains("Payload"),
+        "{html}"
+    );
+    let html = page_text(&client, app.url("/console/events?status=dead")).await;
+    assert!(
+        !html.contains(&event) && html.contains("No events match"),
+        "{html}"
+    );
+    let (other_key, other_tenant) = app.tenant().await;
+    let stranger = browser();
+    open_console(
+        &stranger,
+        &console_link(&app, &other_key, &other_tenant).await,
+    )
+    .await;
+    let res = stranger
+        .get(app.url(&format!("/console/events/{event}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
     // A form post without the session's CSRF token is refused and changes nothing.
     let res = client
         .post(app.url(&format!("/console/deliveries/{delivery}/replay")))

@@ -1,5 +1,5 @@
-//! Reads for the console: endpoint health at a glance, the delivery log with its
-//! filters, and the fleet's numbers for operators.
+//! Reads for the console: endpoint health at a glance, the event and delivery logs
+//! with their filters, and the fleet's numbers for operators.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -17,6 +17,19 @@ pub struct EndpointHealth {
     pub day_total: i64,
     pub day_ok: i64,
     pub last_error: Option<String>,
+}
+
+/// An event as the console lists it: what it is and how its deliveries stand.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventSummary {
+    pub id: Uuid,
+    pub event_type: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub deliveries: i64,
+    pub delivered: i64,
+    /// `failed` (retrying) or `dead`.
+    pub failing: i64,
 }
 
 /// Which deliveries a console user wants to see; `None` matches everything.
@@ -98,32 +111,7 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<Delivery>> {
-        // A search names events first (by id, delivery id or idempotency key, all
-        // indexed), so the listing below never scans for it.
-        let events: Option<Vec<Uuid>> = match f.search.as_deref().map(str::trim) {
-            None => None,
-            Some(s) => Some(match Uuid::parse_str(s) {
-                Ok(id) => {
-                    sqlx::query_scalar(
-                        "SELECT id FROM events WHERE tenant_id = $1 AND id = $2
-                         UNION SELECT event_id FROM deliveries WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_all(&self.pool)
-                    .await?
-                }
-                Err(_) => {
-                    sqlx::query_scalar(
-                        "SELECT id FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
-                    )
-                    .bind(tenant_id)
-                    .bind(s)
-                    .fetch_all(&self.pool)
-                    .await?
-                }
-            }),
-        };
+        let events = self.searched_events(tenant_id, f).await?;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
              WHERE d.tenant_id = $1
@@ -149,7 +137,86 @@ impl Store {
         .await?)
     }
 
-    /// Makes a tenant's delivery due now; the scheduler sends it with its `webhook-id`.
+    /// The events a search names (by event id, delivery id or idempotency key, all
+    /// indexed), so the listings never scan for it; `None` without a search.
+    async fn searched_events(
+        &self,
+        tenant_id: Uuid,
+        f: &DeliveryFilter,
+    ) -> Result<Option<Vec<Uuid>>> {
+        let Some(s) = f.search.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        Ok(Some(match Uuid::parse_str(s) {
+            Ok(id) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM events WHERE tenant_id = $1 AND id = $2
+                     UNION SELECT event_id FROM deliveries WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Err(_) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
+                )
+                .bind(tenant_id)
+                .bind(s)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        }))
+    }
+
+    /// A tenant's events, newest first, each with how its deliveries stand. The
+    /// endpoint and status filters keep events with at least one such delivery;
+    /// `limit + 1` rows say if there is more.
+    pub async fn find_events(
+        &self,
+        tenant_id: Uuid,
+        f: &DeliveryFilter,
+        limit: i64,
+        after: Option<Uuid>,
+    ) -> Result<Vec<EventSummary>> {
+        let events = self.searched_events(tenant_id, f).await?;
+        Ok(sqlx::query_as(
+            "SELECT e.id, e.event_type, e.idempotency_key, e.created_at,
+                    count(d.id) AS deliveries,
+                    count(d.id) FILTER (WHERE d.status = 'delivered') AS delivered,
+                    count(d.id) FILTER (WHERE d.status IN ('failed', 'dead')) AS failing
+             FROM (
+                SELECT e.id, e.event_type, e.idempotency_key, e.created_at FROM events e
+                WHERE e.tenant_id = $1
+                  AND ($3::text IS NULL OR e.event_type = $3)
+                  AND ($5::uuid[] IS NULL OR e.id = ANY($5))
+                  AND ($6::timestamptz IS NULL OR e.created_at >= $6)
+                  AND ($7::timestamptz IS NULL OR e.created_at < $7)
+                  AND ($8::uuid IS NULL OR (e.created_at, e.id) < (SELECT created_at, id FROM events WHERE id = $8))
+                  AND (($2::uuid IS NULL AND $4::text IS NULL) OR EXISTS (
+                        SELECT 1 FROM deliveries m WHERE m.event_id = e.id
+                          AND ($2::uuid IS NULL OR m.endpoint_id = $2)
+                          AND ($4::text IS NULL OR m.status = $4)))
+                ORDER BY e.created_at DESC, e.id DESC LIMIT $9
+             ) e
+             LEFT JOIN deliveries d ON d.event_id = e.id
+             GROUP BY e.id, e.event_type, e.idempotency_key, e.created_at
+             ORDER BY e.created_at DESC, e.id DESC",
+        )
+        .bind(tenant_id)
+        .bind(f.endpoint_id)
+        .bind(f.event_type.as_deref())
+        .bind(f.status.as_deref())
+        .bind(events)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn fleet_numbers(&self) -> Result<FleetNumbers> {
         Ok(sqlx::query_as(
             "SELECT

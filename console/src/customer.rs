@@ -278,11 +278,7 @@ pub async fn deliveries(
         Ok(v) => v,
         Err(e) => return unavailable(e, Nav::Tenant),
     };
-    let more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
-    let next = more
-        .then(|| rows.last().map(|d| q.next("/console/deliveries", d.id)))
-        .flatten();
+    let next = q.page(&mut rows, PAGE, "/console/deliveries", |d| d.id);
     let body = view! {
         <h1>"Deliveries"</h1>
         {q.form("/console/deliveries", &filter, endpoints)}

@@ -31,11 +31,7 @@ pub async fn events(
         Ok(v) => v,
         Err(e) => return unavailable(e, Nav::Tenant),
     };
-    let more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
-    let next = more
-        .then(|| rows.last().map(|e| q.next("/console/events", e.id)))
-        .flatten();
+    let next = q.page(&mut rows, PAGE, "/console/events", |e| e.id);
     let body = view! {
         <h1>"Events"</h1>
         {q.form("/console/events", &filter, endpoints)}

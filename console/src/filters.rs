@@ -48,8 +48,24 @@ impl LogQuery {
         Ok((filter, after))
     }
 
+    /// Cuts `rows` (fetched as `limit + 1`) to one page; returns the link to the
+    /// next page if there is more.
+    pub fn page<T>(
+        &self,
+        rows: &mut Vec<T>,
+        limit: i64,
+        path: &str,
+        id: impl Fn(&T) -> Uuid,
+    ) -> Option<String> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        more.then(|| rows.last().map(|r| self.next(path, id(r))))
+            .flatten()
+    }
+
     /// The link to the page after `last`, keeping the filters.
-    pub fn next(&self, path: &str, last: Uuid) -> String {
+    fn next(&self, path: &str, last: Uuid) -> String {
         let mut params: Vec<(&str, String)> = [
             ("endpoint", &self.endpoint),
             ("event_type", &self.event_type),

@@ -42,6 +42,14 @@ pub(crate) async fn open_console(client: &reqwest::Client, link: &str) -> reqwes
         .expect("open")
 }
 
+/// A console session of a new tenant with nothing of its own.
+pub(crate) async fn another_tenants_session(app: &TestApp) -> reqwest::Client {
+    let (key, tenant) = app.tenant().await;
+    let client = browser();
+    open_console(&client, &console_link(app, &key, &tenant).await).await;
+    client
+}
+
 /// The body of a console page, fetched with the client's session.
 pub(crate) async fn page_text(client: &reqwest::Client, url: String) -> String {
     let res = client.get(url).send().await.expect("get");
@@ -155,13 +163,7 @@ async fn links_sessions_and_forms_are_guarded() {
         !html.contains(&event) && html.contains("No events match"),
         "{html}"
     );
-    let (other_key, other_tenant) = app.tenant().await;
-    let stranger = browser();
-    open_console(
-        &stranger,
-        &console_link(&app, &other_key, &other_tenant).await,
-    )
-    .await;
+    let stranger = another_tenants_session(&app).await;
     let res = stranger
         .get(app.url(&format!("/console/events/{event}")))
         .send()

@@ -5,7 +5,9 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::console::{browser, console_link, csrf_of, open_console, page_text};
+use crate::console::{
+    another_tenants_session, browser, console_link, csrf_of, open_console, page_text,
+};
 use crate::helpers::{ADMIN_TOKEN, PATIENCE, Receiver, TestApp, verifies};
 
 /// The `whsec_`/`hr_` value a "shown once" page displays.
@@ -194,13 +196,7 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
         (snapshot["status"].as_str(), snapshot["count"].as_i64()),
         (Some("delivered"), Some(1))
     );
-    let (other_key, other_tenant) = app.tenant().await;
-    let stranger = browser();
-    open_console(
-        &stranger,
-        &console_link(&app, &other_key, &other_tenant).await,
-    )
-    .await;
+    let stranger = another_tenants_session(&app).await;
     let res = stranger.get(app.url(&progress)).send().await.expect("get");
     assert_eq!(
         res.status(),

@@ -569,7 +569,6 @@ pub fn job_page(job: hookrelay_core::model::Job, nav: Nav) -> Response {
                 <dt>"Job"</dt><dd>{copy_id(job.id.to_string())}</dd>
                 <dt>"Started"</dt><dd>{when(job.created_at)}</dd>
             </dl>
-            {(!done).then(|| view! { <p class="muted">"Progress updates here until the job is done."</p> })}
         </section>
     }
     .into_any();

@@ -18,10 +18,10 @@ pub fn job_snapshot(job: &Job) -> Snapshot {
         status: job.status.clone(),
         count: i64::from(job.done_count),
         finished: job.status == "done",
-        note: job
-            .finished_at
-            .map(|t| format!("finished {}", t.format("%H:%M:%S UTC")))
-            .unwrap_or_default(),
+        note: job.finished_at.map_or_else(
+            || "updates until the job is done".to_string(),
+            |t| format!("finished {}", t.format("%H:%M:%S UTC")),
+        ),
     }
 }
 

@@ -230,10 +230,10 @@ impl Dispatcher {
             }
         }
         while let Some(joined) = loops.join_next().await {
-            if let Ok((_, Err(e))) = joined {
-                if outcome.is_ok() {
-                    outcome = Err(e);
-                }
+            if let Ok((_, Err(e))) = joined
+                && outcome.is_ok()
+            {
+                outcome = Err(e);
             }
         }
         if outcome.is_ok() {

@@ -384,8 +384,8 @@ impl Sender {
     async fn report_circuits(&self, jobs: impl Iterator<Item = &SendJob>) {
         for job in jobs {
             let lane = self.lane_of(job);
-            if let Some(view) = lane.breaker.take_change() {
-                if let Err(e) = self
+            if let Some(view) = lane.breaker.take_change()
+                && let Err(e) = self
                     .store
                     .set_circuit(
                         job.endpoint_id,
@@ -394,9 +394,8 @@ impl Sender {
                         view.next_probe_at,
                     )
                     .await
-                {
-                    tracing::warn!(error = %e, endpoint = %job.endpoint_id, "could not save the circuit state");
-                }
+            {
+                tracing::warn!(error = %e, endpoint = %job.endpoint_id, "could not save the circuit state");
             }
         }
     }

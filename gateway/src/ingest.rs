@@ -82,16 +82,13 @@ async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
+/// Told whether the message holding a request's events was confirmed.
+type Waiter = oneshot::Sender<Result<(), PublishError>>;
+
 /// One message per tenant; every request learns the outcome of its own message.
 async fn publish_round(publisher: &Publisher, round: Vec<Pending>) {
     let queue = publisher.topology().ingest_queue();
-    let mut by_tenant: HashMap<
-        Uuid,
-        (
-            Vec<IngestEvent>,
-            Vec<oneshot::Sender<Result<(), PublishError>>>,
-        ),
-    > = HashMap::new();
+    let mut by_tenant: HashMap<Uuid, (Vec<IngestEvent>, Vec<Waiter>)> = HashMap::new();
     for p in round {
         let entry = by_tenant.entry(p.tenant_id).or_default();
         entry.0.extend(p.events);

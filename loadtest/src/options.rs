@@ -82,7 +82,9 @@ impl Options {
             "--tenants and --endpoints must be at least 1"
         );
         anyhow::ensure!(
-            self.fanout >= 1 && self.fanout <= self.endpoints && self.endpoints % self.fanout == 0,
+            self.fanout >= 1
+                && self.fanout <= self.endpoints
+                && self.endpoints.is_multiple_of(self.fanout),
             "--fanout must divide --endpoints"
         );
         anyhow::ensure!(

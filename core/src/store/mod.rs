@@ -35,10 +35,10 @@ pub enum StoreError {
 impl StoreError {
     /// Maps unique violations to `Conflict`, keeping the constraint name.
     pub(crate) fn from_write(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return Self::Conflict(db.constraint().unwrap_or("unique").to_string());
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return Self::Conflict(db.constraint().unwrap_or("unique").to_string());
         }
         Self::Database(e)
     }

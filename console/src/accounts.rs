@@ -12,7 +12,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::ConsoleState;
-use crate::customer::{encode, given, unavailable};
+use crate::customer::{encode, given};
+use crate::found::{self, or_page, unavailable};
 use crate::session::{AdminSession, NoFields, Posted};
 use crate::view::{self, Nav, copy_id, maybe_when, page, when};
 
@@ -32,10 +33,10 @@ pub async fn tenants(
     Query(q): Query<TenantsQuery>,
 ) -> Response {
     let after = given(&q.after).and_then(|a| Uuid::parse_str(&a).ok());
-    let mut rows = match state.store.list_tenants(TENANTS_PAGE, after).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(e, Nav::Admin),
-    };
+    let mut rows = or_page!(found::loaded(
+        state.store.list_tenants(TENANTS_PAGE, after).await,
+        Nav::Admin
+    ));
     let more = rows.len() as i64 > TENANTS_PAGE;
     rows.truncate(TENANTS_PAGE as usize);
     let next = more
@@ -128,10 +129,7 @@ pub async fn create_tenant(
 }
 
 pub async fn api_keys(State(state): State<ConsoleState>, s: AdminSession) -> Response {
-    let keys = match state.store.list_api_keys().await {
-        Ok(k) => k,
-        Err(e) => return unavailable(e, Nav::Admin),
-    };
+    let keys = or_page!(found::loaded(state.store.list_api_keys().await, Nav::Admin));
     let list = if keys.is_empty() {
         view! { <section class="card empty"><h2>"No API keys yet"</h2><p>"Producers send events with an API key. Create one and hand it to the service that publishes events."</p></section> }.into_any()
     } else {
@@ -228,9 +226,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     _posted: Posted<AdminSession, NoFields>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return view::not_found(Nav::Admin);
-    };
+    let id = or_page!(found::id(&id, Nav::Admin));
     match state.store.revoke_api_key(id).await {
         Ok(Some(hash)) => {
             if let Some(hook) = &state.key_revoked {

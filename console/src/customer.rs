@@ -16,20 +16,11 @@ use uuid::Uuid;
 
 use crate::ConsoleState;
 use crate::filters::LogQuery;
+use crate::found::{self, or_page, unavailable};
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::view::{self, Nav, badge, copy_id, maybe_when, page, rate, when};
 
 const PAGE: i64 = 50;
-
-pub fn unavailable(e: impl std::fmt::Display, nav: Nav) -> Response {
-    tracing::warn!(error = %e, "console could not read the database");
-    view::message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        "The console cannot reach its database right now. Try again in a moment.",
-        nav,
-    )
-}
 
 /// Treats empty form fields as absent.
 pub fn given(v: &Option<String>) -> Option<String> {
@@ -61,18 +52,14 @@ pub fn bad_request(text: &str) -> Response {
     )
 }
 
-pub fn parse_id(id: &str) -> Option<Uuid> {
-    Uuid::parse_str(id).ok()
-}
-
 pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> Response {
-    let (list, health) = match tokio::try_join!(
-        state.store.list_endpoints(s.tenant, 200, None),
-        state.store.endpoint_health(s.tenant)
-    ) {
-        Ok(v) => v,
-        Err(e) => return unavailable(e, Nav::Tenant),
-    };
+    let (list, health) = or_page!(found::loaded(
+        tokio::try_join!(
+            state.store.list_endpoints(s.tenant, 200, None),
+            state.store.endpoint_health(s.tenant)
+        ),
+        Nav::Tenant
+    ));
     let health_of = |id: Uuid| {
         health
             .iter()
@@ -141,26 +128,22 @@ pub async fn endpoint(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
-    let e = match state.store.get_endpoint(s.tenant, id).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return view::not_found(Nav::Tenant),
-        Err(e) => return unavailable(e, Nav::Tenant),
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
+    let e = or_page!(found::row(
+        state.store.get_endpoint(s.tenant, id).await,
+        Nav::Tenant
+    ));
     let filter = DeliveryFilter {
         endpoint_id: Some(id),
         ..Default::default()
     };
-    let recent = match state
-        .store
-        .find_deliveries(s.tenant, &filter, 20, None)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => return unavailable(e, Nav::Tenant),
-    };
+    let recent = or_page!(found::loaded(
+        state
+            .store
+            .find_deliveries(s.tenant, &filter, 20, None)
+            .await,
+        Nav::Tenant
+    ));
     let action = format!("/console/endpoints/{id}/recover");
     let toggle = view! {
         <form method="post" action=format!("/console/endpoints/{id}/state") class="inline">
@@ -271,13 +254,13 @@ pub async fn deliveries(
         Ok(v) => v,
         Err(e) => return bad_request(&e),
     };
-    let (mut rows, endpoints) = match tokio::try_join!(
-        state.store.find_deliveries(s.tenant, &filter, PAGE, after),
-        state.store.list_endpoints(s.tenant, 200, None)
-    ) {
-        Ok(v) => v,
-        Err(e) => return unavailable(e, Nav::Tenant),
-    };
+    let (mut rows, endpoints) = or_page!(found::loaded(
+        tokio::try_join!(
+            state.store.find_deliveries(s.tenant, &filter, PAGE, after),
+            state.store.list_endpoints(s.tenant, 200, None)
+        ),
+        Nav::Tenant
+    ));
     let next = q.page(&mut rows, PAGE, "/console/deliveries", |d| d.id);
     let body = view! {
         <h1>"Deliveries"</h1>
@@ -314,21 +297,18 @@ pub async fn delivery(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
-    let d = match state.store.get_delivery(s.tenant, id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return view::not_found(Nav::Tenant),
-        Err(e) => return unavailable(e, Nav::Tenant),
-    };
-    let (event, attempts) = match tokio::try_join!(
-        state.store.get_event(s.tenant, d.event_id),
-        state.store.list_attempts(s.tenant, id)
-    ) {
-        Ok(v) => v,
-        Err(e) => return unavailable(e, Nav::Tenant),
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
+    let d = or_page!(found::row(
+        state.store.get_delivery(s.tenant, id).await,
+        Nav::Tenant
+    ));
+    let (event, attempts) = or_page!(found::loaded(
+        tokio::try_join!(
+            state.store.get_event(s.tenant, d.event_id),
+            state.store.list_attempts(s.tenant, id)
+        ),
+        Nav::Tenant
+    ));
     let replay = view! {
         <form method="post" action=format!("/console/deliveries/{id}/replay") class="inline">
             {view::csrf_field(&s.csrf)}
@@ -446,9 +426,7 @@ pub async fn replay(
     Path(id): Path<String>,
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     match state.store.replay_delivery(posted.session.tenant, id).await {
         Ok(Some(d)) => {
             state.publisher.send_now(&[d]).await;
@@ -473,9 +451,7 @@ pub async fn set_state(
         form: f,
     }: Posted<TenantSession, StateForm>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     let disabled = match f.disabled.as_str() {
         "true" => true,
         "false" => false,
@@ -505,9 +481,7 @@ pub async fn recover(
         form: f,
     }: Posted<TenantSession, RecoverForm>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     let since = match parse_time(&f.since) {
         Ok(Some(t)) => t,
         Ok(None) => return bad_request("Choose since when to recover."),
@@ -533,9 +507,7 @@ pub async fn job(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     match state.store.get_job(id).await {
         Ok(Some(job)) if job.tenant_id == Some(s.tenant) => job_page(job, Nav::Tenant),
         Ok(_) => view::not_found(Nav::Tenant),

@@ -17,7 +17,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::ConsoleState;
-use crate::customer::{given, unavailable};
+use crate::customer::given;
+use crate::found::{self, or_page, unavailable};
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::view::{self, Nav, copy_id, page, when};
 
@@ -191,9 +192,7 @@ pub async fn edit_form(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     match state.store.get_endpoint(s.tenant, id).await {
         Ok(Some(e)) => form_page(
             StatusCode::OK,
@@ -216,9 +215,7 @@ pub async fn update(
         form: f,
     }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     let settings = match f.check(&state) {
         Ok(v) => v,
         Err(e) => {
@@ -263,9 +260,7 @@ pub async fn rotate(
         form: f,
     }: Posted<TenantSession, RotateForm>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     let grace = match f.grace.parse::<u64>().map(Duration::from_secs) {
         Ok(g) if rules::check_grace(g).is_ok() => g,
         _ => {
@@ -308,9 +303,7 @@ pub async fn test(
     Path(id): Path<String>,
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     match state.store.get_endpoint(posted.session.tenant, id).await {
         Ok(Some(e)) if e.disabled => {
             return view::message(

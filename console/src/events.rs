@@ -8,8 +8,9 @@ use hookrelay_core::store::{DeliveryFilter, EventSummary};
 use leptos::prelude::*;
 
 use crate::ConsoleState;
-use crate::customer::{Rows, bad_request, deliveries_table, parse_id, unavailable};
+use crate::customer::{Rows, bad_request, deliveries_table};
 use crate::filters::LogQuery;
+use crate::found::{self, or_page, unavailable};
 use crate::session::TenantSession;
 use crate::view::{self, Nav, copy_id, page, when};
 
@@ -24,13 +25,13 @@ pub async fn events(
         Ok(v) => v,
         Err(e) => return bad_request(&e),
     };
-    let (mut rows, endpoints) = match tokio::try_join!(
-        state.store.find_events(s.tenant, &filter, PAGE, after),
-        state.store.list_endpoints(s.tenant, 200, None)
-    ) {
-        Ok(v) => v,
-        Err(e) => return unavailable(e, Nav::Tenant),
-    };
+    let (mut rows, endpoints) = or_page!(found::loaded(
+        tokio::try_join!(
+            state.store.find_events(s.tenant, &filter, PAGE, after),
+            state.store.list_endpoints(s.tenant, 200, None)
+        ),
+        Nav::Tenant
+    ));
     let next = q.page(&mut rows, PAGE, "/console/events", |e| e.id);
     let body = view! {
         <h1>"Events"</h1>
@@ -94,9 +95,7 @@ pub async fn event(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
-        return view::not_found(Nav::Tenant);
-    };
+    let id = or_page!(found::id(&id, Nav::Tenant));
     let of_event = DeliveryFilter {
         search: Some(id.to_string()),
         ..Default::default()

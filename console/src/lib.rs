@@ -11,6 +11,7 @@ mod customer;
 mod endpoint_forms;
 mod events;
 mod filters;
+mod found;
 mod operator;
 mod pkg;
 mod progress;

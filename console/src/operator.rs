@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use crate::ConsoleState;
 use crate::customer::{
-    Rows, deliveries_table, delivery_detail, encode, given, job_page, parse_time, unavailable,
+    Rows, deliveries_table, delivery_detail, encode, given, job_page, parse_time,
 };
+use crate::found::{self, or_page, unavailable};
 use crate::session::{AdminSession, check_csrf};
 use crate::view::{self, Nav, page};
 
@@ -93,13 +94,13 @@ pub async fn dead(
         Ok(f) => f,
         Err(e) => return bad_request(&e),
     };
-    let (rows, stats) = match tokio::try_join!(
-        state.store.list_dead(&filter, 100),
-        state.store.dead_stats(&filter)
-    ) {
-        Ok(v) => v,
-        Err(e) => return unavailable(e, Nav::Admin),
-    };
+    let (rows, stats) = or_page!(found::loaded(
+        tokio::try_join!(
+            state.store.list_dead(&filter, 100),
+            state.store.dead_stats(&filter)
+        ),
+        Nav::Admin
+    ));
     let total: i64 = stats.iter().map(|s| s.dead).sum();
     let field =
         |name: &'static str, label: &'static str, v: &Option<String>, kind: &'static str| {
@@ -244,9 +245,7 @@ pub async fn delivery(
     _s: AdminSession,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return view::not_found(Nav::Admin);
-    };
+    let id = or_page!(found::id(&id, Nav::Admin));
     match state.store.inspect_delivery(id).await {
         Ok(Some((d, event, attempts))) => {
             let body = delivery_detail(d, Some(event.payload), attempts, ().into_any(), true);
@@ -262,9 +261,7 @@ pub async fn job(
     _s: AdminSession,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return view::not_found(Nav::Admin);
-    };
+    let id = or_page!(found::id(&id, Nav::Admin));
     match state.store.get_job(id).await {
         Ok(Some(job)) => job_page(job, Nav::Admin),
         Ok(None) => view::not_found(Nav::Admin),
@@ -302,10 +299,7 @@ async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
 
 pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Response {
     let (numbers, depths) = tokio::join!(state.store.fleet_numbers(), queue_depths(&state));
-    let n = match numbers {
-        Ok(n) => n,
-        Err(e) => return unavailable(e, Nav::Admin),
-    };
+    let n = or_page!(found::loaded(numbers, Nav::Admin));
     let failure = view::rate(
         n.failed_last_minute,
         n.delivered_last_minute + n.failed_last_minute,

@@ -243,7 +243,7 @@ pub async fn open_link(State(state): State<ConsoleState>, Form(q): Form<LinkQuer
             "Each console link opens one session. Ask for a new one from your account.",
             Nav::None,
         ),
-        Err(e) => crate::customer::unavailable(e, Nav::None),
+        Err(e) => crate::found::unavailable(e, Nav::None),
     }
 }
 

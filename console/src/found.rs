@@ -1,0 +1,51 @@
+//! How console pages answer for what they could not load: a malformed id or a
+//! missing row is a 404 page, a database failure a 503 page. Handlers unwrap with
+//! `or_page!`, which returns that page.
+// The errors here are whole responses, built only on the way out.
+#![allow(clippy::result_large_err)]
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use uuid::Uuid;
+
+use crate::view::{self, Nav};
+
+/// `expr?` for handlers that answer with a page: on `Err`, that page is the answer.
+macro_rules! or_page {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(page) => return page,
+        }
+    };
+}
+pub(crate) use or_page;
+
+pub fn unavailable(e: impl std::fmt::Display, nav: Nav) -> Response {
+    tracing::warn!(error = %e, "console could not read the database");
+    view::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The console cannot reach its database right now. Try again in a moment.",
+        nav,
+    )
+}
+
+/// A path id; anything else names nothing there is.
+pub fn id(raw: &str, nav: Nav) -> Result<Uuid, Response> {
+    Uuid::parse_str(raw).map_err(|_| view::not_found(nav))
+}
+
+/// A read that must find its row.
+pub fn row<T, E: std::fmt::Display>(r: Result<Option<T>, E>, nav: Nav) -> Result<T, Response> {
+    match r {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(view::not_found(nav)),
+        Err(e) => Err(unavailable(e, nav)),
+    }
+}
+
+/// A read that cannot miss (lists, counts).
+pub fn loaded<T, E: std::fmt::Display>(r: Result<T, E>, nav: Nav) -> Result<T, Response> {
+    r.map_err(|e| unavailable(e, nav))
+}

@@ -60,7 +60,7 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
         "hookrelay console on http://{}/console",
         listener.local_addr()?
     );
-    let state = hookrelay_console::ConsoleState::new(&config, store(&config)?);
+    let state = hookrelay_console::ConsoleState::new(&config, store(&config)?, None);
     axum::serve(listener, hookrelay_console::router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

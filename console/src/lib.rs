@@ -51,8 +51,9 @@ pub struct Inner {
     pub admin_token: Option<String>,
     pub amqp_url: String,
     pub topology: Topology,
-    /// Sends replays and test events at once (connects on first use).
-    pub publisher: Publisher,
+    /// Sends replays and test events at once: the gateway's own when the console is
+    /// mounted in it, else one that connects on first use.
+    pub publisher: Arc<Publisher>,
     pub cipher: Cipher,
     pub targets: TargetPolicy,
     pub max_endpoint_timeout: std::time::Duration,
@@ -70,24 +71,34 @@ impl std::ops::Deref for ConsoleState {
     }
 }
 
-impl ConsoleState {
-    pub fn new(config: &Config, store: Store) -> Self {
-        Self::with_key_hook(config, store, None)
-    }
+/// What a gateway in the same process lends the console.
+pub struct Host {
+    pub publisher: Arc<Publisher>,
+    pub key_revoked: KeyRevoked,
+}
 
-    pub fn with_key_hook(config: &Config, store: Store, key_revoked: Option<KeyRevoked>) -> Self {
+impl ConsoleState {
+    /// The console on its own (`hookrelay console`), or mounted in a gateway (`host`).
+    pub fn new(config: &Config, store: Store, host: Option<Host>) -> Self {
         let topology = Topology::new(config.queue_prefix.clone(), config.shards);
+        let (publisher, key_revoked) = match host {
+            Some(h) => (h.publisher, Some(h.key_revoked)),
+            None => (
+                Arc::new(Publisher::new(
+                    config.amqp_url.expose().clone(),
+                    "console",
+                    topology.clone(),
+                )),
+                None,
+            ),
+        };
         Self(Arc::new(Inner {
             store,
             links: link_signer(config),
             sessions: Signer::new(config.encryption_key.expose(), "hookrelay console sessions"),
             admin_token: config.admin_token.as_ref().map(|t| t.expose().clone()),
             amqp_url: config.amqp_url.expose().clone(),
-            publisher: Publisher::new(
-                config.amqp_url.expose().clone(),
-                "console",
-                topology.clone(),
-            ),
+            publisher,
             topology,
             cipher: Cipher::new(config.encryption_key.expose()),
             targets: config.target_policy(),

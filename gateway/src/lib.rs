@@ -45,15 +45,15 @@ pub async fn build_state(config: Config, store: Store) -> AppState {
 /// The application without a socket, for tests that call it directly.
 /// The API and, under `/console`, the web console.
 pub fn app(state: AppState) -> Router {
-    // A key revoked in the console stops working on this gateway at once.
+    // The console publishes through the gateway's connection, and a key revoked in
+    // it stops working on this gateway at once.
     let keys = state.clone();
-    let console = hookrelay_console::ConsoleState::with_key_hook(
-        &state.config,
-        state.store.clone(),
-        Some(std::sync::Arc::new(move |hash: &[u8]| {
-            keys.keys.remove(hash)
-        })),
-    );
+    let host = hookrelay_console::Host {
+        publisher: state.publisher.clone(),
+        key_revoked: std::sync::Arc::new(move |hash: &[u8]| keys.keys.remove(hash)),
+    };
+    let console =
+        hookrelay_console::ConsoleState::new(&state.config, state.store.clone(), Some(host));
     routes::router(state).merge(hookrelay_console::router(console))
 }
 

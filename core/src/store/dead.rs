@@ -81,17 +81,18 @@ impl Store {
 
     /// Deletes matching dead deliveries and their attempts, in one transaction.
     /// Makes these deliveries pending again if they are still dead (at most
-    /// `MAX_PICKED` ids); returns each with its endpoint. They fall due in a minute,
-    /// the fallback should the caller's immediate publish fail.
+    /// `MAX_PICKED` ids); returns each with its endpoint, for the caller to publish
+    /// (see `PUBLISH_FALLBACK_SECS`).
     pub async fn replay_dead_ids(&self, ids: &[Uuid]) -> Result<Vec<super::NewDelivery>> {
         let ids = &ids[..ids.len().min(MAX_PICKED)];
         Ok(sqlx::query_as(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = now() + interval '60 seconds',
-                    updated_at = now()
+            "UPDATE deliveries SET status = 'pending',
+                    next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
              WHERE id = ANY($1) AND status = 'dead'
              RETURNING id, endpoint_id",
         )
         .bind(ids)
+        .bind(super::PUBLISH_FALLBACK_SECS)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -146,8 +146,8 @@ impl Store {
     }
 
     /// A test event for one endpoint, whatever it subscribes to, and its delivery,
-    /// which the caller publishes at once; it falls due in a minute should that
-    /// publish fail. `None` when the tenant has no such endpoint.
+    /// for the caller to publish (see `PUBLISH_FALLBACK_SECS`). `None` when the
+    /// tenant has no such endpoint.
     pub async fn insert_test_delivery(
         &self,
         tenant_id: Uuid,
@@ -178,12 +178,13 @@ impl Store {
         .await?;
         let delivery: NewDelivery = sqlx::query_as(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
-             VALUES ($1, $2, $3, $4, now() + interval '60 seconds') RETURNING id, endpoint_id",
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) RETURNING id, endpoint_id",
         )
         .bind(new_id())
         .bind(event_id)
         .bind(endpoint_id)
         .bind(tenant_id)
+        .bind(super::PUBLISH_FALLBACK_SECS)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

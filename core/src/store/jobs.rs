@@ -28,16 +28,19 @@ const JOB_COLUMNS: &str = "id, kind, tenant_id, endpoint_id, since, until, event
 const CHUNK: i64 = 500;
 
 impl Store {
-    /// Makes one of a tenant's deliveries due now (not if its endpoint was deleted).
+    /// Makes one of a tenant's deliveries pending again for the caller to publish
+    /// (see `PUBLISH_FALLBACK_SECS`); not if its endpoint was deleted.
     pub async fn replay_delivery(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<NewDelivery>> {
         Ok(sqlx::query_as(
-            "UPDATE deliveries d SET status = 'pending', next_attempt_at = now() + interval '60 seconds', updated_at = now()
+            "UPDATE deliveries d SET status = 'pending', next_attempt_at = now() + make_interval(secs => $3),
+                    updated_at = now()
              FROM endpoints e
              WHERE d.tenant_id = $1 AND d.id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL
              RETURNING d.id, d.endpoint_id",
         )
         .bind(tenant_id)
         .bind(id)
+        .bind(super::PUBLISH_FALLBACK_SECS)
         .fetch_optional(&self.pool)
         .await?)
     }

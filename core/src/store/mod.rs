@@ -46,6 +46,11 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Deliveries a caller publishes itself the moment it makes them pending (replays,
+/// test events) fall due this many seconds later anyway: should that publish fail,
+/// the scheduler sends them then, and it never races the caller's own message.
+pub(super) const PUBLISH_FALLBACK_SECS: f64 = 60.0;
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {

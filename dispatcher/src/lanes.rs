@@ -16,6 +16,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use hookrelay_signature::Secret;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
@@ -40,6 +41,14 @@ pub struct Lane<C: Clock = DefaultClock> {
     max_slow: usize,
     /// Seconds since the lanes' epoch when this lane was last handed out.
     touched: AtomicU64,
+    /// The endpoint's signing secrets, decrypted once per change of its ciphertexts.
+    keys: Mutex<Option<SigningKeys>>,
+}
+
+struct SigningKeys {
+    current: Vec<u8>,
+    previous: Vec<Vec<u8>>,
+    secrets: Arc<[Secret]>,
 }
 
 /// Counts one slow request of a lane while it is alive.
@@ -82,7 +91,35 @@ impl<C: Clock + Clone> Lane<C> {
             slow: AtomicUsize::new(0),
             max_slow,
             touched: AtomicU64::new(0),
+            keys: Mutex::new(None),
         }
+    }
+
+    /// The secrets that sign this endpoint's requests, current first, decrypted only
+    /// when the stored ciphertexts changed since the last delivery (a rotation).
+    /// `None` when the current secret cannot be read.
+    pub fn signing_keys(
+        &self,
+        current: &[u8],
+        previous: &[Vec<u8>],
+        decrypt: impl Fn(&[u8]) -> Option<Secret>,
+    ) -> Option<Arc<[Secret]>> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = keys
+            .as_ref()
+            .filter(|k| k.current == current && k.previous == previous)
+        {
+            return Some(k.secrets.clone());
+        }
+        let secrets: Arc<[Secret]> = std::iter::once(decrypt(current)?)
+            .chain(previous.iter().filter_map(|c| decrypt(c)))
+            .collect();
+        *keys = Some(SigningKeys {
+            current: current.to_vec(),
+            previous: previous.to_vec(),
+            secrets: secrets.clone(),
+        });
+        Some(secrets)
     }
 
     /// Whether the endpoint already has as many slow requests open as it may.
@@ -205,6 +242,35 @@ impl Lanes {
 mod tests {
     use super::*;
     use governor::clock::FakeRelativeClock;
+
+    #[test]
+    fn signing_keys_are_decrypted_again_only_when_they_change() {
+        let lane = Lane::new(
+            (None, None, None),
+            DefaultClock::default(),
+            BreakerSettings::default(),
+            32,
+        );
+        let decrypted = std::cell::Cell::new(0);
+        let decrypt = |c: &[u8]| {
+            decrypted.set(decrypted.get() + 1);
+            Secret::from_bytes(c.to_vec()).ok()
+        };
+        let (a, b) = (vec![1u8; 32], vec![2u8; 32]);
+        let first = lane.signing_keys(&a, &[], decrypt).expect("readable");
+        let again = lane.signing_keys(&a, &[], decrypt).expect("readable");
+        assert_eq!((first.len(), again.len(), decrypted.get()), (1, 1, 1));
+        let rotated = lane
+            .signing_keys(&b, std::slice::from_ref(&a), decrypt)
+            .expect("readable");
+        assert_eq!(rotated.len(), 2);
+        assert_eq!(rotated[0].as_bytes(), &b[..]);
+        assert_eq!(decrypted.get(), 3);
+        assert!(
+            lane.signing_keys(&[0u8; 3], &[], decrypt).is_none(),
+            "unreadable"
+        );
+    }
 
     #[test]
     fn the_rate_limit_allows_the_burst_then_the_rate() {

@@ -429,12 +429,11 @@ impl Sender {
             .map(Duration::from_millis);
         let (mut record, retry_after) = {
             let _permit = self.permits.acquire().await;
-            match self.secret(&job.secret_ciphertext) {
-                Some(secret) => {
-                    // During a rotation's grace period the old secrets sign too.
-                    let secrets: Vec<Secret> = std::iter::once(secret)
-                        .chain(job.previous_secrets.iter().filter_map(|c| self.secret(c)))
-                        .collect();
+            // During a rotation's grace period the old secrets sign too.
+            match lane.signing_keys(&job.secret_ciphertext, &job.previous_secrets, |c| {
+                self.secret(c)
+            }) {
+                Some(secrets) => {
                     let send = self.client.send(Outgoing {
                         delivery_id: job.delivery_id,
                         url: &job.url,

@@ -80,7 +80,7 @@ pub struct Host {
 impl ConsoleState {
     /// The console on its own (`hookrelay console`), or mounted in a gateway (`host`).
     pub fn new(config: &Config, store: Store, host: Option<Host>) -> Self {
-        let topology = Topology::new(config.queue_prefix.clone(), config.shards);
+        let topology = config.topology();
         let (publisher, key_revoked) = match host {
             Some(h) => (h.publisher, Some(h.key_revoked)),
             None => (

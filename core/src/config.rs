@@ -112,6 +112,19 @@ pub struct Config {
     /// deliveries to it are parked, so one slow endpoint cannot take every request
     /// slot of a dispatcher. Fast endpoints are never held back by it.
     pub endpoint_max_slow_requests: u32,
+    /// `HOOKRELAY_ENDPOINT_SLOT_SHARE`: the share (0–1] of `HOOKRELAY_MAX_IN_FLIGHT`
+    /// one endpoint may hold, whatever its own `max_in_flight`.
+    pub endpoint_slot_share: f64,
+    /// `HOOKRELAY_TENANT_SLOT_SHARE`: the share (0–1] all of one tenant's endpoints
+    /// may hold together.
+    pub tenant_slot_share: f64,
+    /// `HOOKRELAY_QUEUE_DELIVERY_LIMIT`: the `x-delivery-limit` of the ingest and
+    /// shard queues: a message handed back this often (its consumer died with it
+    /// each time) is dead-lettered. Applies to queues when they are first declared.
+    pub queue_delivery_limit: u32,
+    /// `HOOKRELAY_UNSENT_AFTER`: a routed delivery nobody has finished is sent again
+    /// by the scheduler this long after routing (its message may have been lost).
+    pub unsent_after: Duration,
     /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
     pub shutdown_grace: Duration,
     /// `HOOKRELAY_SHARD_HEARTBEAT`: how often a dispatcher renews and rebalances its
@@ -155,12 +168,22 @@ impl Config {
             delivery_prefetch: 256,
             max_in_flight: 1024,
             endpoint_max_slow_requests: 32,
+            endpoint_slot_share: 0.25,
+            tenant_slot_share: 0.5,
+            queue_delivery_limit: crate::queue::DEFAULT_DELIVERY_LIMIT,
+            unsent_after: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(20),
             shard_heartbeat: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
             disable_failing_after: Duration::from_secs(5 * 86_400),
         }
+    }
+
+    /// The queues of this installation, as configured.
+    pub fn topology(&self) -> crate::queue::Topology {
+        crate::queue::Topology::new(self.queue_prefix.clone(), self.shards)
+            .with_delivery_limit(self.queue_delivery_limit)
     }
 
     /// The address rules deliveries follow.
@@ -325,6 +348,34 @@ impl Config {
         if let Some(v) = get("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS") {
             c.endpoint_max_slow_requests =
                 parse_range("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS", &v, 1, 100_000)?;
+        }
+        for (name, field) in [
+            ("HOOKRELAY_ENDPOINT_SLOT_SHARE", &mut c.endpoint_slot_share),
+            ("HOOKRELAY_TENANT_SLOT_SHARE", &mut c.tenant_slot_share),
+        ] {
+            if let Some(v) = get(name) {
+                *field = match v.parse::<f64>() {
+                    Ok(r) if r > 0.0 && r <= 1.0 => r,
+                    _ => {
+                        return Err(err(
+                            name,
+                            format!("expected a fraction above 0 and at most 1, got {v:?}"),
+                        ));
+                    }
+                };
+            }
+        }
+        if let Some(v) = get("HOOKRELAY_QUEUE_DELIVERY_LIMIT") {
+            c.queue_delivery_limit =
+                parse_range("HOOKRELAY_QUEUE_DELIVERY_LIMIT", &v, 1, 1_000_000)?;
+        }
+        if let Some(v) = get("HOOKRELAY_UNSENT_AFTER") {
+            c.unsent_after = parse_duration(
+                "HOOKRELAY_UNSENT_AFTER",
+                &v,
+                Duration::from_secs(1),
+                Duration::from_secs(86_400),
+            )?;
         }
         if let Some(v) = get("HOOKRELAY_SHARD_HEARTBEAT") {
             c.shard_heartbeat = parse_duration(

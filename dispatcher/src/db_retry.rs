@@ -1,29 +1,66 @@
 //! Retrying store calls while Postgres is unavailable, so a database restart
-//! delays work instead of failing it; shutdown ends the wait.
+//! delays work instead of failing it. Only transient errors are retried
+//! (`StoreError::is_transient`): a permanent one is handed back, so the caller can
+//! isolate the message that caused it instead of retrying it forever.
 
 use std::future::Future;
-use std::time::Duration;
 
 use hookrelay_core::store::StoreError;
 use tokio_util::sync::CancellationToken;
 
-/// Runs `op` until it succeeds; `None` if `cancel` fired first.
+use crate::backoff::Backoff;
+
+/// Why a store call gave no result.
+#[derive(Debug)]
+pub enum Halt {
+    /// Shutdown began while the database was away.
+    Cancelled,
+    /// Retrying cannot help: the input is at fault.
+    Permanent(StoreError),
+}
+
+/// Runs `op` until it succeeds or fails for good; transient failures wait with backoff.
+pub async fn until_done<T, F, Fut>(
+    what: &str,
+    cancel: &CancellationToken,
+    mut op: F,
+) -> Result<T, Halt>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut backoff = Backoff::outage();
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "{what} failed; retrying");
+                if !backoff.wait(cancel).await {
+                    return Err(Halt::Cancelled);
+                }
+            }
+            Err(e) => return Err(Halt::Permanent(e)),
+        }
+    }
+}
+
+/// Runs `op` until it succeeds, whatever the error: for work no message caused
+/// (claiming due rows, leases), where holding on is all there is to do.
+/// `None` if `cancel` fired first.
 pub async fn until_ok<T, F, Fut>(what: &str, cancel: &CancellationToken, mut op: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
-    let mut pause = Duration::from_millis(100);
+    let mut backoff = Backoff::outage();
     loop {
         match op().await {
             Ok(v) => return Some(v),
             Err(e) => {
-                tracing::warn!(error = %e, "{what} failed; retrying in {pause:?}");
-                tokio::select! {
-                    _ = cancel.cancelled() => return None,
-                    _ = tokio::time::sleep(pause) => {}
+                tracing::warn!(error = %e, "{what} failed; retrying");
+                if !backoff.wait(cancel).await {
+                    return None;
                 }
-                pause = (pause * 2).min(Duration::from_secs(5));
             }
         }
     }

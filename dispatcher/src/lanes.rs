@@ -5,6 +5,12 @@
 //! endpoint already has its fill of slow requests open, is parked in Postgres
 //! instead of holding its shard's messages or the dispatcher's request slots: one
 //! slow or throttled endpoint cannot stall the others.
+//!
+//! Request slots are shared fairly: an endpoint may hold at most its share of the
+//! dispatcher's slots (`HOOKRELAY_ENDPOINT_SLOT_SHARE`), whatever its own
+//! `max_in_flight`, and all of a tenant's endpoints together at most the tenant's
+//! share (`HOOKRELAY_TENANT_SLOT_SHARE`), so a slow endpoint answering `200`
+//! (which never opens a breaker) still cannot take every slot.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -37,7 +43,8 @@ pub struct Lane<C: Clock = DefaultClock> {
     clock: C,
     in_flight: Option<Arc<Semaphore>>,
     /// Requests open for longer than the sender's slow mark, and how many may be.
-    slow: AtomicUsize,
+    /// Shared with the lane that replaces this one when the endpoint's limits change.
+    slow: Arc<AtomicUsize>,
     max_slow: usize,
     /// Seconds since the lanes' epoch when this lane was last handed out.
     touched: AtomicU64,
@@ -52,21 +59,23 @@ struct SigningKeys {
 }
 
 /// Counts one slow request of a lane while it is alive.
-pub struct SlowRequest<'a>(&'a AtomicUsize);
+pub struct SlowRequest(Arc<AtomicUsize>);
 
-impl Drop for SlowRequest<'_> {
+impl Drop for SlowRequest {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl<C: Clock + Clone> Lane<C> {
-    /// `max_slow` applies when the endpoint sets no `max_in_flight` of its own.
+    /// `max_slow` applies when the endpoint sets no `max_in_flight` of its own;
+    /// `fair_slots` caps its requests in flight whatever it set.
     pub fn new(
         settings: LaneSettings,
         clock: C,
         breaker: BreakerSettings,
         max_slow: usize,
+        fair_slots: usize,
     ) -> Self {
         let (rate, burst, max_in_flight) = settings;
         let positive = |v: Option<i32>| {
@@ -80,15 +89,17 @@ impl<C: Clock + Clone> Lane<C> {
                 clock.clone(),
             )
         });
-        let in_flight = positive(max_in_flight).map(|n| Arc::new(Semaphore::new(n.get() as usize)));
-        let max_slow = positive(max_in_flight).map_or(max_slow, |n| n.get() as usize);
+        let own = positive(max_in_flight).map(|n| n.get() as usize);
+        let cap = own.unwrap_or(usize::MAX).min(fair_slots.max(1));
+        let in_flight = (cap < Semaphore::MAX_PERMITS).then(|| Arc::new(Semaphore::new(cap)));
+        let max_slow = own.unwrap_or(max_slow).min(cap);
         Self {
             settings,
             breaker: Arc::new(Breaker::new(breaker)),
             limiter,
             clock,
             in_flight,
-            slow: AtomicUsize::new(0),
+            slow: Arc::default(),
             max_slow,
             touched: AtomicU64::new(0),
             keys: Mutex::new(None),
@@ -128,9 +139,9 @@ impl<C: Clock + Clone> Lane<C> {
     }
 
     /// Marks one request of this lane as slow until the guard drops.
-    pub fn slow_request(&self) -> SlowRequest<'_> {
+    pub fn slow_request(&self) -> SlowRequest {
         self.slow.fetch_add(1, Ordering::SeqCst);
-        SlowRequest(&self.slow)
+        SlowRequest(self.slow.clone())
     }
 
     /// `Ok` when a request may go now; otherwise how long until one may.
@@ -148,12 +159,7 @@ impl<C: Clock + Clone> Lane<C> {
     pub async fn slot(&self) -> Result<Option<OwnedSemaphorePermit>, ()> {
         match &self.in_flight {
             None => Ok(None),
-            Some(sem) => {
-                match tokio::time::timeout(MAX_LANE_WAIT, sem.clone().acquire_owned()).await {
-                    Ok(Ok(permit)) => Ok(Some(permit)),
-                    _ => Err(()),
-                }
-            }
+            Some(sem) => wait_for_slot(sem).await.map(Some),
         }
     }
 
@@ -171,23 +177,62 @@ impl<C: Clock + Clone> Lane<C> {
     }
 }
 
-/// Every endpoint's lane in this dispatcher, rebuilt when its settings change.
+/// A slot of `sem`, waiting at most `MAX_LANE_WAIT`.
+async fn wait_for_slot(sem: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, ()> {
+    match tokio::time::timeout(MAX_LANE_WAIT, sem.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(()),
+    }
+}
+
+/// How many of `total` slots a share (0–1] gives, at least one.
+pub fn share_of(total: usize, share: f64) -> usize {
+    ((total as f64 * share).floor() as usize).clamp(1, total.max(1))
+}
+
+/// Every endpoint's lane in this dispatcher, rebuilt when its settings change, and
+/// every tenant's share of the request slots.
 pub struct Lanes {
     map: Mutex<HashMap<Uuid, Arc<Lane>>>,
+    tenants: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
     breaker: BreakerSettings,
     /// Slow requests allowed for endpoints that set no `max_in_flight`.
     max_slow: usize,
+    /// Request slots one endpoint, and one tenant, may hold at once.
+    endpoint_slots: usize,
+    tenant_slots: usize,
     epoch: Instant,
 }
 
 impl Lanes {
-    pub fn new(breaker: BreakerSettings, max_slow: u32) -> Self {
+    pub fn new(
+        breaker: BreakerSettings,
+        max_slow: u32,
+        endpoint_slots: usize,
+        tenant_slots: usize,
+    ) -> Self {
         Self {
             map: Mutex::default(),
+            tenants: Mutex::default(),
             breaker,
             max_slow: max_slow as usize,
+            endpoint_slots: endpoint_slots.max(1),
+            tenant_slots: tenant_slots.max(1),
             epoch: Instant::now(),
         }
+    }
+
+    /// A slot among the tenant's requests in flight, waiting at most `MAX_LANE_WAIT`;
+    /// `Err(())`: the tenant holds its share, park the delivery.
+    pub async fn tenant_slot(&self, tenant: Uuid) -> Result<OwnedSemaphorePermit, ()> {
+        let sem = {
+            let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            tenants
+                .entry(tenant)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.tenant_slots)))
+                .clone()
+        };
+        wait_for_slot(&sem).await
     }
 
     /// Forgets lanes unused for `idle` whose breaker is closed and that nothing holds,
@@ -195,6 +240,10 @@ impl Lanes {
     /// forgotten lane's limiter had refilled long ago; its breaker starts afresh.
     pub fn evict_idle(&self, idle: Duration) -> usize {
         let now = self.epoch.elapsed().as_secs();
+        self.tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, sem| Arc::strong_count(sem) > 1);
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let before = map.len();
         map.retain(|_, lane| {
@@ -224,10 +273,13 @@ impl Lanes {
                     DefaultClock::default(),
                     self.breaker.clone(),
                     self.max_slow,
+                    self.endpoint_slots,
                 );
-                // New limits keep the endpoint's breaker and its history.
+                // New limits keep the endpoint's breaker and its count of slow
+                // requests, which are still open.
                 if let Some(old) = previous {
                     lane.breaker = old.breaker.clone();
+                    lane.slow = old.slow.clone();
                 }
                 lane.touched = AtomicU64::new(touched);
                 let lane = Arc::new(lane);
@@ -250,6 +302,7 @@ mod tests {
             DefaultClock::default(),
             BreakerSettings::default(),
             32,
+            usize::MAX,
         );
         let decrypted = std::cell::Cell::new(0);
         let decrypt = |c: &[u8]| {
@@ -280,6 +333,7 @@ mod tests {
             clock.clone(),
             BreakerSettings::default(),
             32,
+            usize::MAX,
         );
         assert_eq!(lane.admit(), Ok(()));
         assert_eq!(lane.admit(), Ok(()));
@@ -300,6 +354,7 @@ mod tests {
             FakeRelativeClock::default(),
             BreakerSettings::default(),
             32,
+            usize::MAX,
         );
         for _ in 0..1000 {
             assert_eq!(lane.admit(), Ok(()));
@@ -313,6 +368,7 @@ mod tests {
             FakeRelativeClock::default(),
             BreakerSettings::default(),
             32,
+            usize::MAX,
         );
         let held = lane.slot().await.expect("free").expect("capped");
         let started = tokio::time::Instant::now();
@@ -329,6 +385,7 @@ mod tests {
             FakeRelativeClock::default(),
             BreakerSettings::default(),
             2,
+            usize::MAX,
         );
         let a = lane.slow_request();
         assert!(!lane.slow_full());
@@ -345,6 +402,7 @@ mod tests {
             FakeRelativeClock::default(),
             BreakerSettings::default(),
             1,
+            usize::MAX,
         );
         let _held: Vec<_> = (0..2).map(|_| own_cap.slow_request()).collect();
         assert!(
@@ -355,7 +413,7 @@ mod tests {
 
     #[test]
     fn idle_lanes_are_forgotten_unless_held_or_open() {
-        let lanes = Lanes::new(BreakerSettings::default(), 32);
+        let lanes = Lanes::new(BreakerSettings::default(), 32, 1024, 1024);
         let (idle, held) = (Uuid::from_u128(1), Uuid::from_u128(2));
         lanes.get(idle, (None, None, None));
         let _held = lanes.get(held, (None, None, None));
@@ -384,7 +442,7 @@ mod tests {
 
     #[test]
     fn lanes_are_rebuilt_when_settings_change() {
-        let lanes = Lanes::new(BreakerSettings::default(), 32);
+        let lanes = Lanes::new(BreakerSettings::default(), 32, 1024, 1024);
         let id = Uuid::from_u128(1);
         let a = lanes.get(id, (Some(5), None, None));
         assert!(Arc::ptr_eq(&a, &lanes.get(id, (Some(5), None, None))));

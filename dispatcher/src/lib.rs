@@ -10,12 +10,15 @@
 //! unacked for the broker to redeliver, and gives its leases back.
 #![forbid(unsafe_code)]
 
+mod backoff;
 mod breaker;
 pub mod client;
 mod db_retry;
+mod isolate;
 mod jobs;
 mod lanes;
 mod leases;
+mod orphans;
 mod recorder;
 mod resolver;
 mod router;
@@ -71,35 +74,42 @@ impl Dispatcher {
     /// Runs until `shutdown` fires, then drains. Broker failures are retried, not returned.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DispatchError> {
         let c = &self.config;
-        let topology = Topology::new(c.queue_prefix.clone(), c.shards);
+        let topology = c.topology();
         let recorder_cancel = CancellationToken::new();
         let (recorder, recorder_task) =
             Recorder::spawn(self.store.clone(), recorder_cancel.clone());
         let scheduler_wake = Arc::new(tokio::sync::Notify::new());
+        let publisher = Arc::new(Publisher::new(
+            c.amqp_url.expose().clone(),
+            "dispatcher-publisher",
+            topology.clone(),
+        ));
         let sender = Arc::new(Sender {
             store: self.store.clone(),
             retry: c.retry.clone(),
             scheduler_wake: scheduler_wake.clone(),
             cipher: Cipher::new(c.encryption_key.expose()),
             client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
+            publisher: publisher.clone(),
             max_request_time: c.delivery_timeout.max(c.max_endpoint_timeout),
             drain_limit: c.shutdown_grace,
             recorder,
-            lanes: crate::lanes::Lanes::new(c.breaker.clone(), c.endpoint_max_slow_requests),
+            lanes: crate::lanes::Lanes::new(
+                c.breaker.clone(),
+                c.endpoint_max_slow_requests,
+                crate::lanes::share_of(c.max_in_flight, c.endpoint_slot_share),
+                crate::lanes::share_of(c.max_in_flight, c.tenant_slot_share),
+            ),
             disable_failing_after: c.disable_failing_after,
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),
             prefetch: c.delivery_prefetch,
         });
-        let publisher = Arc::new(Publisher::new(
-            c.amqp_url.expose().clone(),
-            "dispatcher-publisher",
-            topology.clone(),
-        ));
         let router = Arc::new(Router {
             store: self.store.clone(),
             publisher: publisher.clone(),
             prefetch: c.ingest_prefetch,
+            unsent_after: c.unsent_after,
         });
         let tracker = TaskTracker::new();
         let scheduler_stop = CancellationToken::new();
@@ -115,12 +125,18 @@ impl Dispatcher {
                 store: self.store.clone(),
                 publisher: publisher.clone(),
                 wake: scheduler_wake,
+                lease: c.unsent_after,
             }
             .run(scheduler_stop.clone()),
         );
-        let sweeper = tokio::spawn(housekeeping(sender.clone(), scheduler_stop.clone()));
+        let sweeper = tokio::spawn(housekeeping(
+            sender.clone(),
+            publisher.clone(),
+            c.amqp_url.expose().clone(),
+            scheduler_stop.clone(),
+        ));
 
-        let mut pause = Duration::from_millis(200);
+        let mut backoff = crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         while !shutdown.is_cancelled() {
             match self
                 .session(&topology, &router, &sender, &tracker, &shutdown)
@@ -128,12 +144,10 @@ impl Dispatcher {
             {
                 Ok(()) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "dispatcher lost the broker; reconnecting in {pause:?}");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(pause) => {}
+                    tracing::warn!(error = %e, "dispatcher lost the broker; reconnecting");
+                    if !backoff.wait(&shutdown).await {
+                        break;
                     }
-                    pause = (pause * 2).min(Duration::from_secs(5));
                 }
             }
         }
@@ -173,9 +187,7 @@ impl Dispatcher {
     ) -> Result<(), DispatchError> {
         let connection =
             Arc::new(queue::connect(self.config.amqp_url.expose(), "dispatcher").await?);
-        topology
-            .declare(&connection.create_channel().await?)
-            .await?;
+        topology.declare(&connection).await?;
         tracing::info!(shards = topology.shards(), "dispatcher consuming");
 
         let session = shutdown.child_token();
@@ -259,10 +271,15 @@ async fn close(connection: &Connection) {
     }
 }
 
-/// Forgets the lanes of endpoints that have gone quiet, every minute.
-/// Every minute: forgets idle endpoint lanes and drops health rollup rows too old
-/// for the console to show.
-async fn housekeeping(sender: Arc<Sender>, stop: CancellationToken) {
+/// Every minute: forgets idle endpoint lanes, drops health rollup rows too old for
+/// the console to show, and moves deliveries out of shard queues above today's
+/// shard count (left by a larger `HOOKRELAY_SHARDS`).
+async fn housekeeping(
+    sender: Arc<Sender>,
+    publisher: Arc<Publisher>,
+    amqp_url: String,
+    stop: CancellationToken,
+) {
     const EVERY: Duration = Duration::from_secs(60);
     const IDLE: Duration = Duration::from_secs(600);
     let mut tick = tokio::time::interval(EVERY);
@@ -277,6 +294,7 @@ async fn housekeeping(sender: Arc<Sender>, stop: CancellationToken) {
                 if let Err(e) = sender.store.prune_health_minutes().await {
                     tracing::debug!(error = %e, "pruning the health rollup failed; next minute then");
                 }
+                crate::orphans::drain(&sender.store, &publisher, &amqp_url).await;
             }
         }
     }

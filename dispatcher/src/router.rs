@@ -1,8 +1,13 @@
 //! The router: consumes accepted events from the ingest queue in batches, stores
 //! them with one delivery row per subscribed endpoint (idempotently), publishes the
 //! new deliveries to their endpoint's shard, and only then acks the ingest messages.
+//! A message the database refuses for good is found by splitting the batch and is
+//! dead-lettered with the reason; the rest of the batch is routed. While the
+//! database or the shard queues are away, the batch is held and retried, never
+//! requeued in a loop.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,27 +18,28 @@ use hookrelay_core::store::{NewDelivery, NewEvent};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    BasicRejectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{DispatchError, db_retry};
+use crate::backoff::Backoff;
+use crate::db_retry::{self, Halt};
+use crate::{DispatchError, isolate};
 use hookrelay_core::queue::delivery_messages;
 
 /// Most ingest messages handled in one database transaction.
 const MAX_BATCH: usize = 256;
 /// How long a batch waits to fill once its first message arrived.
 const BATCH_WINDOW: Duration = Duration::from_millis(2);
-/// Pause after a failed publish before taking the requeued batch again.
-const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 pub struct Router {
     pub store: Store,
     pub publisher: Arc<Publisher>,
     pub prefetch: u16,
+    /// How long after routing a delivery nobody finished is due again.
+    pub unsent_after: Duration,
 }
 
 impl Router {
@@ -87,12 +93,16 @@ impl Router {
         batch: Vec<Delivery>,
         cancel: &CancellationToken,
     ) -> lapin::Result<()> {
+        let queue = self.publisher.topology().ingest_queue();
+        // Events of every parsed message, in message order; `spans[i]` is message i's.
         let mut events = Vec::new();
         let mut redelivered_events = Vec::new();
         let mut good = Vec::with_capacity(batch.len());
+        let mut spans = Vec::with_capacity(batch.len());
         for message in batch {
             match serde_json::from_slice::<IngestMessage>(&message.data) {
                 Ok(parsed) => {
+                    let start = events.len();
                     for e in parsed.events {
                         if message.redelivered {
                             redelivered_events.push(e.id);
@@ -106,89 +116,132 @@ impl Router {
                             accepted_at: e.accepted_at,
                         });
                     }
+                    spans.push(start..events.len());
                     good.push(message);
                 }
                 Err(e) => {
-                    // Dead-lettered by the queue's DLX, never dropped or retried forever.
-                    tracing::error!(error = %e, "unparseable ingest message; dead-lettering it");
-                    message
-                        .acker
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await?;
+                    let reason = format!("unparseable ingest message: {e}");
+                    isolate::dead_letter(&self.publisher, &message.acker, &queue, &message.data, &reason, cancel)
+                        .await;
                 }
             }
         }
-        let Some(last) = good.last().map(|m| m.delivery_tag) else {
+        if good.is_empty() {
             return Ok(());
-        };
+        }
 
-        let Some(mut deliveries) = self
-            .store_events(&events, &redelivered_events, cancel)
-            .await
-        else {
+        let routed = self.store_isolating(&events, &spans, cancel).await;
+        let Some(Routed { mut deliveries, refused }) = routed else {
             // Shutting down while the database is away: hand the messages back.
-            channel
-                .basic_nack(
-                    last,
-                    BasicNackOptions {
-                        multiple: true,
-                        requeue: true,
-                    },
-                )
-                .await?;
-            return Ok(());
+            return requeue_all(channel, &good).await;
         };
+        if !redelivered_events.is_empty() {
+            // Seen before: deliveries stored then may never have been published.
+            let fresh: HashSet<Uuid> = deliveries.iter().map(|d| d.id).collect();
+            match db_retry::until_ok("finding unsent deliveries", cancel, || {
+                self.store.unattempted_deliveries(&redelivered_events)
+            })
+            .await
+            {
+                Some(again) => deliveries.extend(again.into_iter().filter(|d| !fresh.contains(&d.id))),
+                None => return requeue_all(channel, &good).await,
+            }
+        }
         deliveries.sort_unstable_by_key(|d| d.id);
         deliveries.dedup_by_key(|d| d.id);
 
+        // Hold the batch and retry while the shard queues refuse: requeueing would
+        // count towards the delivery limit and spin on the same messages.
         let messages = delivery_messages(self.publisher.topology(), &deliveries);
-        match self.publisher.publish_all(&messages).await {
-            Ok(()) => {
-                channel
-                    .basic_ack(last, BasicAckOptions { multiple: true })
-                    .await
-            }
-            Err(e) => {
-                // The rows are stored; the redelivered ingest messages republish them.
-                tracing::warn!(error = %e, "publishing deliveries failed; requeueing the batch");
-                channel
-                    .basic_nack(
-                        last,
-                        BasicNackOptions {
-                            multiple: true,
-                            requeue: true,
-                        },
-                    )
-                    .await?;
-                // Give the broker a moment instead of spinning on the same messages.
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    _ = tokio::time::sleep(PUBLISH_RETRY_PAUSE) => {}
-                }
-                Ok(())
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        while let Err(e) = self.publisher.publish_all(&messages).await {
+            tracing::warn!(error = %e, "publishing deliveries failed; holding the batch and retrying");
+            if !backoff.wait(cancel).await {
+                // The rows are stored and due: nothing is lost if these come back.
+                return requeue_all(channel, &good).await;
             }
         }
+        if refused.iter().all(Option::is_none) {
+            let last = good.last().map_or(0, |m| m.delivery_tag);
+            return channel
+                .basic_ack(last, BasicAckOptions { multiple: true })
+                .await;
+        }
+        // The refused messages go to the dead-letter queue; the rest are done.
+        for (message, reason) in good.into_iter().zip(refused) {
+            match reason {
+                None => isolate::ack(&message.acker).await,
+                Some(reason) => {
+                    isolate::dead_letter(&self.publisher, &message.acker, &queue, &message.data, &reason, cancel)
+                        .await
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Stores the events; returns new deliveries plus, for messages seen before,
-    /// deliveries stored then but possibly never published.
-    async fn store_events(
+    /// Stores the batch's events; when the database refuses it for good (not a
+    /// transient error), splits it in halves until the messages at fault stand
+    /// alone, so the rest are stored and only those are refused. Returns the new
+    /// deliveries and, per message, why it was refused (`None`: stored).
+    /// `None` when shutdown began while the database was away.
+    async fn store_isolating(
         &self,
         events: &[NewEvent],
-        redelivered: &[Uuid],
+        spans: &[Range<usize>],
         cancel: &CancellationToken,
-    ) -> Option<Vec<NewDelivery>> {
-        let mut deliveries =
-            db_retry::until_ok("routing events", cancel, || self.store.route_events(events))
-                .await?;
-        if !redelivered.is_empty() {
-            let fresh: HashSet<Uuid> = deliveries.iter().map(|d| d.id).collect();
-            let again = db_retry::until_ok("finding unsent deliveries", cancel, || {
-                self.store.unattempted_deliveries(redelivered)
+    ) -> Option<Routed> {
+        let mut routed = Routed {
+            deliveries: Vec::new(),
+            refused: vec![None; spans.len()],
+        };
+        // Ranges of messages still to store; routing is idempotent, so a retried
+        // half adds nothing twice.
+        let mut todo: Vec<Range<usize>> = vec![0..spans.len()];
+        while let Some(messages) = todo.pop() {
+            let from = spans[messages.start].start;
+            let to = spans[messages.end - 1].end;
+            match db_retry::until_done("routing events", cancel, || {
+                self.store.route_events(&events[from..to], self.unsent_after)
             })
-            .await?;
-            deliveries.extend(again.into_iter().filter(|d| !fresh.contains(&d.id)));
+            .await
+            {
+                Ok(created) => routed.deliveries.extend(created),
+                Err(Halt::Cancelled) => return None,
+                Err(Halt::Permanent(e)) if messages.len() == 1 => {
+                    routed.refused[messages.start] =
+                        Some(format!("the database refused its events: {e}"));
+                }
+                Err(Halt::Permanent(e)) => {
+                    tracing::warn!(error = %e, messages = messages.len(), "the database refused a batch; splitting it to find the message at fault");
+                    let mid = messages.start + messages.len() / 2;
+                    todo.push(mid..messages.end);
+                    todo.push(messages.start..mid);
+                }
+            }
         }
-        Some(deliveries)
+        Some(routed)
     }
+}
+
+/// What storing a batch gave.
+struct Routed {
+    deliveries: Vec<NewDelivery>,
+    refused: Vec<Option<String>>,
+}
+
+/// Hands a batch back to the broker (shutdown only).
+async fn requeue_all(channel: &Channel, batch: &[Delivery]) -> lapin::Result<()> {
+    let Some(last) = batch.last().map(|m| m.delivery_tag) else {
+        return Ok(());
+    };
+    channel
+        .basic_nack(
+            last,
+            BasicNackOptions {
+                multiple: true,
+                requeue: true,
+            },
+        )
+        .await
 }

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use hookrelay_core::Store;
 use hookrelay_core::queue::Publisher;
 use tokio::sync::Notify;
@@ -18,8 +17,6 @@ use hookrelay_core::queue::delivery_messages;
 
 /// Rows claimed per round.
 const BATCH: i64 = 1000;
-/// A claimed delivery whose message goes missing is claimed again after this.
-const LEASE: Duration = Duration::from_secs(60);
 /// Longest sleep: bounds how late a retry scheduled by another dispatcher is seen.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
@@ -28,13 +25,15 @@ pub struct Scheduler {
     pub publisher: Arc<Publisher>,
     /// Poked by senders that schedule a retry.
     pub wake: Arc<Notify>,
+    /// A claimed delivery whose message goes missing is claimed again after this.
+    pub lease: Duration,
 }
 
 impl Scheduler {
     pub async fn run(self, cancel: CancellationToken) {
         loop {
             let Some(due) = db_retry::until_ok("claiming due deliveries", &cancel, || {
-                self.store.claim_due(BATCH, LEASE)
+                self.store.claim_due(BATCH, self.lease)
             })
             .await
             else {
@@ -52,13 +51,10 @@ impl Scheduler {
                     continue;
                 }
             }
-            let sleep = match self.store.next_due().await {
-                Ok(Some(at)) => (at - Utc::now())
-                    .to_std()
-                    .unwrap_or(Duration::ZERO)
-                    .min(MAX_SLEEP),
-                Ok(None) => MAX_SLEEP,
-                Err(_) => MAX_SLEEP,
+            // On the database's clock, like every due time.
+            let sleep = match self.store.next_due_in().await {
+                Ok(Some(wait)) => wait.min(MAX_SLEEP),
+                Ok(None) | Err(_) => MAX_SLEEP,
             };
             let sleep = if sleep.is_zero() && due.is_empty() {
                 // Due rows exist but another scheduler holds them: give it a moment.

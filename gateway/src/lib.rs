@@ -13,7 +13,7 @@ pub mod tenant_cache;
 use std::sync::Arc;
 
 use axum::Router;
-use hookrelay_core::queue::{Publisher, Topology};
+use hookrelay_core::queue::Publisher;
 use hookrelay_core::{Config, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,7 @@ pub use state::AppState;
 /// Builds the state: a lazy broker publisher and warm caches (best effort: a
 /// gateway starts even while Postgres or RabbitMQ are down, and reports it on `/readyz`).
 pub async fn build_state(config: Config, store: Store) -> AppState {
-    let topology = Topology::new(config.queue_prefix.clone(), config.shards);
+    let topology = config.topology();
     let publisher = Arc::new(Publisher::new(
         config.amqp_url.expose().clone(),
         "gateway",

@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
-use hookrelay_core::queue::Topology;
 use hookrelay_core::{Config, Store, config::Sensitive};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
@@ -27,7 +26,7 @@ fn admin_database_url() -> String {
         .unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/postgres".into())
 }
 
-fn amqp_url() -> String {
+pub fn amqp_url() -> String {
     std::env::var("HOOKRELAY_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
@@ -384,6 +383,32 @@ impl TestApp {
         }
     }
 
+    /// A confirming publisher on this test's queues, as another process would have.
+    pub fn publisher(&self) -> hookrelay_core::queue::Publisher {
+        hookrelay_core::queue::Publisher::new(amqp_url(), "test", self.config.topology())
+    }
+
+    /// The operator's handle on this test's broker dead-letter queue.
+    pub async fn broker_dead_letters(&self) -> hookrelay_core::queue::DeadLetters {
+        hookrelay_core::queue::DeadLetters::open(&amqp_url(), self.config.topology())
+            .await
+            .expect("broker")
+    }
+
+    /// Waits until the broker's dead-letter queue holds `n` messages.
+    pub async fn wait_for_broker_dead(&self, n: u32) {
+        let dead = self.broker_dead_letters().await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let got = dead.count().await.expect("count");
+            if got == n {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{got} broker dead letters, not {n}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub async fn count(&self, table: &'static str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
             .fetch_one(self.store.pool())
@@ -409,7 +434,7 @@ impl Drop for TestApp {
             task.abort();
         }
         let db_name = self.db_name.clone();
-        let topology = Topology::new(self.config.queue_prefix.clone(), self.config.shards);
+        let topology = self.config.topology();
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -501,6 +526,8 @@ struct Inbox {
     delay: Duration,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     max_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Requests begun, answered or not.
+    started: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// An in-process webhook endpoint on a loopback port that records every request.
@@ -544,6 +571,7 @@ impl Receiver {
             delay,
             in_flight: Arc::default(),
             max_in_flight: Arc::default(),
+            started: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/{*path}", axum::routing::post(record))
@@ -563,6 +591,20 @@ impl Receiver {
         self.inbox
             .max_in_flight
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Requests begun so far, including those still open.
+    pub fn started(&self) -> usize {
+        self.inbox.started.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until `n` requests are open at once.
+    pub async fn wait_for_open(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.inbox.in_flight.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(tokio::time::Instant::now() < deadline, "receiver never had {n} requests open");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -600,6 +642,7 @@ async fn record(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     use std::sync::atomic::Ordering;
+    inbox.started.fetch_add(1, Ordering::SeqCst);
     let now_open = inbox.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     inbox.max_in_flight.fetch_max(now_open, Ordering::SeqCst);
     if !inbox.delay.is_zero() {

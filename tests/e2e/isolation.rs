@@ -11,9 +11,10 @@ use crate::helpers::{Receiver, TestApp};
 
 /// Open deliveries of the endpoint `$1` that have a time set and no attempt yet:
 /// leased while their request is open, or parked.
+/// Deliveries not attempted yet whose slow request was leased, or that were parked.
 const WAITING_UNATTEMPTED: &str = "SELECT count(*) FROM deliveries
      WHERE endpoint_id = $1 AND status = 'pending' AND attempts = 0
-       AND next_attempt_at IS NOT NULL";
+       AND updated_at > created_at";
 
 async fn endpoint_with_timeout(app: &TestApp, key: &str, tenant: &str, url: &str) -> String {
     let (status, body) = app

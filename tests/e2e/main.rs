@@ -10,6 +10,7 @@ mod console_forms;
 mod delivery;
 mod dlq;
 mod endpoint_actions;
+mod engine;
 mod health;
 mod isolation;
 mod limits;

@@ -1,14 +1,19 @@
 //! RabbitMQ: connections, the queue topology, message formats and a confirming publisher.
 
+mod dead_letters;
 mod messages;
 mod publisher;
 mod shards;
 mod topology;
 
+pub use dead_letters::{
+    DEAD_AT_HEADER, DeadLetter, DeadLetters, Pick, REASON_HEADER, Refusal, RequeueReport,
+    SOURCE_HEADER,
+};
 pub use messages::{DeliveryMessage, IngestEvent, IngestMessage};
-pub use publisher::{PublishError, Publisher};
+pub use publisher::{PublishError, Publisher, persistent_json};
 pub use shards::delivery_messages;
-pub use topology::Topology;
+pub use topology::{DEFAULT_DELIVERY_LIMIT, Topology};
 
 use lapin::{Connection, ConnectionProperties};
 

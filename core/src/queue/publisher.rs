@@ -27,6 +27,13 @@ pub enum PublishError {
     Unroutable(String),
 }
 
+/// Persistent JSON: how every hookrelay message is published.
+pub fn persistent_json() -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2) // persistent
+        .with_content_type("application/json".into())
+}
+
 struct Link {
     connection: Connection,
     channel: Channel,
@@ -70,8 +77,8 @@ impl Publisher {
 
     async fn open(&self) -> lapin::Result<Link> {
         let connection = super::connect(&self.url, self.role).await?;
+        self.topology.declare(&connection).await?;
         let channel = connection.create_channel().await?;
-        self.topology.declare(&channel).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
@@ -125,9 +132,24 @@ impl Publisher {
         if messages.is_empty() {
             return Ok(());
         }
+        self.publish_with(messages, persistent_json()).await
+    }
+
+    /// Like `publish_all`, every message with these properties (headers, id).
+    pub async fn publish_with(
+        &self,
+        messages: &[(String, Vec<u8>)],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
         let channel = self.channel().await?;
-        let result =
-            tokio::time::timeout(CONFIRM_TIMEOUT, Self::publish_on(&channel, messages)).await;
+        let result = tokio::time::timeout(
+            CONFIRM_TIMEOUT,
+            Self::publish_on(&channel, messages, properties),
+        )
+        .await;
         let result =
             result.unwrap_or_else(|_| Err(PublishError::Unavailable("confirm timed out".into())));
         if matches!(result, Err(PublishError::Unavailable(_))) {
@@ -153,11 +175,9 @@ impl Publisher {
     async fn publish_on(
         channel: &Channel,
         messages: &[(String, Vec<u8>)],
+        properties: BasicProperties,
     ) -> Result<(), PublishError> {
         let unavailable = |e: lapin::Error| PublishError::Unavailable(e.to_string());
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2) // persistent
-            .with_content_type("application/json".into());
         // `mandatory`: a message no queue takes comes back instead of vanishing.
         let options = BasicPublishOptions {
             mandatory: true,

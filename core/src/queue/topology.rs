@@ -1,16 +1,29 @@
 //! Queue names and declarations. Every queue is a durable quorum queue (replicated,
 //! fsynced before a publisher confirm); delivery shards also use single active
 //! consumer so exactly one dispatcher works an endpoint's deliveries at a time.
+//!
+//! Every queue carries an explicit `x-delivery-limit`: RabbitMQ 4 gives quorum
+//! queues a default of 20, after which a message is dead-lettered. Consumers hold
+//! and retry on transient failures instead of requeueing, so a message's delivery
+//! count only grows when a consumer really dies with it; the limit then isolates a
+//! message that keeps killing its consumer. The dead-letter queue's own limit is
+//! far higher, since the operator's tools read it by taking and returning messages.
 
-use lapin::Channel;
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection};
+
+/// Default `x-delivery-limit` of the ingest and shard queues.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
+/// `x-delivery-limit` of the dead-letter queue: listing it takes and returns messages.
+const DEAD_DELIVERY_LIMIT: i64 = 1_000_000;
 
 /// The names of one installation's queues, all under one prefix.
 #[derive(Debug, Clone)]
 pub struct Topology {
     prefix: String,
     shards: u16,
+    delivery_limit: u32,
 }
 
 impl Topology {
@@ -18,11 +31,22 @@ impl Topology {
         Self {
             prefix: prefix.into(),
             shards: shards.max(1),
+            delivery_limit: DEFAULT_DELIVERY_LIMIT,
         }
+    }
+
+    /// The same queues with another `x-delivery-limit` (`HOOKRELAY_QUEUE_DELIVERY_LIMIT`).
+    pub fn with_delivery_limit(mut self, limit: u32) -> Self {
+        self.delivery_limit = limit.max(1);
+        self
     }
 
     pub fn shards(&self) -> u16 {
         self.shards
+    }
+
+    pub fn delivery_limit(&self) -> u32 {
+        self.delivery_limit
     }
 
     /// Where the gateway publishes accepted events.
@@ -35,7 +59,16 @@ impl Topology {
         format!("{}.delivery.{shard}", self.prefix)
     }
 
-    /// Where rejected (unparseable) messages go instead of being dropped.
+    /// The shard a delivery queue's name stands for, if it is one of ours.
+    pub fn shard_of_queue(&self, queue: &str) -> Option<u16> {
+        queue
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(".delivery.")?
+            .parse()
+            .ok()
+    }
+
+    /// Where messages no consumer can handle go, with their reason, instead of being dropped.
     pub fn dead_letter_queue(&self) -> String {
         format!("{}.dead", self.prefix)
     }
@@ -46,7 +79,7 @@ impl Topology {
             "x-queue-type".into(),
             AMQPValue::LongString("quorum".into()),
         );
-        // Rejected messages go to the dead-letter queue through the default exchange.
+        // Messages over the delivery limit go to the dead-letter queue.
         args.insert(
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString("".into()),
@@ -55,38 +88,66 @@ impl Topology {
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(self.dead_letter_queue().into()),
         );
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(i64::from(self.delivery_limit)),
+        );
         if single_active_consumer {
             args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
         }
         args
     }
 
-    /// Declares every queue; idempotent, so each process does it at start.
-    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        let mut dead_args = FieldTable::default();
-        dead_args.insert(
+    fn dead_args() -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert(
             "x-queue-type".into(),
             AMQPValue::LongString("quorum".into()),
         );
-        channel
-            .queue_declare(self.dead_letter_queue().into(), durable, dead_args)
-            .await?;
-        channel
-            .queue_declare(self.ingest_queue().into(), durable, self.quorum_args(false))
-            .await?;
-        for shard in 0..self.shards {
-            channel
-                .queue_declare(
-                    self.delivery_queue(shard).into(),
-                    durable,
-                    self.quorum_args(true),
-                )
-                .await?;
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DEAD_DELIVERY_LIMIT),
+        );
+        args
+    }
+
+    /// Declares every queue; idempotent, so each process does it at start. A queue
+    /// that already exists with other arguments (declared by an older version) is
+    /// kept as it is, with a warning: the broker refuses to change a queue's
+    /// arguments, and a policy (`delivery-limit`) can set the limit on it instead.
+    pub async fn declare(&self, connection: &Connection) -> lapin::Result<()> {
+        let mut queues = vec![
+            (self.dead_letter_queue(), Self::dead_args()),
+            (self.ingest_queue(), self.quorum_args(false)),
+        ];
+        queues.extend((0..self.shards).map(|k| (self.delivery_queue(k), self.quorum_args(true))));
+        let mut channel = connection.create_channel().await?;
+        for (name, args) in queues {
+            let durable = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            match channel
+                .queue_declare(name.as_str().into(), durable, args)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_precondition_failed(&e) => {
+                    tracing::warn!(queue = %name, "queue exists with other arguments (an older version declared it); keeping it: set its delivery limit with a policy");
+                    // A refused declare closes the channel.
+                    channel = connection.create_channel().await?;
+                    let passive = QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    };
+                    channel
+                        .queue_declare(name.as_str().into(), passive, FieldTable::default())
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
         }
+        let _ = channel.close(200, "declared".into()).await;
         Ok(())
     }
 
@@ -110,5 +171,18 @@ impl Topology {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// AMQP 406 PRECONDITION_FAILED: a declare with arguments that differ from the queue's.
+pub(crate) fn is_precondition_failed(e: &lapin::Error) -> bool {
+    amqp_code(e) == Some(406)
+}
+
+/// The AMQP reply code of an error the broker sent (404 NOT_FOUND, 406, ...).
+pub(crate) fn amqp_code(e: &lapin::Error) -> Option<u16> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
+        _ => None,
     }
 }

@@ -143,7 +143,7 @@ impl Store {
             sqlx::query_scalar(
                 "WITH picked AS (
                     SELECT id FROM deliveries
-                    WHERE endpoint_id = $1 AND status IN ('failed', 'dead')
+                    WHERE endpoint_id = $1 AND status IN ('pending', 'failed', 'dead', 'cancelled')
                       AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
                       AND ($4::uuid IS NULL OR id > $4)
                     ORDER BY id LIMIT $5)

@@ -122,3 +122,30 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Shards above `shards` that some dispatcher once used and none holds now:
+    /// their queues may still hold deliveries to move.
+    pub async fn orphaned_shards(&self, shards: u16) -> Result<Vec<u16>> {
+        let found: Vec<i32> = sqlx::query_scalar(
+            "SELECT shard FROM shard_leases
+             WHERE shard >= $1 AND (holder IS NULL OR expires_at IS NULL OR expires_at < now())
+             ORDER BY shard",
+        )
+        .bind(i32::from(shards))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(found.into_iter().filter_map(|s| u16::try_from(s).ok()).collect())
+    }
+
+    /// Forgets a shard whose queue is drained and deleted.
+    pub async fn forget_shard(&self, shard: u16) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM shard_leases WHERE shard = $1 AND (holder IS NULL OR expires_at IS NULL OR expires_at < now())",
+        )
+        .bind(i32::from(shard))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

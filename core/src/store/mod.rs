@@ -42,6 +42,41 @@ impl StoreError {
         }
         Self::Database(e)
     }
+
+    /// Whether trying the same call again later can succeed: the database is away,
+    /// busy or restarting, or the transaction lost a race (serialization failure,
+    /// deadlock). Anything else (a constraint, bad data) fails again the same way,
+    /// so it is permanent for the input that caused it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Conflict(_) => false,
+            Self::Database(e) => is_transient(e),
+        }
+    }
+}
+
+/// See `StoreError::is_transient`. SQLSTATE classes per the PostgreSQL manual,
+/// appendix A: 08 connection exception, 53 insufficient resources (53300 too many
+/// connections), 57P0x operator intervention (shutdown, starting up), 58 system
+/// error (I/O); 40001 serialization failure, 40P01 deadlock, 55P03 lock not available.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            let code = code.as_ref();
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code.starts_with("58")
+                || matches!(code, "40001" | "40P01" | "55P03")
+        }),
+        _ => false,
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -17,6 +17,16 @@ impl Store {
     }
 
     /// Finds a tenant by id (when `key` parses as one) or by uid.
+    /// Whether the tenant exists (a dead-lettered ingest message is re-checked by it).
+    pub async fn tenant_exists(&self, id: Uuid) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn find_tenant(&self, key: &str) -> Result<Option<Tenant>> {
         let id = Uuid::parse_str(key).ok();
         Ok(sqlx::query_as("SELECT id, uid, name, created_at FROM tenants WHERE id = $1 OR uid = $2 ORDER BY (id = $1) DESC LIMIT 1")

@@ -1,0 +1,370 @@
+//! The broker's dead-letter queue (`<prefix>.dead`): messages no consumer could
+//! handle, each kept with its original body, the queue it came from and why
+//! (`x-hookrelay-reason`), and the operator's tools over it: list, show, requeue
+//! (re-validated first) and purge. Nothing leaves it except by requeue or purge.
+//!
+//! Listing takes messages without acking them and closes the channel, which
+//! returns them in order; the queue's high delivery limit (see `topology`) keeps
+//! that from ever dead-lettering them again.
+
+use chrono::{DateTime, Utc};
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{DeliveryMessage, IngestMessage, PublishError, Publisher, Topology};
+use crate::ids::new_id;
+use crate::store::Store;
+
+/// Why the message was dead-lettered.
+pub const REASON_HEADER: &str = "x-hookrelay-reason";
+/// The queue it was consumed from.
+pub const SOURCE_HEADER: &str = "x-hookrelay-source";
+/// When (unix seconds).
+pub const DEAD_AT_HEADER: &str = "x-hookrelay-dead-at";
+
+/// Most messages one listing or requeue walks through.
+pub const MAX_SCAN: usize = 100_000;
+
+impl Publisher {
+    /// Moves a message to the dead-letter queue with its original body, the queue
+    /// it came from and the reason. Confirmed like every publish: the caller acks
+    /// the original only after this returns `Ok`.
+    pub async fn dead_letter(
+        &self,
+        source: &str,
+        body: &[u8],
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        let mut headers = FieldTable::default();
+        let reason: String = reason.chars().take(2000).collect();
+        headers.insert(REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
+        headers.insert(SOURCE_HEADER.into(), AMQPValue::LongString(source.into()));
+        headers.insert(
+            DEAD_AT_HEADER.into(),
+            AMQPValue::Timestamp(Utc::now().timestamp().max(0) as u64),
+        );
+        let properties = super::publisher::persistent_json()
+            .with_message_id(new_id().to_string().into())
+            .with_headers(headers);
+        self.publish_with(
+            &[(self.topology().dead_letter_queue(), body.to_vec())],
+            properties,
+        )
+        .await
+    }
+}
+
+/// One message in the dead-letter queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// The message id hookrelay gave it; `pos-N` (its place in the queue) for a
+    /// message that came without one.
+    pub id: String,
+    /// The queue it came from, when known.
+    pub source: Option<String>,
+    pub reason: String,
+    pub dead_at: Option<DateTime<Utc>>,
+    /// Body size in bytes.
+    pub bytes: usize,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+impl DeadLetter {
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn read(position: usize, message: &lapin::message::Delivery) -> Self {
+        let props = &message.properties;
+        let headers = props.headers().as_ref();
+        let text = |name: &str| match headers.and_then(|h| h.inner().get(name)) {
+            Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+            Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+            _ => None,
+        };
+        // Messages the broker dead-lettered itself (delivery limit) say so in `x-death`.
+        let death = match headers.and_then(|h| h.inner().get("x-death")) {
+            Some(AMQPValue::FieldArray(a)) => match a.as_slice().first() {
+                Some(AMQPValue::FieldTable(t)) => Some(t.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let death_text = |name: &str| match death.as_ref().and_then(|t| t.inner().get(name)) {
+            Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+            Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+            _ => None,
+        };
+        let reason = text(REASON_HEADER).unwrap_or_else(|| match death_text("reason").as_deref() {
+            Some("delivery_limit") => {
+                "redelivered past the queue's delivery limit (its consumer kept failing)".into()
+            }
+            Some(r) => format!("dead-lettered by the broker ({r})"),
+            None => "no reason recorded".into(),
+        });
+        let dead_at = match headers.and_then(|h| h.inner().get(DEAD_AT_HEADER)) {
+            Some(AMQPValue::Timestamp(t)) => DateTime::from_timestamp(*t as i64, 0),
+            _ => None,
+        };
+        Self {
+            id: props
+                .message_id()
+                .as_ref()
+                .map_or_else(|| format!("pos-{position}"), |id| id.to_string()),
+            source: text(SOURCE_HEADER).or_else(|| death_text("queue")),
+            reason,
+            dead_at,
+            bytes: message.data.len(),
+            body: message.data.clone(),
+        }
+    }
+}
+
+/// What a requeue did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RequeueReport {
+    pub requeued: Vec<String>,
+    /// Messages that failed validation again: still in the queue, with why.
+    pub refused: Vec<Refusal>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Which messages an operation applies to.
+#[derive(Debug, Clone)]
+pub enum Pick {
+    All,
+    Ids(Vec<String>),
+}
+
+impl Pick {
+    fn matches(&self, letter: &DeadLetter) -> bool {
+        match self {
+            Self::All => true,
+            Self::Ids(ids) => ids.iter().any(|id| *id == letter.id),
+        }
+    }
+}
+
+/// The operator's handle on the dead-letter queue; one broker connection.
+pub struct DeadLetters {
+    connection: Connection,
+    topology: Topology,
+}
+
+impl DeadLetters {
+    pub async fn open(url: &str, topology: Topology) -> lapin::Result<Self> {
+        let connection = super::connect(url, "dead-letters").await?;
+        Ok(Self {
+            connection,
+            topology,
+        })
+    }
+
+    /// Messages in the queue (0 when it does not exist yet).
+    pub async fn count(&self) -> lapin::Result<u32> {
+        let channel = self.connection.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let result = channel
+            .queue_declare(
+                self.topology.dead_letter_queue().as_str().into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await;
+        match result {
+            Ok(q) => {
+                let _ = channel.close(200, "counted".into()).await;
+                Ok(q.message_count())
+            }
+            Err(e) if super::topology::amqp_code(&e) == Some(404) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first `limit` messages, oldest first, left in the queue.
+    pub async fn list(&self, limit: usize) -> lapin::Result<Vec<DeadLetter>> {
+        let mut seen = Vec::new();
+        self.walk(async |letter: &DeadLetter| {
+            seen.push(letter.clone());
+            Walk::Keep { stop: seen.len() >= limit }
+        })
+        .await?;
+        Ok(seen)
+    }
+
+    /// The newest message's reason and time, among the first `MAX_SCAN`.
+    pub async fn latest(&self) -> lapin::Result<Option<DeadLetter>> {
+        let mut last = None;
+        self.walk(async |letter: &DeadLetter| {
+            last = Some(letter.clone());
+            Walk::Keep { stop: false }
+        })
+        .await?;
+        Ok(last)
+    }
+
+    pub async fn find(&self, id: &str) -> lapin::Result<Option<DeadLetter>> {
+        let mut found = None;
+        self.walk(async |letter: &DeadLetter| {
+            if letter.id == id {
+                found = Some(letter.clone());
+            }
+            Walk::Keep {
+                stop: found.is_some(),
+            }
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Removes the picked messages for good; returns their ids.
+    pub async fn purge(&self, pick: &Pick) -> lapin::Result<Vec<String>> {
+        let mut purged = Vec::new();
+        self.walk(async |letter: &DeadLetter| {
+            if pick.matches(letter) {
+                purged.push(letter.id.clone());
+                Walk::Remove
+            } else {
+                Walk::Keep { stop: false }
+            }
+        })
+        .await?;
+        Ok(purged)
+    }
+
+    /// Puts the picked messages back on their queue after checking them again as
+    /// their consumer would (the body parses, its tenant or deliveries exist);
+    /// a message that fails stays here, and the report says why. Deliveries go to
+    /// their endpoint's shard under today's shard count.
+    pub async fn requeue(
+        &self,
+        pick: &Pick,
+        store: &Store,
+        publisher: &Publisher,
+    ) -> lapin::Result<RequeueReport> {
+        let mut report = RequeueReport::default();
+        let topology = &self.topology;
+        self.walk(async |letter: &DeadLetter| {
+            if !pick.matches(letter) {
+                return Walk::Keep { stop: false };
+            }
+            match requeue_one(topology, letter, store, publisher).await {
+                Ok(()) => {
+                    report.requeued.push(letter.id.clone());
+                    Walk::Remove
+                }
+                Err(reason) => {
+                    report.refused.push(Refusal {
+                        id: letter.id.clone(),
+                        reason,
+                    });
+                    Walk::Keep { stop: false }
+                }
+            }
+        })
+        .await?;
+        Ok(report)
+    }
+
+    /// Takes every message (up to `MAX_SCAN`) in order, lets `visit` decide on each,
+    /// acks those it removes and returns the rest by closing the channel.
+    async fn walk(&self, mut visit: impl AsyncFnMut(&DeadLetter) -> Walk) -> lapin::Result<()> {
+        let channel: Channel = self.connection.create_channel().await?;
+        let queue = self.topology.dead_letter_queue();
+        let mut result = Ok(());
+        for position in 0..MAX_SCAN {
+            let got = match channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+                .await
+            {
+                Ok(got) => got,
+                Err(e) if super::topology::amqp_code(&e) == Some(404) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let Some(message) = got else { break };
+            let letter = DeadLetter::read(position, &message.delivery);
+            match visit(&letter).await {
+                Walk::Remove => {
+                    if let Err(e) = message.delivery.acker.ack(BasicAckOptions::default()).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                Walk::Keep { stop: true } => break,
+                Walk::Keep { stop: false } => {}
+            }
+        }
+        // Everything taken and not acked goes back, in order.
+        let _ = channel.close(200, "walked".into()).await;
+        result
+    }
+}
+
+enum Walk {
+    Remove,
+    Keep { stop: bool },
+}
+
+async fn requeue_one(
+    topology: &Topology,
+    letter: &DeadLetter,
+    store: &Store,
+    publisher: &Publisher,
+) -> Result<(), String> {
+    let source = letter
+        .source
+        .as_deref()
+        .ok_or("the message does not say which queue it came from")?;
+    if source == topology.ingest_queue() {
+        let message: IngestMessage = serde_json::from_slice(&letter.body)
+            .map_err(|e| format!("not an ingest message: {e}"))?;
+        let tenant = store
+            .tenant_exists(message.tenant_id)
+            .await
+            .map_err(|e| format!("cannot check the tenant: {e}"))?;
+        if !tenant {
+            return Err(format!("tenant {} does not exist", message.tenant_id));
+        }
+        return publisher
+            .publish(source.to_string(), letter.body.clone())
+            .await
+            .map_err(|e| e.to_string());
+    }
+    if topology.shard_of_queue(source).is_some() {
+        let message: DeliveryMessage = serde_json::from_slice(&letter.body)
+            .map_err(|e| format!("not a delivery message: {e}"))?;
+        let ids: Vec<Uuid> = message.deliveries;
+        let known = store
+            .delivery_endpoints(&ids)
+            .await
+            .map_err(|e| format!("cannot look the deliveries up: {e}"))?;
+        if known.is_empty() {
+            return Err("none of its deliveries exist".into());
+        }
+        if known.len() < ids.len() {
+            tracing::warn!(id = %letter.id, unknown = ids.len() - known.len(), "requeue leaves out deliveries that no longer exist");
+        }
+        let messages = super::delivery_messages(topology, &known);
+        return publisher
+            .publish_all(&messages)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    Err(format!("{source} is not one of this installation's queues"))
+}

@@ -1,0 +1,188 @@
+//! A shard's consumer and one message's life: parse, claim and load its
+//! deliveries, run their attempts (letting go of the message when only slow
+//! requests remain), store the outcomes, ack. A message that cannot be handled
+//! (unparseable, refused by the database) is dead-lettered with the reason.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use hookrelay_core::queue::DeliveryMessage;
+use hookrelay_core::store::SendJob;
+use lapin::Connection;
+use lapin::message::Delivery;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use super::Sender;
+use super::handoff::SlowWatch;
+use super::outcomes::Stored;
+use crate::db_retry::{self, Halt};
+use crate::{DispatchError, isolate};
+
+impl Sender {
+    /// Consumes one shard until `cancel` fires or the channel fails. Message handling
+    /// runs on `tracker`, so shutdown can wait for it; after `cancel` the shard's
+    /// handlers are waited for (up to `drain_limit`) before the channel closes.
+    pub async fn run_shard(
+        self: Arc<Self>,
+        connection: Arc<Connection>,
+        shard: u16,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Result<(), DispatchError> {
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("sender-{shard}-{}", Uuid::new_v4());
+        let queue = self.topology.delivery_queue(shard);
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let queue: Arc<str> = queue.into();
+        // This shard's handlers, so a shard given up is drained before it is released.
+        let local = TaskTracker::new();
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                next = consumer.next() => match next {
+                    Some(message) => {
+                        let message = message?;
+                        let handler = self.clone().handle(message, queue.clone(), cancel.clone(), tracker.clone());
+                        tracker.spawn(local.track_future(handler));
+                    }
+                    None => return Err(DispatchError::ConsumerEnded),
+                },
+            }
+        }
+        let _ = channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+        local.close();
+        if tokio::time::timeout(self.drain_limit, local.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                shard,
+                "shard not drained in time; its unfinished messages are requeued"
+            );
+        }
+        // Requeues whatever was prefetched but not handled.
+        let _ = channel.close(200, "shard released".into()).await;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, message: &Delivery, queue: &str, reason: &str, cancel: &CancellationToken) {
+        isolate::dead_letter(&self.publisher, &message.acker, queue, &message.data, reason, cancel)
+            .await;
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        message: Delivery,
+        queue: Arc<str>,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        let ids = match serde_json::from_slice::<DeliveryMessage>(&message.data) {
+            Ok(m) => m.deliveries,
+            Err(e) => {
+                let reason = format!("unparseable delivery message: {e}");
+                self.dead_letter(&message, &queue, &reason, &cancel).await;
+                return;
+            }
+        };
+        // Claimed in the statement that loads them: deliveries another sender holds,
+        // or that are finished, are not among the jobs.
+        let jobs = match db_retry::until_done("claiming deliveries", &cancel, || {
+            self.store.claim_jobs(&ids, self.claim_for())
+        })
+        .await
+        {
+            Ok(jobs) => jobs,
+            Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
+            Err(Halt::Permanent(e)) => {
+                let reason = format!("the database refused to load its deliveries: {e}");
+                return self.dead_letter(&message, &queue, &reason, &cancel).await;
+            }
+        };
+        let (inactive, due): (Vec<SendJob>, Vec<SendJob>) =
+            jobs.into_iter().partition(|j| j.endpoint_inactive);
+        if !inactive.is_empty() {
+            let ids: Vec<Uuid> = inactive.iter().map(|j| j.delivery_id).collect();
+            match db_retry::until_done("cancelling deliveries", &cancel, || {
+                self.store
+                    .cancel_deliveries(&ids, "endpoint deleted or disabled")
+            })
+            .await
+            {
+                Ok(()) => {}
+                Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
+                Err(Halt::Permanent(e)) => {
+                    let reason = format!("the database refused to cancel its deliveries: {e}");
+                    return self.dead_letter(&message, &queue, &reason, &cancel).await;
+                }
+            }
+        }
+        let watch = Arc::new(SlowWatch::default());
+        let mut open: HashSet<Uuid> = due.iter().map(|j| j.delivery_id).collect();
+        let mut running: FuturesUnordered<_> = due
+            .into_iter()
+            .map(|job| {
+                let (this, watch) = (self.clone(), watch.clone());
+                async move {
+                    let outcome = this.attempt(&job, &watch).await;
+                    (job, outcome)
+                }
+            })
+            .collect();
+        let mut finished = Vec::with_capacity(running.len());
+        let mut may_hand_off = true;
+        while !running.is_empty() {
+            // Only slow (or slot-waiting) deliveries hold the message: lease them in
+            // Postgres and let go of it, so the shard never waits on one endpoint.
+            if may_hand_off && watch.all_slow(running.len()) {
+                let open: Vec<Uuid> = open.iter().copied().collect();
+                if self.lease(&open, &cancel).await {
+                    let rest = std::mem::take(&mut running);
+                    let (this, cancel) = (self.clone(), cancel.clone());
+                    tracker.spawn(async move {
+                        let outcomes: Vec<_> = rest.collect().await;
+                        // A failure here is covered by the lease: the scheduler re-sends.
+                        let _ = this.conclude(outcomes, &cancel).await;
+                    });
+                    break;
+                }
+                may_hand_off = false;
+            }
+            tokio::select! {
+                Some(done) = running.next() => {
+                    open.remove(&done.0.delivery_id);
+                    finished.push(done);
+                }
+                _ = watch.changed.notified() => {}
+            }
+        }
+        match self.conclude(finished, &cancel).await {
+            Stored::Yes => isolate::ack(&message.acker).await,
+            Stored::Refused(reason) => {
+                self.dead_letter(&message, &queue, &reason, &cancel).await
+            }
+            // Shutdown with the database away: the claims lapse and the deliveries'
+            // due times bring them back.
+            Stored::Stopped => isolate::requeue(&message.acker).await,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The sender: one consumer per delivery shard. Each message names deliveries of
+//! that shard; the sender claims and loads them in one statement, sends each one
+//! it claimed (signed), has the recorder store every attempt, and acks the message
+//! only after that. A message no consumer can handle is dead-lettered with its
+//! reason, never requeued in a loop.
+//!
+//! One file per job: `consume` (the shard's consumer and one message's life),
+//! `handoff` (slow requests let go of their message), `attempt` (one request within
+//! its endpoint's lane and the dispatcher's fair share of request slots),
+//! `outcomes` (storing what became of a message's deliveries).
+
+mod attempt;
+mod consume;
+mod handoff;
+mod outcomes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay_core::crypto::Cipher;
+use hookrelay_core::queue::{Publisher, Topology};
+use hookrelay_core::retry::RetryPolicy;
+use hookrelay_core::store::{AttemptRecord, SendJob};
+use hookrelay_core::Store;
+use hookrelay_signature::Secret;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::client::WebhookClient;
+use crate::lanes::{Lane, Lanes};
+use crate::recorder::Recorder;
+
+/// What became of one delivery in a message.
+pub(crate) enum Outcome {
+    /// Sent, or refused before sending (never unsigned, blocked address).
+    Attempted {
+        record: AttemptRecord,
+        /// The endpoint answered `410 Gone`: it is disabled.
+        endpoint_gone: bool,
+    },
+    /// Not sent now (rate limit, full lane, open breaker): due again after `wait`,
+    /// plus `spacing` per place in line among this endpoint's parked deliveries.
+    Parked { wait: Duration, spacing: Duration },
+}
+
+pub struct Sender {
+    pub store: Store,
+    pub retry: RetryPolicy,
+    /// Told when a retry is scheduled, so the local scheduler can wake in time.
+    pub scheduler_wake: Arc<Notify>,
+    pub cipher: Cipher,
+    pub client: WebhookClient,
+    /// Dead-letters messages the sender cannot handle.
+    pub publisher: Arc<Publisher>,
+    /// The longest any request may take (the largest timeout an endpoint can have).
+    pub max_request_time: Duration,
+    /// How long a stopped shard consumer waits for its messages' handlers.
+    pub drain_limit: Duration,
+    pub recorder: Recorder,
+    pub topology: Topology,
+    pub lanes: Lanes,
+    /// Endpoints failing for this long are disabled.
+    pub disable_failing_after: Duration,
+    /// Bounds concurrent outgoing requests across all shards of this process.
+    pub permits: Arc<Semaphore>,
+    pub prefetch: u16,
+}
+
+impl Sender {
+    /// How long a claim lasts: the longest request plus a margin, so a claim only
+    /// lapses when its sender died.
+    fn claim_for(&self) -> Duration {
+        self.max_request_time + handoff::LEASE_MARGIN
+    }
+
+    /// An endpoint secret from its ciphertext; `None` when it cannot be read.
+    fn secret(&self, ciphertext: &[u8]) -> Option<Secret> {
+        self.cipher
+            .decrypt(ciphertext)
+            .ok()
+            .and_then(|key| Secret::from_bytes(key).ok())
+    }
+
+    fn lane_of(&self, job: &SendJob) -> Arc<Lane> {
+        self.lanes.get(
+            job.endpoint_id,
+            (
+                job.rate_limit_per_second,
+                job.rate_limit_burst,
+                job.max_in_flight,
+            ),
+        )
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

@@ -1,0 +1,344 @@
+//! The engine under hostile or unlucky conditions: bad messages are isolated,
+//! outages hold work instead of dead-lettering it, lost messages do not strand
+//! deliveries, extra messages do not cause extra requests, and no endpoint takes
+//! every request slot.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use hookrelay_core::ids::shard_of;
+use hookrelay_core::queue::{DeliveryMessage, Pick};
+use hookrelay_core::store::NewEvent;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{Receiver, TestApp};
+
+fn ingest_body(tenant: Uuid, n: usize) -> Vec<u8> {
+    let events: Vec<_> = (0..n)
+        .map(|i| {
+            json!({
+                "id": Uuid::now_v7(),
+                "event_type": "order.created",
+                "payload": { "n": i },
+                "accepted_at": chrono::Utc::now(),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "tenant_id": tenant, "events": events })).expect("json")
+}
+
+#[tokio::test]
+async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_batch_is_routed() {
+    // No dispatcher yet: the messages queue up and reach the router as one batch.
+    let mut app = TestApp::spawn_with(|_| {}, false).await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let tenant: Uuid = tenant.parse().expect("uuid");
+    let ingest = app.config.topology().ingest_queue();
+    let publisher = app.publisher();
+    let ghost = Uuid::new_v4();
+    let messages = vec![
+        (ingest.clone(), ingest_body(tenant, 2)),
+        (ingest.clone(), ingest_body(ghost, 1)),
+        (ingest.clone(), ingest_body(tenant, 3)),
+        (ingest.clone(), b"{not json".to_vec()),
+        (ingest.clone(), ingest_body(tenant, 1)),
+    ];
+    publisher.publish_all(&messages).await.expect("published");
+    app.start_dispatcher();
+
+    receiver.wait_for(6).await;
+    app.wait_for_broker_dead(2).await;
+    // Posted after the bad message: routed all the same.
+    app.event(&key, &tenant.to_string(), json!({ "event_type": "x", "payload": {} }))
+        .await;
+    receiver.wait_for(7).await;
+
+    let dead = app.broker_dead_letters().await;
+    let letters = dead.list(10).await.expect("list");
+    assert_eq!(letters.len(), 2, "listing leaves them in the queue");
+    let ghostly = letters
+        .iter()
+        .find(|l| l.body_text().contains(&ghost.to_string()))
+        .expect("the missing tenant's message, body intact");
+    assert!(ghostly.reason.contains("refused its events"), "{}", ghostly.reason);
+    assert!(ghostly.reason.contains("foreign key"), "{}", ghostly.reason);
+    assert_eq!(ghostly.source.as_deref(), Some(ingest.as_str()));
+    assert!(letters.iter().any(|l| l.reason.contains("unparseable")));
+    assert_eq!(dead.count().await.expect("count"), 2);
+    assert_eq!(
+        dead.find(&ghostly.id).await.expect("find").expect("found").body,
+        ghostly.body
+    );
+
+    // Requeue checks again: the tenant still does not exist, so it stays.
+    let report = dead
+        .requeue(&Pick::Ids(vec![ghostly.id.clone()]), &app.store, &publisher)
+        .await
+        .expect("requeue");
+    assert!(report.requeued.is_empty());
+    assert!(report.refused[0].reason.contains("does not exist"), "{report:?}");
+    assert_eq!(dead.count().await.expect("count"), 2);
+
+    let purged = dead.purge(&Pick::All).await.expect("purge");
+    assert_eq!(purged.len(), 2);
+    assert_eq!(dead.count().await.expect("count"), 0);
+    assert_eq!(receiver.received().len(), 7, "nothing sent twice");
+}
+
+#[tokio::test]
+async fn a_requeued_dead_letter_is_routed_once_its_cause_is_gone() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (_key, tenant, _) = app.subscriber(&receiver.url).await;
+    let tenant: Uuid = tenant.parse().expect("uuid");
+    let publisher = app.publisher();
+    let topology = app.config.topology();
+    // A good message that was dead-lettered (say, by a delivery limit): requeue sends it on.
+    publisher
+        .dead_letter(&topology.ingest_queue(), &ingest_body(tenant, 2), "test")
+        .await
+        .expect("dead-lettered");
+    let dead = app.broker_dead_letters().await;
+    let report = dead.requeue(&Pick::All, &app.store, &publisher).await.expect("requeue");
+    assert_eq!((report.requeued.len(), report.refused.len()), (1, 0));
+    receiver.wait_for(2).await;
+    assert_eq!(dead.count().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn an_unparseable_delivery_message_is_dead_lettered_and_the_shard_goes_on() {
+    let app = TestApp::spawn_with(|c| c.shards = 1, true).await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let shard = app.config.topology().delivery_queue(0);
+    app.publisher()
+        .publish(shard.clone(), b"[1,2".to_vec())
+        .await
+        .expect("published");
+    app.wait_for_broker_dead(1).await;
+    app.event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
+        .await;
+    receiver.wait_for(1).await;
+    let letters = app.broker_dead_letters().await.list(5).await.expect("list");
+    assert_eq!(letters[0].source.as_deref(), Some(shard.as_str()));
+    assert!(letters[0].reason.contains("unparseable delivery message"));
+    assert_eq!(letters[0].body, b"[1,2");
+}
+
+/// Sets (or clears) a policy that caps this test's shard queues at no messages,
+/// refusing publishes once they hold one.
+fn shard_queue_cap(prefix: &str, on: bool) {
+    let name = format!("outage-{prefix}");
+    let status = if on {
+        std::process::Command::new("rabbitmqctl")
+            .args([
+                "-q",
+                "set_policy",
+                &name,
+                &format!("^{prefix}\\.delivery\\."),
+                r#"{"max-length":0,"overflow":"reject-publish"}"#,
+                "--apply-to",
+                "queues",
+                "--priority",
+                "100",
+            ])
+            .status()
+    } else {
+        std::process::Command::new("rabbitmqctl")
+            .args(["-q", "clear_policy", &name])
+            .status()
+    };
+    assert!(status.expect("rabbitmqctl runs").success(), "rabbitmqctl policy");
+}
+
+#[tokio::test]
+async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
+    let mut app = TestApp::spawn_with(|c| c.queue_delivery_limit = 20, false).await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    // Nobody consumes the shard queues (another holder leases them) and they take no
+    // messages: every publish of the router is refused for as long as this lasts.
+    sqlx::query(
+        "INSERT INTO shard_leases (shard, holder, expires_at)
+         SELECT generate_series(0, $1 - 1), gen_random_uuid(), now() + interval '1 hour'",
+    )
+    .bind(i32::from(app.config.shards))
+    .execute(app.store.pool())
+    .await
+    .expect("leases");
+    let prefix = app.config.queue_prefix.clone();
+    shard_queue_cap(&prefix, true);
+    app.start_dispatcher();
+    for n in 0..20 {
+        app.event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
+            .await;
+    }
+    // The fault itself lasts a set time: long enough for a requeue loop to pass the
+    // delivery limit many times over.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let dead = app.broker_dead_letters().await;
+    assert_eq!(dead.count().await.expect("count"), 0, "nothing dead-lettered");
+    shard_queue_cap(&prefix, false);
+    sqlx::query("UPDATE shard_leases SET expires_at = now() - interval '1 second'")
+        .execute(app.store.pool())
+        .await
+        .expect("leases end");
+    receiver.wait_for(20).await;
+    app.wait_for_delivered(20).await;
+    assert_eq!(dead.count().await.expect("count"), 0, "nothing dead-lettered");
+}
+
+#[tokio::test]
+async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease() {
+    let app = TestApp::spawn_with(|c| c.unsent_after = Duration::from_secs(2), true).await;
+    let receiver = Receiver::start().await;
+    let (_key, tenant, _) = app.subscriber(&receiver.url).await;
+    // Routed as the router does, but its message is lost (purged, dead-lettered, ...).
+    let event = NewEvent {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.parse().expect("uuid"),
+        event_type: "x".into(),
+        payload: "{}".into(),
+        idempotency_key: None,
+        accepted_at: chrono::Utc::now(),
+    };
+    let routed = app
+        .store
+        .route_events(&[event], app.config.unsent_after)
+        .await
+        .expect("routed");
+    assert_eq!(routed.len(), 1);
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].header("webhook-id"), routed[0].id.to_string());
+    app.wait_for_delivered(1).await;
+}
+
+#[tokio::test]
+async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() {
+    // Four shards' worth of queued deliveries, then a dispatcher configured for two.
+    let mut app = TestApp::spawn_with(
+        |c| {
+            c.shards = 4;
+            c.unsent_after = Duration::from_secs(3600);
+        },
+        false,
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    let mut endpoints = Vec::new();
+    while endpoints.len() < 4 {
+        let (id, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
+        endpoints.push(id.parse::<Uuid>().expect("uuid"));
+    }
+    assert!(endpoints.iter().any(|e| shard_of(*e, 4) >= 2), "some endpoint on shard 2 or 3");
+    let old = app.config.topology();
+    let event = NewEvent {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.parse().expect("uuid"),
+        event_type: "x".into(),
+        payload: "{}".into(),
+        idempotency_key: None,
+        accepted_at: chrono::Utc::now(),
+    };
+    let routed = app.store.route_events(&[event], app.config.unsent_after).await.expect("routed");
+    assert_eq!(routed.len(), 4);
+    let publisher = app.publisher();
+    publisher
+        .publish_all(&hookrelay_core::queue::delivery_messages(&old, &routed))
+        .await
+        .expect("published to four shards");
+    // The old dispatchers' leases on all four shards, long expired.
+    sqlx::query("INSERT INTO shard_leases (shard) SELECT generate_series(0, 3) ON CONFLICT DO NOTHING")
+        .execute(app.store.pool())
+        .await
+        .expect("leases");
+    publisher.close().await;
+
+    app.config.shards = 2;
+    app.start_dispatcher();
+    receiver.wait_for(4).await;
+    app.wait_for_delivered(4).await;
+    // The orphaned queues are deleted once empty.
+    app.wait_for_query(
+        "SELECT count(*) FROM shard_leases WHERE shard >= 2",
+        None,
+        0,
+    )
+    .await;
+    let dead = app.broker_dead_letters().await;
+    assert_eq!(dead.count().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn a_delivery_named_by_many_messages_is_posted_once() {
+    let app = TestApp::spawn_with(|c| c.shards = 1, true).await;
+    let receiver = Receiver::slow(Duration::from_secs(3)).await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
+        .await;
+    receiver.wait_for_open(1).await;
+    let delivery: Uuid = sqlx::query_scalar("SELECT id FROM deliveries WHERE event_id = $1")
+        .bind(event.parse::<Uuid>().expect("uuid"))
+        .fetch_one(app.store.pool())
+        .await
+        .expect("delivery");
+    // Sixteen more messages naming the delivery while its request is open.
+    let shard = app.config.topology().delivery_queue(0);
+    let body = serde_json::to_vec(&DeliveryMessage {
+        deliveries: vec![delivery],
+    })
+    .expect("json");
+    let extra: Vec<_> = (0..16).map(|_| (shard.clone(), body.clone())).collect();
+    app.publisher().publish_all(&extra).await.expect("published");
+    receiver.wait_for(1).await;
+    app.wait_for_delivered(1).await;
+    // A later event through the same shard: by the time it arrives, every extra
+    // message before it has been handled.
+    app.event(&key, &tenant, json!({ "event_type": "x", "payload": 2 }))
+        .await;
+    receiver.wait_for(2).await;
+    assert_eq!(receiver.started(), 2, "one POST per delivery, however many messages");
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM attempts WHERE delivery_id = $1")
+        .bind(delivery)
+        .fetch_one(app.store.pool())
+        .await
+        .expect("attempts");
+    assert_eq!(attempts, 1);
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_cannot_take_every_request_slot() {
+    let app = TestApp::spawn_with(|c| c.max_in_flight = 16, true).await;
+    let slow = Receiver::slow(Duration::from_secs(6)).await;
+    let fast = Receiver::start().await;
+    let (key, tenant) = app.tenant().await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints"),
+            &key,
+            json!({ "url": slow.url, "event_types": ["slow.*"], "max_in_flight": 100 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.endpoint(&key, &tenant, &fast.url, Some(&["fast.*"])).await;
+    for n in 0..40 {
+        app.event(&key, &tenant, json!({ "event_type": "slow.x", "payload": n }))
+            .await;
+    }
+    // Its fair share (a quarter of 16) is open and the rest wait or are parked.
+    slow.wait_for_open(4).await;
+    let sent = std::time::Instant::now();
+    app.event(&key, &tenant, json!({ "event_type": "fast.x", "payload": {} }))
+        .await;
+    fast.wait_for(1).await;
+    let waited = sent.elapsed();
+    assert!(
+        waited < Duration::from_secs(1),
+        "the other endpoint's event waited {waited:?}"
+    );
+    assert!(slow.max_concurrency() <= 4, "held {} slots", slow.max_concurrency());
+}

@@ -83,6 +83,11 @@ pub enum DlqCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// The broker's dead-letter queue: messages no consumer could handle.
+    Broker {
+        #[command(subcommand)]
+        command: crate::dlq_broker::BrokerCommand,
+    },
     /// Dead deliveries per endpoint.
     Stats {
         #[command(flatten)]
@@ -92,9 +97,11 @@ pub enum DlqCommand {
     },
 }
 
-/// Runs a command; returns what to print.
+/// Runs a command on Postgres's dead letters; returns what to print. The broker's
+/// (`dlq broker …`) need the configuration: see `crate::dlq`.
 pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
     match cmd {
+        DlqCommand::Broker { .. } => bail!("`dlq broker` commands run through `hookrelay::dlq`"),
         DlqCommand::List {
             filter,
             limit,

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dlq;
+pub mod dlq_broker;
 
 use anyhow::Context as _;
 use hookrelay_core::{Config, Store};
@@ -22,7 +23,11 @@ fn store(config: &Config) -> anyhow::Result<Store> {
 /// Runs an operator's dead-letter command and prints its output.
 pub async fn dlq(config: &Config, cmd: dlq::DlqCommand) -> anyhow::Result<()> {
     let store = store(config)?;
-    let out = dlq::run(&store, cmd).await?;
+    let out = match cmd {
+        dlq::DlqCommand::Broker { command } => dlq_broker::run(config, &store, command).await,
+        cmd => dlq::run(&store, cmd).await,
+    };
+    let out = out?;
     println!("{out}");
     store.close().await;
     Ok(())

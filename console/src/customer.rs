@@ -179,7 +179,7 @@ pub async fn endpoint(
         {crate::endpoint_forms::secret_card(&e, &s.csrf)}
         <section class="card">
             <h2>"Recover failed deliveries"</h2>
-            <p class="muted">"Re-sends every failed or dead delivery of this endpoint created since the time you choose (UTC), with its original webhook-id."</p>
+            <p class="muted">"Re-sends every delivery of this endpoint not delivered yet (pending, failed, dead or cancelled) created since the time you choose (UTC), with its original webhook-id."</p>
             <form method="post" action=action class="inline">
                 {view::csrf_field(&s.csrf)}
                 <label>"Since " <input type="datetime-local" name="since" required=true/></label>

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::ids::new_id;
 use hookrelay_core::store::{DeadFilter, MAX_PICKED};
+use hookrelay_core::queue::{DeadLetter, DeadLetters};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use leptos::prelude::*;
@@ -297,8 +298,32 @@ async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
     Some(depths)
 }
 
+/// How many messages sit in the broker's dead-letter queue and the latest one
+/// (among the first `LATEST_SCAN`); `None` if the broker cannot be reached.
+async fn broker_dead(state: &ConsoleState) -> Option<(u32, Option<DeadLetter>)> {
+    const LATEST_SCAN: usize = 1000;
+    let work = async {
+        let dead = DeadLetters::open(&state.amqp_url, state.topology.clone()).await.ok()?;
+        let count = dead.count().await.ok()?;
+        let latest = if count > 0 {
+            dead.latest(LATEST_SCAN).await.ok()?
+        } else {
+            None
+        };
+        Some((count, latest))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), work)
+        .await
+        .ok()
+        .flatten()
+}
+
 pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Response {
-    let (numbers, depths) = tokio::join!(state.store.fleet_numbers(), queue_depths(&state));
+    let (numbers, depths, broker_dead) = tokio::join!(
+        state.store.fleet_numbers(),
+        queue_depths(&state),
+        broker_dead(&state)
+    );
     let n = or_page!(found::loaded(numbers, Nav::Admin));
     let failure = view::rate(
         n.failed_last_minute,
@@ -315,6 +340,28 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
             .into_any(),
         None => view! { <tr><td colspan="2" class="error-text">"The broker cannot be reached."</td></tr> }.into_any(),
     };
+    let broker_dead = match broker_dead {
+        None => view! { <p class="error-text">"The broker cannot be reached."</p> }.into_any(),
+        Some((0, _)) => view! { <p>"No message is dead-lettered on the broker."</p> }.into_any(),
+        Some((count, latest)) => {
+            let latest = latest.map(|l| {
+                let when = l
+                    .dead_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default();
+                let from = l.source.unwrap_or_default();
+                view! {
+                    <p>"Latest: " <strong>{l.reason}</strong> " (" {when} ", from " <code>{from}</code> ")"</p>
+                }
+            });
+            view! {
+                <p class="error-text">{format!("{count} messages no consumer could handle are in the broker's dead-letter queue.")}</p>
+                {latest}
+                <p class="muted">"List, inspect, requeue (checked again) or purge them with " <code>"hookrelay dlq broker"</code> " or " <code>"/v1/admin/broker-dead"</code> "."</p>
+            }
+            .into_any()
+        }
+    };
     let body = view! {
         <h1>"Fleet"</h1>
         <div class="tiles">
@@ -325,6 +372,8 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
             {tile("dead deliveries", n.dead.to_string(), if n.dead > 0 { "bad" } else { "" })}
             {tile("dispatchers connected", n.dispatchers.to_string(), if n.dispatchers == 0 { "bad" } else { "" })}
         </div>
+        <h2>"Broker dead letters"</h2>
+        {broker_dead}
         <h2>"Queues"</h2>
         <table class="list narrow">
             <thead><tr><th>"Queue"</th><th class="num">"Ready messages"</th></tr></thead>

@@ -125,6 +125,12 @@ pub struct Config {
     /// `HOOKRELAY_UNSENT_AFTER`: a routed delivery nobody has finished is sent again
     /// by the scheduler this long after routing (its message may have been lost).
     pub unsent_after: Duration,
+    /// `HOOKRELAY_INGEST_BUFFER_BYTES`: event bytes a gateway holds while their
+    /// broker confirm is awaited; further requests wait for room.
+    pub ingest_buffer_bytes: usize,
+    /// `HOOKRELAY_PAYLOAD_BUDGET_BYTES`: payload bytes a dispatcher holds loaded at
+    /// once; further messages wait before loading theirs.
+    pub payload_budget_bytes: usize,
     /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
     pub shutdown_grace: Duration,
     /// `HOOKRELAY_SHARD_HEARTBEAT`: how often a dispatcher renews and rebalances its
@@ -164,14 +170,16 @@ impl Config {
             allow_cidrs: Vec::new(),
             delivery_timeout: Duration::from_secs(15),
             max_endpoint_timeout: Duration::from_secs(60),
-            ingest_prefetch: 512,
-            delivery_prefetch: 256,
+            ingest_prefetch: 64,
+            delivery_prefetch: 32,
             max_in_flight: 1024,
             endpoint_max_slow_requests: 32,
             endpoint_slot_share: 0.25,
             tenant_slot_share: 0.5,
             queue_delivery_limit: crate::queue::DEFAULT_DELIVERY_LIMIT,
             unsent_after: Duration::from_secs(120),
+            ingest_buffer_bytes: 64 * 1024 * 1024,
+            payload_budget_bytes: 64 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(20),
             shard_heartbeat: Duration::from_secs(2),
             retry: RetryPolicy::default(),
@@ -368,6 +376,14 @@ impl Config {
         if let Some(v) = get("HOOKRELAY_QUEUE_DELIVERY_LIMIT") {
             c.queue_delivery_limit =
                 parse_range("HOOKRELAY_QUEUE_DELIVERY_LIMIT", &v, 1, 1_000_000)?;
+        }
+        for (name, field) in [
+            ("HOOKRELAY_INGEST_BUFFER_BYTES", &mut c.ingest_buffer_bytes),
+            ("HOOKRELAY_PAYLOAD_BUDGET_BYTES", &mut c.payload_budget_bytes),
+        ] {
+            if let Some(v) = get(name) {
+                *field = parse_range(name, &v, 1024 * 1024, 4 * 1024 * 1024 * 1024 - 1)?;
+            }
         }
         if let Some(v) = get("HOOKRELAY_UNSENT_AFTER") {
             c.unsent_after = parse_duration(

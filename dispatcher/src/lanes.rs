@@ -10,7 +10,9 @@
 //! dispatcher's slots (`HOOKRELAY_ENDPOINT_SLOT_SHARE`), whatever its own
 //! `max_in_flight`, and all of a tenant's endpoints together at most the tenant's
 //! share (`HOOKRELAY_TENANT_SLOT_SHARE`), so a slow endpoint answering `200`
-//! (which never opens a breaker) still cannot take every slot.
+//! (which never opens a breaker) still cannot take every slot. A delivery waits
+//! for its shares in memory (its own `max_in_flight` full parks it instead); the
+//! sender counts that wait towards letting go of the message.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -41,7 +43,10 @@ pub struct Lane<C: Clock = DefaultClock> {
     pub breaker: Arc<Breaker>,
     limiter: Option<Limiter<C>>,
     clock: C,
+    /// The endpoint's own `max_in_flight`: a delivery that finds it full parks.
     in_flight: Option<Arc<Semaphore>>,
+    /// Its fair share of the dispatcher's request slots: a delivery waits for one.
+    share: Arc<Semaphore>,
     /// Requests open for longer than the sender's slow mark, and how many may be.
     /// Shared with the lane that replaces this one when the endpoint's limits change.
     slow: Arc<AtomicUsize>,
@@ -90,15 +95,16 @@ impl<C: Clock + Clone> Lane<C> {
             )
         });
         let own = positive(max_in_flight).map(|n| n.get() as usize);
-        let cap = own.unwrap_or(usize::MAX).min(fair_slots.max(1));
-        let in_flight = (cap < Semaphore::MAX_PERMITS).then(|| Arc::new(Semaphore::new(cap)));
-        let max_slow = own.unwrap_or(max_slow).min(cap);
+        let in_flight = own.map(|n| Arc::new(Semaphore::new(n)));
+        let fair_slots = fair_slots.clamp(1, Semaphore::MAX_PERMITS);
+        let max_slow = own.unwrap_or(max_slow).min(fair_slots);
         Self {
             settings,
             breaker: Arc::new(Breaker::new(breaker)),
             limiter,
             clock,
             in_flight,
+            share: Arc::new(Semaphore::new(fair_slots)),
             slow: Arc::default(),
             max_slow,
             touched: AtomicU64::new(0),
@@ -159,8 +165,22 @@ impl<C: Clock + Clone> Lane<C> {
     pub async fn slot(&self) -> Result<Option<OwnedSemaphorePermit>, ()> {
         match &self.in_flight {
             None => Ok(None),
-            Some(sem) => wait_for_slot(sem).await.map(Some),
+            Some(sem) => {
+                match tokio::time::timeout(MAX_LANE_WAIT, sem.clone().acquire_owned()).await {
+                    Ok(Ok(permit)) => Ok(Some(permit)),
+                    _ => Err(()),
+                }
+            }
         }
+    }
+
+    /// A slot of the endpoint's fair share of request slots (waits as long as it takes).
+    pub async fn share_slot(&self) -> OwnedSemaphorePermit {
+        self.share
+            .clone()
+            .acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("the share semaphore is never closed"))
     }
 
     /// Spacing between parked deliveries so they come back at the lane's pace.
@@ -177,13 +197,6 @@ impl<C: Clock + Clone> Lane<C> {
     }
 }
 
-/// A slot of `sem`, waiting at most `MAX_LANE_WAIT`.
-async fn wait_for_slot(sem: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, ()> {
-    match tokio::time::timeout(MAX_LANE_WAIT, sem.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(()),
-    }
-}
 
 /// How many of `total` slots a share (0–1] gives, at least one.
 pub fn share_of(total: usize, share: f64) -> usize {
@@ -222,9 +235,8 @@ impl Lanes {
         }
     }
 
-    /// A slot among the tenant's requests in flight, waiting at most `MAX_LANE_WAIT`;
-    /// `Err(())`: the tenant holds its share, park the delivery.
-    pub async fn tenant_slot(&self, tenant: Uuid) -> Result<OwnedSemaphorePermit, ()> {
+    /// A slot among the tenant's requests in flight (waits as long as it takes).
+    pub async fn tenant_slot(&self, tenant: Uuid) -> OwnedSemaphorePermit {
         let sem = {
             let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
             tenants
@@ -232,7 +244,9 @@ impl Lanes {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.tenant_slots)))
                 .clone()
         };
-        wait_for_slot(&sem).await
+        sem.acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("tenant semaphores are never closed"))
     }
 
     /// Forgets lanes unused for `idle` whose breaker is closed and that nothing holds,

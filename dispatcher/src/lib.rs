@@ -104,6 +104,11 @@ impl Dispatcher {
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(c.max_in_flight)),
             prefetch: c.delivery_prefetch,
+            // Loaded deliveries: a few rounds of requests' worth, so slots never idle.
+            budget: crate::sender::LoadBudget::new(
+                (4 * c.max_in_flight).max(2048),
+                c.payload_budget_bytes,
+            ),
         });
         let router = Arc::new(Router {
             store: self.store.clone(),

@@ -31,6 +31,9 @@ use hookrelay_core::queue::delivery_messages;
 
 /// Most ingest messages handled in one database transaction.
 const MAX_BATCH: usize = 256;
+/// Most bytes of ingest messages in one batch: memory and statement size follow
+/// the events' bytes, not the count of messages (one may hold 1,000 events).
+const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
 /// How long a batch waits to fill once its first message arrived.
 const BATCH_WINDOW: Duration = Duration::from_millis(2);
 
@@ -71,11 +74,16 @@ impl Router {
                     None => return Err(DispatchError::ConsumerEnded),
                 },
             };
+            let mut bytes = first.data.len();
             let mut batch = vec![first];
             let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
-            while batch.len() < MAX_BATCH {
+            while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 match tokio::time::timeout_at(deadline, consumer.next()).await {
-                    Ok(Some(d)) => batch.push(d?),
+                    Ok(Some(d)) => {
+                        let d = d?;
+                        bytes += d.data.len();
+                        batch.push(d);
+                    }
                     _ => break,
                 }
             }

@@ -4,36 +4,72 @@
 //! request is published at once; under heavy load batches grow while earlier
 //! publishes await their confirms. A request's events always travel in one message,
 //! so a batch request is accepted whole or not at all.
+//!
+//! Memory is bounded in bytes: requests wait for room in a byte budget
+//! (`HOOKRELAY_INGEST_BUFFER_BYTES`) before they join a round, a message merges
+//! requests only up to `MAX_MESSAGE_BYTES` (a larger request travels alone), and
+//! every message is confirmed on its own, so one the broker refuses (RabbitMQ 4
+//! refuses messages over 16 MiB by default) fails only the requests in it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookrelay_core::queue::{IngestEvent, IngestMessage, PublishError, Publisher};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 /// Events merged into one round of publishes, at most (one request may exceed it alone).
 const MAX_EVENTS_PER_ROUND: usize = 1000;
 /// Rounds awaiting their confirms at once.
 const ROUNDS_IN_FLIGHT: usize = 4;
+/// Bytes of events one message merges from several requests, at most.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of events merged into one round, at most (one request may exceed it alone).
+const MAX_ROUND_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
+/// What an event costs beyond its payload and type (ids, times, JSON punctuation).
+const EVENT_OVERHEAD: usize = 160;
 
 struct Pending {
     tenant_id: Uuid,
     events: Vec<IngestEvent>,
+    bytes: usize,
     done: oneshot::Sender<Result<(), PublishError>>,
+    /// Its share of the byte budget, given back when the request is answered.
+    budget: OwnedSemaphorePermit,
 }
 
 #[derive(Clone)]
 pub struct IngestBatcher {
     tx: mpsc::Sender<Pending>,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+}
+
+/// The bytes a request's events take in a message, roughly.
+fn size_of(events: &[IngestEvent]) -> usize {
+    events
+        .iter()
+        .map(|e| {
+            e.payload.get().len()
+                + e.event_type.len()
+                + e.idempotency_key.as_ref().map_or(0, String::len)
+                + EVENT_OVERHEAD
+        })
+        .sum()
 }
 
 impl IngestBatcher {
-    /// Starts the batching task; it ends when every handle is dropped.
-    pub fn spawn(publisher: Arc<Publisher>) -> Self {
+    /// Starts the batching task; it ends when every handle is dropped. At most
+    /// `budget_bytes` of events wait for their confirm at once.
+    pub fn spawn(publisher: Arc<Publisher>, budget_bytes: usize) -> Self {
+        let budget_bytes = budget_bytes.clamp(1, u32::MAX as usize);
         let (tx, rx) = mpsc::channel(16 * 1024);
         tokio::spawn(run(publisher, rx));
-        Self { tx }
+        Self {
+            tx,
+            budget: Arc::new(Semaphore::new(budget_bytes)),
+            budget_bytes,
+        }
     }
 
     /// Publishes one request's events; returns once the broker confirmed them.
@@ -42,12 +78,23 @@ impl IngestBatcher {
         tenant_id: Uuid,
         events: Vec<IngestEvent>,
     ) -> Result<(), PublishError> {
+        let bytes = size_of(&events);
+        // A request larger than the whole budget waits until it has it all.
+        let permits = bytes.min(self.budget_bytes) as u32;
+        let budget = self
+            .budget
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| PublishError::Unavailable("ingest is shutting down".into()))?;
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Pending {
                 tenant_id,
                 events,
+                bytes,
                 done,
+                budget,
             })
             .await
             .map_err(|_| PublishError::Unavailable("ingest is shutting down".into()))?;
@@ -63,12 +110,13 @@ async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
             return;
         };
         let Some(first) = rx.recv().await else { return };
-        let mut size = first.events.len();
+        let (mut count, mut bytes) = (first.events.len(), first.bytes);
         let mut round = vec![first];
-        while size < MAX_EVENTS_PER_ROUND {
+        while count < MAX_EVENTS_PER_ROUND && bytes < MAX_ROUND_BYTES {
             match rx.try_recv() {
                 Ok(next) => {
-                    size += next.events.len();
+                    count += next.events.len();
+                    bytes += next.bytes;
                     round.push(next);
                 }
                 Err(_) => break,
@@ -85,34 +133,60 @@ async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
 /// Told whether the message holding a request's events was confirmed.
 type Waiter = oneshot::Sender<Result<(), PublishError>>;
 
-/// One message per tenant; every request learns the outcome of its own message.
+/// One message per tenant (more when its requests exceed `MAX_MESSAGE_BYTES`);
+/// every request learns the outcome of its own message.
 async fn publish_round(publisher: &Publisher, round: Vec<Pending>) {
     let queue = publisher.topology().ingest_queue();
-    let mut by_tenant: HashMap<Uuid, (Vec<IngestEvent>, Vec<Waiter>)> = HashMap::new();
+    let mut by_tenant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
     for p in round {
-        let entry = by_tenant.entry(p.tenant_id).or_default();
-        entry.0.extend(p.events);
-        entry.1.push(p.done);
+        by_tenant.entry(p.tenant_id).or_default().push(p);
     }
-    let mut messages = Vec::with_capacity(by_tenant.len());
-    let mut waiters = Vec::with_capacity(by_tenant.len());
-    for (tenant_id, (events, done)) in by_tenant {
-        match serde_json::to_vec(&IngestMessage { tenant_id, events }) {
-            Ok(body) => {
-                messages.push((queue.clone(), body));
-                waiters.push(done);
+    let mut messages = Vec::new();
+    let mut waiters: Vec<Vec<Waiter>> = Vec::new();
+    // The budget is given back once every request of the round is answered.
+    let mut budgets = Vec::new();
+    for (tenant_id, requests) in by_tenant {
+        let mut groups: Vec<Vec<Pending>> = Vec::new();
+        let mut group_bytes = 0;
+        for p in requests {
+            if groups.is_empty() || group_bytes + p.bytes > MAX_MESSAGE_BYTES {
+                groups.push(Vec::new());
+                group_bytes = 0;
             }
-            Err(e) => {
-                for d in done {
-                    let _ = d.send(Err(PublishError::Unavailable(format!("encoding: {e}"))));
+            group_bytes += p.bytes;
+            if let Some(g) = groups.last_mut() {
+                g.push(p);
+            }
+        }
+        for group in groups {
+            let mut events = Vec::new();
+            let mut done = Vec::with_capacity(group.len());
+            for p in group {
+                events.extend(p.events);
+                done.push(p.done);
+                budgets.push(p.budget);
+            }
+            match serde_json::to_vec(&IngestMessage { tenant_id, events }) {
+                Ok(body) => {
+                    messages.push((queue.clone(), body));
+                    waiters.push(done);
+                }
+                Err(e) => {
+                    for d in done {
+                        let _ = d.send(Err(PublishError::Unavailable(format!("encoding: {e}"))));
+                    }
                 }
             }
         }
     }
-    // All messages of a round are confirmed together: on failure every request of the
-    // round gets a 503 and retries, which the event ids make harmless.
-    let outcome = publisher.publish_all(&messages).await;
-    for done in waiters.into_iter().flatten() {
-        let _ = done.send(outcome.clone());
+    // Each message is confirmed on its own: a refused one fails only its requests,
+    // which get a 503 and retry (the event ids make that harmless).
+    let outcomes = publisher.publish_each(&messages).await;
+    drop(messages);
+    for (done, outcome) in waiters.into_iter().zip(outcomes) {
+        for d in done {
+            let _ = d.send(outcome.clone());
+        }
     }
+    drop(budgets);
 }

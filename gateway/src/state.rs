@@ -28,7 +28,7 @@ pub struct Inner {
 impl AppState {
     pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
         let cipher = Cipher::new(config.encryption_key.expose());
-        let ingest = IngestBatcher::spawn(publisher.clone());
+        let ingest = IngestBatcher::spawn(publisher.clone(), config.ingest_buffer_bytes);
         let targets = config.target_policy();
         Self(Arc::new(Inner {
             config,

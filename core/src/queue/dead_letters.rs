@@ -4,7 +4,8 @@
 //! (re-validated first) and purge. Nothing leaves it except by requeue or purge.
 //!
 //! Listing takes messages without acking them and closes the channel, which
-//! returns them in order; the queue's high delivery limit (see `topology`) keeps
+//! returns them in order (the queue has no single active consumer, so `basic.get`
+//! works on it); the queue's high delivery limit (see `topology`) keeps
 //! that from ever dead-lettering them again.
 
 use chrono::{DateTime, Utc};
@@ -196,53 +197,58 @@ impl DeadLetters {
 
     /// The first `limit` messages, oldest first, left in the queue.
     pub async fn list(&self, limit: usize) -> lapin::Result<Vec<DeadLetter>> {
+        let mut scan = self.scan().await?;
         let mut seen = Vec::new();
-        self.walk(async |letter: &DeadLetter| {
-            seen.push(letter.clone());
-            Walk::Keep { stop: seen.len() >= limit }
-        })
-        .await?;
+        while seen.len() < limit {
+            let Some((letter, _)) = scan.next().await? else { break };
+            seen.push(letter);
+        }
+        scan.finish().await;
         Ok(seen)
     }
 
-    /// The newest message's reason and time, among the first `MAX_SCAN`.
-    pub async fn latest(&self) -> lapin::Result<Option<DeadLetter>> {
+    /// The newest message among the first `limit` (the newest of all when the
+    /// queue holds no more than that).
+    pub async fn latest(&self, limit: usize) -> lapin::Result<Option<DeadLetter>> {
+        let mut scan = self.scan().await?;
         let mut last = None;
-        self.walk(async |letter: &DeadLetter| {
-            last = Some(letter.clone());
-            Walk::Keep { stop: false }
-        })
-        .await?;
+        for _ in 0..limit {
+            let Some((letter, _)) = scan.next().await? else { break };
+            last = Some(letter);
+        }
+        scan.finish().await;
         Ok(last)
     }
 
     pub async fn find(&self, id: &str) -> lapin::Result<Option<DeadLetter>> {
+        let mut scan = self.scan().await?;
         let mut found = None;
-        self.walk(async |letter: &DeadLetter| {
+        while let Some((letter, _)) = scan.next().await? {
             if letter.id == id {
-                found = Some(letter.clone());
+                found = Some(letter);
+                break;
             }
-            Walk::Keep {
-                stop: found.is_some(),
-            }
-        })
-        .await?;
+        }
+        scan.finish().await;
         Ok(found)
     }
 
     /// Removes the picked messages for good; returns their ids.
     pub async fn purge(&self, pick: &Pick) -> lapin::Result<Vec<String>> {
+        let mut scan = self.scan().await?;
         let mut purged = Vec::new();
-        self.walk(async |letter: &DeadLetter| {
-            if pick.matches(letter) {
-                purged.push(letter.id.clone());
-                Walk::Remove
-            } else {
-                Walk::Keep { stop: false }
+        let result = async {
+            while let Some((letter, acker)) = scan.next().await? {
+                if pick.matches(&letter) {
+                    acker.ack(BasicAckOptions::default()).await?;
+                    purged.push(letter.id);
+                }
             }
-        })
-        .await?;
-        Ok(purged)
+            Ok(())
+        }
+        .await;
+        scan.finish().await;
+        result.map(|()| purged)
     }
 
     /// Puts the picked messages back on their queue after checking them again as
@@ -255,70 +261,71 @@ impl DeadLetters {
         store: &Store,
         publisher: &Publisher,
     ) -> lapin::Result<RequeueReport> {
+        let mut scan = self.scan().await?;
         let mut report = RequeueReport::default();
-        let topology = &self.topology;
-        self.walk(async |letter: &DeadLetter| {
-            if !pick.matches(letter) {
-                return Walk::Keep { stop: false };
-            }
-            match requeue_one(topology, letter, store, publisher).await {
-                Ok(()) => {
-                    report.requeued.push(letter.id.clone());
-                    Walk::Remove
+        let result = async {
+            while let Some((letter, acker)) = scan.next().await? {
+                if !pick.matches(&letter) {
+                    continue;
                 }
-                Err(reason) => {
-                    report.refused.push(Refusal {
-                        id: letter.id.clone(),
+                match requeue_one(&self.topology, &letter, store, publisher).await {
+                    Ok(()) => {
+                        acker.ack(BasicAckOptions::default()).await?;
+                        report.requeued.push(letter.id);
+                    }
+                    Err(reason) => report.refused.push(Refusal {
+                        id: letter.id,
                         reason,
-                    });
-                    Walk::Keep { stop: false }
+                    }),
                 }
             }
-        })
-        .await?;
-        Ok(report)
+            Ok(())
+        }
+        .await;
+        scan.finish().await;
+        result.map(|()| report)
     }
 
-    /// Takes every message (up to `MAX_SCAN`) in order, lets `visit` decide on each,
-    /// acks those it removes and returns the rest by closing the channel.
-    async fn walk(&self, mut visit: impl AsyncFnMut(&DeadLetter) -> Walk) -> lapin::Result<()> {
-        let channel: Channel = self.connection.create_channel().await?;
-        let queue = self.topology.dead_letter_queue();
-        let mut result = Ok(());
-        for position in 0..MAX_SCAN {
-            let got = match channel
-                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
-                .await
-            {
-                Ok(got) => got,
-                Err(e) if super::topology::amqp_code(&e) == Some(404) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
-            let Some(message) = got else { break };
-            let letter = DeadLetter::read(position, &message.delivery);
-            match visit(&letter).await {
-                Walk::Remove => {
-                    if let Err(e) = message.delivery.acker.ack(BasicAckOptions::default()).await {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                Walk::Keep { stop: true } => break,
-                Walk::Keep { stop: false } => {}
-            }
-        }
-        // Everything taken and not acked goes back, in order.
-        let _ = channel.close(200, "walked".into()).await;
-        result
+    async fn scan(&self) -> lapin::Result<Scan> {
+        Ok(Scan {
+            channel: self.connection.create_channel().await?,
+            queue: self.topology.dead_letter_queue(),
+            position: 0,
+        })
     }
 }
 
-enum Walk {
-    Remove,
-    Keep { stop: bool },
+/// Takes the queue's messages one by one (up to `MAX_SCAN`) without acking them;
+/// `finish` returns every one not acked, in order, by closing the channel.
+struct Scan {
+    channel: Channel,
+    queue: String,
+    position: usize,
+}
+
+impl Scan {
+    async fn next(&mut self) -> lapin::Result<Option<(DeadLetter, lapin::Acker)>> {
+        if self.position >= MAX_SCAN {
+            return Ok(None);
+        }
+        let got = match self
+            .channel
+            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await
+        {
+            Ok(got) => got,
+            Err(e) if super::topology::amqp_code(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(message) = got else { return Ok(None) };
+        let letter = DeadLetter::read(self.position, &message.delivery);
+        self.position += 1;
+        Ok(Some((letter, message.delivery.acker)))
+    }
+
+    async fn finish(self) {
+        let _ = self.channel.close(200, "scanned".into()).await;
+    }
 }
 
 async fn requeue_one(

@@ -129,9 +129,6 @@ impl Publisher {
     /// Publishes persistent messages and waits until the broker confirmed all of them.
     /// Confirms are pipelined: every message is sent before the first is awaited.
     pub async fn publish_all(&self, messages: &[(String, Vec<u8>)]) -> Result<(), PublishError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
         self.publish_with(messages, persistent_json()).await
     }
 
@@ -141,21 +138,45 @@ impl Publisher {
         messages: &[(String, Vec<u8>)],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
+        self.publish_each_with(messages, properties)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Publishes persistent messages (pipelined) and tells each one's own outcome,
+    /// so one refused message does not fail the others.
+    pub async fn publish_each(&self, messages: &[(String, Vec<u8>)]) -> Vec<Result<(), PublishError>> {
+        self.publish_each_with(messages, persistent_json()).await
+    }
+
+    async fn publish_each_with(
+        &self,
+        messages: &[(String, Vec<u8>)],
+        properties: BasicProperties,
+    ) -> Vec<Result<(), PublishError>> {
         if messages.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
-        let channel = self.channel().await?;
-        let result = tokio::time::timeout(
+        let channel = match self.channel().await {
+            Ok(c) => c,
+            Err(e) => return vec![Err(e); messages.len()],
+        };
+        let results = tokio::time::timeout(
             CONFIRM_TIMEOUT,
             Self::publish_on(&channel, messages, properties),
         )
-        .await;
-        let result =
-            result.unwrap_or_else(|_| Err(PublishError::Unavailable("confirm timed out".into())));
-        if matches!(result, Err(PublishError::Unavailable(_))) {
+        .await
+        .unwrap_or_else(|_| {
+            vec![Err(PublishError::Unavailable("confirm timed out".into())); messages.len()]
+        });
+        // A connection that failed, or a queue gone (re-declared on reconnect), needs a new link.
+        if results.iter().any(|r| {
+            matches!(r, Err(PublishError::Unavailable(_) | PublishError::Unroutable(_)))
+        }) {
             self.invalidate().await;
         }
-        result
+        results
     }
 
     pub async fn publish(&self, routing_key: String, body: Vec<u8>) -> Result<(), PublishError> {
@@ -176,7 +197,7 @@ impl Publisher {
         channel: &Channel,
         messages: &[(String, Vec<u8>)],
         properties: BasicProperties,
-    ) -> Result<(), PublishError> {
+    ) -> Vec<Result<(), PublishError>> {
         let unavailable = |e: lapin::Error| PublishError::Unavailable(e.to_string());
         // `mandatory`: a message no queue takes comes back instead of vanishing.
         let options = BasicPublishOptions {
@@ -185,7 +206,7 @@ impl Publisher {
         };
         let mut confirms = Vec::with_capacity(messages.len());
         for (routing_key, body) in messages {
-            let confirm = channel
+            match channel
                 .basic_publish(
                     "".into(),
                     routing_key.as_str().into(),
@@ -194,24 +215,25 @@ impl Publisher {
                     properties.clone(),
                 )
                 .await
-                .map_err(unavailable)?;
-            confirms.push(confirm);
-        }
-        for (confirmation, (routing_key, _)) in join_all(confirms).await.into_iter().zip(messages) {
-            match confirmation.map_err(unavailable)? {
-                Confirmation::Ack(None) => {}
-                Confirmation::Ack(Some(_)) => {
-                    return Err(PublishError::Unroutable(routing_key.clone()));
-                }
-                Confirmation::Nack(_) => return Err(PublishError::Nacked),
-                Confirmation::NotRequested => {
-                    return Err(PublishError::Unavailable(
-                        "channel lost confirm mode".into(),
-                    ));
+            {
+                Ok(confirm) => confirms.push(confirm),
+                // The channel is gone: this and every later message failed.
+                Err(e) => {
+                    let mut results: Vec<Result<(), PublishError>> = Vec::with_capacity(messages.len());
+                    let confirmed = join_all(confirms).await;
+                    results.extend(confirmed.into_iter().zip(messages).map(|(c, (key, _))| judge(c, key)));
+                    let error = unavailable(e);
+                    results.resize(messages.len(), Err(error));
+                    return results;
                 }
             }
         }
-        Ok(())
+        join_all(confirms)
+            .await
+            .into_iter()
+            .zip(messages)
+            .map(|(c, (key, _))| judge(c, key))
+            .collect()
     }
 
     pub async fn close(&self) {
@@ -223,5 +245,18 @@ impl Publisher {
             )
             .await;
         }
+    }
+}
+
+/// What the broker's answer to one publish means.
+fn judge(confirmation: lapin::Result<Confirmation>, routing_key: &str) -> Result<(), PublishError> {
+    match confirmation {
+        Err(e) => Err(PublishError::Unavailable(e.to_string())),
+        Ok(Confirmation::Ack(None)) => Ok(()),
+        Ok(Confirmation::Ack(Some(_))) => Err(PublishError::Unroutable(routing_key.to_string())),
+        Ok(Confirmation::Nack(_)) => Err(PublishError::Nacked),
+        Ok(Confirmation::NotRequested) => Err(PublishError::Unavailable(
+            "channel lost confirm mode".into(),
+        )),
     }
 }

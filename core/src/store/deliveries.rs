@@ -51,13 +51,50 @@ pub struct SendJob {
     pub loaded_at: DateTime<Utc>,
 }
 
-/// A claimed delivery as the claim statement returns it: the payload only on the
-/// first delivery of each event, so a fan-out to 500 endpoints loads it once.
+/// A claimed delivery as the claim statement returns it: the payload's size and
+/// (when small) the payload itself only on the first delivery of each event, so a
+/// fan-out to 500 endpoints loads it once.
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
     #[sqlx(flatten)]
     job: SendJob,
     payload: Option<String>,
+    payload_bytes: Option<i32>,
+}
+
+/// Payloads up to this size come with the claim; larger ones are loaded after the
+/// sender has room for them in its byte budget (`Claimed::large`).
+pub const INLINE_PAYLOAD_BYTES: i32 = 16 * 1024;
+
+/// What a claim gave: the jobs (payloads still to attach) and the events' payloads.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub jobs: Vec<SendJob>,
+    /// Payloads that came with the claim, by event.
+    pub payloads: HashMap<Uuid, std::sync::Arc<str>>,
+    /// Events whose payload is larger than `INLINE_PAYLOAD_BYTES`, with its size.
+    pub large: Vec<(Uuid, usize)>,
+}
+
+impl Claimed {
+    /// The bytes these jobs' payloads take, each event's once.
+    pub fn payload_bytes(&self) -> usize {
+        self.payloads.values().map(|p| p.len()).sum::<usize>()
+            + self.large.iter().map(|(_, n)| n).sum::<usize>()
+    }
+
+    /// The jobs with their payloads; `more` holds the large ones, loaded since.
+    pub fn into_jobs(mut self, more: Vec<(Uuid, String)>) -> Vec<SendJob> {
+        for (id, payload) in more {
+            self.payloads.insert(id, std::sync::Arc::from(payload));
+        }
+        for job in &mut self.jobs {
+            if let Some(p) = self.payloads.get(&job.event_id) {
+                job.payload = p.clone();
+            }
+        }
+        self.jobs
+    }
 }
 
 /// The outcome of one attempt, as the sender reports it.
@@ -243,7 +280,7 @@ impl Store {
         &self,
         delivery_ids: &[Uuid],
         claim_for: std::time::Duration,
-    ) -> Result<Vec<SendJob>> {
+    ) -> Result<Claimed> {
         let rows: Vec<ClaimedRow> = sqlx::query_as(
             "WITH claimed AS (
                 UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $2)
@@ -252,7 +289,8 @@ impl Store {
                 RETURNING d.id, d.status, d.attempts, d.created_at, d.event_id, d.endpoint_id, d.tenant_id
              )
              SELECT c.id AS delivery_id, c.status, c.attempts, c.created_at AS routed_at, c.event_id, e.event_type,
-                    CASE WHEN row_number() OVER (PARTITION BY c.event_id ORDER BY c.id) = 1 THEN e.payload END AS payload,
+                    CASE WHEN row_number() OVER w = 1 AND octet_length(e.payload) <= $3 THEN e.payload END AS payload,
+                    CASE WHEN row_number() OVER w = 1 THEN octet_length(e.payload) END AS payload_bytes,
                     c.endpoint_id, c.tenant_id, ep.url, ep.secret_ciphertext,
                     ARRAY(SELECT u.secret FROM unnest(ep.previous_secrets, ep.previous_secrets_expire_at)
                               AS u(secret, expires_at) WHERE u.expires_at > now()) AS previous_secrets,
@@ -261,28 +299,39 @@ impl Store {
                     now() AS loaded_at
              FROM claimed c
              JOIN events e ON e.id = c.event_id
-             JOIN endpoints ep ON ep.id = c.endpoint_id",
+             JOIN endpoints ep ON ep.id = c.endpoint_id
+             WINDOW w AS (PARTITION BY c.event_id ORDER BY c.id)",
         )
         .bind(delivery_ids)
         .bind(claim_for.as_secs_f64())
+        .bind(INLINE_PAYLOAD_BYTES)
         .fetch_all(&self.pool)
         .await?;
-        let mut payloads: HashMap<Uuid, std::sync::Arc<str>> = HashMap::new();
-        for row in &rows {
-            if let Some(p) = &row.payload {
-                payloads.insert(row.job.event_id, std::sync::Arc::from(p.as_str()));
-            }
-        }
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let mut job = row.job;
-                if let Some(p) = payloads.get(&job.event_id) {
-                    job.payload = p.clone();
+        let mut claimed = Claimed {
+            jobs: Vec::with_capacity(rows.len()),
+            ..Claimed::default()
+        };
+        for row in rows {
+            match (row.payload, row.payload_bytes) {
+                (Some(p), _) => {
+                    claimed.payloads.insert(row.job.event_id, std::sync::Arc::from(p));
                 }
-                job
-            })
-            .collect())
+                (None, Some(n)) => claimed.large.push((row.job.event_id, n.max(0) as usize)),
+                (None, None) => {}
+            }
+            claimed.jobs.push(row.job);
+        }
+        Ok(claimed)
+    }
+
+    /// Events' payloads by id (the large ones a claim left out).
+    pub async fn event_payloads(&self, event_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+        Ok(
+            sqlx::query_as("SELECT id, payload FROM events WHERE id = ANY($1)")
+                .bind(event_ids)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Gives up claims without an attempt (the sender could not finish them).

@@ -17,7 +17,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use console::{DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
 pub use dead::{DeadFilter, DeadStat, MAX_PICKED};
-pub use deliveries::{AttemptRecord, NewDelivery, SendJob};
+pub use deliveries::{AttemptRecord, Claimed, INLINE_PAYLOAD_BYTES, NewDelivery, SendJob};
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
 pub use leases::Leases;

@@ -33,13 +33,12 @@ impl Sender {
                 Err(wait) => return parked(wait),
             }
         }
-        // The endpoint's and its tenant's share of this dispatcher's request slots.
+        // The endpoint's own cap parks; its and its tenant's fair shares are waited for.
         let Ok(_slot) = lane.slot().await else {
             return parked(MAX_LANE_WAIT);
         };
-        let Ok(_tenant_slot) = self.lanes.tenant_slot(job.tenant_id).await else {
-            return parked(MAX_LANE_WAIT);
-        };
+        let _share = counted_wait(lane.share_slot(), watch).await;
+        let _tenant_share = counted_wait(self.lanes.tenant_slot(job.tenant_id), watch).await;
         let probe = match lane.breaker.permit() {
             Permit::Go => false,
             Permit::Probe => true,
@@ -51,15 +50,7 @@ impl Sender {
             .and_then(|ms| u64::try_from(ms).ok())
             .map(Duration::from_millis);
         let (mut record, retry_after) = {
-            // Waiting for a slot counts as slow: the message lets go of this delivery
-            // rather than wait behind another endpoint's requests.
-            let _permit = match tokio::time::timeout(SLOW_AFTER, self.permits.acquire()).await {
-                Ok(p) => p,
-                Err(_) => {
-                    let _waiting = watch.enter();
-                    self.permits.acquire().await
-                }
-            };
+            let _permit = counted_wait(self.permits.acquire(), watch).await;
             // During a rotation's grace period the old secrets sign too.
             match lane.signing_keys(&job.secret_ciphertext, &job.previous_secrets, |c| {
                 self.secret(c)
@@ -133,6 +124,19 @@ impl Sender {
         Outcome::Attempted {
             record,
             endpoint_gone,
+        }
+    }
+}
+
+/// Waits for a request slot; a wait longer than `SLOW_AFTER` counts as slow, so the
+/// message lets go of this delivery rather than wait behind other endpoints' requests.
+async fn counted_wait<T>(slot: impl Future<Output = T>, watch: &SlowWatch) -> T {
+    tokio::pin!(slot);
+    match tokio::time::timeout(SLOW_AFTER, &mut slot).await {
+        Ok(got) => got,
+        Err(_) => {
+            let _waiting = watch.enter();
+            slot.await
         }
     }
 }

@@ -104,20 +104,43 @@ impl Sender {
                 return;
             }
         };
+        // Memory follows the budget: room for the deliveries before they are loaded,
+        // room for the payload bytes before the large payloads are read.
+        let room = self.budget.deliveries(ids.len()).await;
         // Claimed in the statement that loads them: deliveries another sender holds,
         // or that are finished, are not among the jobs.
-        let jobs = match db_retry::until_done("claiming deliveries", &cancel, || {
+        let claimed = match db_retry::until_done("claiming deliveries", &cancel, || {
             self.store.claim_jobs(&ids, self.claim_for())
         })
         .await
         {
-            Ok(jobs) => jobs,
+            Ok(claimed) => claimed,
             Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
             Err(Halt::Permanent(e)) => {
                 let reason = format!("the database refused to load its deliveries: {e}");
                 return self.dead_letter(&message, &queue, &reason, &cancel).await;
             }
         };
+        let bytes = self.budget.bytes(claimed.payload_bytes()).await;
+        let large: Vec<Uuid> = claimed.large.iter().map(|(id, _)| *id).collect();
+        let more = if large.is_empty() {
+            Vec::new()
+        } else {
+            match db_retry::until_done("loading payloads", &cancel, || {
+                self.store.event_payloads(&large)
+            })
+            .await
+            {
+                Ok(more) => more,
+                Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
+                Err(Halt::Permanent(e)) => {
+                    let reason = format!("the database refused to load its payloads: {e}");
+                    return self.dead_letter(&message, &queue, &reason, &cancel).await;
+                }
+            }
+        };
+        let jobs = claimed.into_jobs(more);
+        let mut held = Some((room, bytes));
         let (inactive, due): (Vec<SendJob>, Vec<SendJob>) =
             jobs.into_iter().partition(|j| j.endpoint_inactive);
         if !inactive.is_empty() {
@@ -157,8 +180,9 @@ impl Sender {
                 let open: Vec<Uuid> = open.iter().copied().collect();
                 if self.lease(&open, &cancel).await {
                     let rest = std::mem::take(&mut running);
-                    let (this, cancel) = (self.clone(), cancel.clone());
+                    let (this, cancel, held) = (self.clone(), cancel.clone(), held.take());
                     tracker.spawn(async move {
+                        let _held = held;
                         let outcomes: Vec<_> = rest.collect().await;
                         // A failure here is covered by the lease: the scheduler re-sends.
                         let _ = this.conclude(outcomes, &cancel).await;
@@ -184,5 +208,6 @@ impl Sender {
             // due times bring them back.
             Stored::Stopped => isolate::requeue(&message.acker).await,
         }
+        drop(held);
     }
 }

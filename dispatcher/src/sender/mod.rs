@@ -63,6 +63,48 @@ pub struct Sender {
     /// Bounds concurrent outgoing requests across all shards of this process.
     pub permits: Arc<Semaphore>,
     pub prefetch: u16,
+    /// What this process holds loaded at once: deliveries (before they are
+    /// claimed) and payload bytes (before the large ones are read).
+    pub budget: LoadBudget,
+}
+
+/// Bounds on loaded work, so memory follows the budget, not the queues' depth.
+pub struct LoadBudget {
+    deliveries: Arc<Semaphore>,
+    max_deliveries: usize,
+    bytes: Arc<Semaphore>,
+    max_bytes: usize,
+}
+
+impl LoadBudget {
+    pub fn new(max_deliveries: usize, max_bytes: usize) -> Self {
+        let max_deliveries = max_deliveries.clamp(1, u32::MAX as usize);
+        let max_bytes = max_bytes.clamp(1, u32::MAX as usize);
+        Self {
+            deliveries: Arc::new(Semaphore::new(max_deliveries)),
+            max_deliveries,
+            bytes: Arc::new(Semaphore::new(max_bytes)),
+            max_bytes,
+        }
+    }
+
+    /// Room for `n` deliveries (all of the budget if `n` is larger).
+    async fn deliveries(&self, n: usize) -> tokio::sync::OwnedSemaphorePermit {
+        self.deliveries
+            .clone()
+            .acquire_many_owned(n.clamp(1, self.max_deliveries) as u32)
+            .await
+            .unwrap_or_else(|_| unreachable!("the budget is never closed"))
+    }
+
+    /// Room for `n` payload bytes (all of the budget if `n` is larger).
+    async fn bytes(&self, n: usize) -> tokio::sync::OwnedSemaphorePermit {
+        self.bytes
+            .clone()
+            .acquire_many_owned(n.min(self.max_bytes) as u32)
+            .await
+            .unwrap_or_else(|_| unreachable!("the budget is never closed"))
+    }
 }
 
 impl Sender {

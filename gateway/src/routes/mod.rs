@@ -1,6 +1,7 @@
 //! The HTTP API's routes; each resource module exposes its own `router()`.
 
 mod admin;
+mod broker_dead;
 mod api_keys;
 mod console_links;
 mod deliveries;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(replay::router())
         .merge(admin::router())
+        .merge(broker_dead::router())
         .merge(console_links::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {

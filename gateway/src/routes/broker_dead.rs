@@ -1,0 +1,129 @@
+//! The broker's dead-letter queue for operators (admin token): messages no
+//! consumer could handle, with their reason; requeue (checked again first) and
+//! purge. The HTTP twin of `hookrelay dlq broker`.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookrelay_core::queue::{DeadLetter, DeadLetters, Pick};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Params};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/broker-dead", get(list))
+        .route("/v1/admin/broker-dead/requeue", post(requeue))
+        .route("/v1/admin/broker-dead/purge", post(purge))
+        .route("/v1/admin/broker-dead/{id}", get(show))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Selection {
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    all: bool,
+    /// Purge must be confirmed.
+    #[serde(default)]
+    confirm: bool,
+}
+
+impl Selection {
+    fn pick(self) -> ApiResult<Pick> {
+        match (self.all, self.ids.is_empty()) {
+            (true, true) => Ok(Pick::All),
+            (false, false) if self.ids.len() <= 1000 => Ok(Pick::Ids(self.ids)),
+            (false, false) => Err(ApiError::invalid("at most 1000 ids at once")),
+            (true, false) => Err(ApiError::invalid("give \"ids\" or \"all\": true, not both")),
+            (false, true) => Err(ApiError::invalid("give \"ids\", or \"all\": true")),
+        }
+    }
+}
+
+async fn open(state: &AppState) -> ApiResult<DeadLetters> {
+    DeadLetters::open(state.config.amqp_url.expose(), state.config.topology())
+        .await
+        .map_err(|e| broker_down(&e))
+}
+
+fn broker_down(e: &lapin::Error) -> ApiError {
+    tracing::warn!(error = %e, "broker dead letters: broker unavailable");
+    ApiError::unavailable("the message broker is unavailable")
+}
+
+fn view(letter: &DeadLetter) -> Value {
+    let mut v = json!(letter);
+    v["body"] = json!(letter.body_text());
+    v
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _a: Admin,
+    Params(q): Params<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let dead = open(&state).await?;
+    let count = dead.count().await.map_err(|e| broker_down(&e))?;
+    let letters = dead
+        .list(q.limit.unwrap_or(50).clamp(1, 1000))
+        .await
+        .map_err(|e| broker_down(&e))?;
+    let data: Vec<Value> = letters.iter().map(view).collect();
+    Ok(Json(json!({ "count": count, "data": data })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let dead = open(&state).await?;
+    let letter = dead
+        .find(&id)
+        .await
+        .map_err(|e| broker_down(&e))?
+        .ok_or_else(|| ApiError::not_found("dead letter"))?;
+    Ok(Json(view(&letter)))
+}
+
+async fn requeue(
+    State(state): State<AppState>,
+    _a: Admin,
+    Body(s): Body<Selection>,
+) -> ApiResult<Json<Value>> {
+    let pick = s.pick()?;
+    let dead = open(&state).await?;
+    let report = dead
+        .requeue(&pick, &state.store, &state.publisher)
+        .await
+        .map_err(|e| broker_down(&e))?;
+    Ok(Json(json!(report)))
+}
+
+async fn purge(
+    State(state): State<AppState>,
+    _a: Admin,
+    Body(s): Body<Selection>,
+) -> ApiResult<Json<Value>> {
+    if !s.confirm {
+        return Err(ApiError::invalid(
+            "purging deletes the messages for good: send \"confirm\": true",
+        ));
+    }
+    let pick = s.pick()?;
+    let dead = open(&state).await?;
+    let purged = dead.purge(&pick).await.map_err(|e| broker_down(&e))?;
+    Ok(Json(json!({ "purged": purged })))
+}

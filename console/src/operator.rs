@@ -6,8 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::ids::new_id;
-use hookrelay_core::store::{DeadFilter, MAX_PICKED};
 use hookrelay_core::queue::{DeadLetter, DeadLetters};
+use hookrelay_core::store::{DeadFilter, MAX_PICKED};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use leptos::prelude::*;
@@ -303,7 +303,9 @@ async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
 async fn broker_dead(state: &ConsoleState) -> Option<(u32, Option<DeadLetter>)> {
     const LATEST_SCAN: usize = 1000;
     let work = async {
-        let dead = DeadLetters::open(&state.amqp_url, state.topology.clone()).await.ok()?;
+        let dead = DeadLetters::open(&state.amqp_url, state.topology.clone())
+            .await
+            .ok()?;
         let count = dead.count().await.ok()?;
         let latest = if count > 0 {
             dead.latest(LATEST_SCAN).await.ok()?

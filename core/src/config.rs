@@ -379,7 +379,10 @@ impl Config {
         }
         for (name, field) in [
             ("HOOKRELAY_INGEST_BUFFER_BYTES", &mut c.ingest_buffer_bytes),
-            ("HOOKRELAY_PAYLOAD_BUDGET_BYTES", &mut c.payload_budget_bytes),
+            (
+                "HOOKRELAY_PAYLOAD_BUDGET_BYTES",
+                &mut c.payload_budget_bytes,
+            ),
         ] {
             if let Some(v) = get(name) {
                 *field = parse_range(name, &v, 1024 * 1024, 4 * 1024 * 1024 * 1024 - 1)?;

@@ -16,6 +16,9 @@ if [ ! -d "$ROOT/console/browser/node_modules/playwright-core" ]; then
   (cd "$ROOT/console/browser" && npm install --no-audit --no-fund --no-package-lock --silent)
 fi
 
+# A dispatcher with a shifted clock (tests/e2e/clock.rs): libfaketime.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || apt_install faketime
+
 # The console islands' wasm build, which the browser test expects to see hydrate.
 export HOOKRELAY_CONSOLE_PKG="${HOOKRELAY_CONSOLE_PKG:-${CARGO_TARGET_DIR:-$ROOT/target}/site/pkg}"
 bash "$ROOT/deploy/local/console-wasm.sh"

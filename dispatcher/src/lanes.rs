@@ -197,7 +197,6 @@ impl<C: Clock + Clone> Lane<C> {
     }
 }
 
-
 /// How many of `total` slots a share (0–1] gives, at least one.
 pub fn share_of(total: usize, share: f64) -> usize {
     ((total as f64 * share).floor() as usize).clamp(1, total.max(1))
@@ -452,6 +451,54 @@ mod tests {
         drop(lane);
         lanes.evict_idle(Duration::ZERO);
         assert_eq!(lanes.len(), 2, "an open breaker is kept");
+    }
+
+    #[test]
+    fn a_share_is_at_least_one_slot_and_at_most_all() {
+        assert_eq!(share_of(16, 0.25), 4);
+        assert_eq!(share_of(16, 1.0), 16);
+        assert_eq!(share_of(3, 0.1), 1);
+        assert_eq!(share_of(1024, 0.5), 512);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_holds_no_more_than_its_share_whatever_its_own_cap() {
+        let lanes = Lanes::new(BreakerSettings::default(), 32, 4, 8);
+        let lane = lanes.get(Uuid::from_u128(1), (None, None, Some(100)));
+        let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| lane.share_slot())).await;
+        assert_eq!(held.len(), 4);
+        let fifth = tokio::time::timeout(Duration::from_millis(50), lane.share_slot()).await;
+        assert!(fifth.is_err(), "a fifth slot waits for one of the four");
+        drop(held);
+        let tenant = Uuid::from_u128(9);
+        let mut slots = Vec::new();
+        for _ in 0..8 {
+            slots.push(lanes.tenant_slot(tenant).await);
+        }
+        let ninth =
+            tokio::time::timeout(Duration::from_millis(50), lanes.tenant_slot(tenant)).await;
+        assert!(ninth.is_err(), "the tenant holds its share");
+        let other = tokio::time::timeout(
+            Duration::from_millis(50),
+            lanes.tenant_slot(Uuid::from_u128(10)),
+        )
+        .await;
+        assert!(other.is_ok(), "another tenant is not held back");
+    }
+
+    #[test]
+    fn new_limits_keep_the_count_of_slow_requests_still_open() {
+        let lanes = Lanes::new(BreakerSettings::default(), 2, 1024, 1024);
+        let id = Uuid::from_u128(1);
+        let before = lanes.get(id, (None, None, None));
+        let _a = before.slow_request();
+        let _b = before.slow_request();
+        assert!(before.slow_full());
+        let after = lanes.get(id, (Some(50), None, None));
+        assert!(!Arc::ptr_eq(&before, &after), "rebuilt for the new rate");
+        assert!(after.slow_full(), "the two open slow requests still count");
+        drop(_a);
+        assert!(!after.slow_full());
     }
 
     #[test]

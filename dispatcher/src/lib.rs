@@ -141,7 +141,8 @@ impl Dispatcher {
             scheduler_stop.clone(),
         ));
 
-        let mut backoff = crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         while !shutdown.is_cancelled() {
             match self
                 .session(&topology, &router, &sender, &tracker, &shutdown)

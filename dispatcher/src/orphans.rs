@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 
@@ -45,7 +45,9 @@ pub async fn drain(store: &Store, publisher: &Publisher, url: &str) {
                     tracing::debug!(error = %e, shard, "could not forget the drained shard");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, shard, "could not drain an orphaned shard queue yet"),
+            Err(e) => {
+                tracing::warn!(error = %e, shard, "could not drain an orphaned shard queue yet")
+            }
         }
     }
     let _ = connection.close(200, "drained".into()).await;
@@ -62,7 +64,10 @@ async fn move_shard(
 ) -> Result<usize, String> {
     let topology = publisher.topology();
     let name = topology.delivery_queue(shard);
-    let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| e.to_string())?;
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
@@ -106,7 +111,11 @@ async fn move_shard(
                     .map_err(|e| e.to_string())?;
             }
             Err(e) => publisher
-                .dead_letter(&name, &message.data, &format!("unparseable delivery message: {e}"))
+                .dead_letter(
+                    &name,
+                    &message.data,
+                    &format!("unparseable delivery message: {e}"),
+                )
                 .await
                 .map_err(|e| e.to_string())?,
         }

@@ -129,8 +129,15 @@ impl Router {
                 }
                 Err(e) => {
                     let reason = format!("unparseable ingest message: {e}");
-                    isolate::dead_letter(&self.publisher, &message.acker, &queue, &message.data, &reason, cancel)
-                        .await;
+                    isolate::dead_letter(
+                        &self.publisher,
+                        &message.acker,
+                        &queue,
+                        &message.data,
+                        &reason,
+                        cancel,
+                    )
+                    .await;
                 }
             }
         }
@@ -139,7 +146,11 @@ impl Router {
         }
 
         let routed = self.store_isolating(&events, &spans, cancel).await;
-        let Some(Routed { mut deliveries, refused }) = routed else {
+        let Some(Routed {
+            mut deliveries,
+            refused,
+        }) = routed
+        else {
             // Shutting down while the database is away: hand the messages back.
             return requeue_all(channel, &good).await;
         };
@@ -151,7 +162,9 @@ impl Router {
             })
             .await
             {
-                Some(again) => deliveries.extend(again.into_iter().filter(|d| !fresh.contains(&d.id))),
+                Some(again) => {
+                    deliveries.extend(again.into_iter().filter(|d| !fresh.contains(&d.id)))
+                }
                 None => return requeue_all(channel, &good).await,
             }
         }
@@ -180,8 +193,15 @@ impl Router {
             match reason {
                 None => isolate::ack(&message.acker).await,
                 Some(reason) => {
-                    isolate::dead_letter(&self.publisher, &message.acker, &queue, &message.data, &reason, cancel)
-                        .await
+                    isolate::dead_letter(
+                        &self.publisher,
+                        &message.acker,
+                        &queue,
+                        &message.data,
+                        &reason,
+                        cancel,
+                    )
+                    .await
                 }
             }
         }
@@ -205,12 +225,13 @@ impl Router {
         };
         // Ranges of messages still to store; routing is idempotent, so a retried
         // half adds nothing twice.
-        let mut todo: Vec<Range<usize>> = vec![0..spans.len()];
+        let mut todo: Vec<Range<usize>> = Vec::from([0..spans.len()]);
         while let Some(messages) = todo.pop() {
             let from = spans[messages.start].start;
             let to = spans[messages.end - 1].end;
             match db_retry::until_done("routing events", cancel, || {
-                self.store.route_events(&events[from..to], self.unsent_after)
+                self.store
+                    .route_events(&events[from..to], self.unsent_after)
             })
             .await
             {

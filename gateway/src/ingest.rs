@@ -130,6 +130,25 @@ async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
+/// Splits `items` in order into groups of at most `max` bytes each; an item larger
+/// than `max` makes a group of its own (a request's events never split).
+fn pack<T>(items: Vec<T>, size: impl Fn(&T) -> usize, max: usize) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let n = size(&item);
+        match groups.last_mut() {
+            Some(group) if bytes + n <= max => group.push(item),
+            _ => {
+                groups.push(vec![item]);
+                bytes = 0;
+            }
+        }
+        bytes += n;
+    }
+    groups
+}
+
 /// Told whether the message holding a request's events was confirmed.
 type Waiter = oneshot::Sender<Result<(), PublishError>>;
 
@@ -146,19 +165,7 @@ async fn publish_round(publisher: &Publisher, round: Vec<Pending>) {
     // The budget is given back once every request of the round is answered.
     let mut budgets = Vec::new();
     for (tenant_id, requests) in by_tenant {
-        let mut groups: Vec<Vec<Pending>> = Vec::new();
-        let mut group_bytes = 0;
-        for p in requests {
-            if groups.is_empty() || group_bytes + p.bytes > MAX_MESSAGE_BYTES {
-                groups.push(Vec::new());
-                group_bytes = 0;
-            }
-            group_bytes += p.bytes;
-            if let Some(g) = groups.last_mut() {
-                g.push(p);
-            }
-        }
-        for group in groups {
+        for group in pack(requests, |p| p.bytes, MAX_MESSAGE_BYTES) {
             let mut events = Vec::new();
             let mut done = Vec::with_capacity(group.len());
             for p in group {
@@ -189,4 +196,35 @@ async fn publish_round(publisher: &Publisher, round: Vec<Pending>) {
         }
     }
     drop(budgets);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_merge_requests_up_to_the_cap_and_a_large_one_goes_alone() {
+        let mib = 1024 * 1024;
+        let sizes = vec![mib, 2 * mib, mib, 9 * mib, 100, 3 * mib];
+        let groups = pack(sizes, |n| *n, 4 * mib);
+        assert_eq!(
+            groups,
+            vec![vec![mib, 2 * mib, mib], vec![9 * mib], vec![100, 3 * mib]]
+        );
+        assert!(pack(Vec::<usize>::new(), |n| *n, 4).is_empty());
+    }
+
+    #[test]
+    fn a_requests_size_counts_its_payloads() {
+        let event = IngestEvent {
+            id: Uuid::nil(),
+            event_type: "order.created".into(),
+            payload: serde_json::value::RawValue::from_string(format!("\"{}\"", "x".repeat(998)))
+                .expect("a JSON string"),
+            idempotency_key: None,
+            accepted_at: chrono::Utc::now(),
+        };
+        let n = size_of(std::slice::from_ref(&event));
+        assert!((1000..1000 + 200).contains(&n), "{n}");
+    }
 }

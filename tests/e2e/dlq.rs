@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use hookrelay::dlq::{DlqCommand, FilterArgs, run};
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
 
 #[tokio::test]
 async fn operators_list_replay_and_purge_dead_deliveries() {
@@ -216,4 +216,113 @@ async fn the_admin_api_mirrors_the_dlq_commands() {
         .await;
     assert_eq!(purged["purged"], 1);
     assert_eq!(app.count("deliveries").await, 0);
+}
+
+#[tokio::test]
+async fn broker_dead_letters_are_listed_requeued_and_purged_by_cli_and_api() {
+    use hookrelay::dlq_broker::{BrokerCommand, run as broker};
+
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let publisher = app.publisher();
+    let ingest = app.config.topology().ingest_queue();
+    let good = json!({ "tenant_id": tenant, "events": [
+        { "id": uuid::Uuid::now_v7(), "event_type": "x", "payload": {}, "accepted_at": chrono::Utc::now() } ] });
+    let ghost = json!({ "tenant_id": uuid::Uuid::new_v4(), "events": [] });
+    for (body, why) in [(&good, "first"), (&ghost, "second")] {
+        publisher
+            .dead_letter(&ingest, body.to_string().as_bytes(), why)
+            .await
+            .expect("dead-lettered");
+    }
+
+    let listed = broker(
+        &app.config,
+        &app.store,
+        BrokerCommand::List {
+            limit: 50,
+            json: true,
+        },
+    )
+    .await
+    .expect("list");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["reason"], "first");
+    assert_eq!(listed[0]["source"], ingest);
+    let good_id = listed[0]["id"].as_str().expect("id").to_string();
+
+    let (status, body) = app.get("/v1/admin/broker-dead", ADMIN_TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["count"], 2);
+    assert_eq!(body["data"][1]["reason"], "second");
+    let (status, one) = app
+        .get(&format!("/v1/admin/broker-dead/{good_id}"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(one["body"].as_str().expect("body").contains(&tenant));
+    let (status, _) = app.get("/v1/admin/broker-dead/nope", ADMIN_TOKEN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get("/v1/admin/broker-dead", &key).await;
+    assert!(
+        status.is_client_error() && status != StatusCode::NOT_FOUND,
+        "{status}"
+    );
+
+    // Requeue checks again: the good one goes on, the missing tenant's stays.
+    let (status, report) = app
+        .post(
+            "/v1/admin/broker-dead/requeue",
+            ADMIN_TOKEN,
+            json!({ "all": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["requeued"], json!([good_id]));
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("does not exist")
+    );
+    receiver.wait_for(1).await;
+
+    let (status, _) = app
+        .post(
+            "/v1/admin/broker-dead/purge",
+            ADMIN_TOKEN,
+            json!({ "all": true }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "purge needs confirm"
+    );
+    let refused = broker(
+        &app.config,
+        &app.store,
+        BrokerCommand::Purge {
+            ids: vec![],
+            all: true,
+            yes: false,
+        },
+    )
+    .await;
+    assert!(refused.is_err(), "the CLI purge needs --yes");
+    let out = broker(
+        &app.config,
+        &app.store,
+        BrokerCommand::Purge {
+            ids: vec![],
+            all: true,
+            yes: true,
+        },
+    )
+    .await
+    .expect("purge");
+    assert_eq!(out, "purged 1");
+    let (_, body) = app.get("/v1/admin/broker-dead", ADMIN_TOKEN).await;
+    assert_eq!(body["count"], 0);
 }

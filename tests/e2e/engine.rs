@@ -51,8 +51,12 @@ async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_bat
     receiver.wait_for(6).await;
     app.wait_for_broker_dead(2).await;
     // Posted after the bad message: routed all the same.
-    app.event(&key, &tenant.to_string(), json!({ "event_type": "x", "payload": {} }))
-        .await;
+    app.event(
+        &key,
+        &tenant.to_string(),
+        json!({ "event_type": "x", "payload": {} }),
+    )
+    .await;
     receiver.wait_for(7).await;
 
     let dead = app.broker_dead_letters().await;
@@ -62,13 +66,21 @@ async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_bat
         .iter()
         .find(|l| l.body_text().contains(&ghost.to_string()))
         .expect("the missing tenant's message, body intact");
-    assert!(ghostly.reason.contains("refused its events"), "{}", ghostly.reason);
+    assert!(
+        ghostly.reason.contains("refused its events"),
+        "{}",
+        ghostly.reason
+    );
     assert!(ghostly.reason.contains("foreign key"), "{}", ghostly.reason);
     assert_eq!(ghostly.source.as_deref(), Some(ingest.as_str()));
     assert!(letters.iter().any(|l| l.reason.contains("unparseable")));
     assert_eq!(dead.count().await.expect("count"), 2);
     assert_eq!(
-        dead.find(&ghostly.id).await.expect("find").expect("found").body,
+        dead.find(&ghostly.id)
+            .await
+            .expect("find")
+            .expect("found")
+            .body,
         ghostly.body
     );
 
@@ -78,7 +90,10 @@ async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_bat
         .await
         .expect("requeue");
     assert!(report.requeued.is_empty());
-    assert!(report.refused[0].reason.contains("does not exist"), "{report:?}");
+    assert!(
+        report.refused[0].reason.contains("does not exist"),
+        "{report:?}"
+    );
     assert_eq!(dead.count().await.expect("count"), 2);
 
     let purged = dead.purge(&Pick::All).await.expect("purge");
@@ -101,7 +116,10 @@ async fn a_requeued_dead_letter_is_routed_once_its_cause_is_gone() {
         .await
         .expect("dead-lettered");
     let dead = app.broker_dead_letters().await;
-    let report = dead.requeue(&Pick::All, &app.store, &publisher).await.expect("requeue");
+    let report = dead
+        .requeue(&Pick::All, &app.store, &publisher)
+        .await
+        .expect("requeue");
     assert_eq!((report.requeued.len(), report.refused.len()), (1, 0));
     receiver.wait_for(2).await;
     assert_eq!(dead.count().await.expect("count"), 0);
@@ -150,7 +168,10 @@ fn shard_queue_cap(prefix: &str, on: bool) {
             .args(["-q", "clear_policy", &name])
             .status()
     };
-    assert!(status.expect("rabbitmqctl runs").success(), "rabbitmqctl policy");
+    assert!(
+        status.expect("rabbitmqctl runs").success(),
+        "rabbitmqctl policy"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +200,11 @@ async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
     // delivery limit many times over.
     tokio::time::sleep(Duration::from_secs(15)).await;
     let dead = app.broker_dead_letters().await;
-    assert_eq!(dead.count().await.expect("count"), 0, "nothing dead-lettered");
+    assert_eq!(
+        dead.count().await.expect("count"),
+        0,
+        "nothing dead-lettered"
+    );
     shard_queue_cap(&prefix, false);
     sqlx::query("UPDATE shard_leases SET expires_at = now() - interval '1 second'")
         .execute(app.store.pool())
@@ -187,7 +212,11 @@ async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
         .expect("leases end");
     receiver.wait_for(20).await;
     app.wait_for_delivered(20).await;
-    assert_eq!(dead.count().await.expect("count"), 0, "nothing dead-lettered");
+    assert_eq!(
+        dead.count().await.expect("count"),
+        0,
+        "nothing dead-lettered"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +262,10 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
         let (id, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
         endpoints.push(id.parse::<Uuid>().expect("uuid"));
     }
-    assert!(endpoints.iter().any(|e| shard_of(*e, 4) >= 2), "some endpoint on shard 2 or 3");
+    assert!(
+        endpoints.iter().any(|e| shard_of(*e, 4) >= 2),
+        "some endpoint on shard 2 or 3"
+    );
     let old = app.config.topology();
     let event = NewEvent {
         id: Uuid::now_v7(),
@@ -243,7 +275,11 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
         idempotency_key: None,
         accepted_at: chrono::Utc::now(),
     };
-    let routed = app.store.route_events(&[event], app.config.unsent_after).await.expect("routed");
+    let routed = app
+        .store
+        .route_events(&[event], app.config.unsent_after)
+        .await
+        .expect("routed");
     assert_eq!(routed.len(), 4);
     let publisher = app.publisher();
     publisher
@@ -251,10 +287,12 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
         .await
         .expect("published to four shards");
     // The old dispatchers' leases on all four shards, long expired.
-    sqlx::query("INSERT INTO shard_leases (shard) SELECT generate_series(0, 3) ON CONFLICT DO NOTHING")
-        .execute(app.store.pool())
-        .await
-        .expect("leases");
+    sqlx::query(
+        "INSERT INTO shard_leases (shard) SELECT generate_series(0, 3) ON CONFLICT DO NOTHING",
+    )
+    .execute(app.store.pool())
+    .await
+    .expect("leases");
     publisher.close().await;
 
     app.config.shards = 2;
@@ -293,7 +331,10 @@ async fn a_delivery_named_by_many_messages_is_posted_once() {
     })
     .expect("json");
     let extra: Vec<_> = (0..16).map(|_| (shard.clone(), body.clone())).collect();
-    app.publisher().publish_all(&extra).await.expect("published");
+    app.publisher()
+        .publish_all(&extra)
+        .await
+        .expect("published");
     receiver.wait_for(1).await;
     app.wait_for_delivered(1).await;
     // A later event through the same shard: by the time it arrives, every extra
@@ -301,7 +342,11 @@ async fn a_delivery_named_by_many_messages_is_posted_once() {
     app.event(&key, &tenant, json!({ "event_type": "x", "payload": 2 }))
         .await;
     receiver.wait_for(2).await;
-    assert_eq!(receiver.started(), 2, "one POST per delivery, however many messages");
+    assert_eq!(
+        receiver.started(),
+        2,
+        "one POST per delivery, however many messages"
+    );
     let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM attempts WHERE delivery_id = $1")
         .bind(delivery)
         .fetch_one(app.store.pool())
@@ -324,21 +369,34 @@ async fn a_slow_endpoint_cannot_take_every_request_slot() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    app.endpoint(&key, &tenant, &fast.url, Some(&["fast.*"])).await;
+    app.endpoint(&key, &tenant, &fast.url, Some(&["fast.*"]))
+        .await;
     for n in 0..40 {
-        app.event(&key, &tenant, json!({ "event_type": "slow.x", "payload": n }))
-            .await;
+        app.event(
+            &key,
+            &tenant,
+            json!({ "event_type": "slow.x", "payload": n }),
+        )
+        .await;
     }
     // Its fair share (a quarter of 16) is open and the rest wait or are parked.
     slow.wait_for_open(4).await;
     let sent = std::time::Instant::now();
-    app.event(&key, &tenant, json!({ "event_type": "fast.x", "payload": {} }))
-        .await;
+    app.event(
+        &key,
+        &tenant,
+        json!({ "event_type": "fast.x", "payload": {} }),
+    )
+    .await;
     fast.wait_for(1).await;
     let waited = sent.elapsed();
     assert!(
         waited < Duration::from_secs(1),
         "the other endpoint's event waited {waited:?}"
     );
-    assert!(slow.max_concurrency() <= 4, "held {} slots", slow.max_concurrency());
+    assert!(
+        slow.max_concurrency() <= 4,
+        "held {} slots",
+        slow.max_concurrency()
+    );
 }

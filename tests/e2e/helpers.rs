@@ -404,7 +404,10 @@ impl TestApp {
             if got == n {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{got} broker dead letters, not {n}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{got} broker dead letters, not {n}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -601,8 +604,16 @@ impl Receiver {
     /// Waits until `n` requests are open at once.
     pub async fn wait_for_open(&self, n: usize) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
-        while self.inbox.in_flight.load(std::sync::atomic::Ordering::SeqCst) < n {
-            assert!(tokio::time::Instant::now() < deadline, "receiver never had {n} requests open");
+        while self
+            .inbox
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            < n
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "receiver never had {n} requests open"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

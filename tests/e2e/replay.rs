@@ -132,3 +132,51 @@ async fn recover_resends_only_the_window_as_a_durable_job() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn recover_resends_deliveries_cancelled_while_the_endpoint_was_disabled() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+    // Routed while the endpoint was enabled, sent after it was disabled: cancelled.
+    let routed = app
+        .store
+        .route_events(
+            &[hookrelay_core::store::NewEvent {
+                id: uuid::Uuid::now_v7(),
+                tenant_id: tenant.parse().expect("uuid"),
+                event_type: "x".into(),
+                payload: "{}".into(),
+                idempotency_key: None,
+                accepted_at: chrono::Utc::now(),
+            }],
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .expect("routed");
+    let path = format!("/v1/tenants/{tenant}/endpoints/{endpoint}");
+    let (status, _) = app.patch(&path, &key, json!({ "disabled": true })).await;
+    assert_eq!(status, StatusCode::OK);
+    app.publisher().send_now(&routed).await;
+    app.wait_for_count(
+        "SELECT count(*) FROM deliveries WHERE id = $1 AND status = 'cancelled'",
+        &routed[0].id.to_string(),
+        1,
+    )
+    .await;
+    let (status, _) = app.patch(&path, &key, json!({ "disabled": false })).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, job) = app
+        .post(
+            &format!("{path}/recover"),
+            &key,
+            json!({ "since": since.to_rfc3339() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].header("webhook-id"), routed[0].id.to_string());
+    app.wait_for_delivered(1).await;
+}

@@ -151,7 +151,7 @@ impl Pick {
     fn matches(&self, letter: &DeadLetter) -> bool {
         match self {
             Self::All => true,
-            Self::Ids(ids) => ids.iter().any(|id| *id == letter.id),
+            Self::Ids(ids) => ids.contains(&letter.id),
         }
     }
 }
@@ -200,7 +200,9 @@ impl DeadLetters {
         let mut scan = self.scan().await?;
         let mut seen = Vec::new();
         while seen.len() < limit {
-            let Some((letter, _)) = scan.next().await? else { break };
+            let Some((letter, _)) = scan.next().await? else {
+                break;
+            };
             seen.push(letter);
         }
         scan.finish().await;
@@ -213,7 +215,9 @@ impl DeadLetters {
         let mut scan = self.scan().await?;
         let mut last = None;
         for _ in 0..limit {
-            let Some((letter, _)) = scan.next().await? else { break };
+            let Some((letter, _)) = scan.next().await? else {
+                break;
+            };
             last = Some(letter);
         }
         scan.finish().await;
@@ -310,7 +314,10 @@ impl Scan {
         }
         let got = match self
             .channel
-            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .basic_get(
+                self.queue.as_str().into(),
+                BasicGetOptions { no_ack: false },
+            )
             .await
         {
             Ok(got) => got,

@@ -146,7 +146,10 @@ impl Publisher {
 
     /// Publishes persistent messages (pipelined) and tells each one's own outcome,
     /// so one refused message does not fail the others.
-    pub async fn publish_each(&self, messages: &[(String, Vec<u8>)]) -> Vec<Result<(), PublishError>> {
+    pub async fn publish_each(
+        &self,
+        messages: &[(String, Vec<u8>)],
+    ) -> Vec<Result<(), PublishError>> {
         self.publish_each_with(messages, persistent_json()).await
     }
 
@@ -172,7 +175,10 @@ impl Publisher {
         });
         // A connection that failed, or a queue gone (re-declared on reconnect), needs a new link.
         if results.iter().any(|r| {
-            matches!(r, Err(PublishError::Unavailable(_) | PublishError::Unroutable(_)))
+            matches!(
+                r,
+                Err(PublishError::Unavailable(_) | PublishError::Unroutable(_))
+            )
         }) {
             self.invalidate().await;
         }
@@ -219,9 +225,15 @@ impl Publisher {
                 Ok(confirm) => confirms.push(confirm),
                 // The channel is gone: this and every later message failed.
                 Err(e) => {
-                    let mut results: Vec<Result<(), PublishError>> = Vec::with_capacity(messages.len());
+                    let mut results: Vec<Result<(), PublishError>> =
+                        Vec::with_capacity(messages.len());
                     let confirmed = join_all(confirms).await;
-                    results.extend(confirmed.into_iter().zip(messages).map(|(c, (key, _))| judge(c, key)));
+                    results.extend(
+                        confirmed
+                            .into_iter()
+                            .zip(messages)
+                            .map(|(c, (key, _))| judge(c, key)),
+                    );
                     let error = unavailable(e);
                     results.resize(messages.len(), Err(error));
                     return results;

@@ -314,7 +314,9 @@ impl Store {
         for row in rows {
             match (row.payload, row.payload_bytes) {
                 (Some(p), _) => {
-                    claimed.payloads.insert(row.job.event_id, std::sync::Arc::from(p));
+                    claimed
+                        .payloads
+                        .insert(row.job.event_id, std::sync::Arc::from(p));
                 }
                 (None, Some(n)) => claimed.large.push((row.job.event_id, n.max(0) as usize)),
                 (None, None) => {}
@@ -494,7 +496,8 @@ impl Store {
     /// Marks still-pending deliveries as not to be sent, with the reason.
     pub async fn cancel_deliveries(&self, delivery_ids: &[Uuid], reason: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE deliveries SET status = 'cancelled', last_error = $2, next_attempt_at = NULL, updated_at = now()
+            "UPDATE deliveries SET status = 'cancelled', last_error = $2, next_attempt_at = NULL,
+                    claimed_until = NULL, updated_at = now()
              WHERE id = ANY($1) AND status IN ('pending', 'failed')",
         )
         .bind(delivery_ids)

@@ -135,7 +135,10 @@ impl Store {
         .bind(i32::from(shards))
         .fetch_all(&self.pool)
         .await?;
-        Ok(found.into_iter().filter_map(|s| u16::try_from(s).ok()).collect())
+        Ok(found
+            .into_iter()
+            .filter_map(|s| u16::try_from(s).ok())
+            .collect())
     }
 
     /// Forgets a shard whose queue is drained and deleted.

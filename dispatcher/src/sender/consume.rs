@@ -84,9 +84,22 @@ impl Sender {
         Ok(())
     }
 
-    async fn dead_letter(&self, message: &Delivery, queue: &str, reason: &str, cancel: &CancellationToken) {
-        isolate::dead_letter(&self.publisher, &message.acker, queue, &message.data, reason, cancel)
-            .await;
+    async fn dead_letter(
+        &self,
+        message: &Delivery,
+        queue: &str,
+        reason: &str,
+        cancel: &CancellationToken,
+    ) {
+        isolate::dead_letter(
+            &self.publisher,
+            &message.acker,
+            queue,
+            &message.data,
+            reason,
+            cancel,
+        )
+        .await;
     }
 
     async fn handle(
@@ -201,9 +214,7 @@ impl Sender {
         }
         match self.conclude(finished, &cancel).await {
             Stored::Yes => isolate::ack(&message.acker).await,
-            Stored::Refused(reason) => {
-                self.dead_letter(&message, &queue, &reason, &cancel).await
-            }
+            Stored::Refused(reason) => self.dead_letter(&message, &queue, &reason, &cancel).await,
             // Shutdown with the database away: the claims lapse and the deliveries'
             // due times bring them back.
             Stored::Stopped => isolate::requeue(&message.acker).await,

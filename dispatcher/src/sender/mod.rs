@@ -17,11 +17,11 @@ mod outcomes;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookrelay_core::Store;
 use hookrelay_core::crypto::Cipher;
 use hookrelay_core::queue::{Publisher, Topology};
 use hookrelay_core::retry::RetryPolicy;
 use hookrelay_core::store::{AttemptRecord, SendJob};
-use hookrelay_core::Store;
 use hookrelay_signature::Secret;
 use tokio::sync::{Notify, Semaphore};
 

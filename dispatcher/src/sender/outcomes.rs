@@ -64,15 +64,15 @@ impl Sender {
             endpoints.entry(job.endpoint_id).or_insert(job);
         }
         if !parked.is_empty() {
-            match db_retry::until_done("parking deliveries", cancel, || {
-                self.store.park(&parked)
-            })
-            .await
+            match db_retry::until_done("parking deliveries", cancel, || self.store.park(&parked))
+                .await
             {
                 Ok(()) => {}
                 Err(Halt::Cancelled) => return Stored::Stopped,
                 Err(Halt::Permanent(e)) => {
-                    return Stored::Refused(format!("the database refused to park its deliveries: {e}"));
+                    return Stored::Refused(format!(
+                        "the database refused to park its deliveries: {e}"
+                    ));
                 }
             }
         }

@@ -1,8 +1,8 @@
 //! The HTTP API's routes; each resource module exposes its own `router()`.
 
 mod admin;
-mod broker_dead;
 mod api_keys;
+mod broker_dead;
 mod console_links;
 mod deliveries;
 mod endpoint_actions;

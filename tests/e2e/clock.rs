@@ -1,0 +1,91 @@
+//! A dispatcher whose clock is off changes nothing: every time that gates work
+//! (claims, parks, leases, retries) comes from the database's clock. The real
+//! `hookrelay dispatcher` runs under libfaketime, two minutes ahead or behind.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Receiver, TestApp, amqp_url, b64};
+
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+/// `hookrelay dispatcher` for this test's database and queues, its clock shifted.
+fn skewed_dispatcher(app: &TestApp, skew: &str) -> tokio::process::Child {
+    assert!(
+        std::path::Path::new(FAKETIME).exists(),
+        "libfaketime is missing (Debian package faketime; deploy/local/test.sh installs it)"
+    );
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .arg("dispatcher")
+        .env("LD_PRELOAD", FAKETIME)
+        .env("FAKETIME", skew)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env("HOOKRELAY_DATABASE_URL", app.config.database_url.expose())
+        .env("HOOKRELAY_AMQP_URL", amqp_url())
+        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.queue_prefix)
+        .env("HOOKRELAY_SHARDS", app.config.shards.to_string())
+        .env(
+            "HOOKRELAY_ENCRYPTION_KEY",
+            b64(app.config.encryption_key.expose()),
+        )
+        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
+        .env("HOOKRELAY_RETRY_SCHEDULE", "3s")
+        .env("HOOKRELAY_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hookrelay dispatcher")
+}
+
+async fn retry_waits_its_time_with_the_clock(skew: &str) {
+    let app = TestApp::spawn_with(|_| {}, false).await;
+    let receiver = Receiver::scripted(
+        vec![(StatusCode::INTERNAL_SERVER_ERROR, None)],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let mut dispatcher = skewed_dispatcher(&app, skew);
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
+        .await;
+    let first = receiver.wait_for(1).await[0].at;
+    let second = receiver.wait_for(2).await[1].at;
+    let gap = second - first;
+    assert!(
+        gap >= Duration::from_millis(2500) && gap < Duration::from_secs(12),
+        "the 3 s retry came after {gap:?} with the clock {skew}"
+    );
+    app.wait_for_count(
+        "SELECT count(*) FROM deliveries WHERE event_id = $1 AND status = 'delivered'",
+        &event,
+        1,
+    )
+    .await;
+    // Attempts are stamped on the database's clock too.
+    let off: f64 = sqlx::query_scalar(
+        "SELECT max(abs(extract(epoch FROM created_at - now())))::float8 FROM attempts",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .expect("attempts");
+    assert!(
+        off < 30.0,
+        "attempt times are {off} s off the database's clock"
+    );
+    let started = Instant::now();
+    dispatcher.kill().await.expect("stop the dispatcher");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_dispatcher_two_minutes_ahead_retries_on_time() {
+    retry_waits_its_time_with_the_clock("+120").await;
+}
+
+#[tokio::test]
+async fn a_dispatcher_two_minutes_behind_retries_on_time() {
+    retry_waits_its_time_with_the_clock("-120").await;
+}

@@ -22,7 +22,8 @@ pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
 pub struct Outgoing<'a> {
     pub delivery_id: Uuid,
     pub url: &'a str,
-    pub payload: &'a str,
+    /// Shared with the event's other deliveries: sent without a copy.
+    pub payload: &'a Arc<str>,
     pub secrets: &'a [Secret],
     /// The endpoint's own timeout, if it set one.
     pub timeout: Option<Duration>,
@@ -98,7 +99,7 @@ impl WebhookClient {
             .header(headers::ID, &id)
             .header(headers::TIMESTAMP, timestamp.to_string())
             .header(headers::SIGNATURE, &signature)
-            .body(out.payload.to_owned())
+            .body(bytes::Bytes::from_owner(SharedPayload(out.payload.clone())))
             .send()
             .await;
         match result {
@@ -128,6 +129,15 @@ impl WebhookClient {
         }
         record.duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         (record, retry_after)
+    }
+}
+
+/// A payload as request body bytes, without copying it.
+struct SharedPayload(Arc<str>);
+
+impl AsRef<[u8]> for SharedPayload {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 

@@ -368,3 +368,39 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
         .await;
     assert_eq!(other["status"], "dead", "the one not ticked stays dead");
 }
+
+#[tokio::test]
+async fn the_fleet_page_counts_broker_dead_letters_with_the_latest_reason() {
+    let app = TestApp::spawn().await;
+    let client = browser();
+    let (status, _, _) = post_form(
+        &client,
+        app.url("/console/login"),
+        &[("token", ADMIN_TOKEN)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = page_text(&client, app.url("/console/admin/fleet")).await;
+    assert!(
+        page.contains("No message is dead-lettered on the broker"),
+        "{page}"
+    );
+    let ingest = app.config.topology().ingest_queue();
+    let publisher = app.publisher();
+    for reason in ["an older reason", "tenant 42 does not exist"] {
+        publisher
+            .dead_letter(&ingest, b"{}", reason)
+            .await
+            .expect("dead-lettered");
+    }
+    let page = page_text(&client, app.url("/console/admin/fleet")).await;
+    assert!(
+        page.contains("2 messages no consumer could handle"),
+        "{page}"
+    );
+    assert!(
+        page.contains("tenant 42 does not exist"),
+        "the latest reason: {page}"
+    );
+    assert!(!page.contains("an older reason"));
+}

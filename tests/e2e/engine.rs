@@ -145,12 +145,14 @@ async fn an_unparseable_delivery_message_is_dead_lettered_and_the_shard_goes_on(
     assert_eq!(letters[0].body, b"[1,2");
 }
 
-/// Sets (or clears) a policy that caps this test's shard queues at no messages,
-/// refusing publishes once they hold one.
-fn shard_queue_cap(prefix: &str, on: bool) {
-    let name = format!("outage-{prefix}");
-    let status = if on {
-        std::process::Command::new("rabbitmqctl")
+/// A policy that caps this test's shard queues at no messages, so they refuse
+/// publishes once they hold one; cleared on drop, even after a panic.
+struct ShardQueueCap(String);
+
+impl ShardQueueCap {
+    fn set(prefix: &str) -> Self {
+        let name = format!("outage-{prefix}");
+        let status = std::process::Command::new("rabbitmqctl")
             .args([
                 "-q",
                 "set_policy",
@@ -162,16 +164,21 @@ fn shard_queue_cap(prefix: &str, on: bool) {
                 "--priority",
                 "100",
             ])
-            .status()
-    } else {
-        std::process::Command::new("rabbitmqctl")
-            .args(["-q", "clear_policy", &name])
-            .status()
-    };
-    assert!(
-        status.expect("rabbitmqctl runs").success(),
-        "rabbitmqctl policy"
-    );
+            .status();
+        assert!(status.expect("rabbitmqctl runs").success(), "set_policy");
+        Self(name)
+    }
+}
+
+impl Drop for ShardQueueCap {
+    fn drop(&mut self) {
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "clear_policy", &self.0])
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("could not clear policy {}", self.0);
+        }
+    }
 }
 
 #[tokio::test]
@@ -181,16 +188,8 @@ async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     // Nobody consumes the shard queues (another holder leases them) and they take no
     // messages: every publish of the router is refused for as long as this lasts.
-    sqlx::query(
-        "INSERT INTO shard_leases (shard, holder, expires_at)
-         SELECT generate_series(0, $1 - 1), gen_random_uuid(), now() + interval '1 hour'",
-    )
-    .bind(i32::from(app.config.shards))
-    .execute(app.store.pool())
-    .await
-    .expect("leases");
-    let prefix = app.config.queue_prefix.clone();
-    shard_queue_cap(&prefix, true);
+    hold_shards(&app).await;
+    let cap = ShardQueueCap::set(&app.config.queue_prefix);
     app.start_dispatcher();
     for n in 0..20 {
         app.event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
@@ -205,11 +204,8 @@ async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
         0,
         "nothing dead-lettered"
     );
-    shard_queue_cap(&prefix, false);
-    sqlx::query("UPDATE shard_leases SET expires_at = now() - interval '1 second'")
-        .execute(app.store.pool())
-        .await
-        .expect("leases end");
+    drop(cap);
+    release_shards(&app).await;
     receiver.wait_for(20).await;
     app.wait_for_delivered(20).await;
     assert_eq!(
@@ -399,4 +395,102 @@ async fn a_slow_endpoint_cannot_take_every_request_slot() {
         "held {} slots",
         slow.max_concurrency()
     );
+}
+
+/// Leases every shard to a holder that is not running, so no sender consumes.
+async fn hold_shards(app: &TestApp) {
+    sqlx::query(
+        "INSERT INTO shard_leases (shard, holder, expires_at)
+         SELECT generate_series(0, $1 - 1), gen_random_uuid(), now() + interval '1 hour'",
+    )
+    .bind(i32::from(app.config.shards))
+    .execute(app.store.pool())
+    .await
+    .expect("leases");
+}
+
+async fn release_shards(app: &TestApp) {
+    sqlx::query("UPDATE shard_leases SET expires_at = now() - interval '1 second'")
+        .execute(app.store.pool())
+        .await
+        .expect("leases end");
+}
+
+#[tokio::test]
+async fn a_purged_shard_queue_delays_its_deliveries_but_loses_none() {
+    let mut app = TestApp::spawn_with(|c| c.unsent_after = Duration::from_secs(2), false).await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    hold_shards(&app).await;
+    app.start_dispatcher();
+    for n in 0..5 {
+        app.event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
+            .await;
+    }
+    app.wait_for_query("SELECT count(*) FROM deliveries", None, 5)
+        .await;
+    // The router published them; the messages are lost before any sender sees them.
+    let connection = lapin::Connection::connect(
+        &crate::helpers::amqp_url(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let topology = app.config.topology();
+    // Purge for a while: whatever the router publishes meanwhile is lost.
+    let mut purged = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < deadline {
+        for shard in 0..topology.shards() {
+            purged += channel
+                .queue_purge(
+                    topology.delivery_queue(shard).as_str().into(),
+                    lapin::options::QueuePurgeOptions::default(),
+                )
+                .await
+                .expect("purge");
+        }
+    }
+    assert!(purged >= 1, "some delivery message was purged");
+    release_shards(&app).await;
+    receiver.wait_for(5).await;
+    app.wait_for_delivered(5).await;
+    let _ = connection.close(200, "bye".into()).await;
+}
+
+#[tokio::test]
+async fn queues_declared_by_an_older_version_are_kept() {
+    // The ingest queue as a version without `x-delivery-limit` declared it.
+    let prefix = format!("test-{}", Uuid::new_v4().simple());
+    let connection = lapin::Connection::connect(
+        &crate::helpers::amqp_url(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    channel
+        .queue_declare(
+            format!("{prefix}.ingest").as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .expect("old-style queue");
+    let app = TestApp::spawn_with(|c| c.queue_prefix = prefix.clone(), true).await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    app.event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
+        .await;
+    receiver.wait_for(1).await;
+    let _ = connection.close(200, "bye".into()).await;
 }

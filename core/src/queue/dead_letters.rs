@@ -244,7 +244,7 @@ impl DeadLetters {
         let result = async {
             while let Some((letter, acker)) = scan.next().await? {
                 if pick.matches(&letter) {
-                    acker.ack(BasicAckOptions::default()).await?;
+                    scan.remove(&acker).await?;
                     purged.push(letter.id);
                 }
             }
@@ -274,7 +274,7 @@ impl DeadLetters {
                 }
                 match requeue_one(&self.topology, &letter, store, publisher).await {
                     Ok(()) => {
-                        acker.ack(BasicAckOptions::default()).await?;
+                        scan.remove(&acker).await?;
                         report.requeued.push(letter.id);
                     }
                     Err(reason) => report.refused.push(Refusal {
@@ -290,8 +290,11 @@ impl DeadLetters {
         result.map(|()| report)
     }
 
-    async fn scan(&self) -> lapin::Result<Scan> {
+    async fn scan(&self) -> lapin::Result<Scan<'_>> {
         Ok(Scan {
+            owner: self,
+            before: self.count().await?,
+            removed: 0,
             channel: self.connection.create_channel().await?,
             queue: self.topology.dead_letter_queue(),
             position: 0,
@@ -300,14 +303,24 @@ impl DeadLetters {
 }
 
 /// Takes the queue's messages one by one (up to `MAX_SCAN`) without acking them;
-/// `finish` returns every one not acked, in order, by closing the channel.
-struct Scan {
+/// `finish` returns every one not acked, in order, by closing the channel, and
+/// waits until the broker has them back, so the next command sees them.
+struct Scan<'a> {
+    owner: &'a DeadLetters,
+    before: u32,
+    removed: u32,
     channel: Channel,
     queue: String,
     position: usize,
 }
 
-impl Scan {
+impl Scan<'_> {
+    async fn remove(&mut self, acker: &lapin::Acker) -> lapin::Result<()> {
+        acker.ack(BasicAckOptions::default()).await?;
+        self.removed += 1;
+        Ok(())
+    }
+
     async fn next(&mut self) -> lapin::Result<Option<(DeadLetter, lapin::Acker)>> {
         if self.position >= MAX_SCAN {
             return Ok(None);
@@ -332,6 +345,14 @@ impl Scan {
 
     async fn finish(self) {
         let _ = self.channel.close(200, "scanned".into()).await;
+        let back = self.before.saturating_sub(self.removed);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while tokio::time::Instant::now() < deadline {
+            match self.owner.count().await {
+                Ok(n) if n < back => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                _ => return,
+            }
+        }
     }
 }
 

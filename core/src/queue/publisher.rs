@@ -173,13 +173,10 @@ impl Publisher {
         .unwrap_or_else(|_| {
             vec![Err(PublishError::Unavailable("confirm timed out".into())); messages.len()]
         });
-        // A connection that failed, or a queue gone (re-declared on reconnect), needs a new link.
-        if results.iter().any(|r| {
-            matches!(
-                r,
-                Err(PublishError::Unavailable(_) | PublishError::Unroutable(_))
-            )
-        }) {
+        // Any refusal starts the next publish on a new link: a connection that failed,
+        // a queue gone (declared again on reconnect), or a channel a full quorum queue
+        // keeps refusing (`reject-publish` state that outlives the cause).
+        if results.iter().any(Result::is_err) {
             self.invalidate().await;
         }
         results

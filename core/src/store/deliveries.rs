@@ -307,6 +307,18 @@ impl Store {
         .bind(INLINE_PAYLOAD_BYTES)
         .fetch_all(&self.pool)
         .await?;
+        if rows.len() < delivery_ids.len() {
+            // Some are finished, or another sender holds them: should that sender be
+            // dead, its deliveries fall due as soon as its claim lapses.
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = claimed_until
+                 WHERE id = ANY($1) AND status IN ('pending', 'failed')
+                   AND claimed_until >= now() AND next_attempt_at > claimed_until",
+            )
+            .bind(delivery_ids)
+            .execute(&self.pool)
+            .await?;
+        }
         let mut claimed = Claimed {
             jobs: Vec::with_capacity(rows.len()),
             ..Claimed::default()
@@ -463,14 +475,15 @@ impl Store {
         Ok(())
     }
 
-    /// Moves in-flight deliveries' due time to `wait` from now (database clock),
-    /// keeping their claim: a slow request's lease, should its sender die.
+    /// Moves in-flight deliveries' due time, and their claim, to `wait` from now
+    /// (database clock): a slow request's lease, should its sender die.
     pub async fn extend_due(&self, leases: &[(Uuid, std::time::Duration)]) -> Result<()> {
         if leases.is_empty() {
             return Ok(());
         }
         sqlx::query(
-            "UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => p.wait), updated_at = now()
+            "UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => p.wait),
+                    claimed_until = now() + make_interval(secs => p.wait), updated_at = now()
              FROM UNNEST($1::uuid[], $2::float8[]) AS p(id, wait)
              WHERE d.id = p.id AND d.status IN ('pending', 'failed')",
         )

@@ -29,6 +29,10 @@ use crate::client::WebhookClient;
 use crate::lanes::{Lane, Lanes};
 use crate::recorder::Recorder;
 
+/// A claim's first length: far beyond a fast request, short enough that the
+/// deliveries of a sender killed mid-request come back within a minute.
+const CLAIM: Duration = Duration::from_secs(30);
+
 /// What became of one delivery in a message.
 pub(crate) enum Outcome {
     /// Sent, or refused before sending (never unsigned, blocked address).
@@ -108,10 +112,11 @@ impl LoadBudget {
 }
 
 impl Sender {
-    /// How long a claim lasts: the longest request plus a margin, so a claim only
-    /// lapses when its sender died.
+    /// How long a claim lasts at first: a request that turns slow has its claim
+    /// extended with its lease (`handoff`), so a claim only lapses when its sender
+    /// died, and then its deliveries fall due soon.
     fn claim_for(&self) -> Duration {
-        self.max_request_time + handoff::LEASE_MARGIN
+        CLAIM
     }
 
     /// An endpoint secret from its ciphertext; `None` when it cannot be read.

@@ -54,9 +54,10 @@ where
 {
     let mut backoff = Backoff::outage();
     loop {
-        match op().await {
+        match until_done(what, cancel, &mut op).await {
             Ok(v) => return Some(v),
-            Err(e) => {
+            Err(Halt::Cancelled) => return None,
+            Err(Halt::Permanent(e)) => {
                 tracing::warn!(error = %e, "{what} failed; retrying");
                 if !backoff.wait(cancel).await {
                     return None;

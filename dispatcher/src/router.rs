@@ -101,7 +101,6 @@ impl Router {
         batch: Vec<Delivery>,
         cancel: &CancellationToken,
     ) -> lapin::Result<()> {
-        let queue = self.publisher.topology().ingest_queue();
         // Events of every parsed message, in message order; `spans[i]` is message i's.
         let mut events = Vec::new();
         let mut redelivered_events = Vec::new();
@@ -129,15 +128,7 @@ impl Router {
                 }
                 Err(e) => {
                     let reason = format!("unparseable ingest message: {e}");
-                    isolate::dead_letter(
-                        &self.publisher,
-                        &message.acker,
-                        &queue,
-                        &message.data,
-                        &reason,
-                        cancel,
-                    )
-                    .await;
+                    self.dead_letter(&message, &reason, cancel).await;
                 }
             }
         }
@@ -192,20 +183,23 @@ impl Router {
         for (message, reason) in good.into_iter().zip(refused) {
             match reason {
                 None => isolate::ack(&message.acker).await,
-                Some(reason) => {
-                    isolate::dead_letter(
-                        &self.publisher,
-                        &message.acker,
-                        &queue,
-                        &message.data,
-                        &reason,
-                        cancel,
-                    )
-                    .await
-                }
+                Some(reason) => self.dead_letter(&message, &reason, cancel).await,
             }
         }
         Ok(())
+    }
+
+    async fn dead_letter(&self, message: &Delivery, reason: &str, cancel: &CancellationToken) {
+        let queue = self.publisher.topology().ingest_queue();
+        isolate::dead_letter(
+            &self.publisher,
+            &message.acker,
+            &queue,
+            &message.data,
+            reason,
+            cancel,
+        )
+        .await;
     }
 
     /// Stores the batch's events; when the database refuses it for good (not a

@@ -215,12 +215,13 @@ async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease() {
-    let app = TestApp::spawn_with(|c| c.unsent_after = Duration::from_secs(2), true).await;
-    let receiver = Receiver::start().await;
-    let (_key, tenant, _) = app.subscriber(&receiver.url).await;
-    // Routed as the router does, but its message is lost (purged, dead-lettered, ...).
+/// Routes one event as the router does (events and delivery rows, due after
+/// `unsent_after`) without publishing its deliveries: as if their message were lost.
+pub async fn route_unpublished(
+    app: &TestApp,
+    tenant: &str,
+    unsent_after: Duration,
+) -> Vec<hookrelay_core::store::NewDelivery> {
     let event = NewEvent {
         id: Uuid::now_v7(),
         tenant_id: tenant.parse().expect("uuid"),
@@ -229,11 +230,19 @@ async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease()
         idempotency_key: None,
         accepted_at: chrono::Utc::now(),
     };
-    let routed = app
-        .store
-        .route_events(&[event], app.config.unsent_after)
+    app.store
+        .route_events(&[event], unsent_after)
         .await
-        .expect("routed");
+        .expect("routed")
+}
+
+#[tokio::test]
+async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease() {
+    let app = TestApp::spawn_with(|c| c.unsent_after = Duration::from_secs(2), true).await;
+    let receiver = Receiver::start().await;
+    let (_key, tenant, _) = app.subscriber(&receiver.url).await;
+    // Its message is lost (purged, dead-lettered, ...).
+    let routed = route_unpublished(&app, &tenant, app.config.unsent_after).await;
     assert_eq!(routed.len(), 1);
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].header("webhook-id"), routed[0].id.to_string());
@@ -263,19 +272,7 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
         "some endpoint on shard 2 or 3"
     );
     let old = app.config.topology();
-    let event = NewEvent {
-        id: Uuid::now_v7(),
-        tenant_id: tenant.parse().expect("uuid"),
-        event_type: "x".into(),
-        payload: "{}".into(),
-        idempotency_key: None,
-        accepted_at: chrono::Utc::now(),
-    };
-    let routed = app
-        .store
-        .route_events(&[event], app.config.unsent_after)
-        .await
-        .expect("routed");
+    let routed = route_unpublished(&app, &tenant, app.config.unsent_after).await;
     assert_eq!(routed.len(), 4);
     let publisher = app.publisher();
     publisher

@@ -1,6 +1,7 @@
 //! Re-sending failed deliveries: one at a time, or a window as a durable job.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -140,21 +141,7 @@ async fn recover_resends_deliveries_cancelled_while_the_endpoint_was_disabled() 
     let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
     // Routed while the endpoint was enabled, sent after it was disabled: cancelled.
-    let routed = app
-        .store
-        .route_events(
-            &[hookrelay_core::store::NewEvent {
-                id: uuid::Uuid::now_v7(),
-                tenant_id: tenant.parse().expect("uuid"),
-                event_type: "x".into(),
-                payload: "{}".into(),
-                idempotency_key: None,
-                accepted_at: chrono::Utc::now(),
-            }],
-            std::time::Duration::from_secs(3600),
-        )
-        .await
-        .expect("routed");
+    let routed = crate::engine::route_unpublished(&app, &tenant, Duration::from_secs(3600)).await;
     let path = format!("/v1/tenants/{tenant}/endpoints/{endpoint}");
     let (status, _) = app.patch(&path, &key, json!({ "disabled": true })).await;
     assert_eq!(status, StatusCode::OK);

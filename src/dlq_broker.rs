@@ -12,6 +12,7 @@ use hookrelay_core::{Config, Store};
 pub enum BrokerCommand {
     /// List dead-lettered messages, oldest first (they stay in the queue).
     List {
+        /// Show at most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// One JSON array instead of a table.
@@ -19,18 +20,26 @@ pub enum BrokerCommand {
         json: bool,
     },
     /// One message with its reason and body (JSON).
-    Show { id: String },
+    Show {
+        /// A message id, as `list` shows it.
+        id: String,
+    },
     /// Put messages back on the queue they came from, checked again first.
     Requeue {
+        /// Message ids, as `list` shows them.
         ids: Vec<String>,
+        /// Every message in the queue.
         #[arg(long)]
         all: bool,
     },
     /// Delete messages for good; needs `--yes`.
     Purge {
+        /// Message ids, as `list` shows them.
         ids: Vec<String>,
+        /// Every message in the queue.
         #[arg(long)]
         all: bool,
+        /// Really delete them.
         #[arg(long)]
         yes: bool,
     },

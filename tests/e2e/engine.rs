@@ -263,17 +263,14 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
     let receiver = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
     let mut endpoints = Vec::new();
-    while endpoints.len() < 4 {
+    // Four endpoints at least, and until one hashes to shard 2 or 3.
+    while endpoints.len() < 4 || !endpoints.iter().any(|e| shard_of(*e, 4) >= 2) {
         let (id, _) = app.endpoint(&key, &tenant, &receiver.url, None).await;
         endpoints.push(id.parse::<Uuid>().expect("uuid"));
     }
-    assert!(
-        endpoints.iter().any(|e| shard_of(*e, 4) >= 2),
-        "some endpoint on shard 2 or 3"
-    );
     let old = app.config.topology();
     let routed = route_unpublished(&app, &tenant, app.config.unsent_after).await;
-    assert_eq!(routed.len(), 4);
+    assert_eq!(routed.len(), endpoints.len());
     let publisher = app.publisher();
     publisher
         .publish_all(&hookrelay_core::queue::delivery_messages(&old, &routed))
@@ -290,8 +287,8 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
 
     app.config.shards = 2;
     app.start_dispatcher();
-    receiver.wait_for(4).await;
-    app.wait_for_delivered(4).await;
+    receiver.wait_for(endpoints.len()).await;
+    app.wait_for_delivered(endpoints.len() as i64).await;
     // The orphaned queues are deleted once empty.
     app.wait_for_query(
         "SELECT count(*) FROM shard_leases WHERE shard >= 2",
@@ -319,8 +316,10 @@ async fn a_delivery_named_by_many_messages_is_posted_once() {
         .expect("delivery");
     // Sixteen more messages naming the delivery while its request is open.
     let shard = app.config.topology().delivery_queue(0);
+    // As a redelivered ingest message or a lapsed scheduler lease would name it.
     let body = serde_json::to_vec(&DeliveryMessage {
         deliveries: vec![delivery],
+        attempts: Some(vec![0]),
     })
     .expect("json");
     let extra: Vec<_> = (0..16).map(|_| (shard.clone(), body.clone())).collect();
@@ -490,4 +489,59 @@ async fn queues_declared_by_an_older_version_are_kept() {
         .await;
     receiver.wait_for(1).await;
     let _ = connection.close(200, "bye".into()).await;
+}
+
+#[tokio::test]
+async fn a_stale_message_for_a_delivery_waiting_to_retry_sends_nothing() {
+    let app = TestApp::spawn_with(
+        |c| {
+            c.shards = 1;
+            c.retry.schedule = vec![Duration::from_secs(3600)];
+            c.retry.max_attempts = 2;
+        },
+        true,
+    )
+    .await;
+    let receiver = Receiver::scripted(
+        vec![(StatusCode::INTERNAL_SERVER_ERROR, None)],
+        StatusCode::OK,
+        "ok",
+    )
+    .await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+    receiver.wait_for(1).await;
+    app.wait_for_count(
+        "SELECT count(*) FROM deliveries WHERE event_id = $1 AND status = 'failed' AND attempts = 1",
+        &event,
+        1,
+    )
+    .await;
+    let delivery: Uuid = sqlx::query_scalar("SELECT id FROM deliveries WHERE event_id = $1")
+        .bind(event.parse::<Uuid>().expect("uuid"))
+        .fetch_one(app.store.pool())
+        .await
+        .expect("delivery");
+    // The message of the first attempt comes back (say, redelivered after a crash).
+    let body = serde_json::to_vec(&DeliveryMessage {
+        deliveries: vec![delivery],
+        attempts: Some(vec![0]),
+    })
+    .expect("json");
+    app.publisher()
+        .publish(app.config.topology().delivery_queue(0), body)
+        .await
+        .expect("published");
+    // A later event through the same shard: once it arrives, the stale one was handled.
+    app.event(&key, &tenant, json!({ "event_type": "x", "payload": 2 }))
+        .await;
+    let got = receiver.wait_for(2).await;
+    assert_ne!(got[1].header("webhook-id"), delivery.to_string());
+    assert_eq!(
+        receiver.started(),
+        2,
+        "the retry an hour away was not sent early"
+    );
 }

@@ -28,4 +28,9 @@ pub struct IngestEvent {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeliveryMessage {
     pub deliveries: Vec<Uuid>,
+    /// Each delivery's attempt count when this message was published (the decision
+    /// it stands for). A message whose count is behind the delivery's is stale: an
+    /// attempt was made since, and the sender skips it. Absent in older messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<i32>>,
 }

@@ -89,7 +89,7 @@ impl Store {
             "UPDATE deliveries SET status = 'pending',
                     next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
              WHERE id = ANY($1) AND status = 'dead'
-             RETURNING id, endpoint_id",
+             RETURNING id, endpoint_id, attempts",
         )
         .bind(ids)
         .bind(super::PUBLISH_FALLBACK_SECS)

@@ -14,11 +14,12 @@ use crate::model::{Attempt, Delivery, DeliveryStatus};
 pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts,
     d.next_attempt_at, d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at";
 
-/// A delivery row just created by routing: what the router publishes.
+/// A delivery to publish: where it goes, and its attempt count at this decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct NewDelivery {
     pub id: Uuid,
     pub endpoint_id: Uuid,
+    pub attempts: i32,
 }
 
 /// Everything the sender needs for one delivery.
@@ -189,7 +190,7 @@ impl Store {
         let created: Vec<NewDelivery> = sqlx::query_as(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
              SELECT *, now() + make_interval(secs => $5) FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
-             ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id, endpoint_id",
+             ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id, endpoint_id, attempts",
         )
         .bind(&ids)
         .bind(&event_ids)
@@ -235,7 +236,7 @@ impl Store {
         .await?;
         let delivery: NewDelivery = sqlx::query_as(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) RETURNING id, endpoint_id",
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) RETURNING id, endpoint_id, attempts",
         )
         .bind(new_id())
         .bind(event_id)
@@ -252,7 +253,7 @@ impl Store {
     /// router must publish again when an ingest message comes back after a crash.
     pub async fn unattempted_deliveries(&self, event_ids: &[Uuid]) -> Result<Vec<NewDelivery>> {
         Ok(sqlx::query_as(
-            "SELECT id, endpoint_id FROM deliveries
+            "SELECT id, endpoint_id, attempts FROM deliveries
              WHERE event_id = ANY($1) AND status = 'pending' AND attempts = 0",
         )
         .bind(event_ids)
@@ -264,7 +265,7 @@ impl Store {
     /// to the right shard.
     pub async fn delivery_endpoints(&self, delivery_ids: &[Uuid]) -> Result<Vec<NewDelivery>> {
         Ok(
-            sqlx::query_as("SELECT id, endpoint_id FROM deliveries WHERE id = ANY($1)")
+            sqlx::query_as("SELECT id, endpoint_id, attempts FROM deliveries WHERE id = ANY($1)")
                 .bind(delivery_ids)
                 .fetch_all(&self.pool)
                 .await?,
@@ -276,15 +277,21 @@ impl Store {
     /// live claim on is left out, as is one already finished: however many messages
     /// name a delivery, one sender at a time sends it. The claim ends when its
     /// attempt is recorded or it is parked; a sender that dies lets it lapse.
+    ///
+    /// `attempts`, when the message carries it, is each delivery's attempt count at
+    /// the decision the message stands for: a delivery attempted since is left out.
     pub async fn claim_jobs(
         &self,
         delivery_ids: &[Uuid],
+        attempts: Option<&[i32]>,
         claim_for: std::time::Duration,
     ) -> Result<Claimed> {
         let rows: Vec<ClaimedRow> = sqlx::query_as(
             "WITH claimed AS (
                 UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $2)
-                WHERE d.id = ANY($1) AND d.status IN ('pending', 'failed')
+                FROM UNNEST($1::uuid[], $4::int4[]) AS m(id, attempts)
+                WHERE d.id = m.id AND d.status IN ('pending', 'failed')
+                  AND (m.attempts IS NULL OR d.attempts = m.attempts)
                   AND (d.claimed_until IS NULL OR d.claimed_until < now())
                 RETURNING d.id, d.status, d.attempts, d.created_at, d.event_id, d.endpoint_id, d.tenant_id
              )
@@ -305,6 +312,8 @@ impl Store {
         .bind(delivery_ids)
         .bind(claim_for.as_secs_f64())
         .bind(INLINE_PAYLOAD_BYTES)
+        // Shorter than the ids (empty when absent): UNNEST pads it with NULLs.
+        .bind(attempts.filter(|a| a.len() == delivery_ids.len()).unwrap_or(&[]))
         .fetch_all(&self.pool)
         .await?;
         if rows.len() < delivery_ids.len() {
@@ -447,7 +456,7 @@ impl Store {
                 ORDER BY next_attempt_at
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED)
-             RETURNING id, endpoint_id",
+             RETURNING id, endpoint_id, attempts",
         )
         .bind(limit)
         .bind(lease.as_millis() as f64)

@@ -36,7 +36,7 @@ impl Store {
                     updated_at = now()
              FROM endpoints e
              WHERE d.tenant_id = $1 AND d.id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL
-             RETURNING d.id, d.endpoint_id",
+             RETURNING d.id, d.endpoint_id, d.attempts",
         )
         .bind(tenant_id)
         .bind(id)

@@ -109,8 +109,8 @@ impl Sender {
         cancel: CancellationToken,
         tracker: TaskTracker,
     ) {
-        let ids = match serde_json::from_slice::<DeliveryMessage>(&message.data) {
-            Ok(m) => m.deliveries,
+        let (ids, attempts) = match serde_json::from_slice::<DeliveryMessage>(&message.data) {
+            Ok(m) => (m.deliveries, m.attempts),
             Err(e) => {
                 let reason = format!("unparseable delivery message: {e}");
                 self.dead_letter(&message, &queue, &reason, &cancel).await;
@@ -121,9 +121,11 @@ impl Sender {
         // room for the payload bytes before the large payloads are read.
         let room = self.budget.deliveries(ids.len()).await;
         // Claimed in the statement that loads them: deliveries another sender holds,
-        // or that are finished, are not among the jobs.
+        // that are finished, or attempted since this message's decision, are not
+        // among the jobs.
         let claimed = match db_retry::until_done("claiming deliveries", &cancel, || {
-            self.store.claim_jobs(&ids, self.claim_for())
+            self.store
+                .claim_jobs(&ids, attempts.as_deref(), self.claim_for())
         })
         .await
         {

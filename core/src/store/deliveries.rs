@@ -289,9 +289,7 @@ impl Store {
         let rows: Vec<ClaimedRow> = sqlx::query_as(
             "WITH claimed AS (
                 UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $2)
-                FROM UNNEST($1::uuid[], $4::int4[]) AS m(id, attempts)
-                WHERE d.id = m.id AND d.status IN ('pending', 'failed')
-                  AND (m.attempts IS NULL OR d.attempts = m.attempts)
+                WHERE d.id = ANY($1) AND d.status IN ('pending', 'failed')
                   AND (d.claimed_until IS NULL OR d.claimed_until < now())
                 RETURNING d.id, d.status, d.attempts, d.created_at, d.event_id, d.endpoint_id, d.tenant_id
              )
@@ -312,11 +310,45 @@ impl Store {
         .bind(delivery_ids)
         .bind(claim_for.as_secs_f64())
         .bind(INLINE_PAYLOAD_BYTES)
-        // Shorter than the ids (empty when absent): UNNEST pads it with NULLs.
-        .bind(attempts.filter(|a| a.len() == delivery_ids.len()).unwrap_or(&[]))
         .fetch_all(&self.pool)
         .await?;
-        if rows.len() < delivery_ids.len() {
+        // Attempted since the message's decision: not this message's to send. Rare
+        // (a redelivered message), so checked here rather than in every claim.
+        let decided: Option<HashMap<Uuid, i32>> =
+            attempts.filter(|a| a.len() == delivery_ids.len()).map(|a| {
+                delivery_ids
+                    .iter()
+                    .copied()
+                    .zip(a.iter().copied())
+                    .collect()
+            });
+        let mut claimed = Claimed {
+            jobs: Vec::with_capacity(rows.len()),
+            ..Claimed::default()
+        };
+        let mut stale = Vec::new();
+        for row in rows {
+            // The payload rides on the event's first row, which may be a stale one.
+            match (row.payload, row.payload_bytes) {
+                (Some(p), _) => {
+                    claimed
+                        .payloads
+                        .insert(row.job.event_id, std::sync::Arc::from(p));
+                }
+                (None, Some(n)) => claimed.large.push((row.job.event_id, n.max(0) as usize)),
+                (None, None) => {}
+            }
+            match &decided {
+                Some(d) if d.get(&row.job.delivery_id) != Some(&row.job.attempts) => {
+                    stale.push(row.job.delivery_id);
+                }
+                _ => claimed.jobs.push(row.job),
+            }
+        }
+        if !stale.is_empty() {
+            self.release_claims(&stale).await?;
+        }
+        if claimed.jobs.len() < delivery_ids.len() {
             // Some are finished, or another sender holds them: should that sender be
             // dead, its deliveries fall due as soon as its claim lapses.
             sqlx::query(
@@ -327,22 +359,6 @@ impl Store {
             .bind(delivery_ids)
             .execute(&self.pool)
             .await?;
-        }
-        let mut claimed = Claimed {
-            jobs: Vec::with_capacity(rows.len()),
-            ..Claimed::default()
-        };
-        for row in rows {
-            match (row.payload, row.payload_bytes) {
-                (Some(p), _) => {
-                    claimed
-                        .payloads
-                        .insert(row.job.event_id, std::sync::Arc::from(p));
-                }
-                (None, Some(n)) => claimed.large.push((row.job.event_id, n.max(0) as usize)),
-                (None, None) => {}
-            }
-            claimed.jobs.push(row.job);
         }
         Ok(claimed)
     }

@@ -55,6 +55,9 @@ pub struct TestApp {
     dispatcher: Option<(CancellationToken, JoinHandle<()>)>,
     /// Further dispatchers, for fleet tests.
     extra_dispatchers: Vec<(CancellationToken, JoinHandle<()>)>,
+    /// The shard count the test started with: a test that lowers `config.shards`
+    /// still has its higher shard queues removed.
+    started_shards: u16,
 }
 
 /// Settings for one test; `tweak` may change them before start.
@@ -128,7 +131,9 @@ impl TestApp {
             gateway: Some((stop, task)),
             dispatcher: None,
             extra_dispatchers: Vec::new(),
+            started_shards: 0,
         };
+        app.started_shards = app.config.shards;
         if dispatcher {
             app.start_dispatcher();
         }
@@ -437,7 +442,9 @@ impl Drop for TestApp {
             task.abort();
         }
         let db_name = self.db_name.clone();
-        let topology = self.config.topology();
+        let mut config = self.config.clone();
+        config.shards = config.shards.max(self.started_shards);
+        let topology = config.topology();
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -78,7 +78,7 @@ async fn move_shard(
     {
         Ok(_) => {}
         // Already gone: nothing to move.
-        Err(e) if e.to_string().contains("NOT_FOUND") => return Ok(0),
+        Err(e) if queue::amqp_code(&e) == Some(404) => return Ok(0),
         Err(e) => return Err(e.to_string()),
     }
     channel

@@ -219,7 +219,8 @@ impl Router {
         };
         // Ranges of messages still to store; routing is idempotent, so a retried
         // half adds nothing twice.
-        let mut todo: Vec<Range<usize>> = Vec::from([0..spans.len()]);
+        let mut todo: Vec<Range<usize>> = Vec::with_capacity(8);
+        todo.push(0..spans.len());
         while let Some(messages) = todo.pop() {
             let from = spans[messages.start].start;
             let to = spans[messages.end - 1].end;

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{Receiver, TestApp, amqp_url, b64};
@@ -40,12 +39,7 @@ fn skewed_dispatcher(app: &TestApp, skew: &str) -> tokio::process::Child {
 
 async fn retry_waits_its_time_with_the_clock(skew: &str) {
     let app = TestApp::spawn_with(|_| {}, false).await;
-    let receiver = Receiver::scripted(
-        vec![(StatusCode::INTERNAL_SERVER_ERROR, None)],
-        StatusCode::OK,
-        "ok",
-    )
-    .await;
+    let receiver = Receiver::failing_first(1).await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let mut dispatcher = skewed_dispatcher(&app, skew);
     let event = app

@@ -9,12 +9,7 @@ use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
 #[tokio::test]
 async fn operators_list_replay_and_purge_dead_deliveries() {
     let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
-    let flaky = Receiver::scripted(
-        vec![(StatusCode::INTERNAL_SERVER_ERROR, None); 2],
-        StatusCode::OK,
-        "ok",
-    )
-    .await;
+    let flaky = Receiver::failing_first(2).await;
     let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
     let (key, tenant) = app.tenant().await;
     let (flaky_id, _) = app.endpoint(&key, &tenant, &flaky.url, Some(&["a"])).await;

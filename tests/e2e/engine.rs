@@ -12,7 +12,7 @@ use hookrelay_core::store::NewEvent;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, TestApp, broker_channel};
 
 fn ingest_body(tenant: Uuid, n: usize) -> Vec<u8> {
     let events: Vec<_> = (0..n)
@@ -426,13 +426,7 @@ async fn a_purged_shard_queue_delays_its_deliveries_but_loses_none() {
     app.wait_for_query("SELECT count(*) FROM deliveries", None, 5)
         .await;
     // The router published them; the messages are lost before any sender sees them.
-    let connection = lapin::Connection::connect(
-        &crate::helpers::amqp_url(),
-        lapin::ConnectionProperties::default(),
-    )
-    .await
-    .expect("broker");
-    let channel = connection.create_channel().await.expect("channel");
+    let (connection, channel) = broker_channel().await;
     let topology = app.config.topology();
     // Purge for a while: whatever the router publishes meanwhile is lost.
     let mut purged = 0;
@@ -459,13 +453,7 @@ async fn a_purged_shard_queue_delays_its_deliveries_but_loses_none() {
 async fn queues_declared_by_an_older_version_are_kept() {
     // The ingest queue as a version without `x-delivery-limit` declared it.
     let prefix = format!("test-{}", Uuid::new_v4().simple());
-    let connection = lapin::Connection::connect(
-        &crate::helpers::amqp_url(),
-        lapin::ConnectionProperties::default(),
-    )
-    .await
-    .expect("broker");
-    let channel = connection.create_channel().await.expect("channel");
+    let (connection, channel) = broker_channel().await;
     let mut args = lapin::types::FieldTable::default();
     args.insert(
         "x-queue-type".into(),
@@ -502,12 +490,7 @@ async fn a_stale_message_for_a_delivery_waiting_to_retry_sends_nothing() {
         true,
     )
     .await;
-    let receiver = Receiver::scripted(
-        vec![(StatusCode::INTERNAL_SERVER_ERROR, None)],
-        StatusCode::OK,
-        "ok",
-    )
-    .await;
+    let receiver = Receiver::failing_first(1).await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))

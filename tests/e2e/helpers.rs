@@ -31,6 +31,16 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// A connection and channel of the test's own on the broker, for faults.
+pub async fn broker_channel() -> (lapin::Connection, lapin::Channel) {
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    (connection, channel)
+}
+
 /// `url` with its database name replaced.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
@@ -559,6 +569,16 @@ impl Receiver {
     /// Answers the first requests from `script`, then `status` with `reply`.
     pub async fn scripted(script: Vec<Scripted>, status: StatusCode, reply: &'static str) -> Self {
         Self::build(script, status, reply, Duration::ZERO).await
+    }
+
+    /// Answers `500` to the first `n` requests, then `200 ok`.
+    pub async fn failing_first(n: usize) -> Self {
+        Self::scripted(
+            vec![(StatusCode::INTERNAL_SERVER_ERROR, None); n],
+            StatusCode::OK,
+            "ok",
+        )
+        .await
     }
 
     /// Answers 200 after `delay`, and measures how many requests overlap.

@@ -15,12 +15,7 @@ fn one_attempt(c: &mut hookrelay_core::Config) {
 #[tokio::test]
 async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
     let app = TestApp::spawn_with(one_attempt, true).await;
-    let receiver = Receiver::scripted(
-        vec![(StatusCode::INTERNAL_SERVER_ERROR, None)],
-        StatusCode::OK,
-        "ok",
-    )
-    .await;
+    let receiver = Receiver::failing_first(1).await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
@@ -62,12 +57,7 @@ async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
 #[tokio::test]
 async fn recover_resends_only_the_window_as_a_durable_job() {
     let app = TestApp::spawn_with(one_attempt, true).await;
-    let receiver = Receiver::scripted(
-        vec![(StatusCode::INTERNAL_SERVER_ERROR, None); 4],
-        StatusCode::OK,
-        "ok",
-    )
-    .await;
+    let receiver = Receiver::failing_first(4).await;
     let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
 
     let mut before = Vec::new();

@@ -223,12 +223,7 @@ async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
         true,
     )
     .await;
-    let receiver = Receiver::scripted(
-        vec![(StatusCode::INTERNAL_SERVER_ERROR, None); 3],
-        StatusCode::OK,
-        "ok",
-    )
-    .await;
+    let receiver = Receiver::failing_first(3).await;
     let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))

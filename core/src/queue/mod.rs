@@ -13,7 +13,7 @@ pub use dead_letters::{
 pub use messages::{DeliveryMessage, IngestEvent, IngestMessage};
 pub use publisher::{PublishError, Publisher, persistent_json};
 pub use shards::delivery_messages;
-pub use topology::{DEFAULT_DELIVERY_LIMIT, Topology};
+pub use topology::{DEFAULT_DELIVERY_LIMIT, Topology, amqp_code};
 
 use lapin::{Connection, ConnectionProperties};
 

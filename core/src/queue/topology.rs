@@ -45,10 +45,6 @@ impl Topology {
         self.shards
     }
 
-    pub fn delivery_limit(&self) -> u32 {
-        self.delivery_limit
-    }
-
     /// Where the gateway publishes accepted events.
     pub fn ingest_queue(&self) -> String {
         format!("{}.ingest", self.prefix)
@@ -180,7 +176,7 @@ pub(crate) fn is_precondition_failed(e: &lapin::Error) -> bool {
 }
 
 /// The AMQP reply code of an error the broker sent (404 NOT_FOUND, 406, ...).
-pub(crate) fn amqp_code(e: &lapin::Error) -> Option<u16> {
+pub fn amqp_code(e: &lapin::Error) -> Option<u16> {
     match e.kind() {
         lapin::ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
         _ => None,

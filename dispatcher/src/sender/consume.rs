@@ -125,7 +125,7 @@ impl Sender {
         // among the jobs.
         let claimed = match db_retry::until_done("claiming deliveries", &cancel, || {
             self.store
-                .claim_jobs(&ids, attempts.as_deref(), self.claim_for())
+                .claim_jobs(&ids, attempts.as_deref(), super::CLAIM)
         })
         .await
         {

@@ -30,8 +30,9 @@ use crate::lanes::{Lane, Lanes};
 use crate::recorder::Recorder;
 
 /// A claim's first length: far beyond a fast request, short enough that the
-/// deliveries of a sender killed mid-request come back within a minute.
-const CLAIM: Duration = Duration::from_secs(30);
+/// deliveries of a sender killed mid-request come back within a minute. A request
+/// that turns slow has its claim extended with its lease (`handoff`).
+pub(super) const CLAIM: Duration = Duration::from_secs(30);
 
 /// What became of one delivery in a message.
 pub(crate) enum Outcome {
@@ -112,13 +113,6 @@ impl LoadBudget {
 }
 
 impl Sender {
-    /// How long a claim lasts at first: a request that turns slow has its claim
-    /// extended with its lease (`handoff`), so a claim only lapses when its sender
-    /// died, and then its deliveries fall due soon.
-    fn claim_for(&self) -> Duration {
-        CLAIM
-    }
-
     /// An endpoint secret from its ciphertext; `None` when it cannot be read.
     fn secret(&self, ciphertext: &[u8]) -> Option<Secret> {
         self.cipher

@@ -237,9 +237,8 @@ async fn customers_add_edit_rotate_and_test_endpoints_from_the_console() {
     assert!(list.contains("100.0 %") && list.contains(" of 3"), "{list}");
 }
 
-#[tokio::test]
-async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+/// A client signed in to the console as the operator.
+async fn operator_session(app: &TestApp) -> reqwest::Client {
     let client = browser();
     let (status, _, _) = post_form(
         &client,
@@ -248,6 +247,13 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    client
+}
+
+#[tokio::test]
+async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let client = operator_session(&app).await;
     let csrf = csrf_of(&page_text(&client, app.url("/console/admin/tenants")).await);
 
     // Tenants: created, listed, a taken uid refused with a message.
@@ -372,14 +378,7 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
 #[tokio::test]
 async fn the_fleet_page_counts_broker_dead_letters_with_the_latest_reason() {
     let app = TestApp::spawn().await;
-    let client = browser();
-    let (status, _, _) = post_form(
-        &client,
-        app.url("/console/login"),
-        &[("token", ADMIN_TOKEN)],
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    let client = operator_session(&app).await;
     let page = page_text(&client, app.url("/console/admin/fleet")).await;
     assert!(
         page.contains("No message is dead-lettered on the broker"),

@@ -57,7 +57,7 @@ fn pick(ids: Vec<String>, all: bool) -> anyhow::Result<Pick> {
 /// Runs a command; returns what to print.
 pub async fn run(config: &Config, store: &Store, cmd: BrokerCommand) -> anyhow::Result<String> {
     let topology = config.topology();
-    let dead = DeadLetters::open(config.amqp_url.expose(), topology.clone())
+    let dead = DeadLetters::open(config.broker.amqp_url.expose(), topology.clone())
         .await
         .context("connecting to RabbitMQ (HOOKRELAY_AMQP_URL)")?;
     match cmd {
@@ -110,7 +110,8 @@ pub async fn run(config: &Config, store: &Store, cmd: BrokerCommand) -> anyhow::
             Ok(serde_json::to_string_pretty(&v)?)
         }
         BrokerCommand::Requeue { ids, all } => {
-            let publisher = Publisher::new(config.amqp_url.expose().clone(), "dlq", topology);
+            let publisher =
+                Publisher::new(config.broker.amqp_url.expose().clone(), "dlq", topology);
             let report = dead.requeue(&pick(ids, all)?, store, &publisher).await?;
             publisher.close().await;
             let mut out = format!("requeued {}", report.requeued.len());

@@ -1,21 +1,31 @@
 //! hookrelay: the one binary's roles — `serve` (gateway and dispatcher in one
-//! process), `gateway`, `dispatcher` and `migrate` — wired from the library crates,
-//! with shutdown on Ctrl-C or SIGTERM.
+//! process), `gateway`, `dispatcher`, `console` and `migrate` — composed from the
+//! library crates (the API and the console merged into one router here), with
+//! shutdown on Ctrl-C or SIGTERM.
 #![forbid(unsafe_code)]
 
 pub mod dlq;
 pub mod dlq_broker;
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use axum::Router;
+use hookrelay_console::ConsoleState;
+use hookrelay_core::actions::Actions;
+use hookrelay_core::crypto::Cipher;
+use hookrelay_core::key_cache::KeyCache;
+use hookrelay_core::queue::Publisher;
 use hookrelay_core::{Config, Store};
 use hookrelay_dispatcher::Dispatcher;
+use hookrelay_gateway::AppState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 fn store(config: &Config) -> anyhow::Result<Store> {
     Store::connect_lazy(
-        config.database_url.expose(),
-        config.database_max_connections,
+        config.database.url.expose(),
+        config.database.max_connections,
     )
     .context("HOOKRELAY_DATABASE_URL is not a usable Postgres URL")
 }
@@ -46,26 +56,56 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 /// Runs the HTTP API until `shutdown`.
 pub async fn gateway(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen)
+    let listener = TcpListener::bind(config.http.listen)
         .await
-        .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.listen))?;
+        .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.http.listen))?;
     announce(&listener)?;
     let state = hookrelay_gateway::build_state(config.clone(), store(&config)?).await;
-    hookrelay_gateway::serve(state, listener, shutdown)
+    serve_http(state, listener, shutdown)
         .await
         .context("serving HTTP")
 }
 
+/// The API with the console under `/console`: the console acts through the
+/// gateway's own actions, so both publish on one connection and a key revoked in
+/// either is refused at once by this process.
+pub fn app(state: &AppState) -> Router {
+    let console = ConsoleState::new(&state.config, state.store.clone(), state.actions.clone());
+    hookrelay_gateway::app(state.clone()).merge(hookrelay_console::router(console))
+}
+
+/// Serves the API and the console on `listener` until `shutdown`.
+pub async fn serve_http(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = app(&state);
+    hookrelay_gateway::serve(state, app, listener, shutdown).await
+}
+
 /// Serves only the web console until `shutdown`.
 pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen)
+    let listener = TcpListener::bind(config.http.listen)
         .await
-        .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.listen))?;
+        .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.http.listen))?;
     tracing::info!(
         "hookrelay console on http://{}/console",
         listener.local_addr()?
     );
-    let state = hookrelay_console::ConsoleState::new(&config, store(&config)?, None);
+    let store = store(&config)?;
+    let publisher = Arc::new(Publisher::new(
+        config.broker.amqp_url.expose().clone(),
+        "console",
+        config.topology(),
+    ));
+    let actions = Actions::new(
+        store.clone(),
+        publisher,
+        Cipher::new(config.security.encryption_key.expose()),
+        Arc::new(KeyCache::new()),
+    );
+    let state = ConsoleState::new(&config, store, actions);
     axum::serve(listener, hookrelay_console::router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

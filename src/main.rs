@@ -1,8 +1,9 @@
 //! The `hookrelay` command line: parse, load config, start telemetry, run a role.
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
-use hookrelay_core::{Config, telemetry};
+use clap::error::ErrorKind;
+use clap::{Args as _, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use hookrelay_core::{Config, config, telemetry};
 use tokio_util::sync::CancellationToken;
 
 // Many small, short-lived allocations across threads (requests, rows, messages):
@@ -10,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Every setting below is read from its HOOKRELAY_* environment variable (or the
+/// flag before the command).
 #[derive(Parser)]
 #[command(name = "hookrelay", version, about = "A reliable webhook delivery gateway", long_about = None)]
 struct Cli {
@@ -29,6 +32,8 @@ enum Command {
     Console,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print every setting with the value in effect (secrets masked) and its source.
+    Config,
     /// Dead-letter tooling: list, show, replay, purge, stats.
     Dlq {
         #[command(subcommand)]
@@ -38,9 +43,28 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = match Config::augment_args(Cli::command()).try_get_matches() {
+        Ok(m) => m,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ValueValidation
+                    | ErrorKind::InvalidValue
+                    | ErrorKind::MissingRequiredArgument
+            ) && config::explain(&e).name.starts_with("HOOKRELAY_") =>
+        {
+            eprintln!("error: {}", config::explain(&e));
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
+    let cli = Cli::from_arg_matches(&matches)?;
+    let config = Config::from_matches(&matches)?;
+    if let Command::Config = cli.command {
+        println!("{}", config::describe(&matches));
+        return Ok(());
+    }
     telemetry::init();
-    let config = Config::from_env()?;
     let shutdown = CancellationToken::new();
     tokio::spawn(hookrelay::cancel_on_signal(shutdown.clone()));
     match cli.command {
@@ -49,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dispatcher => hookrelay::dispatcher(config, shutdown).await,
         Command::Console => hookrelay::console(config, shutdown).await,
         Command::Migrate => hookrelay::migrate(&config).await,
+        Command::Config => Ok(()),
         Command::Dlq { command } => hookrelay::dlq(&config, command).await,
     }
 }

@@ -6,6 +6,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use hookrelay_core::actions::ActionError;
 use uuid::Uuid;
 
 use crate::view::{self, Nav};
@@ -48,4 +49,22 @@ pub fn row<T, E: std::fmt::Display>(r: Result<Option<T>, E>, nav: Nav) -> Result
 /// A read that cannot miss (lists, counts).
 pub fn loaded<T, E: std::fmt::Display>(r: Result<T, E>, nav: Nav) -> Result<T, Response> {
     r.map_err(|e| unavailable(e, nav))
+}
+
+/// The page for an action that was not done: a missing row is a 404, a disabled
+/// endpoint a 409, refused input a 400, a database failure a 503.
+pub fn refused(e: ActionError, nav: Nav) -> Response {
+    match e {
+        ActionError::NotFound(_) => view::not_found(nav),
+        ActionError::EndpointDisabled => view::message(
+            StatusCode::CONFLICT,
+            "This endpoint is disabled",
+            "Enable it to send it a test event.",
+            nav,
+        ),
+        ActionError::Invalid(e) => {
+            view::message(StatusCode::BAD_REQUEST, "Check the form", &e.0, nav)
+        }
+        ActionError::Store(e) => unavailable(e, nav),
+    }
 }

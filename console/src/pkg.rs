@@ -10,8 +10,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::ConsoleState;
-
 pub struct Pkg {
     js: Vec<u8>,
     wasm: Vec<u8>,
@@ -46,11 +44,11 @@ impl Pkg {
 }
 
 fn serve(
-    state: &ConsoleState,
+    pkg: Option<&Pkg>,
     headers: &HeaderMap,
     pick: fn(&Pkg) -> (&[u8], &'static str),
 ) -> Response {
-    let Some(pkg) = &state.pkg else {
+    let Some(pkg) = pkg else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let fresh = headers.get(header::IF_NONE_MATCH) == Some(&pkg.etag);
@@ -65,12 +63,12 @@ fn serve(
     (common, [(header::CONTENT_TYPE, kind)], body.to_vec()).into_response()
 }
 
-pub async fn js(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
-    serve(&state, &headers, |p| {
+pub async fn js(State(pkg): State<Option<Arc<Pkg>>>, headers: HeaderMap) -> Response {
+    serve(pkg.as_deref(), &headers, |p| {
         (&p.js, "text/javascript; charset=utf-8")
     })
 }
 
-pub async fn wasm(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
-    serve(&state, &headers, |p| (&p.wasm, "application/wasm"))
+pub async fn wasm(State(pkg): State<Option<Arc<Pkg>>>, headers: HeaderMap) -> Response {
+    serve(pkg.as_deref(), &headers, |p| (&p.wasm, "application/wasm"))
 }

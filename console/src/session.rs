@@ -1,37 +1,38 @@
-//! Console sessions: a link opens a tenant session, the admin token an operator
-//! session. Both live in one signed, expiring, HttpOnly SameSite=Lax cookie and
-//! never stand in for each other. Every form carries a CSRF token bound to the
-//! session.
+//! Console sessions: a tenant's (opened by a console link) or an operator's
+//! (opened with the admin token), in one signed, expiring, HttpOnly SameSite=Lax
+//! cookie; the two never stand in for each other. Extractors for handlers, and
+//! `Posted`, which checks the CSRF token every form carries.
 
 use axum::Form;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::state::ConsoleState;
 use crate::view::{self, Nav};
-use crate::{ConsoleState, SESSION_TTL};
 
-const COOKIE: &str = "hookrelay_console";
+pub(crate) const COOKIE: &str = "hookrelay_console";
 
-/// What a console link grants: one session for one tenant, if opened before `exp`
-/// (unix seconds). `id` makes it single-use.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct LinkClaims {
-    pub id: Uuid,
-    pub tenant: Uuid,
-    pub exp: i64,
+/// How long a session lasts.
+pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
+
+/// Whose session it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Tenant,
+    Admin,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Claims {
-    /// `tenant` or `admin`.
-    kind: String,
+pub(crate) struct Claims {
+    pub kind: Kind,
     tenant: Option<Uuid>,
     exp: i64,
     nonce: String,
@@ -48,7 +49,7 @@ pub struct AdminSession {
     pub csrf: String,
 }
 
-fn claims(state: &ConsoleState, headers: &HeaderMap) -> Option<Claims> {
+pub(crate) fn claims(state: &ConsoleState, headers: &HeaderMap) -> Option<Claims> {
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
     let token = cookies
         .split(';')
@@ -65,11 +66,11 @@ impl FromRequestParts<ConsoleState> for TenantSession {
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
         match claims(state, &parts.headers) {
             Some(Claims {
-                kind,
+                kind: Kind::Tenant,
                 tenant: Some(tenant),
                 nonce,
                 ..
-            }) if kind == "tenant" => Ok(Self {
+            }) => Ok(Self {
                 tenant,
                 csrf: state.sessions.digest(&nonce),
             }),
@@ -88,7 +89,7 @@ impl FromRequestParts<ConsoleState> for AdminSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
         match claims(state, &parts.headers) {
-            Some(c) if c.kind == "admin" => Ok(Self {
+            Some(c) if c.kind == Kind::Admin => Ok(Self {
                 csrf: state.sessions.digest(&c.nonce),
             }),
             _ => Err(Redirect::to("/console/login").into_response()),
@@ -172,9 +173,10 @@ pub fn check_csrf(expected: &str, given: &str) -> Result<(), Response> {
     }
 }
 
-fn start(state: &ConsoleState, kind: &str, tenant: Option<Uuid>, to: &str) -> Response {
+/// Starts a session: sets its cookie and goes to `to`.
+pub(crate) fn start(state: &ConsoleState, kind: Kind, tenant: Option<Uuid>, to: &str) -> Response {
     let claims = Claims {
-        kind: kind.into(),
+        kind,
         tenant,
         exp: (Utc::now() + SESSION_TTL).timestamp(),
         nonce: Uuid::new_v4().simple().to_string(),
@@ -188,99 +190,7 @@ fn start(state: &ConsoleState, kind: &str, tenant: Option<Uuid>, to: &str) -> Re
     ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
 }
 
-pub async fn home(State(state): State<ConsoleState>, headers: HeaderMap) -> Redirect {
-    match claims(&state, &headers) {
-        Some(c) if c.kind == "tenant" => Redirect::to("/console/endpoints"),
-        Some(_) => Redirect::to("/console/admin/dead"),
-        None => Redirect::to("/console/login"),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct LinkQuery {
-    token: String,
-}
-
-fn expired_link() -> Response {
-    view::message(
-        StatusCode::UNAUTHORIZED,
-        "This link has expired",
-        "Console links work for 15 minutes. Ask for a new one from your account.",
-        Nav::None,
-    )
-}
-
-fn valid_link(state: &ConsoleState, token: &str) -> Option<LinkClaims> {
-    state
-        .links
-        .verify::<LinkClaims>(token)
-        .filter(|link| link.exp > Utc::now().timestamp())
-}
-
-/// Opening a link only shows a button: link scanners and chat previews fetch links
-/// with GET, and must not use up the one session a link opens.
-pub async fn confirm_link(
-    State(state): State<ConsoleState>,
-    Query(q): Query<LinkQuery>,
-) -> Response {
-    if valid_link(&state, &q.token).is_none() {
-        return expired_link();
-    }
-    view::open_link(&q.token)
-}
-
-/// The button's POST: uses the link up and starts the tenant's session.
-pub async fn open_link(State(state): State<ConsoleState>, Form(q): Form<LinkQuery>) -> Response {
-    let Some(link) = valid_link(&state, &q.token) else {
-        return expired_link();
-    };
-    let expires_at = DateTime::from_timestamp(link.exp, 0).unwrap_or_else(Utc::now);
-    match state.store.use_console_link(link.id, expires_at).await {
-        Ok(true) => start(&state, "tenant", Some(link.tenant), "/console/endpoints"),
-        Ok(false) => view::message(
-            StatusCode::GONE,
-            "This link was already used",
-            "Each console link opens one session. Ask for a new one from your account.",
-            Nav::None,
-        ),
-        Err(e) => crate::found::unavailable(e, Nav::None),
-    }
-}
-
 /// `; Secure` when the console is served over HTTPS.
-fn secure(state: &ConsoleState) -> &'static str {
+pub(crate) fn secure(state: &ConsoleState) -> &'static str {
     if state.secure_cookies { "; Secure" } else { "" }
-}
-
-pub async fn login_form() -> Response {
-    view::login(None)
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    token: String,
-}
-
-pub async fn login(State(state): State<ConsoleState>, Form(form): Form<LoginForm>) -> Response {
-    let ok = state
-        .admin_token
-        .as_deref()
-        .is_some_and(|t| bool::from(t.as_bytes().ct_eq(form.token.trim().as_bytes())));
-    if ok {
-        start(&state, "admin", None, "/console/admin/dead")
-    } else {
-        view::login(Some("That is not the admin token."))
-    }
-}
-
-pub async fn logout(State(state): State<ConsoleState>) -> Response {
-    let cookie = format!(
-        "{COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        secure(&state)
-    );
-    (
-        [(header::SET_COOKIE, cookie)],
-        Redirect::to("/console/login"),
-    )
-        .into_response()
 }

@@ -1,40 +1,20 @@
-//! Runtime configuration: defaults for a local machine, overridden by `HOOKRELAY_*`
-//! environment variables, validated once at start with errors that name the setting.
+//! Runtime configuration. Every setting is declared once, below: its
+//! `HOOKRELAY_*` name, type, default, range and help, grouped by concern. They are
+//! read from the environment (or `--flags`), checked once at start with errors
+//! that name the setting; `hookrelay --help` lists them all with their defaults and
+//! `hookrelay config` prints the values in effect (secrets masked).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::builder::{BoolishValueParser, RangedU64ValueParser};
+use clap::{ArgAction, Args, Command, FromArgMatches};
 
 use crate::retry::RetryPolicy;
 use crate::target::{TargetPolicy, parse_cidrs};
-
-/// Circuit breaker thresholds, per endpoint (`HOOKRELAY_BREAKER_*`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BreakerSettings {
-    pub consecutive_failures: u32,
-    /// Opens when more than this fraction failed over `window` (with `min_requests`).
-    pub failure_rate: f64,
-    pub min_requests: u32,
-    pub window: Duration,
-    /// First open period (whole seconds, at least 1), doubling up to `max_open`.
-    pub open_for: Duration,
-    pub max_open: Duration,
-}
-
-impl Default for BreakerSettings {
-    fn default() -> Self {
-        Self {
-            consecutive_failures: 10,
-            failure_rate: 0.5,
-            min_requests: 20,
-            window: Duration::from_secs(60),
-            open_for: Duration::from_secs(30),
-            max_open: Duration::from_secs(600),
-        }
-    }
-}
 
 /// A value that must never reach logs (passwords in URLs, tokens, keys).
 #[derive(Clone, PartialEq, Eq)]
@@ -59,147 +39,296 @@ impl<T> std::fmt::Debug for Sensitive<T> {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {name}: {reason}")]
 pub struct ConfigError {
-    pub name: &'static str,
+    pub name: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// `HOOKRELAY_DATABASE_URL`
-    pub database_url: Sensitive<String>,
-    /// `HOOKRELAY_DATABASE_MAX_CONNECTIONS`
-    pub database_max_connections: u32,
-    /// `HOOKRELAY_AMQP_URL`
-    pub amqp_url: Sensitive<String>,
-    /// `HOOKRELAY_QUEUE_PREFIX`: names every queue, so several installations
-    /// (or tests) can share one broker.
-    pub queue_prefix: String,
-    /// `HOOKRELAY_LISTEN`
-    pub listen: SocketAddr,
-    /// `HOOKRELAY_ADMIN_TOKEN`: without it the admin API refuses every call.
-    pub admin_token: Option<Sensitive<String>>,
-    /// `HOOKRELAY_PUBLIC_URL`: where users reach this installation (e.g.
-    /// `https://hooks.example.com`). Console links start with it, and with `https`
-    /// the console's cookie is `Secure`. Unset: links use the request's host over http.
-    pub public_url: Option<String>,
-    /// `HOOKRELAY_CONSOLE_PKG`: folder of the console's optional wasm build
-    /// (`console.js`, `console_bg.wasm`); default `target/site/pkg`.
-    pub console_pkg: std::path::PathBuf,
-    /// `HOOKRELAY_ENCRYPTION_KEY`: base64 of 32 bytes; encrypts endpoint secrets at rest.
-    pub encryption_key: Sensitive<[u8; 32]>,
-    /// `HOOKRELAY_SHARDS`: delivery queues; an endpoint always maps to the same one.
-    pub shards: u16,
-    /// `HOOKRELAY_MAX_PAYLOAD_BYTES`: largest accepted event (and request) body.
-    pub max_payload_bytes: usize,
-    /// `HOOKRELAY_ALLOW_PRIVATE_TARGETS`: permit loopback/private endpoint addresses.
-    pub allow_private_targets: bool,
-    /// `HOOKRELAY_DENY_CIDRS` (replaces the default non-public list) and
-    /// `HOOKRELAY_ALLOW_CIDRS` (exceptions to it).
-    pub deny_cidrs: Vec<ipnet::IpNet>,
-    pub allow_cidrs: Vec<ipnet::IpNet>,
-    /// `HOOKRELAY_DELIVERY_TIMEOUT`: per-request timeout towards endpoints (default).
-    pub delivery_timeout: Duration,
-    /// `HOOKRELAY_MAX_ENDPOINT_TIMEOUT`: the largest `timeout_ms` an endpoint may ask for.
-    pub max_endpoint_timeout: Duration,
-    /// `HOOKRELAY_INGEST_PREFETCH`: unacked ingest messages the router holds.
-    pub ingest_prefetch: u16,
-    /// `HOOKRELAY_DELIVERY_PREFETCH`: unacked delivery messages per shard consumer.
-    pub delivery_prefetch: u16,
-    /// `HOOKRELAY_MAX_IN_FLIGHT`: concurrent outgoing requests per dispatcher.
-    pub max_in_flight: usize,
-    /// `HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS`: how many slow requests (open for over
-    /// a second) an endpoint that sets no `max_in_flight` may have at once; further
-    /// deliveries to it are parked, so one slow endpoint cannot take every request
-    /// slot of a dispatcher. Fast endpoints are never held back by it.
-    pub endpoint_max_slow_requests: u32,
-    /// `HOOKRELAY_ENDPOINT_SLOT_SHARE`: the share (0–1] of `HOOKRELAY_MAX_IN_FLIGHT`
-    /// one endpoint may hold, whatever its own `max_in_flight`.
-    pub endpoint_slot_share: f64,
-    /// `HOOKRELAY_TENANT_SLOT_SHARE`: the share (0–1] all of one tenant's endpoints
-    /// may hold together.
-    pub tenant_slot_share: f64,
-    /// `HOOKRELAY_QUEUE_DELIVERY_LIMIT`: the `x-delivery-limit` of the ingest and
-    /// shard queues: a message handed back this often (its consumer died with it
-    /// each time) is dead-lettered. Applies to queues when they are first declared.
-    pub queue_delivery_limit: u32,
-    /// `HOOKRELAY_UNSENT_AFTER`: a routed delivery nobody has finished is sent again
-    /// by the scheduler this long after routing (its message may have been lost).
-    pub unsent_after: Duration,
-    /// `HOOKRELAY_INGEST_BUFFER_BYTES`: event bytes a gateway holds while their
-    /// broker confirm is awaited; further requests wait for room.
-    pub ingest_buffer_bytes: usize,
-    /// `HOOKRELAY_PAYLOAD_BUDGET_BYTES`: payload bytes a dispatcher holds loaded at
-    /// once; further messages wait before loading theirs.
-    pub payload_budget_bytes: usize,
-    /// `HOOKRELAY_SHUTDOWN_GRACE`: how long in-flight work may take to finish on shutdown.
-    pub shutdown_grace: Duration,
-    /// `HOOKRELAY_SHARD_HEARTBEAT`: how often a dispatcher renews and rebalances its
-    /// shard leases; a lease lasts five heartbeats.
-    pub shard_heartbeat: Duration,
-    /// `HOOKRELAY_RETRY_SCHEDULE` (e.g. `5s,30s,2m`; its length sets the retries),
-    /// `HOOKRELAY_MAX_ATTEMPTS`, `HOOKRELAY_MAX_AGE`, `HOOKRELAY_NON_RETRYABLE_STATUSES`.
-    pub retry: RetryPolicy,
-    /// `HOOKRELAY_BREAKER_FAILURES`, `HOOKRELAY_BREAKER_FAILURE_RATE`,
-    /// `HOOKRELAY_BREAKER_OPEN`, `HOOKRELAY_BREAKER_MAX_OPEN`.
+    #[command(flatten, next_help_heading = "Database")]
+    pub database: DatabaseSettings,
+    #[command(flatten, next_help_heading = "Broker")]
+    pub broker: BrokerSettings,
+    #[command(flatten, next_help_heading = "HTTP API")]
+    pub http: HttpSettings,
+    #[command(flatten, next_help_heading = "Console")]
+    pub console: ConsoleSettings,
+    #[command(flatten, next_help_heading = "Security")]
+    pub security: SecuritySettings,
+    #[command(flatten, next_help_heading = "Delivery")]
+    pub delivery: DeliverySettings,
+    #[command(flatten, next_help_heading = "Retries")]
+    pub retry: RetrySettings,
+    #[command(flatten, next_help_heading = "Circuit breaker (per endpoint)")]
     pub breaker: BreakerSettings,
-    /// `HOOKRELAY_DISABLE_FAILING_AFTER`: an endpoint whose attempts all failed for this
-    /// long is disabled (re-enabling is one `PATCH`).
+    #[command(flatten, next_help_heading = "Dispatcher")]
+    pub dispatcher: DispatcherSettings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL.
+    #[arg(long = "database-url", env = "HOOKRELAY_DATABASE_URL", hide_env_values = true,
+          default_value = "postgres://hookrelay:hookrelay@127.0.0.1:5432/hookrelay",
+          value_parser = postgres_url)]
+    pub url: Sensitive<String>,
+    /// Connections each process's pool may open.
+    #[arg(long = "database-max-connections", env = "HOOKRELAY_DATABASE_MAX_CONNECTIONS",
+          default_value = "16", value_parser = RangedU64ValueParser::<u32>::new().range(1..=1000))]
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BrokerSettings {
+    /// RabbitMQ URL.
+    #[arg(long = "amqp-url", env = "HOOKRELAY_AMQP_URL", hide_env_values = true,
+          default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_parser = amqp_url)]
+    pub amqp_url: Sensitive<String>,
+    /// Names every queue, so several installations (or tests) can share one broker.
+    #[arg(long = "queue-prefix", env = "HOOKRELAY_QUEUE_PREFIX", default_value = "hookrelay",
+          value_parser = queue_prefix)]
+    pub queue_prefix: String,
+    /// Delivery queues; an endpoint always maps to the same one.
+    #[arg(long, env = "HOOKRELAY_SHARDS", default_value = "16",
+          value_parser = RangedU64ValueParser::<u16>::new().range(1..=1024))]
+    pub shards: u16,
+    /// The `x-delivery-limit` of the ingest and shard queues: a message handed back
+    /// this often (its consumer died with it each time) is dead-lettered. Applies
+    /// to queues when they are first declared.
+    #[arg(long = "queue-delivery-limit", env = "HOOKRELAY_QUEUE_DELIVERY_LIMIT", default_value = "20",
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..=1_000_000))]
+    pub queue_delivery_limit: u32,
+    /// Unacked ingest messages the router holds.
+    #[arg(long = "ingest-prefetch", env = "HOOKRELAY_INGEST_PREFETCH", default_value = "64",
+          value_parser = RangedU64ValueParser::<u16>::new().range(1..=65535))]
+    pub ingest_prefetch: u16,
+    /// Unacked delivery messages per shard consumer.
+    #[arg(long = "delivery-prefetch", env = "HOOKRELAY_DELIVERY_PREFETCH", default_value = "32",
+          value_parser = RangedU64ValueParser::<u16>::new().range(1..=65535))]
+    pub delivery_prefetch: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpSettings {
+    /// Address the API (and the console) listens on.
+    #[arg(long, env = "HOOKRELAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest accepted event (and request) body, in bytes.
+    #[arg(long = "max-payload-bytes", env = "HOOKRELAY_MAX_PAYLOAD_BYTES", default_value = "1048576",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1024..=64 * 1024 * 1024))]
+    pub max_payload_bytes: usize,
+    /// Event bytes a gateway holds while their broker confirm is awaited; further
+    /// requests wait for room.
+    #[arg(long = "ingest-buffer-bytes", env = "HOOKRELAY_INGEST_BUFFER_BYTES", default_value = "67108864",
+          value_parser = RangedU64ValueParser::<usize>::new().range(MIB..GIB4))]
+    pub ingest_buffer_bytes: usize,
+    /// Where users reach this installation, an http(s) origin such as
+    /// https://hooks.example.com. Console links start with it, and with https the
+    /// console's cookie is Secure. Unset: links use the request's host over http.
+    #[arg(long = "public-url", env = "HOOKRELAY_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleSettings {
+    /// Folder of the console's optional wasm build (console.js, console_bg.wasm).
+    #[arg(
+        long = "console-pkg",
+        env = "HOOKRELAY_CONSOLE_PKG",
+        default_value = "target/site/pkg"
+    )]
+    pub pkg: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SecuritySettings {
+    /// The operator's token (at least 16 characters); without it the admin API
+    /// and the operator console refuse every call.
+    #[arg(long = "admin-token", env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true,
+          value_parser = admin_token)]
+    pub admin_token: Option<Sensitive<String>>,
+    /// Base64 of 32 random bytes (openssl rand -base64 32); encrypts endpoint
+    /// secrets at rest and signs console links and sessions. Required.
+    #[arg(long = "encryption-key", env = "HOOKRELAY_ENCRYPTION_KEY", hide_env_values = true,
+          value_parser = encryption_key)]
+    pub encryption_key: Sensitive<[u8; 32]>,
+    /// Permit loopback and private endpoint addresses (tests, private networks).
+    #[arg(long = "allow-private-targets", env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS",
+          default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub allow_private_targets: bool,
+    /// Ranges endpoints may not resolve to (replaces the default non-public list).
+    #[arg(long = "deny-cidrs", env = "HOOKRELAY_DENY_CIDRS", value_delimiter = ',',
+          default_values_t = TargetPolicy::default().deny, value_parser = cidr)]
+    pub deny_cidrs: Vec<ipnet::IpNet>,
+    /// Exceptions to the deny list.
+    #[arg(long = "allow-cidrs", env = "HOOKRELAY_ALLOW_CIDRS", value_delimiter = ',', value_parser = cidr)]
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeliverySettings {
+    /// Per-request timeout towards endpoints that set none.
+    #[arg(long = "delivery-timeout", env = "HOOKRELAY_DELIVERY_TIMEOUT", default_value = "15s",
+          value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(300)))]
+    pub timeout: Duration,
+    /// The largest timeout_ms an endpoint may ask for.
+    #[arg(long = "max-endpoint-timeout", env = "HOOKRELAY_MAX_ENDPOINT_TIMEOUT", default_value = "60s",
+          value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(600)))]
+    pub max_endpoint_timeout: Duration,
+    /// Concurrent outgoing requests per dispatcher.
+    #[arg(long = "max-in-flight", env = "HOOKRELAY_MAX_IN_FLIGHT", default_value = "1024",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_in_flight: usize,
+    /// Slow requests (open over a second) an endpoint without its own max_in_flight
+    /// may have at once; further deliveries to it are parked, so one slow endpoint
+    /// cannot take every request slot. Fast endpoints are never held back by it.
+    #[arg(long = "endpoint-max-slow-requests", env = "HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS",
+          default_value = "32", value_parser = RangedU64ValueParser::<u32>::new().range(1..=100_000))]
+    pub endpoint_max_slow_requests: u32,
+    /// The share (0-1] of the request slots one endpoint may hold.
+    #[arg(long = "endpoint-slot-share", env = "HOOKRELAY_ENDPOINT_SLOT_SHARE", default_value = "0.25",
+          value_parser = fraction)]
+    pub endpoint_slot_share: f64,
+    /// The share (0-1] all of one tenant's endpoints may hold together.
+    #[arg(long = "tenant-slot-share", env = "HOOKRELAY_TENANT_SLOT_SHARE", default_value = "0.5",
+          value_parser = fraction)]
+    pub tenant_slot_share: f64,
+    /// A routed delivery nobody has finished is sent again by the scheduler this
+    /// long after routing (its message may have been lost).
+    #[arg(long = "unsent-after", env = "HOOKRELAY_UNSENT_AFTER", default_value = "2m",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(86_400)))]
+    pub unsent_after: Duration,
+    /// An endpoint whose attempts all failed for this long is disabled (re-enabling
+    /// is one PATCH).
+    #[arg(long = "disable-failing-after", env = "HOOKRELAY_DISABLE_FAILING_AFTER", default_value = "5days",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(365 * 86_400)))]
     pub disable_failing_after: Duration,
+    /// Payload bytes a dispatcher holds loaded at once; further messages wait
+    /// before loading theirs.
+    #[arg(long = "payload-budget-bytes", env = "HOOKRELAY_PAYLOAD_BUDGET_BYTES", default_value = "67108864",
+          value_parser = RangedU64ValueParser::<usize>::new().range(MIB..GIB4))]
+    pub payload_budget_bytes: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetrySettings {
+    /// Delay before each retry (the last repeats); its length sets the attempts
+    /// unless HOOKRELAY_MAX_ATTEMPTS does.
+    #[arg(long = "retry-schedule", env = "HOOKRELAY_RETRY_SCHEDULE", value_delimiter = ',',
+          default_value = "5s,30s,2m,10m,30m,1h,2h,4h,8h,16h,24h,24h",
+          value_parser = duration_in(Duration::from_millis(1), Duration::from_secs(30 * 86_400)))]
+    pub schedule: Vec<Duration>,
+    /// Attempts in all, the first included [default: the schedule's length + 1].
+    #[arg(long = "max-attempts", env = "HOOKRELAY_MAX_ATTEMPTS",
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..=1000))]
+    pub max_attempts: Option<u32>,
+    /// No attempt is scheduled later than this after the event was routed.
+    #[arg(long = "max-age", env = "HOOKRELAY_MAX_AGE", default_value = "3days",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(90 * 86_400)))]
+    pub max_age: Duration,
+    /// Response statuses that end a delivery at once (410 always disables the endpoint).
+    #[arg(long = "non-retryable-statuses", env = "HOOKRELAY_NON_RETRYABLE_STATUSES",
+          value_delimiter = ',', value_parser = RangedU64ValueParser::<u16>::new().range(400..=599))]
+    pub non_retryable: Vec<u16>,
+}
+
+/// Circuit breaker thresholds, per endpoint.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the circuit.
+    #[arg(long = "breaker-failures", env = "HOOKRELAY_BREAKER_FAILURES", default_value = "10",
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..=10_000))]
+    pub consecutive_failures: u32,
+    /// Opens when more than this fraction of requests failed over a minute (of at
+    /// least 20 requests).
+    #[arg(long = "breaker-failure-rate", env = "HOOKRELAY_BREAKER_FAILURE_RATE", default_value = "0.5",
+          value_parser = fraction)]
+    pub failure_rate: f64,
+    #[arg(skip = 20u32)]
+    pub min_requests: u32,
+    #[arg(skip = Duration::from_secs(60))]
+    pub window: Duration,
+    /// First open period, doubling on each reopening up to HOOKRELAY_BREAKER_MAX_OPEN.
+    #[arg(long = "breaker-open", env = "HOOKRELAY_BREAKER_OPEN", default_value = "30s",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(86_400)))]
+    pub open_for: Duration,
+    /// Longest open period.
+    #[arg(long = "breaker-max-open", env = "HOOKRELAY_BREAKER_MAX_OPEN", default_value = "10m",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(7 * 86_400)))]
+    pub max_open: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DispatcherSettings {
+    /// How long in-flight work may take to finish on shutdown.
+    #[arg(long = "shutdown-grace", env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "20s",
+          value_parser = duration_in(Duration::ZERO, Duration::from_secs(3600)))]
+    pub shutdown_grace: Duration,
+    /// How often a dispatcher renews and rebalances its shard leases; a lease lasts
+    /// five heartbeats.
+    #[arg(long = "shard-heartbeat", env = "HOOKRELAY_SHARD_HEARTBEAT", default_value = "2s",
+          value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(60)))]
+    pub shard_heartbeat: Duration,
+}
+
+const MIB: u64 = 1024 * 1024;
+const GIB4: u64 = 4 * 1024 * MIB;
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self::from_arg_matches(&defaults_command().get_matches_from(["hookrelay"]))
+            .unwrap_or_else(|e| unreachable!("the declared defaults parse: {e}"))
+    }
+}
+
+/// The declared breaker settings alone, without environment.
+fn defaults_command() -> Command {
+    BreakerSettings::augment_args(Command::new("hookrelay")).mut_args(|a| a.env(None::<&str>))
+}
+
+impl RetrySettings {
+    /// The retry policy these settings make.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            schedule: self.schedule.clone(),
+            max_attempts: self.max_attempts.unwrap_or(
+                u32::try_from(self.schedule.len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(1),
+            ),
+            max_age: self.max_age,
+            non_retryable: self.non_retryable.clone(),
+            ..RetryPolicy::default()
+        }
+    }
 }
 
 impl Config {
+    /// Every setting as a command-line argument (with its environment variable).
+    pub fn command() -> Command {
+        Self::augment_args(Command::new("hookrelay"))
+    }
+
     /// Defaults for a developer machine. The encryption key is all zeros here and
     /// therefore only fit for tests; `from_env` insists on a real one.
     pub fn local_defaults() -> Self {
-        Self {
-            database_url: Sensitive::new(
-                "postgres://hookrelay:hookrelay@127.0.0.1:5432/hookrelay".into(),
-            ),
-            database_max_connections: 16,
-            amqp_url: Sensitive::new("amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-            queue_prefix: "hookrelay".into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            admin_token: None,
-            public_url: None,
-            console_pkg: "target/site/pkg".into(),
-            encryption_key: Sensitive::new([0u8; 32]),
-            shards: 16,
-            max_payload_bytes: 1024 * 1024,
-            allow_private_targets: false,
-            deny_cidrs: TargetPolicy::default().deny,
-            allow_cidrs: Vec::new(),
-            delivery_timeout: Duration::from_secs(15),
-            max_endpoint_timeout: Duration::from_secs(60),
-            ingest_prefetch: 64,
-            delivery_prefetch: 32,
-            max_in_flight: 1024,
-            endpoint_max_slow_requests: 32,
-            endpoint_slot_share: 0.25,
-            tenant_slot_share: 0.5,
-            queue_delivery_limit: crate::queue::DEFAULT_DELIVERY_LIMIT,
-            unsent_after: Duration::from_secs(120),
-            ingest_buffer_bytes: 64 * 1024 * 1024,
-            payload_budget_bytes: 64 * 1024 * 1024,
-            shutdown_grace: Duration::from_secs(20),
-            shard_heartbeat: Duration::from_secs(2),
-            retry: RetryPolicy::default(),
-            breaker: BreakerSettings::default(),
-            disable_failing_after: Duration::from_secs(5 * 86_400),
-        }
+        let zero = BASE64.encode([0u8; 32]);
+        Self::from_lookup(|name| (name == "HOOKRELAY_ENCRYPTION_KEY").then(|| zero.clone()))
+            .unwrap_or_else(|e| unreachable!("the declared defaults are valid: {e}"))
     }
 
     /// The queues of this installation, as configured.
     pub fn topology(&self) -> crate::queue::Topology {
-        crate::queue::Topology::new(self.queue_prefix.clone(), self.shards)
-            .with_delivery_limit(self.queue_delivery_limit)
+        crate::queue::Topology::new(self.broker.queue_prefix.clone(), self.broker.shards)
+            .with_delivery_limit(self.broker.queue_delivery_limit)
     }
 
     /// The address rules deliveries follow.
     pub fn target_policy(&self) -> TargetPolicy {
         TargetPolicy {
-            allow_all: self.allow_private_targets,
-            deny: self.deny_cidrs.clone(),
-            allow: self.allow_cidrs.clone(),
+            allow_all: self.security.allow_private_targets,
+            deny: self.security.deny_cidrs.clone(),
+            allow: self.security.allow_cidrs.clone(),
         }
     }
 
@@ -208,338 +337,212 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads settings through `lookup` (the environment, or a map in tests).
+    /// Reads settings through `lookup` (the environment, or a map in tests); empty
+    /// values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut c = Self::local_defaults();
-        let get = |name: &'static str| {
-            lookup(name)
+        let declared = Self::command();
+        let mut argv = vec!["hookrelay".to_string()];
+        for arg in declared.get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            if let Some(v) = lookup(&env.to_string_lossy())
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
-        };
+            {
+                argv.push(format!("--{long}={v}"));
+            }
+        }
+        let matches = declared
+            .mut_args(|a| a.env(None::<&str>))
+            .try_get_matches_from(argv)
+            .map_err(|e| explain(&e))?;
+        Self::from_matches(&matches)
+    }
 
-        if let Some(v) = get("HOOKRELAY_DATABASE_URL") {
-            require(
-                v.starts_with("postgres://") || v.starts_with("postgresql://"),
-                "HOOKRELAY_DATABASE_URL",
-                "must be a postgres:// URL",
-            )?;
-            c.database_url = Sensitive::new(v);
+    /// The settings parsed by a command that declares them (e.g. the CLI's).
+    pub fn from_matches(matches: &clap::ArgMatches) -> Result<Self, ConfigError> {
+        let config = Self::from_arg_matches(matches).map_err(|e| explain(&e))?;
+        if !(1..=100).contains(&config.retry.schedule.len()) {
+            return Err(ConfigError {
+                name: "HOOKRELAY_RETRY_SCHEDULE".into(),
+                reason: "list 1 to 100 durations".into(),
+            });
         }
-        if let Some(v) = get("HOOKRELAY_DATABASE_MAX_CONNECTIONS") {
-            c.database_max_connections =
-                parse_range("HOOKRELAY_DATABASE_MAX_CONNECTIONS", &v, 1, 1000)?;
-        }
-        if let Some(v) = get("HOOKRELAY_AMQP_URL") {
-            require(
-                v.starts_with("amqp://") || v.starts_with("amqps://"),
-                "HOOKRELAY_AMQP_URL",
-                "must be an amqp:// URL",
-            )?;
-            c.amqp_url = Sensitive::new(v);
-        }
-        if let Some(v) = get("HOOKRELAY_QUEUE_PREFIX") {
-            let ok = v.len() <= 64
-                && v.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
-            require(
-                ok,
-                "HOOKRELAY_QUEUE_PREFIX",
-                "use at most 64 letters, digits, '-', '_' or '.'",
-            )?;
-            c.queue_prefix = v;
-        }
-        if let Some(v) = get("HOOKRELAY_LISTEN") {
-            c.listen = v.parse().map_err(|_| {
-                err(
-                    "HOOKRELAY_LISTEN",
-                    format!("expected host:port such as 127.0.0.1:8080, got {v:?}"),
-                )
-            })?;
-        }
-        if let Some(v) = get("HOOKRELAY_ADMIN_TOKEN") {
-            require(
-                v.len() >= 16,
-                "HOOKRELAY_ADMIN_TOKEN",
-                "must be at least 16 characters",
-            )?;
-            c.admin_token = Some(Sensitive::new(v));
-        }
-        if let Some(v) = get("HOOKRELAY_PUBLIC_URL") {
-            let url =
-                url::Url::parse(&v).map_err(|e| err("HOOKRELAY_PUBLIC_URL", e.to_string()))?;
-            require(
-                matches!(url.scheme(), "http" | "https")
-                    && url.host().is_some()
-                    && url.path() == "/"
-                    && url.query().is_none()
-                    && url.fragment().is_none()
-                    && url.username().is_empty()
-                    && url.password().is_none(),
-                "HOOKRELAY_PUBLIC_URL",
-                "must be an http or https origin such as https://hooks.example.com (no path)",
-            )?;
-            c.public_url = Some(url.origin().ascii_serialization());
-        }
-        if let Some(v) = get("HOOKRELAY_CONSOLE_PKG") {
-            c.console_pkg = v.into();
-        }
-        match get("HOOKRELAY_ENCRYPTION_KEY") {
-            Some(v) => {
-                let bytes = BASE64
-                    .decode(&v)
-                    .map_err(|_| err("HOOKRELAY_ENCRYPTION_KEY", "must be base64".into()))?;
-                let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                    err(
-                        "HOOKRELAY_ENCRYPTION_KEY",
-                        "must decode to exactly 32 bytes (openssl rand -base64 32)".into(),
-                    )
-                })?;
-                c.encryption_key = Sensitive::new(key);
-            }
-            None => {
-                return Err(err(
-                    "HOOKRELAY_ENCRYPTION_KEY",
-                    "is required: base64 of 32 random bytes (openssl rand -base64 32)".into(),
-                ));
-            }
-        }
-        if let Some(v) = get("HOOKRELAY_SHARDS") {
-            c.shards = parse_range("HOOKRELAY_SHARDS", &v, 1, 1024)?;
-        }
-        if let Some(v) = get("HOOKRELAY_MAX_PAYLOAD_BYTES") {
-            c.max_payload_bytes =
-                parse_range("HOOKRELAY_MAX_PAYLOAD_BYTES", &v, 1024, 64 * 1024 * 1024)?;
-        }
-        if let Some(v) = get("HOOKRELAY_ALLOW_PRIVATE_TARGETS") {
-            c.allow_private_targets = match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(err(
-                        "HOOKRELAY_ALLOW_PRIVATE_TARGETS",
-                        format!("expected true or false, got {v:?}"),
-                    ));
-                }
-            };
-        }
-        if let Some(v) = get("HOOKRELAY_DENY_CIDRS") {
-            c.deny_cidrs = parse_cidrs(&v).map_err(|e| err("HOOKRELAY_DENY_CIDRS", e))?;
-        }
-        if let Some(v) = get("HOOKRELAY_ALLOW_CIDRS") {
-            c.allow_cidrs = parse_cidrs(&v).map_err(|e| err("HOOKRELAY_ALLOW_CIDRS", e))?;
-        }
-        if let Some(v) = get("HOOKRELAY_DELIVERY_TIMEOUT") {
-            c.delivery_timeout = parse_duration(
-                "HOOKRELAY_DELIVERY_TIMEOUT",
-                &v,
-                Duration::from_millis(100),
-                Duration::from_secs(300),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_MAX_ENDPOINT_TIMEOUT") {
-            c.max_endpoint_timeout = parse_duration(
-                "HOOKRELAY_MAX_ENDPOINT_TIMEOUT",
-                &v,
-                Duration::from_millis(100),
-                Duration::from_secs(600),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_INGEST_PREFETCH") {
-            c.ingest_prefetch = parse_range("HOOKRELAY_INGEST_PREFETCH", &v, 1, 65535)?;
-        }
-        if let Some(v) = get("HOOKRELAY_DELIVERY_PREFETCH") {
-            c.delivery_prefetch = parse_range("HOOKRELAY_DELIVERY_PREFETCH", &v, 1, 65535)?;
-        }
-        if let Some(v) = get("HOOKRELAY_MAX_IN_FLIGHT") {
-            c.max_in_flight = parse_range("HOOKRELAY_MAX_IN_FLIGHT", &v, 1, 100_000)?;
-        }
-        if let Some(v) = get("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS") {
-            c.endpoint_max_slow_requests =
-                parse_range("HOOKRELAY_ENDPOINT_MAX_SLOW_REQUESTS", &v, 1, 100_000)?;
-        }
-        for (name, field) in [
-            ("HOOKRELAY_ENDPOINT_SLOT_SHARE", &mut c.endpoint_slot_share),
-            ("HOOKRELAY_TENANT_SLOT_SHARE", &mut c.tenant_slot_share),
-        ] {
-            if let Some(v) = get(name) {
-                *field = match v.parse::<f64>() {
-                    Ok(r) if r > 0.0 && r <= 1.0 => r,
-                    _ => {
-                        return Err(err(
-                            name,
-                            format!("expected a fraction above 0 and at most 1, got {v:?}"),
-                        ));
-                    }
-                };
-            }
-        }
-        if let Some(v) = get("HOOKRELAY_QUEUE_DELIVERY_LIMIT") {
-            c.queue_delivery_limit =
-                parse_range("HOOKRELAY_QUEUE_DELIVERY_LIMIT", &v, 1, 1_000_000)?;
-        }
-        for (name, field) in [
-            ("HOOKRELAY_INGEST_BUFFER_BYTES", &mut c.ingest_buffer_bytes),
-            (
-                "HOOKRELAY_PAYLOAD_BUDGET_BYTES",
-                &mut c.payload_budget_bytes,
-            ),
-        ] {
-            if let Some(v) = get(name) {
-                *field = parse_range(name, &v, 1024 * 1024, 4 * 1024 * 1024 * 1024 - 1)?;
-            }
-        }
-        if let Some(v) = get("HOOKRELAY_UNSENT_AFTER") {
-            c.unsent_after = parse_duration(
-                "HOOKRELAY_UNSENT_AFTER",
-                &v,
-                Duration::from_secs(1),
-                Duration::from_secs(86_400),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_SHARD_HEARTBEAT") {
-            c.shard_heartbeat = parse_duration(
-                "HOOKRELAY_SHARD_HEARTBEAT",
-                &v,
-                Duration::from_millis(100),
-                Duration::from_secs(60),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_SHUTDOWN_GRACE") {
-            c.shutdown_grace = parse_duration(
-                "HOOKRELAY_SHUTDOWN_GRACE",
-                &v,
-                Duration::ZERO,
-                Duration::from_secs(3600),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_DISABLE_FAILING_AFTER") {
-            c.disable_failing_after = parse_duration(
-                "HOOKRELAY_DISABLE_FAILING_AFTER",
-                &v,
-                Duration::from_secs(1),
-                Duration::from_secs(365 * 86_400),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_BREAKER_FAILURES") {
-            c.breaker.consecutive_failures =
-                parse_range("HOOKRELAY_BREAKER_FAILURES", &v, 1, 10_000)?;
-        }
-        if let Some(v) = get("HOOKRELAY_BREAKER_FAILURE_RATE") {
-            c.breaker.failure_rate = match v.parse::<f64>() {
-                Ok(r) if r > 0.0 && r <= 1.0 => r,
-                _ => {
-                    return Err(err(
-                        "HOOKRELAY_BREAKER_FAILURE_RATE",
-                        format!("expected a fraction above 0 and at most 1, got {v:?}"),
-                    ));
-                }
-            };
-        }
-        if let Some(v) = get("HOOKRELAY_BREAKER_OPEN") {
-            c.breaker.open_for = parse_duration(
-                "HOOKRELAY_BREAKER_OPEN",
-                &v,
-                Duration::from_secs(1),
-                Duration::from_secs(86_400),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_BREAKER_MAX_OPEN") {
-            c.breaker.max_open = parse_duration(
-                "HOOKRELAY_BREAKER_MAX_OPEN",
-                &v,
-                Duration::from_secs(1),
-                Duration::from_secs(7 * 86_400),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_RETRY_SCHEDULE") {
-            let schedule = v
-                .split(',')
-                .map(|d| {
-                    parse_duration(
-                        "HOOKRELAY_RETRY_SCHEDULE",
-                        d.trim(),
-                        Duration::from_millis(1),
-                        Duration::from_secs(30 * 86_400),
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            require(
-                !schedule.is_empty() && schedule.len() <= 100,
-                "HOOKRELAY_RETRY_SCHEDULE",
-                "list 1 to 100 durations",
-            )?;
-            c.retry.max_attempts = schedule.len() as u32 + 1;
-            c.retry.schedule = schedule;
-        }
-        if let Some(v) = get("HOOKRELAY_MAX_ATTEMPTS") {
-            c.retry.max_attempts = parse_range("HOOKRELAY_MAX_ATTEMPTS", &v, 1, 1000)?;
-        }
-        if let Some(v) = get("HOOKRELAY_MAX_AGE") {
-            c.retry.max_age = parse_duration(
-                "HOOKRELAY_MAX_AGE",
-                &v,
-                Duration::from_secs(1),
-                Duration::from_secs(90 * 86_400),
-            )?;
-        }
-        if let Some(v) = get("HOOKRELAY_NON_RETRYABLE_STATUSES") {
-            c.retry.non_retryable = v
-                .split(',')
-                .map(|s| parse_range("HOOKRELAY_NON_RETRYABLE_STATUSES", s.trim(), 400u16, 599u16))
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(c)
+        Ok(config)
     }
 }
 
-fn err(name: &'static str, reason: String) -> ConfigError {
-    ConfigError { name, reason }
-}
-
-fn require(ok: bool, name: &'static str, reason: &str) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
+/// A parse error from clap, as the setting it is about and why.
+pub fn explain(e: &clap::Error) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue};
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let long = arg
+        .as_deref()
+        .and_then(|a| a.strip_prefix("--"))
+        .map(|a| a.split([' ', '=', '<']).next().unwrap_or(a).to_string());
+    let env = long.as_deref().and_then(|long| {
+        Config::command()
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+    });
+    let reason = match e.kind() {
+        clap::error::ErrorKind::MissingRequiredArgument => "is required".to_string(),
+        _ => std::error::Error::source(e).map_or_else(
+            || {
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    .to_string()
+            },
+            |s| s.to_string(),
+        ),
+    };
+    let reason = if env.as_deref() == Some("HOOKRELAY_ENCRYPTION_KEY") && reason == "is required" {
+        "is required: base64 of 32 random bytes (openssl rand -base64 32)".to_string()
     } else {
-        Err(err(name, reason.into()))
+        reason
+    };
+    ConfigError {
+        name: env.or(arg).unwrap_or_else(|| "a setting".into()),
+        reason,
     }
 }
 
-fn parse_range<T>(name: &'static str, v: &str, min: T, max: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    match v.parse::<T>() {
-        Ok(n) if n >= min && n <= max => Ok(n),
-        _ => Err(err(
-            name,
-            format!("expected a whole number from {min} to {max}, got {v:?}"),
+/// Every setting with the value in effect (secrets masked) and where it came
+/// from, one per line: what `hookrelay config` prints.
+pub fn describe(matches: &clap::ArgMatches) -> String {
+    let mut out = String::new();
+    let mut heading = None;
+    for arg in Config::command().get_arguments() {
+        let Some(env) = arg.get_env() else { continue };
+        let id = arg.get_id().as_str();
+        if arg.get_help_heading() != heading {
+            heading = arg.get_help_heading();
+            out.push_str(&format!("\n# {}\n", heading.unwrap_or("Settings")));
+        }
+        let raw: Vec<String> = matches
+            .get_raw(id)
+            .map(|v| v.map(|s| s.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let value = if raw.is_empty() {
+            "(unset)".to_string()
+        } else if arg.is_hide_env_values_set() {
+            "***".to_string()
+        } else {
+            raw.join(",")
+        };
+        let source = match matches.value_source(id) {
+            Some(clap::parser::ValueSource::EnvVariable) => "environment",
+            Some(clap::parser::ValueSource::CommandLine) => "command line",
+            Some(clap::parser::ValueSource::DefaultValue) => "default",
+            _ => "unset",
+        };
+        out.push_str(&format!("{}={value}  # {source}\n", env.to_string_lossy()));
+    }
+    out.trim_start().to_string()
+}
+
+fn postgres_url(v: &str) -> Result<Sensitive<String>, String> {
+    if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        Ok(Sensitive::new(v.to_string()))
+    } else {
+        Err("must be a postgres:// URL".into())
+    }
+}
+
+fn amqp_url(v: &str) -> Result<Sensitive<String>, String> {
+    if v.starts_with("amqp://") || v.starts_with("amqps://") {
+        Ok(Sensitive::new(v.to_string()))
+    } else {
+        Err("must be an amqp:// URL".into())
+    }
+}
+
+fn queue_prefix(v: &str) -> Result<String, String> {
+    let ok = v.len() <= 64
+        && v.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err("use at most 64 letters, digits, '-', '_' or '.'".into())
+    }
+}
+
+fn admin_token(v: &str) -> Result<Sensitive<String>, String> {
+    if v.len() >= 16 {
+        Ok(Sensitive::new(v.to_string()))
+    } else {
+        Err("must be at least 16 characters".into())
+    }
+}
+
+fn public_url(v: &str) -> Result<String, String> {
+    let url = url::Url::parse(v).map_err(|e| e.to_string())?;
+    let origin_only = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if origin_only {
+        Ok(url.origin().ascii_serialization())
+    } else {
+        Err("must be an http or https origin such as https://hooks.example.com (no path)".into())
+    }
+}
+
+fn encryption_key(v: &str) -> Result<Sensitive<[u8; 32]>, String> {
+    let bytes = BASE64.decode(v).map_err(|_| "must be base64".to_string())?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| "must decode to exactly 32 bytes (openssl rand -base64 32)".to_string())?;
+    Ok(Sensitive::new(key))
+}
+
+fn cidr(v: &str) -> Result<ipnet::IpNet, String> {
+    let mut list = parse_cidrs(v)?;
+    match (list.pop(), list.is_empty()) {
+        (Some(net), true) => Ok(net),
+        _ => Err(format!("{v:?} is not a CIDR range")),
+    }
+}
+
+fn fraction(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(format!(
+            "expected a fraction above 0 and at most 1, got {v:?}"
         )),
     }
 }
 
-fn parse_duration(
-    name: &'static str,
-    v: &str,
+/// A parser for durations such as `15s` or `2m` within [`min`, `max`].
+fn duration_in(
     min: Duration,
     max: Duration,
-) -> Result<Duration, ConfigError> {
-    let d = humantime::parse_duration(v).map_err(|_| {
-        err(
-            name,
-            format!("expected a duration such as 15s or 2m, got {v:?}"),
-        )
-    })?;
-    if d < min || d > max {
-        return Err(err(
-            name,
-            format!(
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |v: &str| {
+        let d = humantime::parse_duration(v.trim())
+            .map_err(|_| format!("expected a duration such as 15s or 2m, got {v:?}"))?;
+        if d < min || d > max {
+            return Err(format!(
                 "must be between {} and {}",
                 humantime::format_duration(min),
                 humantime::format_duration(max)
-            ),
-        ));
+            ));
+        }
+        Ok(d)
     }
-    Ok(d)
 }
 
 #[cfg(test)]
@@ -560,10 +563,21 @@ mod tests {
     #[test]
     fn defaults_apply_when_nothing_is_set() {
         let c = load(&[]).expect("defaults are valid");
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.max_payload_bytes, 1024 * 1024);
-        assert!(!c.allow_private_targets);
-        assert_eq!(c.encryption_key.expose(), &[1u8; 32]);
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.http.max_payload_bytes, 1024 * 1024);
+        assert!(!c.security.allow_private_targets);
+        assert_eq!(c.security.encryption_key.expose(), &[1u8; 32]);
+        assert_eq!(c.security.deny_cidrs, TargetPolicy::default().deny);
+        assert_eq!(c.retry.policy(), RetryPolicy::default());
+        assert_eq!(c.breaker, BreakerSettings::default());
+        assert_eq!(
+            c.broker.queue_delivery_limit,
+            crate::queue::DEFAULT_DELIVERY_LIMIT
+        );
+        assert_eq!(
+            c.delivery.disable_failing_after,
+            Duration::from_secs(5 * 86_400)
+        );
     }
 
     #[test]
@@ -585,7 +599,7 @@ mod tests {
             ("HOOKRELAY_BREAKER_OPEN", "10ms"),
         ] {
             let e = load(&[(name, value)]).expect_err(name);
-            assert_eq!(e.name, name);
+            assert_eq!(e.name, name, "{e}");
             assert!(e.to_string().contains(name));
         }
     }
@@ -597,34 +611,39 @@ mod tests {
             ("HOOKRELAY_NON_RETRYABLE_STATUSES", "400,422"),
         ])
         .expect("valid");
+        let p = c.retry.policy();
         assert_eq!(
-            c.retry.schedule,
+            p.schedule,
             vec![
                 Duration::from_secs(5),
                 Duration::from_secs(30),
                 Duration::from_secs(120)
             ]
         );
-        assert_eq!(c.retry.max_attempts, 4);
-        assert_eq!(c.retry.non_retryable, vec![400, 422]);
+        assert_eq!(p.max_attempts, 4);
+        assert_eq!(p.non_retryable, vec![400, 422]);
         let c = load(&[
             ("HOOKRELAY_RETRY_SCHEDULE", "1s"),
             ("HOOKRELAY_MAX_ATTEMPTS", "9"),
         ])
         .expect("valid");
-        assert_eq!(c.retry.max_attempts, 9);
+        assert_eq!(c.retry.policy().max_attempts, 9);
     }
 
     #[test]
     fn encryption_key_is_required() {
         let e = Config::from_lookup(|_| None).expect_err("missing key");
         assert_eq!(e.name, "HOOKRELAY_ENCRYPTION_KEY");
+        assert!(e.reason.contains("openssl rand"), "{e}");
     }
 
     #[test]
     fn the_public_url_must_be_an_http_origin() {
         let c = load(&[("HOOKRELAY_PUBLIC_URL", "HTTPS://Hooks.Example.com/")]).expect("valid");
-        assert_eq!(c.public_url.as_deref(), Some("https://hooks.example.com"));
+        assert_eq!(
+            c.http.public_url.as_deref(),
+            Some("https://hooks.example.com")
+        );
         assert!(load(&[("HOOKRELAY_PUBLIC_URL", "https://x.example/console")]).is_err());
         assert!(load(&[("HOOKRELAY_PUBLIC_URL", "https://x.example/?a=1")]).is_err());
         assert!(load(&[("HOOKRELAY_PUBLIC_URL", "ftp://x")]).is_err());
@@ -635,5 +654,41 @@ mod tests {
     fn secrets_do_not_print() {
         let c = load(&[("HOOKRELAY_ADMIN_TOKEN", "a-very-secret-admin-token")]).expect("valid");
         assert!(!format!("{c:?}").contains("a-very-secret"));
+    }
+
+    #[test]
+    fn every_setting_is_declared_once_with_help_and_described() {
+        let cmd = Config::command();
+        let envs: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        let unique: std::collections::HashSet<_> = envs.iter().collect();
+        assert_eq!(unique.len(), envs.len());
+        assert_eq!(envs.len(), 37, "every HOOKRELAY_* setting is declared here");
+        for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
+            assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
+        }
+        let key = format!("--encryption-key={}", BASE64.encode([1u8; 32]));
+        let matches = Config::command()
+            .mut_args(|a| a.env(None::<&str>))
+            .try_get_matches_from([
+                "hookrelay",
+                "--admin-token=a-very-secret-admin-token",
+                "--shards=4",
+                &key,
+            ])
+            .expect("valid");
+        let text = describe(&matches);
+        assert!(
+            text.contains("HOOKRELAY_SHARDS=4  # command line"),
+            "{text}"
+        );
+        assert!(text.contains("HOOKRELAY_ADMIN_TOKEN=***"), "{text}");
+        assert!(
+            text.contains("HOOKRELAY_LISTEN=127.0.0.1:8080  # default"),
+            "{text}"
+        );
+        assert!(!text.contains("a-very-secret"));
     }
 }

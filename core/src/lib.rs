@@ -1,16 +1,21 @@
 //! hookrelay-core: what every hookrelay process shares — configuration, ids, domain
-//! types, the Postgres store, the RabbitMQ topology and telemetry.
+//! types, validation, the Postgres store, the RabbitMQ topology, the actions the API
+//! and the console both offer, and telemetry.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod config;
+pub mod console_link;
 pub mod crypto;
 pub mod event_type;
 pub mod ids;
+pub mod key_cache;
 pub mod model;
 pub mod queue;
 pub mod retry;
 pub mod rules;
 pub mod signed;
+pub mod states;
 pub mod store;
 pub mod target;
 pub mod telemetry;

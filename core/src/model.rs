@@ -1,9 +1,11 @@
 //! Domain types as stored and as shown through the API.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use uuid::Uuid;
+
+pub use crate::states::{CircuitState, DeliveryStatus, JobKind, JobStatus};
 
 /// One of the producer's customers; owns endpoints, events and deliveries.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -52,12 +54,11 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-/// An endpoint's circuit breaker: `closed` (normal), `open` (deliveries parked until
-/// `next_probe_at`), `half_open` (one probe in flight).
+/// An endpoint's circuit breaker and when it opened and will next let a probe through.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Circuit {
     #[sqlx(rename = "circuit_state")]
-    pub state: String,
+    pub state: CircuitState,
     #[sqlx(rename = "circuit_opened_at")]
     pub opened_at: Option<DateTime<Utc>>,
     #[sqlx(rename = "circuit_next_probe_at")]
@@ -81,35 +82,6 @@ pub struct Event {
 fn raw_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
     let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
     raw.serialize(s)
-}
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    /// Routed, not attempted yet.
-    Pending,
-    /// An attempt got a 2xx.
-    Delivered,
-    /// The last attempt failed; `next_attempt_at` says when the next one is due.
-    Failed,
-    /// No more attempts (exhausted, too old, or refused for good); `last_error` says why.
-    Dead,
-    /// Not sent: the endpoint was deleted or disabled first.
-    Cancelled,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-            Self::Dead => "dead",
-            Self::Cancelled => "cancelled",
-        }
-    }
 }
 
 /// One event going to one endpoint; its id is the `webhook-id` subscribers see.
@@ -174,7 +146,7 @@ impl<T> Page<T> {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Job {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: JobKind,
     pub tenant_id: Option<Uuid>,
     pub endpoint_id: Option<Uuid>,
     pub since: Option<DateTime<Utc>>,
@@ -182,8 +154,7 @@ pub struct Job {
     pub event_type: Option<String>,
     /// Part of the recorded error (`dead_replay` only).
     pub reason: Option<String>,
-    /// `queued`, `running` or `done`.
-    pub status: String,
+    pub status: JobStatus,
     /// Deliveries made due so far.
     pub done_count: i32,
     pub created_at: DateTime<Utc>,

@@ -1,6 +1,7 @@
 //! What makes endpoint, tenant and API key settings valid, shared by the API and
-//! the console so both refuse the same input with the same words; also secret
-//! generation and the payload of a test event.
+//! the console so both refuse the same input with the same words. Each check parses
+//! raw input once, at the edge, into a value that is valid by construction; also
+//! secret generation and the payload of a test event.
 
 use std::time::Duration;
 
@@ -19,109 +20,212 @@ pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// The event type of test events sent from the API or the console.
 pub const TEST_EVENT_TYPE: &str = "hookrelay.test";
 
+/// Why input was refused, in words fit to show the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+}
+
 /// Text PostgreSQL can store and a page can show: no NUL or other control characters.
-fn check_plain(name: &str, text: &str) -> Result<(), String> {
+fn plain(name: &str, text: &str) -> Result<(), Invalid> {
     if text.chars().any(char::is_control) {
-        return Err(format!("{name} must not contain control characters"));
+        return Err(Invalid(format!(
+            "{name} must not contain control characters"
+        )));
     }
     Ok(())
 }
 
-pub fn check_url(targets: &TargetPolicy, url: &str) -> Result<(), String> {
-    check_plain("url", url)?;
-    targets
-        .check_url(url)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// Declares a checked text value: a newtype that only its `parse` makes.
+macro_rules! checked_text {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+    };
 }
 
-/// `None` subscribes to everything; a list must be non-empty and well formed.
-pub fn check_event_types(types: Option<&[String]>) -> Result<(), String> {
-    let Some(list) = types else { return Ok(()) };
-    if list.is_empty() {
-        return Err(
-            "event_types must not be empty; omit it (or send null) to receive every event".into(),
-        );
+checked_text!(
+    /// An endpoint URL the target policy allows.
+    EndpointUrl
+);
+checked_text!(
+    /// An endpoint's description: up to 1,024 characters.
+    Description
+);
+checked_text!(
+    /// An API key's name: free text, up to 256 characters.
+    KeyName
+);
+checked_text!(
+    /// A tenant's name: 1 to 256 characters once trimmed.
+    TenantName
+);
+checked_text!(
+    /// A tenant's own id: 1 to 128 letters, digits, '-', '_' or '.', never a UUID.
+    TenantUid
+);
+
+impl EndpointUrl {
+    pub fn parse(targets: &TargetPolicy, url: &str) -> Result<Self, Invalid> {
+        plain("url", url)?;
+        targets.check_url(url).map_err(|e| Invalid(e.to_string()))?;
+        Ok(Self(url.to_string()))
     }
-    if list.len() > MAX_EVENT_TYPES {
-        return Err(format!("at most {MAX_EVENT_TYPES} event_types"));
-    }
-    if let Some(bad) = list.iter().find(|p| !event_type::is_valid_pattern(p)) {
-        return Err(format!(
-            "event_types entry {bad:?} is not an event type (dot-separated letters, digits, '_', '-') or a pattern ending in .*"
-        ));
-    }
-    Ok(())
 }
 
-pub fn check_limits(max_timeout: Duration, l: &Limits) -> Result<(), String> {
+impl Description {
+    pub fn parse(d: &str) -> Result<Self, Invalid> {
+        if d.chars().count() > MAX_DESCRIPTION {
+            return Err(Invalid(format!(
+                "description must be at most {MAX_DESCRIPTION} characters"
+            )));
+        }
+        plain("description", d)?;
+        Ok(Self(d.to_string()))
+    }
+}
+
+impl KeyName {
+    pub fn parse(name: &str) -> Result<Self, Invalid> {
+        let name = name.trim();
+        if name.chars().count() > 256 {
+            return Err(Invalid::new("name must be at most 256 characters"));
+        }
+        plain("name", name)?;
+        Ok(Self(name.to_string()))
+    }
+}
+
+impl TenantName {
+    pub fn parse(name: &str) -> Result<Self, Invalid> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 256 {
+            return Err(Invalid::new("name must be 1 to 256 characters"));
+        }
+        plain("name", name)?;
+        Ok(Self(name.to_string()))
+    }
+}
+
+impl TenantUid {
+    pub fn parse(uid: &str) -> Result<Self, Invalid> {
+        let valid = (1..=128).contains(&uid.len())
+            && uid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            // A uid that reads as an id would make `{tenant}` ambiguous.
+            && uuid::Uuid::parse_str(uid).is_err();
+        if !valid {
+            return Err(Invalid::new(
+                "uid must be 1 to 128 letters, digits, '-', '_' or '.', and not a UUID",
+            ));
+        }
+        Ok(Self(uid.to_string()))
+    }
+}
+
+/// The event types an endpoint subscribes to: a non-empty list of types and
+/// patterns (`None` where it is used means every event type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTypes(Vec<String>);
+
+impl EventTypes {
+    pub fn parse(list: Vec<String>) -> Result<Self, Invalid> {
+        if list.is_empty() {
+            return Err(Invalid::new(
+                "event_types must not be empty; omit it (or send null) to receive every event",
+            ));
+        }
+        if list.len() > MAX_EVENT_TYPES {
+            return Err(Invalid(format!("at most {MAX_EVENT_TYPES} event_types")));
+        }
+        if let Some(bad) = list.iter().find(|p| !event_type::is_valid_pattern(p)) {
+            return Err(Invalid(format!(
+                "event_types entry {bad:?} is not an event type (dot-separated letters, digits, '_', '-') or a pattern ending in .*"
+            )));
+        }
+        Ok(Self(list))
+    }
+
+    /// `None` stays `None` (every event type); a list must be valid.
+    pub fn parse_optional(list: Option<Vec<String>>) -> Result<Option<Self>, Invalid> {
+        list.map(Self::parse).transpose()
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+/// An endpoint's limits, each within its range (the timeout within the installation's).
+pub fn limits(max_timeout: Duration, l: Limits) -> Result<Limits, Invalid> {
     let in_range = |name: &str, v: Option<i32>, min: i32, max: i32| match v {
-        Some(n) if n < min || n > max => Err(format!("{name} must be from {min} to {max}")),
+        Some(n) if n < min || n > max => {
+            Err(Invalid(format!("{name} must be from {min} to {max}")))
+        }
         _ => Ok(()),
     };
     in_range("rate_limit_per_second", l.rate_limit_per_second, 1, 100_000)?;
     in_range("rate_limit_burst", l.rate_limit_burst, 1, 100_000)?;
     in_range("max_in_flight", l.max_in_flight, 1, 10_000)?;
     let max_ms = i32::try_from(max_timeout.as_millis()).unwrap_or(i32::MAX);
-    in_range("timeout_ms", l.timeout_ms, 100, max_ms)
+    in_range("timeout_ms", l.timeout_ms, 100, max_ms)?;
+    Ok(l)
 }
 
-pub fn check_description(d: Option<&str>) -> Result<(), String> {
-    match d {
-        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(format!(
-            "description must be at most {MAX_DESCRIPTION} characters"
-        )),
-        Some(d) => check_plain("description", d),
-        None => Ok(()),
-    }
-}
+/// How long a rotated-out secret keeps signing: at most `MAX_SECRET_GRACE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace(Duration);
 
-/// An API key's name: free text, up to 256 characters.
-pub fn check_key_name(name: &str) -> Result<(), String> {
-    if name.chars().count() > 256 {
-        return Err("name must be at most 256 characters".into());
-    }
-    check_plain("name", name)
-}
-
-/// A tenant's name (1 to 256 characters once trimmed) and optional `uid`.
-pub fn check_tenant(name: &str, uid: Option<&str>) -> Result<(), String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 256 {
-        return Err("name must be 1 to 256 characters".into());
-    }
-    check_plain("name", name)?;
-    if let Some(uid) = uid {
-        let valid = (1..=128).contains(&uid.len())
-            && uid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            // A uid that reads as an id would make `{tenant}` ambiguous.
-            && uuid::Uuid::parse_str(uid).is_err();
-        if !valid {
-            return Err(
-                "uid must be 1 to 128 letters, digits, '-', '_' or '.', and not a UUID".into(),
-            );
+impl Grace {
+    /// `None` takes the default of a day.
+    pub fn from_secs(secs: Option<u64>) -> Result<Self, Invalid> {
+        let grace = secs.map_or(DEFAULT_SECRET_GRACE, Duration::from_secs);
+        if grace > MAX_SECRET_GRACE {
+            return Err(Invalid(format!(
+                "grace_period_seconds must be at most {}",
+                MAX_SECRET_GRACE.as_secs()
+            )));
         }
+        Ok(Self(grace))
     }
-    Ok(())
-}
 
-/// The caller's own `whsec_` secret, or 32 fresh random bytes.
-pub fn new_secret(given: Option<&str>) -> Result<Secret, String> {
-    match given {
-        Some(s) => Secret::from_whsec(s).map_err(|e| format!("secret: {e}")),
-        None => Ok(Secret::from_bytes(rand::random::<[u8; 32]>().to_vec())
-            .unwrap_or_else(|_| unreachable!("32 bytes is a valid key length"))),
+    pub fn duration(self) -> Duration {
+        self.0
     }
 }
 
-pub fn check_grace(grace: Duration) -> Result<(), String> {
-    if grace > MAX_SECRET_GRACE {
-        return Err(format!(
-            "grace_period_seconds must be at most {}",
-            MAX_SECRET_GRACE.as_secs()
-        ));
-    }
-    Ok(())
+/// The caller's own `whsec_` secret.
+pub fn given_secret(whsec: &str) -> Result<Secret, Invalid> {
+    Secret::from_whsec(whsec).map_err(|e| Invalid(format!("secret: {e}")))
+}
+
+/// The caller's own secret if it gave one, else a fresh one.
+pub fn secret_or_new(whsec: Option<&str>) -> Result<Secret, Invalid> {
+    whsec.map_or_else(|| Ok(new_secret()), given_secret)
+}
+
+/// 32 fresh random bytes.
+pub fn new_secret() -> Secret {
+    Secret::from_bytes(rand::random::<[u8; 32]>().to_vec())
+        .unwrap_or_else(|_| unreachable!("32 bytes is a valid key length"))
 }
 
 /// The JSON body of a test event: says what it is, so a subscriber's logs do too.
@@ -141,11 +245,12 @@ mod tests {
 
     #[test]
     fn event_types_must_be_absent_or_a_valid_list() {
-        assert!(check_event_types(None).is_ok());
-        assert!(check_event_types(Some(&[])).is_err());
-        assert!(check_event_types(Some(&["order.*".into(), "user.created".into()])).is_ok());
-        let err = check_event_types(Some(&["bad type".into()])).expect_err("refused");
-        assert!(err.contains("\"bad type\""), "{err}");
+        assert_eq!(EventTypes::parse_optional(None), Ok(None));
+        assert!(EventTypes::parse(vec![]).is_err());
+        let ok = EventTypes::parse(vec!["order.*".into(), "user.created".into()]).expect("valid");
+        assert_eq!(ok.as_slice().len(), 2);
+        let err = EventTypes::parse(vec!["bad type".into()]).expect_err("refused");
+        assert!(err.0.contains("\"bad type\""), "{err}");
     }
 
     #[test]
@@ -156,28 +261,35 @@ mod tests {
             timeout_ms: Some(30_000),
             ..Limits::default()
         };
-        assert!(check_limits(max, &ok).is_ok());
+        assert_eq!(limits(max, ok), Ok(ok));
         let slow = Limits {
             timeout_ms: Some(30_001),
             ..Limits::default()
         };
         assert_eq!(
-            check_limits(max, &slow).expect_err("refused"),
+            limits(max, slow).expect_err("refused").0,
             "timeout_ms must be from 100 to 30000"
         );
     }
 
     #[test]
     fn secrets_are_generated_or_parsed_and_grace_is_bounded() {
-        let a = new_secret(None).expect("random");
-        let b = new_secret(Some(&a.to_whsec())).expect("parsed");
+        let a = new_secret();
+        let b = given_secret(&a.to_whsec()).expect("parsed");
         assert_eq!(a, b);
-        assert_ne!(a, new_secret(None).expect("random"));
-        assert!(new_secret(Some("nope")).is_err());
-        assert!(check_key_name("billing\0").is_err());
-        assert!(check_tenant("Acme\u{7}", None).is_err());
-        assert!(check_description(Some("line\0")).is_err());
-        assert!(check_grace(MAX_SECRET_GRACE).is_ok());
-        assert!(check_grace(MAX_SECRET_GRACE + Duration::from_secs(1)).is_err());
+        assert_ne!(a, new_secret());
+        assert!(given_secret("nope").is_err());
+        assert!(KeyName::parse("billing\0").is_err());
+        assert_eq!(KeyName::parse(" ci ").expect("valid").as_str(), "ci");
+        assert!(TenantName::parse("Acme\u{7}").is_err());
+        assert!(TenantName::parse("  ").is_err());
+        assert!(TenantUid::parse(&uuid::Uuid::new_v4().to_string()).is_err());
+        assert!(Description::parse("line\0").is_err());
+        assert_eq!(
+            Grace::from_secs(None).expect("default").duration(),
+            DEFAULT_SECRET_GRACE
+        );
+        assert!(Grace::from_secs(Some(MAX_SECRET_GRACE.as_secs())).is_ok());
+        assert!(Grace::from_secs(Some(MAX_SECRET_GRACE.as_secs() + 1)).is_err());
     }
 }

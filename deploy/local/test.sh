@@ -24,6 +24,14 @@ export HOOKRELAY_CONSOLE_PKG="${HOOKRELAY_CONSOLE_PKG:-${CARGO_TARGET_DIR:-$ROOT
 bash "$ROOT/deploy/local/console-wasm.sh"
 
 export HOOKRELAY_TEST_DATABASE_URL="${HOOKRELAY_TEST_DATABASE_URL:-postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/postgres}"
+# `#[sqlx::test]` (the in-process API tests) keeps its bookkeeping in a database of
+# its own and makes one database per test beside it.
+if [ -z "${DATABASE_URL:-}" ]; then
+  if [ -z "$(pg_admin "SELECT 1 FROM pg_database WHERE datname = 'hookrelay_sqlx_tests'")" ]; then
+    pg_admin "CREATE DATABASE hookrelay_sqlx_tests OWNER $HOOKRELAY_DB_USER"
+  fi
+  export DATABASE_URL="postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/hookrelay_sqlx_tests"
+fi
 export HOOKRELAY_TEST_AMQP_URL="${HOOKRELAY_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export HOOKRELAY_LOG="${HOOKRELAY_LOG:-warn}"
 cd "$ROOT"

@@ -17,11 +17,12 @@ use failsafe::failure_policy::{
 };
 use failsafe::{Instrument, StateMachine};
 pub use hookrelay_core::config::BreakerSettings;
+use hookrelay_core::model::CircuitState;
 
 /// What the breaker shows through the API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CircuitView {
-    pub state: &'static str,
+    pub state: CircuitState,
     pub opened_at: Option<DateTime<Utc>>,
     pub next_probe_at: Option<DateTime<Utc>>,
 }
@@ -48,7 +49,7 @@ impl Instrument for Recorder {
         *opens += 1;
         let now = Utc::now();
         *log.view.lock().unwrap_or_else(|p| p.into_inner()) = CircuitView {
-            state: "open",
+            state: CircuitState::Open,
             opened_at: Some(now),
             next_probe_at: Some(now + chrono::Duration::seconds(secs as i64)),
         };
@@ -56,14 +57,14 @@ impl Instrument for Recorder {
     }
 
     fn on_half_open(&self) {
-        self.0.view.lock().unwrap_or_else(|p| p.into_inner()).state = "half_open";
+        self.0.view.lock().unwrap_or_else(|p| p.into_inner()).state = CircuitState::HalfOpen;
         self.0.changed.store(true, Ordering::SeqCst);
     }
 
     fn on_closed(&self) {
         *self.0.opens.lock().unwrap_or_else(|p| p.into_inner()) = 0;
         *self.0.view.lock().unwrap_or_else(|p| p.into_inner()) = CircuitView {
-            state: "closed",
+            state: CircuitState::Closed,
             opened_at: None,
             next_probe_at: None,
         };
@@ -108,7 +109,7 @@ impl Breaker {
         ));
         let log = Arc::new(Log {
             view: Mutex::new(CircuitView {
-                state: "closed",
+                state: CircuitState::Closed,
                 opened_at: None,
                 next_probe_at: None,
             }),
@@ -133,7 +134,7 @@ impl Breaker {
                 .unwrap_or(Duration::ZERO);
             return Permit::Wait(wait.max(Duration::from_millis(200)));
         }
-        if self.view().state != "half_open" {
+        if self.view().state != CircuitState::HalfOpen {
             return Permit::Go;
         }
         // failsafe lets every call through while half-open: we allow one.
@@ -203,9 +204,9 @@ mod tests {
                 assert_eq!(b.permit(), Permit::Go);
                 b.done(true, false);
             }
-            assert_eq!(b.view().state, "closed");
+            assert_eq!(b.view().state, CircuitState::Closed);
             b.done(true, false);
-            assert_eq!(b.view().state, "open");
+            assert_eq!(b.view().state, CircuitState::Open);
             assert!(matches!(b.permit(), Permit::Wait(_)));
             assert!(b.take_change().is_some());
             assert!(b.take_change().is_none(), "a change is reported once");
@@ -217,7 +218,7 @@ mod tests {
                 "only one probe at a time"
             );
             b.done(false, true);
-            assert_eq!(b.view().state, "closed");
+            assert_eq!(b.view().state, CircuitState::Closed);
             assert_eq!(b.permit(), Permit::Go);
         });
     }
@@ -234,7 +235,7 @@ mod tests {
             assert_eq!(b.permit(), Permit::Probe);
             b.done(true, true);
             let second = b.view();
-            assert_eq!(second.state, "open");
+            assert_eq!(second.state, CircuitState::Open);
             let gap = |v: &CircuitView| {
                 (v.next_probe_at.expect("probe") - v.opened_at.expect("opened")).num_seconds()
             };

@@ -24,6 +24,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use hookrelay_core::model::CircuitState;
 use hookrelay_signature::Secret;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -261,7 +262,7 @@ impl Lanes {
         let before = map.len();
         map.retain(|_, lane| {
             let unused = now.saturating_sub(lane.touched.load(Ordering::Relaxed)) >= idle.as_secs();
-            let closed = lane.breaker.view().state == "closed";
+            let closed = lane.breaker.view().state == CircuitState::Closed;
             !(unused && closed && Arc::strong_count(lane) == 1)
         });
         before - map.len()
@@ -447,7 +448,7 @@ mod tests {
         for _ in 0..BreakerSettings::default().consecutive_failures {
             lane.breaker.done(true, false);
         }
-        assert_eq!(lane.breaker.view().state, "open");
+        assert_eq!(lane.breaker.view().state, CircuitState::Open);
         drop(lane);
         lanes.evict_idle(Duration::ZERO);
         assert_eq!(lanes.len(), 2, "an open breaker is kept");

@@ -80,41 +80,41 @@ impl Dispatcher {
             Recorder::spawn(self.store.clone(), recorder_cancel.clone());
         let scheduler_wake = Arc::new(tokio::sync::Notify::new());
         let publisher = Arc::new(Publisher::new(
-            c.amqp_url.expose().clone(),
+            c.broker.amqp_url.expose().clone(),
             "dispatcher-publisher",
             topology.clone(),
         ));
         let sender = Arc::new(Sender {
             store: self.store.clone(),
-            retry: c.retry.clone(),
+            retry: c.retry.policy(),
             scheduler_wake: scheduler_wake.clone(),
-            cipher: Cipher::new(c.encryption_key.expose()),
-            client: WebhookClient::new(c.delivery_timeout, c.target_policy())?,
+            cipher: Cipher::new(c.security.encryption_key.expose()),
+            client: WebhookClient::new(c.delivery.timeout, c.target_policy())?,
             publisher: publisher.clone(),
-            max_request_time: c.delivery_timeout.max(c.max_endpoint_timeout),
-            drain_limit: c.shutdown_grace,
+            max_request_time: c.delivery.timeout.max(c.delivery.max_endpoint_timeout),
+            drain_limit: c.dispatcher.shutdown_grace,
             recorder,
             lanes: crate::lanes::Lanes::new(
                 c.breaker.clone(),
-                c.endpoint_max_slow_requests,
-                crate::lanes::share_of(c.max_in_flight, c.endpoint_slot_share),
-                crate::lanes::share_of(c.max_in_flight, c.tenant_slot_share),
+                c.delivery.endpoint_max_slow_requests,
+                crate::lanes::share_of(c.delivery.max_in_flight, c.delivery.endpoint_slot_share),
+                crate::lanes::share_of(c.delivery.max_in_flight, c.delivery.tenant_slot_share),
             ),
-            disable_failing_after: c.disable_failing_after,
+            disable_failing_after: c.delivery.disable_failing_after,
             topology: topology.clone(),
-            permits: Arc::new(Semaphore::new(c.max_in_flight)),
-            prefetch: c.delivery_prefetch,
+            permits: Arc::new(Semaphore::new(c.delivery.max_in_flight)),
+            prefetch: c.broker.delivery_prefetch,
             // Loaded deliveries: a few rounds of requests' worth, so slots never idle.
             budget: crate::sender::LoadBudget::new(
-                (4 * c.max_in_flight).max(2048),
-                c.payload_budget_bytes,
+                (4 * c.delivery.max_in_flight).max(2048),
+                c.delivery.payload_budget_bytes,
             ),
         });
         let router = Arc::new(Router {
             store: self.store.clone(),
             publisher: publisher.clone(),
-            prefetch: c.ingest_prefetch,
-            unsent_after: c.unsent_after,
+            prefetch: c.broker.ingest_prefetch,
+            unsent_after: c.delivery.unsent_after,
         });
         let tracker = TaskTracker::new();
         let scheduler_stop = CancellationToken::new();
@@ -130,14 +130,14 @@ impl Dispatcher {
                 store: self.store.clone(),
                 publisher: publisher.clone(),
                 wake: scheduler_wake,
-                lease: c.unsent_after,
+                lease: c.delivery.unsent_after,
             }
             .run(scheduler_stop.clone()),
         );
         let sweeper = tokio::spawn(housekeeping(
             sender.clone(),
             publisher.clone(),
-            c.amqp_url.expose().clone(),
+            c.broker.amqp_url.expose().clone(),
             scheduler_stop.clone(),
         ));
 
@@ -164,7 +164,7 @@ impl Dispatcher {
         let _ = sweeper.await;
         tracker.close();
         drop(sender);
-        if tokio::time::timeout(self.config.shutdown_grace, tracker.wait())
+        if tokio::time::timeout(self.config.dispatcher.shutdown_grace, tracker.wait())
             .await
             .is_err()
         {
@@ -192,7 +192,7 @@ impl Dispatcher {
         shutdown: &CancellationToken,
     ) -> Result<(), DispatchError> {
         let connection =
-            Arc::new(queue::connect(self.config.amqp_url.expose(), "dispatcher").await?);
+            Arc::new(queue::connect(self.config.broker.amqp_url.expose(), "dispatcher").await?);
         topology.declare(&connection).await?;
         tracing::info!(shards = topology.shards(), "dispatcher consuming");
 
@@ -204,7 +204,7 @@ impl Dispatcher {
             loops.spawn(async move { (None, router.run(&connection, session).await) });
         }
         let mut shards = ShardSet::default();
-        let heartbeat = self.config.shard_heartbeat;
+        let heartbeat = self.config.dispatcher.shard_heartbeat;
         let mut tick = tokio::time::interval(heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut outcome = Ok(());
@@ -256,7 +256,8 @@ impl Dispatcher {
         }
         if outcome.is_ok() {
             // Shutdown: in-flight deliveries still need this connection to ack.
-            let _ = tokio::time::timeout(self.config.shutdown_grace, wait_for(tracker)).await;
+            let _ = tokio::time::timeout(self.config.dispatcher.shutdown_grace, wait_for(tracker))
+                .await;
         }
         close(&connection).await;
         outcome

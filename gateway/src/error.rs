@@ -1,23 +1,120 @@
 //! The one error type at the HTTP edge: `{"error": {"code", "message"}}` with a status.
-//! Internal causes are logged, never sent to clients.
+//! Every code the API can return is an `ErrorCode`; internal causes (database
+//! errors, constraint names, broker errors) are logged, never sent to clients.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use hookrelay_core::actions::ActionError;
 use hookrelay_core::queue::PublishError;
+use hookrelay_core::rules::Invalid;
 use hookrelay_core::store::StoreError;
+use serde::Serialize;
 use serde_json::json;
+
+/// Every error code the API returns, each with the status it usually comes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A query parameter or cursor is malformed.
+    BadRequest,
+    /// The body is not JSON.
+    InvalidJson,
+    /// The body could not be read.
+    InvalidBody,
+    /// The JSON is well formed but a field is missing, mistyped or out of range.
+    ValidationFailed,
+    /// No or wrong credentials.
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    /// A unique field is taken (e.g. a tenant's `uid`).
+    Conflict,
+    /// The endpoint is disabled (e.g. a test event was asked for).
+    EndpointDisabled,
+    /// The endpoint's secret cannot be decrypted with this installation's key.
+    SecretUnreadable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    /// The database or the broker is unreachable; retry (`retry-after` says when).
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 13] = [
+        Self::BadRequest,
+        Self::InvalidJson,
+        Self::InvalidBody,
+        Self::ValidationFailed,
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Conflict,
+        Self::EndpointDisabled,
+        Self::SecretUnreadable,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidBody => "invalid_body",
+            Self::ValidationFailed => "validation_failed",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
+            Self::EndpointDisabled => "endpoint_disabled",
+            Self::SecretUnreadable => "secret_unreadable",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest | Self::InvalidJson | Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict | Self::EndpointDisabled | Self::SecretUnreadable => {
+                StatusCode::CONFLICT
+            }
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// What a unique constraint that refused a write means to the client. Unknown
+/// constraints get a generic message; their name is logged, not sent.
+fn conflict_message(constraint: &str) -> &'static str {
+    match constraint {
+        "tenants_uid_key" => "a tenant with this uid already exists",
+        _ => "conflicts with an existing record",
+    }
+}
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with its code's usual status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::with_status(code.status(), code, message)
+    }
+    pub fn with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -25,30 +122,22 @@ impl ApiError {
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        )
+        Self::new(ErrorCode::ValidationFailed, message)
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        Self::new(ErrorCode::PayloadTooLarge, message)
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        Self::new(ErrorCode::Unavailable, message)
     }
 }
 
@@ -69,16 +158,30 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(constraint) => {
-                let message = match constraint.as_str() {
-                    "tenants_uid_key" => "a tenant with this uid already exists".to_string(),
-                    other => format!("conflicts with an existing record ({other})"),
-                };
-                Self::new(StatusCode::CONFLICT, "conflict", message)
+                tracing::info!(%constraint, "write refused by a unique constraint");
+                Self::new(ErrorCode::Conflict, conflict_message(&constraint))
             }
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database call failed");
                 Self::unavailable("the database is unavailable; retry shortly")
             }
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        Self::invalid(e.0)
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::NotFound(what) => Self::not_found(what),
+            ActionError::EndpointDisabled => Self::new(ErrorCode::EndpointDisabled, e.to_string()),
+            ActionError::Invalid(e) => e.into(),
+            ActionError::Store(e) => e.into(),
         }
     }
 }
@@ -92,24 +195,17 @@ impl From<PublishError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        let (code, message) = match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => (
-                "payload_too_large",
-                "request body is larger than the configured limit".to_string(),
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::too_large("request body is larger than the configured limit")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as JSON with content-type: application/json",
             ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "unsupported_media_type",
-                "send the body as JSON with content-type: application/json".to_string(),
-            ),
-            StatusCode::UNPROCESSABLE_ENTITY => ("validation_failed", r.body_text()),
-            _ => ("invalid_json", r.body_text()),
-        };
-        let status = if r.status().is_client_error() {
-            r.status()
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        Self::new(status, code, message)
+            StatusCode::UNPROCESSABLE_ENTITY => Self::invalid(r.body_text()),
+            _ => Self::new(ErrorCode::InvalidJson, r.body_text()),
+        }
     }
 }
 
@@ -120,3 +216,30 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_one_name_and_a_client_or_unavailable_status() {
+        let names: std::collections::HashSet<_> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).ok(), Some(json!(code.as_str())));
+            let s = code.status();
+            assert!(
+                s.is_client_error() || s == StatusCode::SERVICE_UNAVAILABLE,
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn constraint_names_stay_in_the_logs() {
+        let e = ApiError::from(StoreError::Conflict("endpoints_secret_idx".into()));
+        assert_eq!(e.code, ErrorCode::Conflict);
+        assert!(!e.message.contains("endpoints_secret_idx"), "{}", e.message);
+    }
+}

@@ -1,13 +1,12 @@
 //! Extractors whose rejections use our JSON error shape.
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// A JSON body; malformed, oversized or mistyped bodies become 4xx JSON errors.
 pub struct Body<T>(pub T);
@@ -30,7 +29,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalB
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let body = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
+            .map_err(|e| {
+                ApiError::with_status(e.status(), ErrorCode::InvalidBody, e.body_text())
+            })?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalBody(T::default()));
         }
@@ -38,7 +39,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalB
             .map(OptionalBody)
             .map_err(|e| match e.classify() {
                 serde_json::error::Category::Data => ApiError::invalid(e.to_string()),
-                _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()),
+                _ => ApiError::new(ErrorCode::InvalidJson, e.to_string()),
             })
     }
 }

@@ -25,7 +25,7 @@ pub use state::AppState;
 pub async fn build_state(config: Config, store: Store) -> AppState {
     let topology = config.topology();
     let publisher = Arc::new(Publisher::new(
-        config.amqp_url.expose().clone(),
+        config.broker.amqp_url.expose().clone(),
         "gateway",
         topology,
     ));
@@ -42,24 +42,16 @@ pub async fn build_state(config: Config, store: Store) -> AppState {
     state
 }
 
-/// The application without a socket, for tests that call it directly.
-/// The API and, under `/console`, the web console.
+/// The API's routes, without a socket (in-process tests call it directly).
 pub fn app(state: AppState) -> Router {
-    // The console publishes through the gateway's connection, and a key revoked in
-    // it stops working on this gateway at once.
-    let keys = state.clone();
-    let host = hookrelay_console::Host {
-        publisher: state.publisher.clone(),
-        key_revoked: std::sync::Arc::new(move |hash: &[u8]| keys.keys.remove(hash)),
-    };
-    let console =
-        hookrelay_console::ConsoleState::new(&state.config, state.store.clone(), Some(host));
-    routes::router(state).merge(hookrelay_console::router(console))
+    routes::router(state)
 }
 
-/// Serves the API on `listener` until `shutdown` fires, then finishes open requests.
+/// Serves `app` (the API, perhaps with more routes merged in) on `listener` until
+/// `shutdown` fires, then finishes open requests; keeps the key cache fresh meanwhile.
 pub async fn serve(
     state: AppState,
+    app: Router,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -67,7 +59,7 @@ pub async fn serve(
         let (state, cancel) = (state.clone(), shutdown.clone());
         tokio::spawn(async move { state.keys.refresh_loop(state.store.clone(), cancel).await })
     };
-    let result = axum::serve(listener, app(state.clone()))
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use hookrelay_core::actions::Actions;
+use hookrelay_core::console_link::ConsoleLinks;
 use hookrelay_core::crypto::Cipher;
+use hookrelay_core::key_cache::KeyCache;
 use hookrelay_core::queue::Publisher;
 use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::{Config, Store};
 
-use crate::auth::KeyCache;
 use crate::ingest::IngestBatcher;
 use crate::tenant_cache::TenantCache;
 
@@ -19,26 +21,37 @@ pub struct Inner {
     pub store: Store,
     pub publisher: Arc<Publisher>,
     pub ingest: IngestBatcher,
-    pub keys: KeyCache,
+    pub keys: Arc<KeyCache>,
     pub tenants: TenantCache,
     pub cipher: Cipher,
     pub targets: TargetPolicy,
+    pub links: ConsoleLinks,
+    pub actions: Actions,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
-        let cipher = Cipher::new(config.encryption_key.expose());
-        let ingest = IngestBatcher::spawn(publisher.clone(), config.ingest_buffer_bytes);
+        let cipher = Cipher::new(config.security.encryption_key.expose());
+        let ingest = IngestBatcher::spawn(publisher.clone(), config.http.ingest_buffer_bytes);
         let targets = config.target_policy();
+        let keys = Arc::new(KeyCache::new());
+        let actions = Actions::new(
+            store.clone(),
+            publisher.clone(),
+            cipher.clone(),
+            keys.clone(),
+        );
         Self(Arc::new(Inner {
+            links: ConsoleLinks::new(config.security.encryption_key.expose()),
             config,
             store,
             publisher,
             ingest,
-            keys: KeyCache::new(),
+            keys,
             tenants: TenantCache::default(),
             cipher,
             targets,
+            actions,
         }))
     }
 }

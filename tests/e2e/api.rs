@@ -195,7 +195,7 @@ async fn a_tenant_cannot_reach_another_tenants_data() {
 
 #[tokio::test]
 async fn private_targets_are_refused_unless_allowed() {
-    let app = TestApp::spawn_with(|c| c.allow_private_targets = false, false).await;
+    let app = TestApp::spawn_with(|c| c.security.allow_private_targets = false, false).await;
     let (key, tenant) = app.tenant().await;
     for url in [
         "http://127.0.0.1:9/h",

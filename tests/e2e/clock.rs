@@ -21,13 +21,13 @@ fn skewed_dispatcher(app: &TestApp, skew: &str) -> tokio::process::Child {
         .env("LD_PRELOAD", FAKETIME)
         .env("FAKETIME", skew)
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env("HOOKRELAY_DATABASE_URL", app.config.database_url.expose())
+        .env("HOOKRELAY_DATABASE_URL", app.config.database.url.expose())
         .env("HOOKRELAY_AMQP_URL", amqp_url())
-        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.queue_prefix)
-        .env("HOOKRELAY_SHARDS", app.config.shards.to_string())
+        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.broker.queue_prefix)
+        .env("HOOKRELAY_SHARDS", app.config.broker.shards.to_string())
         .env(
             "HOOKRELAY_ENCRYPTION_KEY",
-            b64(app.config.encryption_key.expose()),
+            b64(app.config.security.encryption_key.expose()),
         )
         .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
         .env("HOOKRELAY_RETRY_SCHEDULE", "3s")

@@ -239,7 +239,7 @@ async fn links_sessions_and_forms_are_guarded() {
 #[tokio::test]
 async fn links_use_the_public_url_and_https_makes_the_cookie_secure() {
     let public = "https://hooks.example.test";
-    let app = TestApp::spawn_with(|c| c.public_url = Some(public.into()), false).await;
+    let app = TestApp::spawn_with(|c| c.http.public_url = Some(public.into()), false).await;
     let (key, tenant) = app.tenant().await;
     let link = console_link(&app, &key, &tenant).await;
     let path = link
@@ -253,7 +253,7 @@ async fn links_use_the_public_url_and_https_makes_the_cookie_secure() {
 
 #[tokio::test]
 async fn the_console_works_in_a_real_browser() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
     let failing = StatusCode::INTERNAL_SERVER_ERROR;
     let receiver =
         Receiver::scripted(vec![(failing, None); 3], StatusCode::OK, "{\"ok\":true}").await;

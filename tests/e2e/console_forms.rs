@@ -252,7 +252,7 @@ async fn operator_session(app: &TestApp) -> reqwest::Client {
 
 #[tokio::test]
 async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
     let client = operator_session(&app).await;
     let csrf = csrf_of(&page_text(&client, app.url("/console/admin/tenants")).await);
 

@@ -8,7 +8,7 @@ use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
 
 #[tokio::test]
 async fn operators_list_replay_and_purge_dead_deliveries() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
     let flaky = Receiver::failing_first(2).await;
     let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
     let (key, tenant) = app.tenant().await;
@@ -131,7 +131,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
 #[tokio::test]
 async fn the_admin_api_mirrors_the_dlq_commands() {
     use crate::helpers::ADMIN_TOKEN;
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = 1, true).await;
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
     let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
     let (key, tenant, endpoint) = app.subscriber(&broken.url).await;
     let e = app

@@ -127,7 +127,7 @@ async fn a_requeued_dead_letter_is_routed_once_its_cause_is_gone() {
 
 #[tokio::test]
 async fn an_unparseable_delivery_message_is_dead_lettered_and_the_shard_goes_on() {
-    let app = TestApp::spawn_with(|c| c.shards = 1, true).await;
+    let app = TestApp::spawn_with(|c| c.broker.shards = 1, true).await;
     let receiver = Receiver::start().await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let shard = app.config.topology().delivery_queue(0);
@@ -183,13 +183,13 @@ impl Drop for ShardQueueCap {
 
 #[tokio::test]
 async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
-    let mut app = TestApp::spawn_with(|c| c.queue_delivery_limit = 20, false).await;
+    let mut app = TestApp::spawn_with(|c| c.broker.queue_delivery_limit = 20, false).await;
     let receiver = Receiver::start().await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     // Nobody consumes the shard queues (another holder leases them) and they take no
     // messages: every publish of the router is refused for as long as this lasts.
     hold_shards(&app).await;
-    let cap = ShardQueueCap::set(&app.config.queue_prefix);
+    let cap = ShardQueueCap::set(&app.config.broker.queue_prefix);
     app.start_dispatcher();
     for n in 0..20 {
         app.event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
@@ -238,11 +238,11 @@ pub async fn route_unpublished(
 
 #[tokio::test]
 async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease() {
-    let app = TestApp::spawn_with(|c| c.unsent_after = Duration::from_secs(2), true).await;
+    let app = TestApp::spawn_with(|c| c.delivery.unsent_after = Duration::from_secs(2), true).await;
     let receiver = Receiver::start().await;
     let (_key, tenant, _) = app.subscriber(&receiver.url).await;
     // Its message is lost (purged, dead-lettered, ...).
-    let routed = route_unpublished(&app, &tenant, app.config.unsent_after).await;
+    let routed = route_unpublished(&app, &tenant, app.config.delivery.unsent_after).await;
     assert_eq!(routed.len(), 1);
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].header("webhook-id"), routed[0].id.to_string());
@@ -254,8 +254,8 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
     // Four shards' worth of queued deliveries, then a dispatcher configured for two.
     let mut app = TestApp::spawn_with(
         |c| {
-            c.shards = 4;
-            c.unsent_after = Duration::from_secs(3600);
+            c.broker.shards = 4;
+            c.delivery.unsent_after = Duration::from_secs(3600);
         },
         false,
     )
@@ -269,7 +269,7 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
         endpoints.push(id.parse::<Uuid>().expect("uuid"));
     }
     let old = app.config.topology();
-    let routed = route_unpublished(&app, &tenant, app.config.unsent_after).await;
+    let routed = route_unpublished(&app, &tenant, app.config.delivery.unsent_after).await;
     assert_eq!(routed.len(), endpoints.len());
     let publisher = app.publisher();
     publisher
@@ -285,7 +285,7 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
     .expect("leases");
     publisher.close().await;
 
-    app.config.shards = 2;
+    app.config.broker.shards = 2;
     app.start_dispatcher();
     receiver.wait_for(endpoints.len()).await;
     app.wait_for_delivered(endpoints.len() as i64).await;
@@ -302,7 +302,7 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
 
 #[tokio::test]
 async fn a_delivery_named_by_many_messages_is_posted_once() {
-    let app = TestApp::spawn_with(|c| c.shards = 1, true).await;
+    let app = TestApp::spawn_with(|c| c.broker.shards = 1, true).await;
     let receiver = Receiver::slow(Duration::from_secs(3)).await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     let event = app
@@ -349,7 +349,7 @@ async fn a_delivery_named_by_many_messages_is_posted_once() {
 
 #[tokio::test]
 async fn a_slow_endpoint_cannot_take_every_request_slot() {
-    let app = TestApp::spawn_with(|c| c.max_in_flight = 16, true).await;
+    let app = TestApp::spawn_with(|c| c.delivery.max_in_flight = 16, true).await;
     let slow = Receiver::slow(Duration::from_secs(6)).await;
     let fast = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
@@ -399,7 +399,7 @@ async fn hold_shards(app: &TestApp) {
         "INSERT INTO shard_leases (shard, holder, expires_at)
          SELECT generate_series(0, $1 - 1), gen_random_uuid(), now() + interval '1 hour'",
     )
-    .bind(i32::from(app.config.shards))
+    .bind(i32::from(app.config.broker.shards))
     .execute(app.store.pool())
     .await
     .expect("leases");
@@ -414,7 +414,8 @@ async fn release_shards(app: &TestApp) {
 
 #[tokio::test]
 async fn a_purged_shard_queue_delays_its_deliveries_but_loses_none() {
-    let mut app = TestApp::spawn_with(|c| c.unsent_after = Duration::from_secs(2), false).await;
+    let mut app =
+        TestApp::spawn_with(|c| c.delivery.unsent_after = Duration::from_secs(2), false).await;
     let receiver = Receiver::start().await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     hold_shards(&app).await;
@@ -470,7 +471,7 @@ async fn queues_declared_by_an_older_version_are_kept() {
         )
         .await
         .expect("old-style queue");
-    let app = TestApp::spawn_with(|c| c.queue_prefix = prefix.clone(), true).await;
+    let app = TestApp::spawn_with(|c| c.broker.queue_prefix = prefix.clone(), true).await;
     let receiver = Receiver::start().await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
@@ -483,9 +484,9 @@ async fn queues_declared_by_an_older_version_are_kept() {
 async fn a_stale_message_for_a_delivery_waiting_to_retry_sends_nothing() {
     let app = TestApp::spawn_with(
         |c| {
-            c.shards = 1;
+            c.broker.shards = 1;
             c.retry.schedule = vec![Duration::from_secs(3600)];
-            c.retry.max_attempts = 2;
+            c.retry.max_attempts = Some(2);
         },
         true,
     )

@@ -23,7 +23,7 @@ async fn readiness_names_an_unreachable_broker() {
     // Port 1 on loopback: nothing listens there.
     let app = TestApp::spawn_with(
         |c| {
-            c.amqp_url =
+            c.broker.amqp_url =
                 hookrelay_core::config::Sensitive::new("amqp://guest:guest@127.0.0.1:1/%2f".into())
         },
         false,

@@ -65,7 +65,7 @@ pub struct TestApp {
     dispatcher: Option<(CancellationToken, JoinHandle<()>)>,
     /// Further dispatchers, for fleet tests.
     extra_dispatchers: Vec<(CancellationToken, JoinHandle<()>)>,
-    /// The shard count the test started with: a test that lowers `config.shards`
+    /// The shard count the test started with: a test that lowers `config.broker.shards`
     /// still has its higher shard queues removed.
     started_shards: u16,
 }
@@ -73,20 +73,20 @@ pub struct TestApp {
 /// Settings for one test; `tweak` may change them before start.
 pub fn test_config(db_url: String) -> Config {
     let mut c = Config::local_defaults();
-    c.database_url = Sensitive::new(db_url);
-    c.database_max_connections = 8;
-    c.amqp_url = Sensitive::new(amqp_url());
-    c.queue_prefix = format!("test-{}", Uuid::new_v4().simple());
-    c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    c.admin_token = Some(Sensitive::new(ADMIN_TOKEN.into()));
-    c.encryption_key = Sensitive::new(rand::random());
-    c.shards = 2;
-    c.max_payload_bytes = 64 * 1024;
-    c.allow_private_targets = true;
-    c.delivery_timeout = Duration::from_secs(5);
-    c.shutdown_grace = Duration::from_secs(5);
+    c.database.url = Sensitive::new(db_url);
+    c.database.max_connections = 8;
+    c.broker.amqp_url = Sensitive::new(amqp_url());
+    c.broker.queue_prefix = format!("test-{}", Uuid::new_v4().simple());
+    c.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.security.admin_token = Some(Sensitive::new(ADMIN_TOKEN.into()));
+    c.security.encryption_key = Sensitive::new(rand::random());
+    c.broker.shards = 2;
+    c.http.max_payload_bytes = 64 * 1024;
+    c.security.allow_private_targets = true;
+    c.delivery.timeout = Duration::from_secs(5);
+    c.dispatcher.shutdown_grace = Duration::from_secs(5);
     // The console islands' wasm build, as `deploy/local/test.sh` makes it.
-    c.console_pkg = std::env::var("HOOKRELAY_CONSOLE_PKG").map_or_else(
+    c.console.pkg = std::env::var("HOOKRELAY_CONSOLE_PKG").map_or_else(
         |_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/site/pkg").into(),
         Into::into,
     );
@@ -115,21 +115,21 @@ impl TestApp {
 
         let mut config = test_config(with_database(&admin_url, &db_name));
         tweak(&mut config);
-        let store = Store::connect_lazy(config.database_url.expose(), 4).expect("pool");
+        let store = Store::connect_lazy(config.database.url.expose(), 4).expect("pool");
         store.migrate().await.expect("migrate");
 
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let gateway_store = Store::connect_lazy(
-            config.database_url.expose(),
-            config.database_max_connections,
+            config.database.url.expose(),
+            config.database.max_connections,
         )
         .expect("pool");
         let state = hookrelay_gateway::build_state(config.clone(), gateway_store.clone()).await;
         let stop = CancellationToken::new();
-        let task = tokio::spawn(hookrelay_gateway::serve(state, listener, stop.clone()));
+        let task = tokio::spawn(hookrelay::serve_http(state, listener, stop.clone()));
 
         let mut app = Self {
             base,
@@ -143,7 +143,7 @@ impl TestApp {
             extra_dispatchers: Vec::new(),
             started_shards: 0,
         };
-        app.started_shards = app.config.shards;
+        app.started_shards = app.config.broker.shards;
         if dispatcher {
             app.start_dispatcher();
         }
@@ -163,8 +163,8 @@ impl TestApp {
 
     fn spawn_dispatcher(&self) -> (CancellationToken, JoinHandle<()>) {
         let store = Store::connect_lazy(
-            self.config.database_url.expose(),
-            self.config.database_max_connections,
+            self.config.database.url.expose(),
+            self.config.database.max_connections,
         )
         .expect("pool");
         let stop = CancellationToken::new();
@@ -453,7 +453,7 @@ impl Drop for TestApp {
         }
         let db_name = self.db_name.clone();
         let mut config = self.config.clone();
-        config.shards = config.shards.max(self.started_shards);
+        config.broker.shards = config.broker.shards.max(self.started_shards);
         let topology = config.topology();
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -33,8 +33,8 @@ async fn a_slow_request_does_not_hold_its_shard_message() {
     // One shard and one unacked message at a time: anything held blocks everything.
     let app = TestApp::spawn_with(
         |c| {
-            c.shards = 1;
-            c.delivery_prefetch = 1;
+            c.broker.shards = 1;
+            c.broker.delivery_prefetch = 1;
         },
         true,
     )
@@ -68,7 +68,7 @@ async fn a_slow_request_does_not_hold_its_shard_message() {
 
 #[tokio::test]
 async fn an_endpoint_with_its_fill_of_slow_requests_is_parked() {
-    let app = TestApp::spawn_with(|c| c.endpoint_max_slow_requests = 2, true).await;
+    let app = TestApp::spawn_with(|c| c.delivery.endpoint_max_slow_requests = 2, true).await;
     let stuck = Receiver::slow(Duration::from_secs(60)).await;
     let (key, tenant) = app.tenant().await;
     let slow = endpoint_with_timeout(&app, &key, &tenant, &stuck.url).await;

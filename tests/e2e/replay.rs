@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::helpers::{Receiver, TestApp};
 
 fn one_attempt(c: &mut hookrelay_core::Config) {
-    c.retry.max_attempts = 1;
+    c.retry.max_attempts = Some(1);
 }
 
 #[tokio::test]

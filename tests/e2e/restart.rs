@@ -82,8 +82,8 @@ const SHARE: &str = "SELECT count(*) FROM (
 async fn dispatchers_share_the_shards_and_one_takes_over_when_another_stops() {
     let mut app = TestApp::spawn_with(
         |c| {
-            c.shards = 4;
-            c.shard_heartbeat = std::time::Duration::from_millis(100);
+            c.broker.shards = 4;
+            c.dispatcher.shard_heartbeat = std::time::Duration::from_millis(100);
         },
         true,
     )

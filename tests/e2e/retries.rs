@@ -12,7 +12,7 @@ use crate::helpers::{Receiver, TestApp};
 
 fn fast(c: &mut hookrelay_core::Config) {
     c.retry.schedule = vec![Duration::from_millis(50)];
-    c.retry.max_attempts = 4;
+    c.retry.max_attempts = Some(4);
 }
 
 async fn attempts(app: &TestApp, key: &str, tenant: &str, delivery: &str) -> Vec<Value> {
@@ -216,7 +216,7 @@ async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
     let app = TestApp::spawn_with(
         |c| {
             c.retry.schedule = vec![Duration::from_millis(50)];
-            c.retry.max_attempts = 10;
+            c.retry.max_attempts = Some(10);
             c.breaker.consecutive_failures = 3;
             c.breaker.open_for = Duration::from_secs(1);
         },
@@ -266,8 +266,8 @@ async fn an_endpoint_failing_for_too_long_is_disabled_with_a_reason() {
     let app = TestApp::spawn_with(
         |c| {
             c.retry.schedule = vec![Duration::from_millis(300)];
-            c.retry.max_attempts = 50;
-            c.disable_failing_after = Duration::from_secs(1);
+            c.retry.max_attempts = Some(50);
+            c.delivery.disable_failing_after = Duration::from_secs(1);
         },
         true,
     )

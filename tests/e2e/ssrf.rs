@@ -23,8 +23,8 @@ async fn a_hostname_resolving_to_loopback_is_refused_at_send_time() {
 
     let app = TestApp::spawn_with(
         |c| {
-            c.allow_private_targets = false;
-            c.retry.max_attempts = 1;
+            c.security.allow_private_targets = false;
+            c.retry.max_attempts = Some(1);
         },
         true,
     )

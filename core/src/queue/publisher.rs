@@ -61,7 +61,7 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    /// Does not connect yet; the first publish (or `ensure_connected`) does.
+    /// Does not connect yet; the first publish (or `channel`) does.
     pub fn new(url: impl Into<String>, role: &'static str, topology: Topology) -> Self {
         Self {
             url: url.into(),

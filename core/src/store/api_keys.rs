@@ -6,19 +6,20 @@ use super::{Result, Store, StoreError};
 use crate::crypto::{api_key_hint, generate_api_key, hash_api_key};
 use crate::ids::new_id;
 use crate::model::ApiKey;
+use crate::rules::KeyName;
 
 const COLUMNS: &str = "id, name, hint, created_at, revoked_at";
 
 impl Store {
     /// Creates a key; returns it as listed, the key itself (to be shown once) and its hash.
-    pub async fn create_api_key(&self, name: &str) -> Result<(ApiKey, String, [u8; 32])> {
+    pub async fn create_api_key(&self, name: &KeyName) -> Result<(ApiKey, String, [u8; 32])> {
         let key = generate_api_key();
         let hash = hash_api_key(&key);
         let row: ApiKey = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO api_keys (id, name, key_hash, hint) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
         )))
         .bind(new_id())
-        .bind(name)
+        .bind(name.as_str())
         .bind(hash.as_slice())
         .bind(api_key_hint(&key))
         .fetch_one(&self.pool)

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::deliveries::DELIVERY_COLUMNS;
 use super::{Result, Store};
-use crate::model::Delivery;
+use crate::model::{Delivery, DeliveryStatus};
 
 /// Attempts towards an endpoint over the last hour and day, and how many got a 2xx.
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
@@ -37,7 +37,7 @@ pub struct EventSummary {
 pub struct DeliveryFilter {
     pub endpoint_id: Option<Uuid>,
     pub event_type: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     /// An event id or an idempotency key.
     pub search: Option<String>,
     pub since: Option<DateTime<Utc>>,
@@ -127,7 +127,7 @@ impl Store {
         .bind(tenant_id)
         .bind(f.endpoint_id)
         .bind(f.event_type.as_deref())
-        .bind(f.status.as_deref())
+        .bind(f.status.map(DeliveryStatus::as_str))
         .bind(events)
         .bind(f.since)
         .bind(f.until)
@@ -207,7 +207,7 @@ impl Store {
         .bind(tenant_id)
         .bind(f.endpoint_id)
         .bind(f.event_type.as_deref())
-        .bind(f.status.as_deref())
+        .bind(f.status.map(DeliveryStatus::as_str))
         .bind(events)
         .bind(f.since)
         .bind(f.until)

@@ -79,7 +79,6 @@ impl Store {
             .await?)
     }
 
-    /// Deletes matching dead deliveries and their attempts, in one transaction.
     /// Makes these deliveries pending again if they are still dead (at most
     /// `MAX_PICKED` ids); returns each with its endpoint, for the caller to publish
     /// (see `PUBLISH_FALLBACK_SECS`).
@@ -97,6 +96,7 @@ impl Store {
         .await?)
     }
 
+    /// Deletes matching dead deliveries and their attempts, in one transaction.
     pub async fn purge_dead(&self, f: &DeadFilter) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(

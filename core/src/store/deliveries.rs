@@ -114,10 +114,6 @@ pub struct AttemptRecord {
     pub at: DateTime<Utc>,
 }
 
-fn status_text(s: DeliveryStatus) -> &'static str {
-    s.as_str()
-}
-
 impl Store {
     /// Stores a batch of events and, for each event not seen before, one delivery per
     /// endpoint subscribed right now, in one transaction. Events already stored (a
@@ -436,7 +432,7 @@ impl Store {
         )
         .bind(records.iter().map(|_| new_id()).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.delivery_id).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| status_text(r.status)).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.request_headers.to_string()).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.response_status).collect::<Vec<_>>())
         .bind(records.iter().map(|r| r.response_body.as_deref()).collect::<Vec<_>>())
@@ -575,7 +571,7 @@ impl Store {
         )))
         .bind(tenant_id)
         .bind(event_id)
-        .bind(status.map(status_text))
+        .bind(status.map(DeliveryStatus::as_str))
         .bind(after)
         .bind(limit + 1)
         .fetch_all(&self.pool)

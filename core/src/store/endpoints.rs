@@ -4,7 +4,8 @@
 use uuid::Uuid;
 
 use super::{Result, Store, StoreError};
-use crate::model::Endpoint;
+use crate::model::{CircuitState, Endpoint};
+use crate::rules::{Description, EndpointUrl, EventTypes};
 
 /// Secrets rotated out that may still sign at once, besides the current one.
 const MAX_PREVIOUS_SECRETS: i64 = 5;
@@ -18,9 +19,9 @@ const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, d
 pub struct NewEndpoint<'a> {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub url: &'a str,
-    pub description: &'a str,
-    pub event_types: Option<&'a [String]>,
+    pub url: &'a EndpointUrl,
+    pub description: &'a Description,
+    pub event_types: Option<&'a EventTypes>,
     pub secret_ciphertext: &'a [u8],
     pub limits: Limits,
 }
@@ -37,9 +38,9 @@ pub struct Limits {
 /// A partial update; `None` leaves a field alone. `event_types: Some(None)` means "all".
 #[derive(Default)]
 pub struct EndpointChanges {
-    pub url: Option<String>,
-    pub description: Option<String>,
-    pub event_types: Option<Option<Vec<String>>>,
+    pub url: Option<EndpointUrl>,
+    pub description: Option<Description>,
+    pub event_types: Option<Option<EventTypes>>,
     pub disabled: Option<bool>,
     /// Each: absent leaves it, `Some(None)` clears it, `Some(Some(n))` sets it.
     pub rate_limit_per_second: Option<Option<i32>>,
@@ -65,9 +66,9 @@ impl Store {
         )))
         .bind(e.id)
         .bind(e.tenant_id)
-        .bind(e.url)
-        .bind(e.description)
-        .bind(e.event_types)
+        .bind(e.url.as_str())
+        .bind(e.description.as_str())
+        .bind(e.event_types.map(EventTypes::as_slice))
         .bind(e.secret_ciphertext)
         .bind(e.limits.rate_limit_per_second)
         .bind(e.limits.rate_limit_burst)
@@ -140,10 +141,10 @@ impl Store {
         )))
         .bind(tenant_id)
         .bind(id)
-        .bind(c.url)
-        .bind(c.description)
+        .bind(c.url.map(EndpointUrl::into_string))
+        .bind(c.description.map(Description::into_string))
         .bind(c.event_types.is_some())
-        .bind(c.event_types.flatten())
+        .bind(c.event_types.flatten().map(EventTypes::into_vec))
         .bind(c.disabled)
         .bind(c.rate_limit_per_second.is_some())
         .bind(c.rate_limit_per_second.flatten())
@@ -252,7 +253,7 @@ impl Store {
     pub async fn set_circuit(
         &self,
         id: Uuid,
-        state: &str,
+        state: CircuitState,
         opened_at: Option<chrono::DateTime<chrono::Utc>>,
         next_probe_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<()> {

@@ -6,13 +6,13 @@ use uuid::Uuid;
 
 use super::dead::MATCH_DEAD;
 use super::{DeadFilter, NewDelivery, Result, Store};
-use crate::model::Job;
+use crate::model::{Job, JobKind};
 
 /// An open job as its worker sees it.
 #[derive(sqlx::FromRow)]
 struct OpenJob {
     id: Uuid,
-    kind: String,
+    kind: JobKind,
     tenant_id: Option<Uuid>,
     endpoint_id: Option<Uuid>,
     since: Option<DateTime<Utc>>,
@@ -113,7 +113,7 @@ impl Store {
             return Ok(None);
         };
         // Both kinds walk their deliveries in id order from the cursor.
-        let ids: Vec<Uuid> = if job.kind == "dead_replay" {
+        let ids: Vec<Uuid> = if job.kind == JobKind::DeadReplay {
             let filter = DeadFilter {
                 tenant_id: job.tenant_id,
                 endpoint_id: job.endpoint_id,

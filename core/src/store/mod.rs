@@ -103,6 +103,11 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// A store over an existing pool (e.g. the one `#[sqlx::test]` hands a test).
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -4,19 +4,24 @@ use uuid::Uuid;
 
 use super::{Result, Store, StoreError};
 use crate::model::Tenant;
+use crate::rules::{TenantName, TenantUid};
 
 impl Store {
-    pub async fn insert_tenant(&self, id: Uuid, uid: Option<&str>, name: &str) -> Result<Tenant> {
+    pub async fn insert_tenant(
+        &self,
+        id: Uuid,
+        uid: Option<&TenantUid>,
+        name: &TenantName,
+    ) -> Result<Tenant> {
         sqlx::query_as("INSERT INTO tenants (id, uid, name) VALUES ($1, $2, $3) RETURNING id, uid, name, created_at")
             .bind(id)
-            .bind(uid)
-            .bind(name)
+            .bind(uid.map(TenantUid::as_str))
+            .bind(name.as_str())
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::from_write)
     }
 
-    /// Finds a tenant by id (when `key` parses as one) or by uid.
     /// Whether the tenant exists (a dead-lettered ingest message is re-checked by it).
     pub async fn tenant_exists(&self, id: Uuid) -> Result<bool> {
         Ok(
@@ -27,6 +32,7 @@ impl Store {
         )
     }
 
+    /// Finds a tenant by id (when `key` parses as one) or by uid.
     pub async fn find_tenant(&self, key: &str) -> Result<Option<Tenant>> {
         let id = Uuid::parse_str(key).ok();
         Ok(sqlx::query_as("SELECT id, uid, name, created_at FROM tenants WHERE id = $1 OR uid = $2 ORDER BY (id = $1) DESC LIMIT 1")

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use hookrelay_core::model::ApiKey;
+use hookrelay_core::rules::KeyName;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,10 +34,8 @@ async fn create(
     _admin: Admin,
     OptionalBody(req): OptionalBody<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = req.name.unwrap_or_default();
-    hookrelay_core::rules::check_key_name(&name).map_err(ApiError::invalid)?;
-    let (row, key, hash) = state.store.create_api_key(name.trim()).await?;
-    state.keys.insert(hash);
+    let name = KeyName::parse(&req.name.unwrap_or_default())?;
+    let (row, key) = state.actions.create_api_key(&name).await?;
     let mut body = serde_json::to_value(&row).map_err(|e| ApiError::invalid(e.to_string()))?;
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(body)))
@@ -54,11 +53,9 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id(&id, "api key")?;
-    match state.store.revoke_api_key(id).await? {
-        Some(hash) => {
-            state.keys.remove(&hash);
-            Ok(StatusCode::NO_CONTENT)
-        }
-        None => Err(ApiError::not_found("api key")),
+    if state.actions.revoke_api_key(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("api key"))
     }
 }

@@ -53,9 +53,12 @@ impl Selection {
 }
 
 async fn open(state: &AppState) -> ApiResult<DeadLetters> {
-    DeadLetters::open(state.config.amqp_url.expose(), state.config.topology())
-        .await
-        .map_err(|e| broker_down(&e))
+    DeadLetters::open(
+        state.config.broker.amqp_url.expose(),
+        state.config.topology(),
+    )
+    .await
+    .map_err(|e| broker_down(&e))
 }
 
 fn broker_down(e: &lapin::Error) -> ApiError {

@@ -22,9 +22,8 @@ async fn create(
     Path(tenant): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    let signer = hookrelay_console::link_signer(&state.config);
-    let (path, expires_at) = hookrelay_console::issue_link(&signer, tenant.id);
-    let base = match &state.config.public_url {
+    let (path, expires_at) = state.links.issue(tenant.id);
+    let base = match &state.config.http.public_url {
         Some(url) => url.clone(),
         None => {
             let host = headers
@@ -34,7 +33,7 @@ async fn create(
                     h.chars()
                         .all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
                 })
-                .map_or_else(|| state.config.listen.to_string(), str::to_string);
+                .map_or_else(|| state.config.http.listen.to_string(), str::to_string);
             format!("http://{host}")
         }
     };

@@ -1,19 +1,17 @@
 //! Endpoint actions: rotate the signing secret (the old one keeps signing through a
 //! grace period, so subscribers switch without missing a message) and send a test event.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::Utc;
-use hookrelay_core::rules;
+use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::rules::{self, Grace};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Producer;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{OptionalBody, path_id};
 use crate::state::AppState;
 
@@ -45,24 +43,15 @@ async fn rotate(
 ) -> ApiResult<Json<Value>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "endpoint")?;
-    let grace = req
-        .grace_period_seconds
-        .map_or(rules::DEFAULT_SECRET_GRACE, Duration::from_secs);
-    rules::check_grace(grace).map_err(ApiError::invalid)?;
-    let secret = rules::new_secret(req.secret.as_deref()).map_err(ApiError::invalid)?;
-    let endpoint = state
-        .store
-        .rotate_endpoint_secret(
-            tenant.id,
-            id,
-            &state.cipher.encrypt(secret.as_bytes()),
-            grace,
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let grace = Grace::from_secs(req.grace_period_seconds)?;
+    let secret = rules::secret_or_new(req.secret.as_deref())?;
+    let rotated = state
+        .actions
+        .rotate_secret(tenant.id, id, secret, grace)
+        .await?;
     Ok(Json(json!({
-        "secret": secret.to_whsec(),
-        "previous_secret_expires_at": endpoint.previous_secret_expires_at,
+        "secret": rotated.secret.to_whsec(),
+        "previous_secret_expires_at": rotated.previous_secret_expires_at,
     })))
 }
 
@@ -75,31 +64,9 @@ async fn test(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "endpoint")?;
-    let endpoint = state
-        .store
-        .get_endpoint(tenant.id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
-    if endpoint.disabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "endpoint_disabled",
-            "this endpoint is disabled: enable it to send it a test event",
-        ));
-    }
-    let delivery = state
-        .store
-        .insert_test_delivery(
-            tenant.id,
-            id,
-            rules::TEST_EVENT_TYPE,
-            &rules::test_payload(id, Utc::now()),
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
-    state.publisher.send_now(&[delivery]).await;
+    let delivery = state.actions.send_test(tenant.id, id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "delivery_id": delivery.id, "status": "pending" })),
+        Json(json!({ "delivery_id": delivery.id, "status": DeliveryStatus::Pending })),
     ))
 }

@@ -5,16 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use hookrelay_core::ids::new_id;
+use hookrelay_core::actions::EndpointSettings;
 use hookrelay_core::model::{Endpoint, Page};
-use hookrelay_core::rules;
-use hookrelay_core::store::{EndpointChanges, Limits, NewEndpoint};
+use hookrelay_core::rules::{self, Description, EndpointUrl, EventTypes};
+use hookrelay_core::store::{EndpointChanges, Limits};
 use hookrelay_signature::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::Producer;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{Body, PageParams, Params, path_id};
 use crate::state::AppState;
 
@@ -86,20 +86,15 @@ struct Created {
     secret: String,
 }
 
-fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
-    rules::check_url(&state.targets, url).map_err(ApiError::invalid)
+fn url(state: &AppState, url: &str) -> ApiResult<EndpointUrl> {
+    Ok(EndpointUrl::parse(&state.targets, url)?)
 }
 
-fn check_event_types(types: &Option<Vec<String>>) -> ApiResult<()> {
-    rules::check_event_types(types.as_deref()).map_err(ApiError::invalid)
-}
-
-fn check_limits(state: &AppState, l: &Limits) -> ApiResult<()> {
-    rules::check_limits(state.config.max_endpoint_timeout, l).map_err(ApiError::invalid)
-}
-
-fn check_description(d: &Option<String>) -> ApiResult<()> {
-    rules::check_description(d.as_deref()).map_err(ApiError::invalid)
+fn limits(state: &AppState, l: Limits) -> ApiResult<Limits> {
+    Ok(rules::limits(
+        state.config.delivery.max_endpoint_timeout,
+        l,
+    )?)
 }
 
 async fn create(
@@ -109,28 +104,24 @@ async fn create(
     Body(req): Body<CreateEndpoint>,
 ) -> ApiResult<(StatusCode, Json<Created>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    check_url(&state, &req.url)?;
-    check_event_types(&req.event_types)?;
-    check_description(&req.description)?;
-    let limits = Limits {
-        rate_limit_per_second: req.rate_limit_per_second,
-        rate_limit_burst: req.rate_limit_burst,
-        max_in_flight: req.max_in_flight,
-        timeout_ms: req.timeout_ms,
+    let settings = EndpointSettings {
+        url: url(&state, &req.url)?,
+        event_types: EventTypes::parse_optional(req.event_types)?,
+        description: Description::parse(req.description.as_deref().unwrap_or(""))?,
+        limits: limits(
+            &state,
+            Limits {
+                rate_limit_per_second: req.rate_limit_per_second,
+                rate_limit_burst: req.rate_limit_burst,
+                max_in_flight: req.max_in_flight,
+                timeout_ms: req.timeout_ms,
+            },
+        )?,
     };
-    check_limits(&state, &limits)?;
-    let secret = rules::new_secret(req.secret.as_deref()).map_err(ApiError::invalid)?;
+    let secret = rules::secret_or_new(req.secret.as_deref())?;
     let endpoint = state
-        .store
-        .insert_endpoint(NewEndpoint {
-            id: new_id(),
-            tenant_id: tenant.id,
-            url: &req.url,
-            description: req.description.as_deref().unwrap_or(""),
-            event_types: req.event_types.as_deref(),
-            secret_ciphertext: &state.cipher.encrypt(secret.as_bytes()),
-            limits,
-        })
+        .actions
+        .create_endpoint(tenant.id, settings, &secret)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -179,16 +170,9 @@ async fn update(
 ) -> ApiResult<Json<Endpoint>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "endpoint")?;
-    if let Some(url) = &req.url {
-        check_url(&state, url)?;
-    }
-    if let Some(types) = &req.event_types {
-        check_event_types(types)?;
-    }
-    check_description(&req.description)?;
-    check_limits(
+    limits(
         &state,
-        &Limits {
+        Limits {
             rate_limit_per_second: req.rate_limit_per_second.flatten(),
             rate_limit_burst: req.rate_limit_burst.flatten(),
             max_in_flight: req.max_in_flight.flatten(),
@@ -196,9 +180,16 @@ async fn update(
         },
     )?;
     let changes = EndpointChanges {
-        url: req.url,
-        description: req.description,
-        event_types: req.event_types,
+        url: req.url.as_deref().map(|u| url(&state, u)).transpose()?,
+        description: req
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()?,
+        event_types: req
+            .event_types
+            .map(EventTypes::parse_optional)
+            .transpose()?,
         disabled: req.disabled,
         rate_limit_per_second: req.rate_limit_per_second,
         rate_limit_burst: req.rate_limit_burst,
@@ -242,17 +233,11 @@ async fn secret(
     let key = state.cipher.decrypt(&stored).map_err(|e| {
         tracing::error!(error = %e, endpoint = %id, "cannot decrypt endpoint secret");
         ApiError::new(
-            StatusCode::CONFLICT,
-            "secret_unreadable",
+            ErrorCode::SecretUnreadable,
             "this endpoint's secret was encrypted with another key",
         )
     })?;
-    let secret = Secret::from_bytes(key).map_err(|_| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "secret_unreadable",
-            "stored secret is malformed",
-        )
-    })?;
+    let secret = Secret::from_bytes(key)
+        .map_err(|_| ApiError::new(ErrorCode::SecretUnreadable, "stored secret is malformed"))?;
     Ok(Json(json!({ "secret": secret.to_whsec() })))
 }

@@ -99,7 +99,7 @@ async fn ingest(
     Body(req): Body<EventIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    let event = accept(tenant.id, req, state.config.max_payload_bytes, "")?;
+    let event = accept(tenant.id, req, state.config.http.max_payload_bytes, "")?;
     let id = event.id;
     state.ingest.submit(tenant.id, vec![event]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
@@ -117,7 +117,7 @@ async fn ingest_batch(
             "events must hold 1 to {MAX_BATCH} events"
         )));
     }
-    let max = state.config.max_payload_bytes;
+    let max = state.config.http.max_payload_bytes;
     let events = req
         .events
         .into_iter()

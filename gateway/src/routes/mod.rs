@@ -14,13 +14,12 @@ mod tenants;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.max_payload_bytes;
+    let limit = state.config.http.max_payload_bytes;
     Router::new()
         .merge(health::router())
         .merge(api_keys::router())
@@ -36,8 +35,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "method not allowed on this route",
             )
         })

@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use hookrelay_core::ids::new_id;
-use hookrelay_core::model::Job;
+use hookrelay_core::model::{DeliveryStatus, Job};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,14 +30,10 @@ async fn replay(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "delivery")?;
-    let Some(delivery) = state.store.replay_delivery(tenant.id, id).await? else {
-        return Err(ApiError::not_found("delivery"));
-    };
-    // Due in a minute anyway; sent at once if the publish goes through.
-    state.publisher.send_now(&[delivery]).await;
+    let delivery = state.actions.replay(tenant.id, id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "id": delivery.id, "status": "pending" })),
+        Json(json!({ "id": delivery.id, "status": DeliveryStatus::Pending })),
     ))
 }
 
@@ -58,20 +53,9 @@ async fn recover(
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let endpoint = path_id(&id, "endpoint")?;
-    if state
-        .store
-        .get_endpoint(tenant.id, endpoint)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("endpoint"));
-    }
-    if req.until.is_some_and(|u| u <= req.since) {
-        return Err(ApiError::invalid("until must be after since"));
-    }
     let job = state
-        .store
-        .create_recover_job(new_id(), tenant.id, endpoint, req.since, req.until)
+        .actions
+        .recover(tenant.id, endpoint, req.since, req.until)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }

@@ -6,10 +6,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{Page, Tenant};
+use hookrelay_core::rules::{TenantName, TenantUid};
 use serde::Deserialize;
 
 use crate::auth::Producer;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Body, PageParams, Params};
 use crate::state::AppState;
 
@@ -32,11 +33,11 @@ async fn create(
     _p: Producer,
     Body(req): Body<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
-    let name = req.name.trim();
-    hookrelay_core::rules::check_tenant(name, req.uid.as_deref()).map_err(ApiError::invalid)?;
+    let name = TenantName::parse(&req.name)?;
+    let uid = req.uid.as_deref().map(TenantUid::parse).transpose()?;
     let tenant = state
         .store
-        .insert_tenant(new_id(), req.uid.as_deref(), name)
+        .insert_tenant(new_id(), uid.as_ref(), &name)
         .await?;
     state.tenants.insert(&tenant);
     Ok((StatusCode::CREATED, Json(tenant)))

@@ -1,15 +1,13 @@
 //! The customer's log filters, shared by the events and deliveries pages: parsing
 //! the query string, the filter form, and the link to the next (older) page.
 
-use hookrelay_core::model::Endpoint;
+use hookrelay_core::model::{DeliveryStatus, Endpoint};
 use hookrelay_core::store::DeliveryFilter;
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::customer::{encode, given, parse_time};
-
-pub const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "cancelled"];
+use crate::form::{encode, given, parse_time};
 
 /// `?endpoint=&event_type=&status=&q=&since=&until=&after=` as typed.
 #[derive(Debug, Default, Deserialize)]
@@ -32,10 +30,10 @@ impl LogQuery {
             ),
             None => None,
         };
-        let status = given(&self.status);
-        if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-            return Err("Unknown status.".into());
-        }
+        let status = given(&self.status)
+            .map(|s| s.parse::<DeliveryStatus>())
+            .transpose()
+            .map_err(|_| "Unknown status.")?;
         let filter = DeliveryFilter {
             endpoint_id,
             event_type: given(&self.event_type),
@@ -95,11 +93,11 @@ impl LogQuery {
                 view! { <option value=e.id.to_string() selected=selected>{e.url}</option> }
             })
             .collect_view();
-        let status_options = STATUSES
+        let status_options = DeliveryStatus::ALL
             .iter()
             .map(|st| {
-                let selected = f.status.as_deref() == Some(*st);
-                view! { <option value=*st selected=selected>{*st}</option> }
+                let selected = f.status == Some(*st);
+                view! { <option value=st.as_str() selected=selected>{st.as_str()}</option> }
             })
             .collect_view();
         let text = |v: &Option<String>| given(v).unwrap_or_default();

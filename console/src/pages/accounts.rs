@@ -6,15 +6,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{ApiKey, Tenant};
-use hookrelay_core::rules;
+use hookrelay_core::rules::{KeyName, TenantName, TenantUid};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::ConsoleState;
-use crate::customer::{encode, given};
+use crate::form::{encode, given};
 use crate::found::{self, or_page, unavailable};
 use crate::session::{AdminSession, NoFields, Posted};
+use crate::state::ConsoleState;
 use crate::view::{self, Nav, copy_id, maybe_when, page, when};
 
 const TENANTS_PAGE: i64 = 100;
@@ -112,12 +112,17 @@ pub async fn create_tenant(
         params.extend(uid.clone().map(|u| ("uid", u)));
         Redirect::to(&format!("/console/admin/tenants?{}", encode(&params))).into_response()
     };
-    if let Err(e) = rules::check_tenant(&name, uid.as_deref()) {
-        return back(e);
-    }
+    let checked = TenantName::parse(&name).and_then(|n| {
+        let u = uid.as_deref().map(TenantUid::parse).transpose()?;
+        Ok((n, u))
+    });
+    let (checked_name, checked_uid) = match checked {
+        Ok(v) => v,
+        Err(e) => return back(e.0),
+    };
     match state
         .store
-        .insert_tenant(new_id(), uid.as_deref(), &name)
+        .insert_tenant(new_id(), checked_uid.as_ref(), &checked_name)
         .await
     {
         Ok(_) => Redirect::to("/console/admin/tenants").into_response(),
@@ -201,11 +206,14 @@ pub async fn create_key(
     Posted { form: f, .. }: Posted<AdminSession, KeyForm>,
 ) -> Response {
     let name = given(&f.name).unwrap_or_default();
-    if let Err(e) = rules::check_key_name(&name) {
-        return view::message(StatusCode::BAD_REQUEST, "Check the form", &e, Nav::Admin);
-    }
-    match state.store.create_api_key(&name).await {
-        Ok((_, key, _)) => {
+    let name = match KeyName::parse(&name) {
+        Ok(n) => n,
+        Err(e) => {
+            return view::message(StatusCode::BAD_REQUEST, "Check the form", &e.0, Nav::Admin);
+        }
+    };
+    match state.actions.create_api_key(&name).await {
+        Ok((_, key)) => {
             let body = view! {
                 <h1>"API key created"</h1>
                 <section class="card narrow wide">
@@ -227,14 +235,9 @@ pub async fn revoke_key(
     _posted: Posted<AdminSession, NoFields>,
 ) -> Response {
     let id = or_page!(found::id(&id, Nav::Admin));
-    match state.store.revoke_api_key(id).await {
-        Ok(Some(hash)) => {
-            if let Some(hook) = &state.key_revoked {
-                hook(&hash);
-            }
-            Redirect::to("/console/admin/api-keys").into_response()
-        }
-        Ok(None) => view::not_found(Nav::Admin),
+    match state.actions.revoke_api_key(id).await {
+        Ok(true) => Redirect::to("/console/admin/api-keys").into_response(),
+        Ok(false) => view::not_found(Nav::Admin),
         Err(e) => unavailable(e, Nav::Admin),
     }
 }

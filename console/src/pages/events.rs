@@ -7,11 +7,12 @@ use axum::response::Response;
 use hookrelay_core::store::{DeliveryFilter, EventSummary};
 use leptos::prelude::*;
 
-use crate::ConsoleState;
-use crate::customer::{Rows, bad_request, deliveries_table};
-use crate::filters::LogQuery;
+use crate::components::deliveries_table::{Rows, deliveries_table};
+use crate::components::log_filters::LogQuery;
+use crate::form::bad_request;
 use crate::found::{self, or_page, unavailable};
 use crate::session::TenantSession;
+use crate::state::ConsoleState;
 use crate::view::{self, Nav, copy_id, page, when};
 
 const PAGE: i64 = 50;
@@ -23,7 +24,7 @@ pub async fn events(
 ) -> Response {
     let (filter, after) = match q.parse() {
         Ok(v) => v,
-        Err(e) => return bad_request(&e),
+        Err(e) => return bad_request(&e, Nav::Tenant),
     };
     let (mut rows, endpoints) = or_page!(found::loaded(
         tokio::try_join!(

@@ -6,37 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookrelay_console_islands::Snapshot;
-use hookrelay_core::model::{Delivery, Job};
 use uuid::Uuid;
 
-use crate::ConsoleState;
+use crate::components::live::{delivery_snapshot, job_snapshot};
 use crate::session::{AdminSession, TenantSession};
-use crate::view::ago;
-
-pub fn job_snapshot(job: &Job) -> Snapshot {
-    Snapshot {
-        status: job.status.clone(),
-        count: i64::from(job.done_count),
-        finished: job.status == "done",
-        note: job.finished_at.map_or_else(
-            || "updates until the job is done".to_string(),
-            |t| format!("finished {}", t.format("%H:%M:%S UTC")),
-        ),
-    }
-}
-
-pub fn delivery_snapshot(d: &Delivery) -> Snapshot {
-    let status = d.status.as_str();
-    Snapshot {
-        status: status.to_string(),
-        count: i64::from(d.attempts),
-        finished: matches!(status, "delivered" | "dead" | "cancelled"),
-        note: d
-            .next_attempt_at
-            .map(|t| format!("next attempt {}", ago(t)))
-            .unwrap_or_default(),
-    }
-}
+use crate::state::ConsoleState;
 
 fn answer(found: Result<Option<Snapshot>, hookrelay_core::store::StoreError>) -> Response {
     match found {

@@ -2,25 +2,22 @@
 //! URL, event types and limits, rotate its secret with a grace period, send it a
 //! test event. The same rules as the API decide what is valid.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
-use hookrelay_core::ids::new_id;
+use hookrelay_core::actions::EndpointSettings;
 use hookrelay_core::model::Endpoint;
-use hookrelay_core::rules;
-use hookrelay_core::store::{EndpointChanges, Limits, NewEndpoint};
+use hookrelay_core::rules::{self, Description, EndpointUrl, EventTypes, Grace, Invalid};
+use hookrelay_core::store::{EndpointChanges, Limits};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::ConsoleState;
-use crate::customer::given;
+use crate::form::given;
 use crate::found::{self, or_page, unavailable};
 use crate::session::{NoFields, Posted, TenantSession};
-use crate::view::{self, Nav, copy_id, page, when};
+use crate::state::ConsoleState;
+use crate::view::{self, Nav, copy_id, page};
 
 /// The endpoint form's fields, as typed.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -34,19 +31,11 @@ pub struct EndpointForm {
     timeout_ms: Option<String>,
 }
 
-/// The form once checked.
-struct Settings {
-    url: String,
-    description: String,
-    event_types: Option<Vec<String>>,
-    limits: Limits,
-}
-
-fn number(v: &Option<String>, label: &str) -> Result<Option<i32>, String> {
+fn number(v: &Option<String>, label: &str) -> Result<Option<i32>, Invalid> {
     given(v)
         .map(|s| {
             s.parse::<i32>()
-                .map_err(|_| format!("{label} must be a whole number."))
+                .map_err(|_| Invalid(format!("{label} must be a whole number.")))
         })
         .transpose()
 }
@@ -64,11 +53,10 @@ impl EndpointForm {
         }
     }
 
-    fn check(&self, state: &ConsoleState) -> Result<Settings, String> {
-        let url = given(&self.url).ok_or("Enter the URL to send webhooks to.")?;
-        rules::check_url(&state.targets, &url)?;
-        let description = self.description.clone().unwrap_or_default();
-        rules::check_description(Some(&description))?;
+    /// The form's settings, checked by the same rules as the API's.
+    fn check(&self, state: &ConsoleState) -> Result<EndpointSettings, Invalid> {
+        let url =
+            given(&self.url).ok_or_else(|| Invalid("Enter the URL to send webhooks to.".into()))?;
         let types: Vec<String> = self
             .event_types
             .as_deref()
@@ -77,20 +65,17 @@ impl EndpointForm {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .collect();
-        let event_types = (!types.is_empty()).then_some(types);
-        rules::check_event_types(event_types.as_deref())?;
         let limits = Limits {
             rate_limit_per_second: number(&self.rate_limit_per_second, "The rate limit")?,
             rate_limit_burst: number(&self.rate_limit_burst, "The burst")?,
             max_in_flight: None,
             timeout_ms: number(&self.timeout_ms, "The timeout")?,
         };
-        rules::check_limits(state.max_endpoint_timeout, &limits)?;
-        Ok(Settings {
-            url,
-            description,
-            event_types,
-            limits,
+        Ok(EndpointSettings {
+            url: EndpointUrl::parse(&state.targets, &url)?,
+            description: Description::parse(self.description.as_deref().unwrap_or_default())?,
+            event_types: EventTypes::parse_optional((!types.is_empty()).then_some(types))?,
+            limits: rules::limits(state.max_endpoint_timeout, limits)?,
         })
     }
 }
@@ -158,23 +143,15 @@ pub async fn create(
                 "Add an endpoint",
                 action,
                 f,
-                Some(e),
+                Some(e.0),
                 &s.csrf,
             );
         }
     };
-    let secret = rules::new_secret(None).unwrap_or_else(|_| unreachable!("generated"));
+    let secret = rules::new_secret();
     let created = state
-        .store
-        .insert_endpoint(NewEndpoint {
-            id: new_id(),
-            tenant_id: s.tenant,
-            url: &settings.url,
-            description: &settings.description,
-            event_types: settings.event_types.as_deref(),
-            secret_ciphertext: &state.cipher.encrypt(secret.as_bytes()),
-            limits: settings.limits,
-        })
+        .actions
+        .create_endpoint(s.tenant, settings, &secret)
         .await;
     match created {
         Ok(e) => secret_page(
@@ -183,7 +160,7 @@ pub async fn create(
             secret.to_whsec(),
             "Use this secret to verify the webhook-signature header of every request. It is shown only this once.".into(),
         ),
-        Err(e) => unavailable(e, Nav::Tenant),
+        Err(e) => found::refused(e, Nav::Tenant),
     }
 }
 
@@ -225,7 +202,7 @@ pub async fn update(
                 "Edit endpoint",
                 action,
                 f,
-                Some(e),
+                Some(e.0),
                 &s.csrf,
             );
         }
@@ -261,26 +238,26 @@ pub async fn rotate(
     }: Posted<TenantSession, RotateForm>,
 ) -> Response {
     let id = or_page!(found::id(&id, Nav::Tenant));
-    let grace = match f.grace.parse::<u64>().map(Duration::from_secs) {
-        Ok(g) if rules::check_grace(g).is_ok() => g,
-        _ => {
-            return view::message(
-                StatusCode::BAD_REQUEST,
-                "Check the form",
-                "Choose how long the old secret stays valid.",
-                Nav::Tenant,
-            );
-        }
+    let Ok(grace) = f
+        .grace
+        .parse::<u64>()
+        .map_err(drop)
+        .and_then(|g| Grace::from_secs(Some(g)).map_err(drop))
+    else {
+        return view::message(
+            StatusCode::BAD_REQUEST,
+            "Check the form",
+            "Choose how long the old secret stays valid.",
+            Nav::Tenant,
+        );
     };
-    let secret = rules::new_secret(None).unwrap_or_else(|_| unreachable!("generated"));
-    let ciphertext = state.cipher.encrypt(secret.as_bytes());
-    match state
-        .store
-        .rotate_endpoint_secret(s.tenant, id, &ciphertext, grace)
-        .await
-    {
-        Ok(Some(e)) => {
-            let note = match e.previous_secret_expires_at {
+    let rotated = state
+        .actions
+        .rotate_secret(s.tenant, id, rules::new_secret(), grace)
+        .await;
+    match rotated {
+        Ok(r) => {
+            let note = match r.previous_secret_expires_at {
                 Some(t) => format!(
                     "Requests are signed with both the old and the new secret until {} UTC: switch your verifier to the new one before then. It is shown only this once.",
                     t.format("%Y-%m-%d %H:%M")
@@ -290,10 +267,9 @@ pub async fn rotate(
                         .into()
                 }
             };
-            secret_page("Secret rotated", id, secret.to_whsec(), note)
+            secret_page("Secret rotated", id, r.secret.to_whsec(), note)
         }
-        Ok(None) => view::not_found(Nav::Tenant),
-        Err(e) => unavailable(e, Nav::Tenant),
+        Err(e) => found::refused(e, Nav::Tenant),
     }
 }
 
@@ -304,31 +280,9 @@ pub async fn test(
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
     let id = or_page!(found::id(&id, Nav::Tenant));
-    match state.store.get_endpoint(posted.session.tenant, id).await {
-        Ok(Some(e)) if e.disabled => {
-            return view::message(
-                StatusCode::CONFLICT,
-                "This endpoint is disabled",
-                "Enable it to send it a test event.",
-                Nav::Tenant,
-            );
-        }
-        Ok(Some(_)) => {}
-        Ok(None) => return view::not_found(Nav::Tenant),
-        Err(e) => return unavailable(e, Nav::Tenant),
-    }
-    let payload = rules::test_payload(id, Utc::now());
-    match state
-        .store
-        .insert_test_delivery(posted.session.tenant, id, rules::TEST_EVENT_TYPE, &payload)
-        .await
-    {
-        Ok(Some(d)) => {
-            state.publisher.send_now(&[d]).await;
-            Redirect::to(&format!("/console/deliveries/{}", d.id)).into_response()
-        }
-        Ok(None) => view::not_found(Nav::Tenant),
-        Err(e) => unavailable(e, Nav::Tenant),
+    match state.actions.send_test(posted.session.tenant, id).await {
+        Ok(d) => Redirect::to(&format!("/console/deliveries/{}", d.id)).into_response(),
+        Err(e) => found::refused(e, Nav::Tenant),
     }
 }
 
@@ -346,46 +300,4 @@ fn secret_page(title: &str, endpoint: Uuid, secret: String, note: String) -> Res
     }
     .into_any();
     page(StatusCode::OK, title, Nav::Tenant, None, body)
-}
-
-/// The endpoint page's card for the secret: rotation with a grace period.
-pub fn secret_card(e: &Endpoint, csrf: &str) -> AnyView {
-    let action = format!("/console/endpoints/{}/rotate", e.id);
-    let overlap = e.previous_secret_expires_at.map(|t| {
-        view! { <p class="muted" id="secret-overlap">"The previous secret also signs requests until " {when(t)} "."</p> }
-    });
-    view! {
-        <section class="card">
-            <h2>"Signing secret"</h2>
-            <p class="muted">"Every request carries a webhook-signature made with this endpoint's secret. Rotating makes a new one and shows it once; the old one keeps signing beside it for the grace period you choose, so your verifier can switch without missing a message."</p>
-            {overlap}
-            <form method="post" action=action class="inline">
-                {view::csrf_field(csrf)}
-                <label>"Old secret valid for "
-                    <select name="grace">
-                        <option value="0">"no time (stop now)"</option>
-                        <option value="3600">"1 hour"</option>
-                        <option value="86400" selected=true>"24 hours"</option>
-                        <option value="604800">"7 days"</option>
-                    </select>
-                </label>
-                <button type="submit" id="rotate">"Rotate secret"</button>
-            </form>
-        </section>
-    }
-    .into_any()
-}
-
-/// The endpoint page's buttons: edit and send a test event.
-pub fn actions(id: Uuid, csrf: &str) -> AnyView {
-    let edit = format!("/console/endpoints/{id}/edit");
-    let test = format!("/console/endpoints/{id}/test");
-    view! {
-        <a class="button" href=edit id="edit">"Edit"</a>
-        <form method="post" action=test class="inline">
-            {view::csrf_field(csrf)}
-            <button type="submit" id="send-test">"Send test event"</button>
-        </form>
-    }
-    .into_any()
 }

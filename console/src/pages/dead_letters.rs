@@ -1,26 +1,28 @@
-//! Operator pages (admin session): the dead-letter queue with filters, replay of
-//! everything matching as a job, purge with confirmation, and the fleet view.
+//! The operator's dead letters (admin session): the list with filters, replay of
+//! the ticked rows or of everything matching (as a job), purge with confirmation,
+//! and one dead delivery with its attempts.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::ids::new_id;
-use hookrelay_core::queue::{DeadLetter, DeadLetters};
 use hookrelay_core::store::{DeadFilter, MAX_PICKED};
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::ConsoleState;
-use crate::customer::{
-    Rows, deliveries_table, delivery_detail, encode, given, job_page, parse_time,
-};
+use crate::components::deliveries_table::{Rows, deliveries_table};
+use crate::components::delivery_detail::delivery_detail;
+use crate::form::{encode, given, parse_time};
 use crate::found::{self, or_page, unavailable};
 use crate::session::{AdminSession, check_csrf};
+use crate::state::ConsoleState;
 use crate::view::{self, Nav, page};
+
+fn bad_request(text: &str) -> Response {
+    crate::form::bad_request(text, Nav::Admin)
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DeadQuery {
@@ -66,15 +68,6 @@ impl DeadQuery {
         .filter_map(|(k, v)| given(v).map(|v| (k, v)))
         .collect()
     }
-}
-
-fn bad_request(text: &str) -> Response {
-    view::message(
-        StatusCode::BAD_REQUEST,
-        "Check the filters",
-        text,
-        Nav::Admin,
-    )
 }
 
 /// The filter again as hidden fields, so a form acts on exactly what is shown.
@@ -198,9 +191,8 @@ pub async fn replay_picked(
             "Pick at most {MAX_PICKED}; replay all matching for more."
         ));
     }
-    match state.store.replay_dead_ids(&ids).await {
+    match state.actions.replay_dead(&ids).await {
         Ok(replayed) => {
-            state.publisher.send_now(&replayed).await;
             let done = format!(
                 "Replaying {} of the {} selected.",
                 replayed.len(),
@@ -255,133 +247,4 @@ pub async fn delivery(
         Ok(None) => view::not_found(Nav::Admin),
         Err(e) => unavailable(e, Nav::Admin),
     }
-}
-
-pub async fn job(
-    State(state): State<ConsoleState>,
-    _s: AdminSession,
-    Path(id): Path<String>,
-) -> Response {
-    let id = or_page!(found::id(&id, Nav::Admin));
-    match state.store.get_job(id).await {
-        Ok(Some(job)) => job_page(job, Nav::Admin),
-        Ok(None) => view::not_found(Nav::Admin),
-        Err(e) => unavailable(e, Nav::Admin),
-    }
-}
-
-/// Messages waiting in each queue, read from the broker (`None` if unreachable).
-async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
-    let connect = hookrelay_core::queue::connect(&state.amqp_url, "console");
-    let connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect)
-        .await
-        .ok()?
-        .ok()?;
-    let channel = connection.create_channel().await.ok()?;
-    let t = &state.topology;
-    let mut names = vec![t.ingest_queue()];
-    names.extend((0..t.shards()).map(|k| t.delivery_queue(k)));
-    names.push(t.dead_letter_queue());
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let mut depths = Vec::new();
-    for name in names {
-        let q = channel
-            .queue_declare(name.as_str().into(), passive, FieldTable::default())
-            .await
-            .ok()?;
-        depths.push((name, q.message_count()));
-    }
-    let _ = connection.close(200, "bye".into()).await;
-    Some(depths)
-}
-
-/// How many messages sit in the broker's dead-letter queue and the latest one
-/// (among the first `LATEST_SCAN`); `None` if the broker cannot be reached.
-async fn broker_dead(state: &ConsoleState) -> Option<(u32, Option<DeadLetter>)> {
-    const LATEST_SCAN: usize = 1000;
-    let work = async {
-        let dead = DeadLetters::open(&state.amqp_url, state.topology.clone())
-            .await
-            .ok()?;
-        let count = dead.count().await.ok()?;
-        let latest = if count > 0 {
-            dead.latest(LATEST_SCAN).await.ok()?
-        } else {
-            None
-        };
-        Some((count, latest))
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(3), work)
-        .await
-        .ok()
-        .flatten()
-}
-
-pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Response {
-    let (numbers, depths, broker_dead) = tokio::join!(
-        state.store.fleet_numbers(),
-        queue_depths(&state),
-        broker_dead(&state)
-    );
-    let n = or_page!(found::loaded(numbers, Nav::Admin));
-    let failure = view::rate(
-        n.failed_last_minute,
-        n.delivered_last_minute + n.failed_last_minute,
-    );
-    let tile = |label: &'static str, value: String, class: &'static str| {
-        view! { <div class=format!("tile {class}")><div class="value">{value}</div><div class="label">{label}</div></div> }
-    };
-    let queues = match depths {
-        Some(d) => d
-            .into_iter()
-            .map(|(name, count)| view! { <tr><td><code>{name}</code></td><td class="num">{count}</td></tr> })
-            .collect_view()
-            .into_any(),
-        None => view! { <tr><td colspan="2" class="error-text">"The broker cannot be reached."</td></tr> }.into_any(),
-    };
-    let broker_dead = match broker_dead {
-        None => view! { <p class="error-text">"The broker cannot be reached."</p> }.into_any(),
-        Some((0, _)) => view! { <p>"No message is dead-lettered on the broker."</p> }.into_any(),
-        Some((count, latest)) => {
-            let latest = latest.map(|l| {
-                let when = l
-                    .dead_at
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                    .unwrap_or_default();
-                let from = l.source.unwrap_or_default();
-                view! {
-                    <p>"Latest: " <strong>{l.reason}</strong> " (" {when} ", from " <code>{from}</code> ")"</p>
-                }
-            });
-            view! {
-                <p class="error-text">{format!("{count} messages no consumer could handle are in the broker's dead-letter queue.")}</p>
-                {latest}
-                <p class="muted">"List, inspect, requeue (checked again) or purge them with " <code>"hookrelay dlq broker"</code> " or " <code>"/v1/admin/broker-dead"</code> "."</p>
-            }
-            .into_any()
-        }
-    };
-    let body = view! {
-        <h1>"Fleet"</h1>
-        <div class="tiles">
-            {tile("delivered in the last minute", n.delivered_last_minute.to_string(), "")}
-            {tile("failure rate, last minute", failure, if n.failed_last_minute > 0 { "warn" } else { "" })}
-            {tile("open breakers", n.open_breakers.to_string(), if n.open_breakers > 0 { "warn" } else { "" })}
-            {tile("disabled endpoints", n.disabled_endpoints.to_string(), if n.disabled_endpoints > 0 { "warn" } else { "" })}
-            {tile("dead deliveries", n.dead.to_string(), if n.dead > 0 { "bad" } else { "" })}
-            {tile("dispatchers connected", n.dispatchers.to_string(), if n.dispatchers == 0 { "bad" } else { "" })}
-        </div>
-        <h2>"Broker dead letters"</h2>
-        {broker_dead}
-        <h2>"Queues"</h2>
-        <table class="list narrow">
-            <thead><tr><th>"Queue"</th><th class="num">"Ready messages"</th></tr></thead>
-            <tbody>{queues}</tbody>
-        </table>
-    }
-    .into_any();
-    page(StatusCode::OK, "Fleet", Nav::Admin, Some(10), body)
 }

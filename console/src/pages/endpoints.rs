@@ -1,0 +1,216 @@
+//! The customer's endpoints: the list with their health, one endpoint with its
+//! recent deliveries, enabling or disabling it, recovering its failures.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use hookrelay_core::model::Endpoint;
+use hookrelay_core::store::{DeliveryFilter, EndpointChanges, EndpointHealth};
+use leptos::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::components::deliveries_table::{Rows, deliveries_table};
+use crate::components::endpoint_cards;
+use crate::form::{bad_request, parse_time};
+use crate::found::{self, or_page, unavailable};
+use crate::session::{Posted, TenantSession};
+use crate::state::ConsoleState;
+use crate::view::{self, Nav, badge, copy_id, page, rate, when};
+
+pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> Response {
+    let (list, health) = or_page!(found::loaded(
+        tokio::try_join!(
+            state.store.list_endpoints(s.tenant, 200, None),
+            state.store.endpoint_health(s.tenant)
+        ),
+        Nav::Tenant
+    ));
+    let health_of = |id: Uuid| {
+        health
+            .iter()
+            .find(|h| h.endpoint_id == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let body = if list.is_empty() {
+        view! {
+            <section class="card empty">
+                <h1>"No endpoints yet"</h1>
+                <p>"Add the URL where you want to receive webhooks; the events you subscribe it to will show up here with every delivery attempt."</p>
+                <p><a class="button primary" href="/console/endpoints/new">"Add an endpoint"</a></p>
+            </section>
+        }
+        .into_any()
+    } else {
+        let rows = list
+            .into_iter()
+            .map(|e| endpoint_row(e.clone(), health_of(e.id)))
+            .collect_view();
+        view! {
+            <div class="title-row">
+                <h1>"Endpoints"</h1>
+                <a class="button primary" href="/console/endpoints/new" id="add-endpoint">"Add an endpoint"</a>
+            </div>
+            <table class="list">
+                <thead><tr>
+                    <th>"Endpoint"</th><th>"State"</th><th>"Circuit"</th>
+                    <th>"Success 1 h"</th><th>"Success 24 h"</th><th>"Rate limit"</th><th>"Last error"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    page(StatusCode::OK, "Endpoints", Nav::Tenant, None, body)
+}
+
+fn endpoint_row(e: Endpoint, h: EndpointHealth) -> AnyView {
+    let href = format!("/console/endpoints/{}", e.id);
+    let state = view! {
+        {view::enabled_badge(e.disabled)}
+        " " <span class="muted small">{e.disabled_reason.clone().unwrap_or_default()}</span>
+    };
+    let limit = match e.rate_limit_per_second {
+        Some(r) => format!("{r}/s"),
+        None => "none".into(),
+    };
+    view! {
+        <tr>
+            <td><a href=href>{e.url.clone()}</a><div class="muted small">{e.description.clone()}</div></td>
+            <td>{state}</td>
+            <td>{badge(e.circuit.state.as_str())}</td>
+            <td>{rate(h.hour_ok, h.hour_total)}<span class="muted small">{format!(" of {}", h.hour_total)}</span></td>
+            <td>{rate(h.day_ok, h.day_total)}<span class="muted small">{format!(" of {}", h.day_total)}</span></td>
+            <td>{limit}</td>
+            <td class="error-text">{h.last_error.unwrap_or_default()}</td>
+        </tr>
+    }
+    .into_any()
+}
+
+pub async fn endpoint(
+    State(state): State<ConsoleState>,
+    s: TenantSession,
+    Path(id): Path<String>,
+) -> Response {
+    let id = or_page!(found::id(&id, Nav::Tenant));
+    let e = or_page!(found::row(
+        state.store.get_endpoint(s.tenant, id).await,
+        Nav::Tenant
+    ));
+    let filter = DeliveryFilter {
+        endpoint_id: Some(id),
+        ..Default::default()
+    };
+    let recent = or_page!(found::loaded(
+        state
+            .store
+            .find_deliveries(s.tenant, &filter, 20, None)
+            .await,
+        Nav::Tenant
+    ));
+    let action = format!("/console/endpoints/{id}/recover");
+    let toggle = view! {
+        <form method="post" action=format!("/console/endpoints/{id}/state") class="inline">
+            {view::csrf_field(&s.csrf)}
+            <input type="hidden" name="disabled" value=(!e.disabled).to_string()/>
+            <button type="submit" id="toggle" class=if e.disabled { "primary" } else { "danger" }>
+                {if e.disabled { "Enable" } else { "Disable" }}
+            </button>
+        </form>
+    };
+    let all = format!("/console/deliveries?endpoint={id}");
+    let types = e
+        .event_types
+        .clone()
+        .map_or("every event type".to_string(), |t| t.join(", "));
+    let body = view! {
+        <h1>"Endpoint"</h1>
+        <section class="card">
+            <dl class="facts">
+                <dt>"URL"</dt><dd><code>{e.url.clone()}</code></dd>
+                {(!e.description.is_empty()).then(|| view! { <dt>"Description"</dt><dd>{e.description.clone()}</dd> })}
+                <dt>"Id"</dt><dd>{copy_id(e.id.to_string())}</dd>
+                <dt>"Events"</dt><dd>{types}</dd>
+                <dt>"State"</dt><dd>{view::enabled_badge(e.disabled)} " " {e.disabled_reason.clone().unwrap_or_default()}</dd>
+                <dt>"Circuit"</dt><dd>{badge(e.circuit.state.as_str())}
+                    {e.circuit.next_probe_at.map(|t| view! { " next probe " {when(t)} })}</dd>
+                <dt>"Rate limit"</dt><dd>{e.rate_limit_per_second.map_or("none".to_string(), |r| format!("{r}/s, burst {}", e.rate_limit_burst.unwrap_or(r)))}</dd>
+                <dt>"In flight"</dt><dd>{e.max_in_flight.map_or("no cap".to_string(), |n| n.to_string())}</dd>
+                <dt>"Timeout"</dt><dd>{e.timeout_ms.map_or("default".to_string(), |ms| format!("{ms} ms"))}</dd>
+            </dl>
+            <div class="actions">{endpoint_cards::actions(id, &s.csrf)} {toggle}</div>
+        </section>
+        {endpoint_cards::secret_card(&e, &s.csrf)}
+        <section class="card">
+            <h2>"Recover failed deliveries"</h2>
+            <p class="muted">"Re-sends every delivery of this endpoint not delivered yet (pending, failed, dead or cancelled) created since the time you choose (UTC), with its original webhook-id."</p>
+            <form method="post" action=action class="inline">
+                {view::csrf_field(&s.csrf)}
+                <label>"Since " <input type="datetime-local" name="since" required=true/></label>
+                <button type="submit" class="primary">"Recover"</button>
+            </form>
+        </section>
+        <h2>"Recent deliveries " <a class="small" href=all>"all"</a></h2>
+        {deliveries_table(recent, Rows::Customer)}
+    }
+    .into_any();
+    page(StatusCode::OK, "Endpoint", Nav::Tenant, None, body)
+}
+
+#[derive(Deserialize)]
+pub struct StateForm {
+    disabled: String,
+}
+
+/// Disables or re-enables an endpoint (re-enabling clears the reason it was disabled).
+pub async fn set_state(
+    State(state): State<ConsoleState>,
+    Path(id): Path<String>,
+    Posted {
+        session: s,
+        form: f,
+    }: Posted<TenantSession, StateForm>,
+) -> Response {
+    let id = or_page!(found::id(&id, Nav::Tenant));
+    let disabled = match f.disabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return bad_request("Choose to enable or disable.", Nav::Tenant),
+    };
+    let changes = EndpointChanges {
+        disabled: Some(disabled),
+        ..Default::default()
+    };
+    match state.store.update_endpoint(s.tenant, id, changes).await {
+        Ok(Some(_)) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
+        Ok(None) => view::not_found(Nav::Tenant),
+        Err(e) => unavailable(e, Nav::Tenant),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RecoverForm {
+    since: Option<String>,
+}
+
+pub async fn recover(
+    State(state): State<ConsoleState>,
+    Path(id): Path<String>,
+    Posted {
+        session: s,
+        form: f,
+    }: Posted<TenantSession, RecoverForm>,
+) -> Response {
+    let id = or_page!(found::id(&id, Nav::Tenant));
+    let since = match parse_time(&f.since) {
+        Ok(Some(t)) => t,
+        Ok(None) => return bad_request("Choose since when to recover.", Nav::Tenant),
+        Err(e) => return bad_request(&e, Nav::Tenant),
+    };
+    match state.actions.recover(s.tenant, id, since, None).await {
+        Ok(job) => Redirect::to(&format!("/console/jobs/{}", job.id)).into_response(),
+        Err(e) => found::refused(e, Nav::Tenant),
+    }
+}

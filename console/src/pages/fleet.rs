@@ -1,0 +1,131 @@
+//! The operator's fleet page: dispatchers and their shards, queue depths, the
+//! broker's dead-letter queue and the database's numbers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use hookrelay_core::queue::{DeadLetter, DeadLetters};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use leptos::prelude::*;
+
+use crate::found::{self, or_page};
+use crate::session::AdminSession;
+use crate::state::ConsoleState;
+use crate::view::{self, Nav, page};
+
+/// Messages waiting in each queue, read from the broker (`None` if unreachable).
+async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
+    let connect = hookrelay_core::queue::connect(state.amqp_url.expose(), "console");
+    let connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect)
+        .await
+        .ok()?
+        .ok()?;
+    let channel = connection.create_channel().await.ok()?;
+    let t = &state.topology;
+    let mut names = vec![t.ingest_queue()];
+    names.extend((0..t.shards()).map(|k| t.delivery_queue(k)));
+    names.push(t.dead_letter_queue());
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let mut depths = Vec::new();
+    for name in names {
+        let q = channel
+            .queue_declare(name.as_str().into(), passive, FieldTable::default())
+            .await
+            .ok()?;
+        depths.push((name, q.message_count()));
+    }
+    let _ = connection.close(200, "bye".into()).await;
+    Some(depths)
+}
+
+/// How many messages sit in the broker's dead-letter queue and the latest one
+/// (among the first `LATEST_SCAN`); `None` if the broker cannot be reached.
+async fn broker_dead(state: &ConsoleState) -> Option<(u32, Option<DeadLetter>)> {
+    const LATEST_SCAN: usize = 1000;
+    let work = async {
+        let dead = DeadLetters::open(state.amqp_url.expose(), state.topology.clone())
+            .await
+            .ok()?;
+        let count = dead.count().await.ok()?;
+        let latest = if count > 0 {
+            dead.latest(LATEST_SCAN).await.ok()?
+        } else {
+            None
+        };
+        Some((count, latest))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), work)
+        .await
+        .ok()
+        .flatten()
+}
+
+pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Response {
+    let (numbers, depths, broker_dead) = tokio::join!(
+        state.store.fleet_numbers(),
+        queue_depths(&state),
+        broker_dead(&state)
+    );
+    let n = or_page!(found::loaded(numbers, Nav::Admin));
+    let failure = view::rate(
+        n.failed_last_minute,
+        n.delivered_last_minute + n.failed_last_minute,
+    );
+    let tile = |label: &'static str, value: String, class: &'static str| {
+        view! { <div class=format!("tile {class}")><div class="value">{value}</div><div class="label">{label}</div></div> }
+    };
+    let queues = match depths {
+        Some(d) => d
+            .into_iter()
+            .map(|(name, count)| view! { <tr><td><code>{name}</code></td><td class="num">{count}</td></tr> })
+            .collect_view()
+            .into_any(),
+        None => view! { <tr><td colspan="2" class="error-text">"The broker cannot be reached."</td></tr> }.into_any(),
+    };
+    let broker_dead = match broker_dead {
+        None => view! { <p class="error-text">"The broker cannot be reached."</p> }.into_any(),
+        Some((0, _)) => view! { <p>"No message is dead-lettered on the broker."</p> }.into_any(),
+        Some((count, latest)) => {
+            let latest = latest.map(|l| {
+                let when = l
+                    .dead_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default();
+                let from = l.source.unwrap_or_default();
+                view! {
+                    <p>"Latest: " <strong>{l.reason}</strong> " (" {when} ", from " <code>{from}</code> ")"</p>
+                }
+            });
+            view! {
+                <p class="error-text">{format!("{count} messages no consumer could handle are in the broker's dead-letter queue.")}</p>
+                {latest}
+                <p class="muted">"List, inspect, requeue (checked again) or purge them with " <code>"hookrelay dlq broker"</code> " or " <code>"/v1/admin/broker-dead"</code> "."</p>
+            }
+            .into_any()
+        }
+    };
+    let body = view! {
+        <h1>"Fleet"</h1>
+        <div class="tiles">
+            {tile("delivered in the last minute", n.delivered_last_minute.to_string(), "")}
+            {tile("failure rate, last minute", failure, if n.failed_last_minute > 0 { "warn" } else { "" })}
+            {tile("open breakers", n.open_breakers.to_string(), if n.open_breakers > 0 { "warn" } else { "" })}
+            {tile("disabled endpoints", n.disabled_endpoints.to_string(), if n.disabled_endpoints > 0 { "warn" } else { "" })}
+            {tile("dead deliveries", n.dead.to_string(), if n.dead > 0 { "bad" } else { "" })}
+            {tile("dispatchers connected", n.dispatchers.to_string(), if n.dispatchers == 0 { "bad" } else { "" })}
+        </div>
+        <h2>"Broker dead letters"</h2>
+        {broker_dead}
+        <h2>"Queues"</h2>
+        <table class="list narrow">
+            <thead><tr><th>"Queue"</th><th class="num">"Ready messages"</th></tr></thead>
+            <tbody>{queues}</tbody>
+        </table>
+    }
+    .into_any();
+    page(StatusCode::OK, "Fleet", Nav::Admin, Some(10), body)
+}

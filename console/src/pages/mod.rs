@@ -1,0 +1,14 @@
+//! The console's pages, one module per page or small group: signing in, the
+//! customer's endpoints, forms, events, deliveries and jobs, and the operator's
+//! dead letters, fleet, tenants and keys. `progress` answers the live islands.
+
+pub mod accounts;
+pub mod dead_letters;
+pub mod deliveries;
+pub mod endpoint_forms;
+pub mod endpoints;
+pub mod events;
+pub mod fleet;
+pub mod jobs;
+pub mod progress;
+pub mod sign_in;

@@ -1,0 +1,201 @@
+//! What customers and operators do besides reading and editing rows, implemented
+//! once for the API and the console: replay a delivery, recover an endpoint's
+//! failures, send a test event, add an endpoint, rotate its secret, replay picked
+//! dead letters, create and revoke API keys. Re-sends are made due in the database
+//! first and then published at once, so a failed publish only delays them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hookrelay_signature::Secret;
+use uuid::Uuid;
+
+use crate::Store;
+use crate::crypto::Cipher;
+use crate::ids::new_id;
+use crate::key_cache::KeyCache;
+use crate::model::{ApiKey, Endpoint, Job};
+use crate::queue::Publisher;
+use crate::rules::{self, Description, EndpointUrl, EventTypes, Grace, Invalid, KeyName};
+use crate::store::{Limits, NewDelivery, NewEndpoint, StoreError};
+
+/// Why an action was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The tenant has no such row (or it belongs to another tenant).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("this endpoint is disabled: enable it to send it a test event")]
+    EndpointDisabled,
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new endpoint's settings, each already checked.
+pub struct EndpointSettings {
+    pub url: EndpointUrl,
+    pub description: Description,
+    pub event_types: Option<EventTypes>,
+    pub limits: Limits,
+}
+
+/// A secret made for an endpoint, to be shown once.
+pub struct Rotated {
+    pub secret: Secret,
+    /// Until when the previous secret still signs beside it (`None`: it stopped now).
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The parts the actions work with; the API and the console hold the same ones
+/// when they run in one process.
+#[derive(Clone)]
+pub struct Actions {
+    store: Store,
+    publisher: Arc<Publisher>,
+    cipher: Cipher,
+    keys: Arc<KeyCache>,
+}
+
+impl Actions {
+    pub fn new(
+        store: Store,
+        publisher: Arc<Publisher>,
+        cipher: Cipher,
+        keys: Arc<KeyCache>,
+    ) -> Self {
+        Self {
+            store,
+            publisher,
+            cipher,
+            keys,
+        }
+    }
+
+    /// Sends one delivery again, with its original `webhook-id`.
+    pub async fn replay(&self, tenant: Uuid, delivery: Uuid) -> Result<NewDelivery, ActionError> {
+        let d = self
+            .store
+            .replay_delivery(tenant, delivery)
+            .await?
+            .ok_or(ActionError::NotFound("delivery"))?;
+        self.publisher.send_now(&[d]).await;
+        Ok(d)
+    }
+
+    /// Starts the durable job that re-sends an endpoint's undelivered deliveries
+    /// created in [`since`, `until`).
+    pub async fn recover(
+        &self,
+        tenant: Uuid,
+        endpoint: Uuid,
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Job, ActionError> {
+        if until.is_some_and(|u| u <= since) {
+            return Err(Invalid("until must be after since".into()).into());
+        }
+        self.endpoint(tenant, endpoint).await?;
+        Ok(self
+            .store
+            .create_recover_job(new_id(), tenant, endpoint, since, until)
+            .await?)
+    }
+
+    /// Sends a `hookrelay.test` event to this endpoint only, whatever it subscribes
+    /// to (like any delivery, it waits while the endpoint's circuit is open).
+    pub async fn send_test(
+        &self,
+        tenant: Uuid,
+        endpoint: Uuid,
+    ) -> Result<NewDelivery, ActionError> {
+        if self.endpoint(tenant, endpoint).await?.disabled {
+            return Err(ActionError::EndpointDisabled);
+        }
+        let payload = rules::test_payload(endpoint, Utc::now());
+        let d = self
+            .store
+            .insert_test_delivery(tenant, endpoint, rules::TEST_EVENT_TYPE, &payload)
+            .await?
+            .ok_or(ActionError::NotFound("endpoint"))?;
+        self.publisher.send_now(&[d]).await;
+        Ok(d)
+    }
+
+    /// Adds an endpoint signing with `secret` (stored encrypted).
+    pub async fn create_endpoint(
+        &self,
+        tenant: Uuid,
+        settings: EndpointSettings,
+        secret: &Secret,
+    ) -> Result<Endpoint, ActionError> {
+        Ok(self
+            .store
+            .insert_endpoint(NewEndpoint {
+                id: new_id(),
+                tenant_id: tenant,
+                url: &settings.url,
+                description: &settings.description,
+                event_types: settings.event_types.as_ref(),
+                secret_ciphertext: &self.cipher.encrypt(secret.as_bytes()),
+                limits: settings.limits,
+            })
+            .await?)
+    }
+
+    /// Makes `secret` the endpoint's signing secret; the old one keeps signing
+    /// through `grace`, so subscribers switch without missing a message.
+    pub async fn rotate_secret(
+        &self,
+        tenant: Uuid,
+        endpoint: Uuid,
+        secret: Secret,
+        grace: Grace,
+    ) -> Result<Rotated, ActionError> {
+        let ciphertext = self.cipher.encrypt(secret.as_bytes());
+        let e = self
+            .store
+            .rotate_endpoint_secret(tenant, endpoint, &ciphertext, grace.duration())
+            .await?
+            .ok_or(ActionError::NotFound("endpoint"))?;
+        Ok(Rotated {
+            secret,
+            previous_secret_expires_at: e.previous_secret_expires_at,
+        })
+    }
+
+    /// Re-sends the picked dead deliveries (at most `MAX_PICKED`); returns those
+    /// that were still dead.
+    pub async fn replay_dead(&self, ids: &[Uuid]) -> Result<Vec<NewDelivery>, StoreError> {
+        let replayed = self.store.replay_dead_ids(ids).await?;
+        self.publisher.send_now(&replayed).await;
+        Ok(replayed)
+    }
+
+    /// Creates a producer key; returns it as listed and the key itself (shown once).
+    pub async fn create_api_key(&self, name: &KeyName) -> Result<(ApiKey, String), StoreError> {
+        let (row, key, hash) = self.store.create_api_key(name).await?;
+        self.keys.insert(hash);
+        Ok((row, key))
+    }
+
+    /// Revokes a key: refused at once by this process, within a key refresh by the
+    /// others. `false` if no active key has this id.
+    pub async fn revoke_api_key(&self, id: Uuid) -> Result<bool, StoreError> {
+        match self.store.revoke_api_key(id).await? {
+            Some(hash) => {
+                self.keys.remove(&hash);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn endpoint(&self, tenant: Uuid, id: Uuid) -> Result<Endpoint, ActionError> {
+        self.store
+            .get_endpoint(tenant, id)
+            .await?
+            .ok_or(ActionError::NotFound("endpoint"))
+    }
+}

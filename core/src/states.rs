@@ -1,0 +1,136 @@
+//! Every state a stored row can be in, as enums with one text name each: the
+//! same name in the database, in JSON, on console pages and filters, and in the CLI.
+
+use serde::{Deserialize, Serialize};
+
+/// A state name nobody defined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {given:?}; expected one of: {expected}")]
+pub struct UnknownState {
+    pub what: &'static str,
+    pub given: String,
+    pub expected: String,
+}
+
+/// Declares a state enum with its text names, `ALL`, `as_str`, `FromStr` and `Display`.
+macro_rules! states {
+    ($(#[$meta:meta])* $name:ident ($what:literal) {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+        #[sqlx(type_name = "text")]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] #[sqlx(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownState;
+
+            fn from_str(s: &str) -> Result<Self, UnknownState> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| UnknownState {
+                    what: $what,
+                    given: s.to_string(),
+                    expected: Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+states! {
+    /// Where a delivery stands.
+    DeliveryStatus ("delivery status") {
+        /// Routed, not attempted yet.
+        Pending = "pending",
+        /// An attempt got a 2xx.
+        Delivered = "delivered",
+        /// The last attempt failed; `next_attempt_at` says when the next one is due.
+        Failed = "failed",
+        /// No more attempts (exhausted, too old, or refused for good); `last_error` says why.
+        Dead = "dead",
+        /// Not sent: the endpoint was deleted or disabled first.
+        Cancelled = "cancelled",
+    }
+}
+
+impl DeliveryStatus {
+    /// No attempt will follow on its own.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Dead | Self::Cancelled)
+    }
+}
+
+states! {
+    /// An endpoint's circuit breaker.
+    CircuitState ("circuit state") {
+        /// Requests flow.
+        Closed = "closed",
+        /// Deliveries are parked until `next_probe_at`.
+        Open = "open",
+        /// One probe is in flight; its result closes or reopens the circuit.
+        HalfOpen = "half_open",
+    }
+}
+
+states! {
+    /// What a durable bulk job does.
+    JobKind ("job kind") {
+        /// Re-sends an endpoint's undelivered deliveries created in a time window.
+        Recover = "recover",
+        /// Re-sends the dead deliveries that match a filter.
+        DeadReplay = "dead_replay",
+    }
+}
+
+states! {
+    /// How far a job got.
+    JobStatus ("job status") {
+        Queued = "queued",
+        Running = "running",
+        Done = "done",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_state_has_one_name_in_json_and_in_text() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(s).ok(),
+                Some(serde_json::json!(s.as_str()))
+            );
+            assert_eq!(s.as_str().parse::<DeliveryStatus>(), Ok(*s));
+        }
+        assert_eq!(
+            "half_open".parse::<CircuitState>(),
+            Ok(CircuitState::HalfOpen)
+        );
+        assert_eq!(JobKind::DeadReplay.to_string(), "dead_replay");
+        let e = "sent".parse::<DeliveryStatus>().expect_err("unknown");
+        assert!(
+            e.to_string()
+                .contains("pending, delivered, failed, dead, cancelled"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! The API in-process, without a socket or a dispatcher, against a real database
+//! (`#[sqlx::test]` gives each test its own): what bad input and bad credentials get
+//! back — a 4xx with `{"error": {"code", "message"}}` — and that they write nothing.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use hookrelay_core::config::Sensitive;
+use hookrelay_core::queue::Publisher;
+use hookrelay_core::rules::KeyName;
+use hookrelay_core::{Config, Store};
+use hookrelay_gateway::AppState;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower::ServiceExt as _;
+
+const ADMIN: &str = "admin-token-for-requests-tests";
+
+struct Api {
+    router: Router,
+    state: AppState,
+}
+
+impl Api {
+    /// The gateway's router over `pool`; its publisher never connects unless a
+    /// request gets as far as publishing, which none of these do.
+    fn new(pool: PgPool) -> Self {
+        let mut config = Config::local_defaults();
+        config.security.admin_token = Some(Sensitive::new(ADMIN.into()));
+        config.security.allow_private_targets = true;
+        config.http.max_payload_bytes = 64 * 1024;
+        config.broker.queue_prefix = format!("requests-{}", uuid::Uuid::new_v4().simple());
+        let publisher = std::sync::Arc::new(Publisher::new(
+            config.broker.amqp_url.expose().clone(),
+            "requests-test",
+            config.topology(),
+        ));
+        let state = AppState::new(config, Store::from_pool(pool), publisher);
+        Self {
+            router: hookrelay_gateway::app(state.clone()),
+            state,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).expect("request"))
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{path}: body is not JSON: {e}"))
+        };
+        (status, body)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.send("GET", path, Some(token), "application/json", Vec::new())
+            .await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let body = serde_json::to_vec(&body).expect("json");
+        self.send("POST", path, Some(token), "application/json", body)
+            .await
+    }
+
+    async fn producer_key(&self) -> String {
+        let name = KeyName::parse("requests").expect("name");
+        self.state
+            .actions
+            .create_api_key(&name)
+            .await
+            .expect("key")
+            .1
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(self.state.store.pool())
+            .await
+            .expect("count")
+    }
+}
+
+struct Case {
+    name: &'static str,
+    method: &'static str,
+    path: String,
+    token: Option<String>,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: StatusCode,
+    code: &'static str,
+}
+
+fn case(
+    name: &'static str,
+    path: String,
+    token: Option<&str>,
+    body: Value,
+    status: StatusCode,
+    code: &'static str,
+) -> Case {
+    Case {
+        name,
+        method: "POST",
+        path,
+        token: token.map(str::to_string),
+        content_type: "application/json",
+        body: serde_json::to_vec(&body).expect("json"),
+        status,
+        code,
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bad_requests_get_clear_4xx_errors_and_write_nothing(pool: PgPool) {
+    let app = Api::new(pool);
+    let key = app.producer_key().await;
+    let (status, body) = app
+        .post("/v1/tenants", &key, json!({ "name": "Acme" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let tenant = body["id"].as_str().expect("id").to_string();
+    let (status, _) = app
+        .post(
+            "/v1/tenants",
+            &key,
+            json!({ "name": "Taken", "uid": "taken" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints"),
+            &key,
+            json!({ "url": "https://example.com/hook" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let endpoint = body["id"].as_str().expect("id").to_string();
+    let (tenants, endpoints, keys) = (
+        app.count("tenants").await,
+        app.count("endpoints").await,
+        app.count("api_keys").await,
+    );
+
+    let events = format!("/v1/tenants/{tenant}/events");
+    let k = Some(key.as_str());
+    let big = "x".repeat(70 * 1024);
+    let too_many: Vec<Value> = (0..1001)
+        .map(|_| json!({ "event_type": "a", "payload": 1 }))
+        .collect();
+    use StatusCode as S;
+    let mut cases = vec![
+        case(
+            "no auth",
+            "/v1/tenants".into(),
+            None,
+            json!({ "name": "n" }),
+            S::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        case(
+            "unknown key",
+            "/v1/tenants".into(),
+            Some("hr_nope"),
+            json!({ "name": "n" }),
+            S::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        case(
+            "producer key on admin route",
+            "/v1/api-keys".into(),
+            k,
+            json!({}),
+            S::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        case(
+            "tenant without name",
+            "/v1/tenants".into(),
+            k,
+            json!({ "uid": "x" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "tenant name with a NUL",
+            "/v1/tenants".into(),
+            k,
+            json!({ "name": "Acme\0" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "idempotency key with a NUL",
+            events.clone(),
+            k,
+            json!({ "event_type": "a", "payload": {}, "idempotency_key": "k\0" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "endpoint description with a NUL",
+            format!("/v1/tenants/{tenant}/endpoints"),
+            k,
+            json!({ "url": "https://example.com/hook", "description": "a\0b" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "rotation grace over 7 days",
+            format!("/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate"),
+            k,
+            json!({ "grace_period_seconds": 604801 }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "tenant blank name",
+            "/v1/tenants".into(),
+            k,
+            json!({ "name": "  " }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "tenant bad uid",
+            "/v1/tenants".into(),
+            k,
+            json!({ "name": "n", "uid": "a b" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "tenant uid taken",
+            "/v1/tenants".into(),
+            k,
+            json!({ "name": "n", "uid": "taken" }),
+            S::CONFLICT,
+            "conflict",
+        ),
+        case(
+            "tenant unknown field",
+            "/v1/tenants".into(),
+            k,
+            json!({ "name": "n", "colour": 1 }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "endpoint bad url",
+            format!("/v1/tenants/{tenant}/endpoints"),
+            k,
+            json!({ "url": "not a url" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "endpoint ftp url",
+            format!("/v1/tenants/{tenant}/endpoints"),
+            k,
+            json!({ "url": "ftp://example.com/" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "endpoint empty types",
+            format!("/v1/tenants/{tenant}/endpoints"),
+            k,
+            json!({ "url": "https://example.com/", "event_types": [] }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "endpoint bad pattern",
+            format!("/v1/tenants/{tenant}/endpoints"),
+            k,
+            json!({ "url": "https://example.com/", "event_types": ["order.*.x"] }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "endpoint bad secret",
+            format!("/v1/tenants/{tenant}/endpoints"),
+            k,
+            json!({ "url": "https://example.com/", "secret": "hunter2" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "endpoint unknown tenant",
+            "/v1/tenants/nobody/endpoints".into(),
+            k,
+            json!({ "url": "https://example.com/" }),
+            S::NOT_FOUND,
+            "not_found",
+        ),
+        case(
+            "event unknown tenant",
+            "/v1/tenants/nobody/events".into(),
+            k,
+            json!({ "event_type": "a", "payload": 1 }),
+            S::NOT_FOUND,
+            "not_found",
+        ),
+        case(
+            "event bad type",
+            events.clone(),
+            k,
+            json!({ "event_type": "order..created", "payload": 1 }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "event no payload",
+            events.clone(),
+            k,
+            json!({ "event_type": "a" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "event no type",
+            events.clone(),
+            k,
+            json!({ "payload": 1 }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "event empty idempotency key",
+            events.clone(),
+            k,
+            json!({ "event_type": "a", "payload": 1, "idempotency_key": "" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "event too large",
+            events.clone(),
+            k,
+            json!({ "event_type": "a", "payload": big }),
+            S::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        case(
+            "batch empty",
+            format!("{events}/batch"),
+            k,
+            json!({ "events": [] }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "batch too many",
+            format!("{events}/batch"),
+            k,
+            json!({ "events": too_many }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "batch one bad",
+            format!("{events}/batch"),
+            k,
+            json!({ "events": [{ "event_type": "ok", "payload": 1 }, { "event_type": "", "payload": 1 }] }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        case(
+            "unknown route",
+            "/v1/nothing".into(),
+            k,
+            json!({}),
+            S::NOT_FOUND,
+            "not_found",
+        ),
+        case(
+            "wrong method",
+            "/healthz".into(),
+            k,
+            json!({}),
+            S::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    cases.push(Case {
+        content_type: "application/json",
+        body: b"{\"event_type\": \"a\", ".to_vec(),
+        ..case(
+            "malformed json",
+            events.clone(),
+            k,
+            json!(null),
+            S::BAD_REQUEST,
+            "invalid_json",
+        )
+    });
+    cases.push(Case {
+        content_type: "text/plain",
+        ..case(
+            "not json",
+            events.clone(),
+            k,
+            json!({ "event_type": "a", "payload": 1 }),
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+    });
+    cases.push(Case {
+        method: "PATCH",
+        ..case(
+            "patch bad url",
+            format!("/v1/tenants/{tenant}/endpoints/{endpoint}"),
+            k,
+            json!({ "url": "nope" }),
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+    });
+    cases.push(Case {
+        method: "PATCH",
+        ..case(
+            "patch unknown endpoint",
+            format!("/v1/tenants/{tenant}/endpoints/{}", uuid::Uuid::nil()),
+            k,
+            json!({ "description": "d" }),
+            S::NOT_FOUND,
+            "not_found",
+        )
+    });
+    cases.push(Case {
+        method: "GET",
+        ..case(
+            "bad cursor",
+            format!("/v1/tenants/{tenant}/endpoints?after=zzz"),
+            k,
+            json!(null),
+            S::BAD_REQUEST,
+            "bad_request",
+        )
+    });
+    cases.push(Case {
+        method: "GET",
+        ..case(
+            "bad limit",
+            format!("/v1/tenants/{tenant}/endpoints?limit=-1"),
+            k,
+            json!(null),
+            S::BAD_REQUEST,
+            "bad_request",
+        )
+    });
+    cases.push(Case {
+        method: "GET",
+        ..case(
+            "event id not an id",
+            format!("/v1/tenants/{tenant}/events/123"),
+            k,
+            json!(null),
+            S::NOT_FOUND,
+            "not_found",
+        )
+    });
+
+    for c in &cases {
+        let body = if c.method == "GET" {
+            Vec::new()
+        } else {
+            c.body.clone()
+        };
+        let (status, body) = app
+            .send(c.method, &c.path, c.token.as_deref(), c.content_type, body)
+            .await;
+        assert_eq!(status, c.status, "{}: {body}", c.name);
+        assert_eq!(body["error"]["code"], c.code, "{}: {body}", c.name);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}: {body}",
+            c.name
+        );
+    }
+    assert_eq!(
+        (
+            app.count("tenants").await,
+            app.count("endpoints").await,
+            app.count("api_keys").await,
+            app.count("events").await,
+        ),
+        (tenants, endpoints, keys, 0)
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn keys_and_the_admin_token_open_only_their_routes(pool: PgPool) {
+    let app = Api::new(pool);
+    let key = app.producer_key().await;
+    assert_eq!(app.get("/v1/tenants", ADMIN).await.0, StatusCode::OK);
+    let (status, body) = app.get("/v1/tenants", &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.get("/v1/api-keys", &key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, body) = app.get("/v1/api-keys", ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.to_string().contains(&key), "keys are never listed");
+    let id = body["data"][0]["id"].as_str().expect("key id").to_string();
+
+    let revoke = format!("/v1/api-keys/{id}");
+    let (status, _) = app
+        .send(
+            "DELETE",
+            &revoke,
+            Some(ADMIN),
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.get("/v1/tenants", &key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "refused at once: {body}");
+    let (status, body) = app
+        .send(
+            "DELETE",
+            &revoke,
+            Some(ADMIN),
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}

@@ -110,8 +110,7 @@ pub async fn run(config: &Config, store: &Store, cmd: BrokerCommand) -> anyhow::
             Ok(serde_json::to_string_pretty(&v)?)
         }
         BrokerCommand::Requeue { ids, all } => {
-            let publisher =
-                Publisher::new(config.broker.amqp_url.expose().clone(), "dlq", topology);
+            let publisher = Publisher::new(config.broker.amqp_url.clone(), "dlq", topology);
             let report = dead.requeue(&pick(ids, all)?, store, &publisher).await?;
             publisher.close().await;
             let mut out = format!("requeued {}", report.requeued.len());

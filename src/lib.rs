@@ -95,7 +95,7 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
     );
     let store = store(&config)?;
     let publisher = Arc::new(Publisher::new(
-        config.broker.amqp_url.expose().clone(),
+        config.broker.amqp_url.clone(),
         "console",
         config.topology(),
     ));

@@ -11,10 +11,14 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Every setting below is read from its HOOKRELAY_* environment variable (or the
-/// flag before the command).
 #[derive(Parser)]
-#[command(name = "hookrelay", version, about = "A reliable webhook delivery gateway", long_about = None)]
+#[command(
+    name = "hookrelay",
+    version,
+    about = "A reliable webhook delivery gateway",
+    long_about = None,
+    after_help = "Each setting is read from its HOOKRELAY_* environment variable, or from its flag given before the command. `hookrelay config` prints the values in effect."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

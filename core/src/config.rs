@@ -232,7 +232,8 @@ pub struct RetrySettings {
     pub non_retryable: Vec<u16>,
 }
 
-/// Circuit breaker thresholds, per endpoint.
+// Circuit breaker thresholds, per endpoint (a doc comment here would become the
+// command's description).
 #[derive(Debug, Clone, PartialEq, Args)]
 pub struct BreakerSettings {
     /// Consecutive failures that open the circuit.

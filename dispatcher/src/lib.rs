@@ -80,7 +80,7 @@ impl Dispatcher {
             Recorder::spawn(self.store.clone(), recorder_cancel.clone());
         let scheduler_wake = Arc::new(tokio::sync::Notify::new());
         let publisher = Arc::new(Publisher::new(
-            c.broker.amqp_url.expose().clone(),
+            c.broker.amqp_url.clone(),
             "dispatcher-publisher",
             topology.clone(),
         ));

@@ -25,7 +25,7 @@ pub use state::AppState;
 pub async fn build_state(config: Config, store: Store) -> AppState {
     let topology = config.topology();
     let publisher = Arc::new(Publisher::new(
-        config.broker.amqp_url.expose().clone(),
+        config.broker.amqp_url.clone(),
         "gateway",
         topology,
     ));

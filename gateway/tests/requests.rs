@@ -31,7 +31,7 @@ impl Api {
         config.http.max_payload_bytes = 64 * 1024;
         config.broker.queue_prefix = format!("requests-{}", uuid::Uuid::new_v4().simple());
         let publisher = std::sync::Arc::new(Publisher::new(
-            config.broker.amqp_url.expose().clone(),
+            config.broker.amqp_url.clone(),
             "requests-test",
             config.topology(),
         ));

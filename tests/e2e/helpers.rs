@@ -400,7 +400,11 @@ impl TestApp {
 
     /// A confirming publisher on this test's queues, as another process would have.
     pub fn publisher(&self) -> hookrelay_core::queue::Publisher {
-        hookrelay_core::queue::Publisher::new(amqp_url(), "test", self.config.topology())
+        hookrelay_core::queue::Publisher::new(
+            Sensitive::new(amqp_url()),
+            "test",
+            self.config.topology(),
+        )
     }
 
     /// The operator's handle on this test's broker dead-letter queue.

@@ -11,6 +11,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 
 use super::Topology;
+use crate::config::Sensitive;
 
 /// After a failed connect, calls fail at once for this long instead of retrying.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
@@ -46,7 +47,7 @@ struct State {
 }
 
 pub struct Publisher {
-    url: String,
+    url: Sensitive<String>,
     role: &'static str,
     topology: Topology,
     state: Mutex<State>,
@@ -62,9 +63,9 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// Does not connect yet; the first publish (or `channel`) does.
-    pub fn new(url: impl Into<String>, role: &'static str, topology: Topology) -> Self {
+    pub fn new(url: Sensitive<String>, role: &'static str, topology: Topology) -> Self {
         Self {
-            url: url.into(),
+            url,
             role,
             topology,
             state: Mutex::new(State::default()),
@@ -76,7 +77,7 @@ impl Publisher {
     }
 
     async fn open(&self) -> lapin::Result<Link> {
-        let connection = super::connect(&self.url, self.role).await?;
+        let connection = super::connect(self.url.expose(), self.role).await?;
         self.topology.declare(&connection).await?;
         let channel = connection.create_channel().await?;
         channel

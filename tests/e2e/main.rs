@@ -5,6 +5,7 @@ mod helpers;
 
 mod api;
 mod bad_input;
+mod cli;
 mod clock;
 mod console;
 mod console_forms;

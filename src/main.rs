@@ -47,8 +47,26 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let matches = match Config::augment_args(Cli::command()).try_get_matches() {
-        Ok(m) => m,
+    // `cli` declares every setting with its variable, so `--help` shows them; the
+    // values themselves are read by `config::parse`, trimmed, flags first.
+    let cli = Config::augment_args(Cli::command());
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match config::parse(cli.clone(), args.clone(), |name| std::env::var(name).ok()) {
+        Ok(p) => p,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            // The help of the command as declared, with each setting's variable.
+            match cli.try_get_matches_from(args) {
+                Err(help) if help.kind() == e.kind() => help.exit(),
+                _ => e.exit(),
+            }
+        }
         Err(e)
             if matches!(
                 e.kind(),
@@ -62,10 +80,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(e) => e.exit(),
     };
-    let cli = Cli::from_arg_matches(&matches)?;
-    let config = Config::from_matches(&matches)?;
+    let cli = Cli::from_arg_matches(&parsed.matches)?;
+    let config = Config::from_matches(&parsed.matches)?;
     if let Command::Config = cli.command {
-        println!("{}", config::describe(&matches));
+        println!("{}", config::describe(&parsed));
         return Ok(());
     }
     telemetry::init();

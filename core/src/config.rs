@@ -341,24 +341,9 @@ impl Config {
     /// Reads settings through `lookup` (the environment, or a map in tests); empty
     /// values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let declared = Self::command();
-        let mut argv = vec!["hookrelay".to_string()];
-        for arg in declared.get_arguments() {
-            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
-                continue;
-            };
-            if let Some(v) = lookup(&env.to_string_lossy())
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-            {
-                argv.push(format!("--{long}={v}"));
-            }
-        }
-        let matches = declared
-            .mut_args(|a| a.env(None::<&str>))
-            .try_get_matches_from(argv)
-            .map_err(|e| explain(&e))?;
-        Self::from_matches(&matches)
+        let parsed =
+            parse(Self::command(), vec!["hookrelay".into()], lookup).map_err(|e| explain(&e))?;
+        Self::from_matches(&parsed.matches)
     }
 
     /// The settings parsed by a command that declares them (e.g. the CLI's).
@@ -372,6 +357,56 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// A command line parsed with the settings in effect.
+pub struct Parsed {
+    pub matches: clap::ArgMatches,
+    /// The settings whose value came from the environment.
+    from_env: std::collections::HashSet<String>,
+}
+
+/// Parses `args` (the program name first) with `cmd`, which declares the settings
+/// (`Config::command()`, or a CLI that `Config::augment_args` extended). Each setting
+/// not given as a flag is read through `lookup` by its `HOOKRELAY_*` name, trimmed,
+/// an empty value counting as unset: the one way settings are read from the
+/// environment, by the binary and by tests alike.
+pub fn parse(
+    cmd: Command,
+    args: Vec<std::ffi::OsString>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Parsed, clap::Error> {
+    let given = |long: &str| {
+        args.iter().skip(1).any(|a| {
+            let a = a.to_string_lossy();
+            a.strip_prefix("--")
+                .and_then(|a| a.strip_prefix(long))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+        })
+    };
+    let mut from_env = std::collections::HashSet::new();
+    let mut argv: Vec<std::ffi::OsString> = args.iter().take(1).cloned().collect();
+    for arg in cmd.get_arguments() {
+        let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let env = env.to_string_lossy().into_owned();
+        if given(long) {
+            continue;
+        }
+        if let Some(v) = lookup(&env)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        {
+            argv.push(format!("--{long}={v}").into());
+            from_env.insert(env);
+        }
+    }
+    argv.extend(args.iter().skip(1).cloned());
+    let matches = cmd
+        .mut_args(|a| a.env(None::<&str>))
+        .try_get_matches_from(argv)?;
+    Ok(Parsed { matches, from_env })
 }
 
 /// A parse error from clap, as the setting it is about and why.
@@ -419,7 +454,8 @@ pub fn explain(e: &clap::Error) -> ConfigError {
 
 /// Every setting with the value in effect (secrets masked) and where it came
 /// from, one per line: what `hookrelay config` prints.
-pub fn describe(matches: &clap::ArgMatches) -> String {
+pub fn describe(parsed: &Parsed) -> String {
+    let matches = &parsed.matches;
     let mut out = String::new();
     let mut heading = None;
     for arg in Config::command().get_arguments() {
@@ -440,13 +476,14 @@ pub fn describe(matches: &clap::ArgMatches) -> String {
         } else {
             raw.join(",")
         };
+        let env = env.to_string_lossy();
         let source = match matches.value_source(id) {
-            Some(clap::parser::ValueSource::EnvVariable) => "environment",
+            _ if parsed.from_env.contains(env.as_ref()) => "environment",
             Some(clap::parser::ValueSource::CommandLine) => "command line",
             Some(clap::parser::ValueSource::DefaultValue) => "default",
             _ => "unset",
         };
-        out.push_str(&format!("{}={value}  # {source}\n", env.to_string_lossy()));
+        out.push_str(&format!("{env}={value}  # {source}\n"));
     }
     out.trim_start().to_string()
 }
@@ -583,6 +620,9 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
+        let c =
+            load(&[("HOOKRELAY_SHARDS", " 4 "), ("HOOKRELAY_PUBLIC_URL", "  ")]).expect("trimmed");
+        assert_eq!((c.broker.shards, c.http.public_url), (4, None));
         for (name, value) in [
             ("HOOKRELAY_SHARDS", "0"),
             ("HOOKRELAY_SHARDS", "many"),
@@ -670,26 +710,40 @@ mod tests {
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }
-        let key = format!("--encryption-key={}", BASE64.encode([1u8; 32]));
-        let matches = Config::command()
-            .mut_args(|a| a.env(None::<&str>))
-            .try_get_matches_from([
-                "hookrelay",
-                "--admin-token=a-very-secret-admin-token",
-                "--shards=4",
-                &key,
-            ])
-            .expect("valid");
-        let text = describe(&matches);
+        let key = BASE64.encode([1u8; 32]);
+        let env = |name: &str| match name {
+            "HOOKRELAY_ENCRYPTION_KEY" => Some(key.clone()),
+            "HOOKRELAY_SHARDS" => Some(" 8 ".into()),
+            "HOOKRELAY_LISTEN" => Some("127.0.0.1:9999".into()),
+            _ => None,
+        };
+        let args = [
+            "hookrelay",
+            "--admin-token=a-very-secret-admin-token",
+            "--shards",
+            "4",
+        ];
+        let parsed = parse(Config::command(), args.map(Into::into).to_vec(), env).expect("valid");
+        let text = describe(&parsed);
         assert!(
             text.contains("HOOKRELAY_SHARDS=4  # command line"),
-            "{text}"
+            "flags win: {text}"
         );
         assert!(text.contains("HOOKRELAY_ADMIN_TOKEN=***"), "{text}");
         assert!(
-            text.contains("HOOKRELAY_LISTEN=127.0.0.1:8080  # default"),
+            text.contains("HOOKRELAY_LISTEN=127.0.0.1:9999  # environment"),
             "{text}"
         );
+        assert!(
+            text.contains("HOOKRELAY_ENCRYPTION_KEY=***  # environment"),
+            "{text}"
+        );
+        assert!(
+            text.contains("HOOKRELAY_DELIVERY_TIMEOUT=15s  # default"),
+            "{text}"
+        );
+        let c = Config::from_matches(&parsed.matches).expect("valid");
+        assert_eq!((c.broker.shards, c.http.listen.port()), (4, 9999));
         assert!(!text.contains("a-very-secret"));
     }
 }

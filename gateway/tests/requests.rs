@@ -81,6 +81,11 @@ impl Api {
             .await
     }
 
+    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.send("DELETE", path, Some(token), "application/json", Vec::new())
+            .await
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         let body = serde_json::to_vec(&body).expect("json");
         self.send("POST", path, Some(token), "application/json", body)
@@ -534,26 +539,10 @@ async fn keys_and_the_admin_token_open_only_their_routes(pool: PgPool) {
     let id = body["data"][0]["id"].as_str().expect("key id").to_string();
 
     let revoke = format!("/v1/api-keys/{id}");
-    let (status, _) = app
-        .send(
-            "DELETE",
-            &revoke,
-            Some(ADMIN),
-            "application/json",
-            Vec::new(),
-        )
-        .await;
+    let (status, _) = app.delete(&revoke, ADMIN).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = app.get("/v1/tenants", &key).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "refused at once: {body}");
-    let (status, body) = app
-        .send(
-            "DELETE",
-            &revoke,
-            Some(ADMIN),
-            "application/json",
-            Vec::new(),
-        )
-        .await;
+    let (status, body) = app.delete(&revoke, ADMIN).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

@@ -43,7 +43,8 @@ async fn help_lists_every_setting_and_config_prints_them_masked() {
         &[
             ("HOOKRELAY_ENCRYPTION_KEY", KEY),
             ("HOOKRELAY_ADMIN_TOKEN", token),
-            ("HOOKRELAY_SHARDS", "4"),
+            ("HOOKRELAY_SHARDS", " 4 "),
+            ("HOOKRELAY_QUEUE_PREFIX", "overridden-by-the-flag"),
         ],
     )
     .await;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::form::given;
 use crate::found::{self, or_page, unavailable};
+use crate::pages::endpoints::save;
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, copy_id, page};
@@ -216,11 +217,7 @@ pub async fn update(
         timeout_ms: Some(settings.limits.timeout_ms),
         ..Default::default()
     };
-    match state.store.update_endpoint(s.tenant, id, changes).await {
-        Ok(Some(_)) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
-        Ok(None) => view::not_found(Nav::Tenant),
-        Err(e) => unavailable(e, Nav::Tenant),
-    }
+    save(&state, s.tenant, id, changes).await
 }
 
 #[derive(Deserialize)]

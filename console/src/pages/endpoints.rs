@@ -183,7 +183,17 @@ pub async fn set_state(
         disabled: Some(disabled),
         ..Default::default()
     };
-    match state.store.update_endpoint(s.tenant, id, changes).await {
+    save(&state, s.tenant, id, changes).await
+}
+
+/// Applies `changes` to the tenant's endpoint and goes back to its page.
+pub async fn save(
+    state: &ConsoleState,
+    tenant: Uuid,
+    id: Uuid,
+    changes: EndpointChanges,
+) -> Response {
+    match state.store.update_endpoint(tenant, id, changes).await {
         Ok(Some(_)) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
         Ok(None) => view::not_found(Nav::Tenant),
         Err(e) => unavailable(e, Nav::Tenant),

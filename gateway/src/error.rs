@@ -13,9 +13,9 @@ use hookrelay_core::store::StoreError;
 use serde::Serialize;
 use serde_json::json;
 
-/// Every error code the API returns, each with the status it usually comes with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Every error code the API returns, each with the status it usually comes with;
+/// `as_str` is its one name, in JSON too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// A query parameter or cursor is malformed.
     BadRequest,
@@ -90,6 +90,12 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -121,6 +121,34 @@ pub async fn dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::
         .context("running the dispatcher")
 }
 
+/// Serves `/metrics` alone on `HOOKRELAY_METRICS_LISTEN` until `shutdown` (a
+/// dispatcher has no API port to serve it on).
+pub async fn metrics_listener(
+    addr: std::net::SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding HOOKRELAY_METRICS_LISTEN={addr}"))?;
+    tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+    let app = Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    hookrelay_core::metrics::CONTENT_TYPE,
+                )],
+                hookrelay_core::metrics::render(),
+            )
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving metrics")
+}
+
 /// Migrates, then runs gateway and dispatcher together until `shutdown`.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     migrate(&config).await?;

@@ -87,8 +87,17 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     telemetry::init();
+    hookrelay_core::metrics::handle();
     let shutdown = CancellationToken::new();
     tokio::spawn(hookrelay::cancel_on_signal(shutdown.clone()));
+    if let Some(addr) = config.http.metrics_listen {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = hookrelay::metrics_listener(addr, stop).await {
+                tracing::error!(error = format!("{e:#}"), "metrics listener stopped");
+            }
+        });
+    }
     match cli.command {
         Command::Serve => hookrelay::serve(config, shutdown).await,
         Command::Gateway => hookrelay::gateway(config, shutdown).await,

@@ -127,6 +127,10 @@ pub struct HttpSettings {
     /// console's cookie is Secure. Unset: links use the request's host over http.
     #[arg(long = "public-url", env = "HOOKRELAY_PUBLIC_URL", value_parser = public_url)]
     pub public_url: Option<String>,
+    /// Also serve /metrics on this address: for dispatchers, which have no API
+    /// port (gateways serve /metrics on HOOKRELAY_LISTEN anyway).
+    #[arg(long = "metrics-listen", env = "HOOKRELAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -706,7 +710,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 37, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 38, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

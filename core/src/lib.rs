@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod event_type;
 pub mod ids;
 pub mod key_cache;
+pub mod metrics;
 pub mod model;
 pub mod queue;
 pub mod retry;

@@ -14,6 +14,7 @@ mod backoff;
 mod breaker;
 pub mod client;
 mod db_retry;
+mod gauges;
 mod isolate;
 mod jobs;
 mod lanes;
@@ -73,6 +74,8 @@ impl Dispatcher {
 
     /// Runs until `shutdown` fires, then drains. Broker failures are retried, not returned.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DispatchError> {
+        // Before any metric handle is taken: handles taken earlier would record nowhere.
+        hookrelay_core::metrics::handle();
         let c = &self.config;
         let topology = c.topology();
         let recorder_cancel = CancellationToken::new();
@@ -109,6 +112,7 @@ impl Dispatcher {
                 (4 * c.delivery.max_in_flight).max(2048),
                 c.delivery.payload_budget_bytes,
             ),
+            metrics: crate::sender::SenderMetrics::new(),
         });
         let router = Arc::new(Router {
             store: self.store.clone(),
@@ -134,6 +138,12 @@ impl Dispatcher {
             }
             .run(scheduler_stop.clone()),
         );
+        let gauges = tokio::spawn(gauges::sample_until(
+            self.store.clone(),
+            topology.clone(),
+            c.broker.amqp_url.expose().clone(),
+            scheduler_stop.clone(),
+        ));
         let sweeper = tokio::spawn(housekeeping(
             sender.clone(),
             publisher.clone(),
@@ -162,6 +172,8 @@ impl Dispatcher {
         let _ = scheduler.await;
         let _ = jobs.await;
         let _ = sweeper.await;
+        let _ = gauges.await;
+        metrics::gauge!(hookrelay_core::metrics::SHARDS_HELD).set(0.0);
         tracker.close();
         drop(sender);
         if tokio::time::timeout(self.config.dispatcher.shutdown_grace, tracker.wait())
@@ -228,6 +240,8 @@ impl Dispatcher {
                                     (Some(shard), sender.run_shard(connection, shard, stop, tracker).await)
                                 });
                             }
+                            metrics::gauge!(hookrelay_core::metrics::SHARDS_HELD)
+                                .set(shards.consuming.len() as f64);
                         }
                         // Keep consuming what we hold; if the leases expire meanwhile,
                         // single active consumer still keeps others off these shards.

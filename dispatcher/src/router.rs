@@ -145,6 +145,15 @@ impl Router {
             // Shutting down while the database is away: hand the messages back.
             return requeue_all(channel, &good).await;
         };
+        let stored: usize = spans
+            .iter()
+            .zip(&refused)
+            .filter(|(_, r)| r.is_none())
+            .map(|(span, _)| span.len())
+            .sum();
+        metrics::counter!(hookrelay_core::metrics::EVENTS_ROUTED).increment(stored as u64);
+        metrics::counter!(hookrelay_core::metrics::DELIVERIES_CREATED)
+            .increment(deliveries.len() as u64);
         if !redelivered_events.is_empty() {
             // Seen before: deliveries stored then may never have been published.
             let fresh: HashSet<Uuid> = deliveries.iter().map(|d| d.id).collect();

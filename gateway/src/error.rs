@@ -39,10 +39,12 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The database or the broker is unreachable; retry (`retry-after` says when).
     Unavailable,
+    /// `/readyz`: this gateway cannot serve yet (its checks say which part is down).
+    NotReady,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::InvalidBody,
@@ -56,6 +58,7 @@ impl ErrorCode {
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::Unavailable,
+        Self::NotReady,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +76,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable => "unavailable",
+            Self::NotReady => "not_ready",
         }
     }
 
@@ -88,7 +92,7 @@ impl ErrorCode {
             }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

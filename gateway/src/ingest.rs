@@ -79,6 +79,7 @@ impl IngestBatcher {
         events: Vec<IngestEvent>,
     ) -> Result<(), PublishError> {
         let bytes = size_of(&events);
+        let count = events.len() as u64;
         // A request larger than the whole budget waits until it has it all.
         let permits = bytes.min(self.budget_bytes) as u32;
         let budget = self
@@ -98,8 +99,13 @@ impl IngestBatcher {
             })
             .await
             .map_err(|_| PublishError::Unavailable("ingest is shutting down".into()))?;
-        wait.await
-            .unwrap_or_else(|_| Err(PublishError::Unavailable("ingest is shutting down".into())))
+        let outcome = wait
+            .await
+            .unwrap_or_else(|_| Err(PublishError::Unavailable("ingest is shutting down".into())));
+        if outcome.is_ok() {
+            metrics::counter!(hookrelay_core::metrics::EVENTS_ACCEPTED).increment(count);
+        }
+        outcome
     }
 }
 

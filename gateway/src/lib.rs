@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod http_metrics;
 pub mod ingest;
 pub mod routes;
 pub mod state;
@@ -23,6 +24,7 @@ pub use state::AppState;
 /// Builds the state: a lazy broker publisher and warm caches (best effort: a
 /// gateway starts even while Postgres or RabbitMQ are down, and reports it on `/readyz`).
 pub async fn build_state(config: Config, store: Store) -> AppState {
+    hookrelay_core::metrics::handle();
     let topology = config.topology();
     let publisher = Arc::new(Publisher::new(
         config.broker.amqp_url.clone(),

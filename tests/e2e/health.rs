@@ -32,6 +32,9 @@ async fn readiness_names_an_unreachable_broker() {
     let (status, body) = app.get("/readyz", "").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["checks"]["postgres"], "ok");
+    // The cause is logged; the unauthenticated caller only learns which part is down.
+    assert_eq!(body["checks"]["rabbitmq"], "unreachable", "{body}");
+    assert_eq!(body["error"]["code"], "not_ready");
     assert!(
         body["error"]["message"]
             .as_str()

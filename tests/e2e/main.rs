@@ -17,6 +17,7 @@ mod health;
 mod isolation;
 mod limits;
 mod loadtest;
+mod metrics;
 mod replay;
 mod restart;
 mod retries;

@@ -5,8 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use hookrelay_core::queue::{DeadLetter, DeadLetters};
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
 use leptos::prelude::*;
 
 use crate::found::{self, or_page};
@@ -22,22 +20,7 @@ async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
         .ok()?
         .ok()?;
     let channel = connection.create_channel().await.ok()?;
-    let t = &state.topology;
-    let mut names = vec![t.ingest_queue()];
-    names.extend((0..t.shards()).map(|k| t.delivery_queue(k)));
-    names.push(t.dead_letter_queue());
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let mut depths = Vec::new();
-    for name in names {
-        let q = channel
-            .queue_declare(name.as_str().into(), passive, FieldTable::default())
-            .await
-            .ok()?;
-        depths.push((name, q.message_count()));
-    }
+    let depths = state.topology.depths(&channel).await.ok()?;
     let _ = connection.close(200, "bye".into()).await;
     Some(depths)
 }

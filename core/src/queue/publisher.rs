@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use super::Topology;
 use crate::config::Sensitive;
+use crate::metrics;
 
 /// After a failed connect, calls fail at once for this long instead of retrying.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
@@ -166,6 +167,7 @@ impl Publisher {
             Ok(c) => c,
             Err(e) => return vec![Err(e); messages.len()],
         };
+        let started = Instant::now();
         let results = tokio::time::timeout(
             CONFIRM_TIMEOUT,
             Self::publish_on(&channel, messages, properties),
@@ -174,6 +176,13 @@ impl Publisher {
         .unwrap_or_else(|_| {
             vec![Err(PublishError::Unavailable("confirm timed out".into())); messages.len()]
         });
+        ::metrics::histogram!(metrics::PUBLISH_CONFIRM, "role" => self.role)
+            .record(started.elapsed().as_secs_f64());
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        if failed > 0 {
+            ::metrics::counter!(metrics::PUBLISH_FAILURES, "role" => self.role)
+                .increment(failed as u64);
+        }
         // Any refusal starts the next publish on a new link: a connection that failed,
         // a queue gone (declared again on reconnect), or a channel a full quorum queue
         // keeps refusing (`reject-publish` state that outlives the cause).

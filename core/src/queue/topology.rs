@@ -147,6 +147,26 @@ impl Topology {
         Ok(())
     }
 
+    /// Messages ready in each queue: the ingest queue, every shard queue in order,
+    /// then the dead-letter queue.
+    pub async fn depths(&self, channel: &Channel) -> lapin::Result<Vec<(String, u32)>> {
+        let mut names = vec![self.ingest_queue()];
+        names.extend((0..self.shards).map(|k| self.delivery_queue(k)));
+        names.push(self.dead_letter_queue());
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let mut depths = Vec::with_capacity(names.len());
+        for name in names {
+            let q = channel
+                .queue_declare(name.as_str().into(), passive, FieldTable::default())
+                .await?;
+            depths.push((name, q.message_count()));
+        }
+        Ok(depths)
+    }
+
     /// Deletes every queue (tests and uninstalls).
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
         channel

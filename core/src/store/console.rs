@@ -44,6 +44,17 @@ pub struct DeliveryFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// What an on-call person watches, fleet-wide: the metrics' gauges.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct Backlog {
+    /// Deliveries due now and not sent yet.
+    pub due: i64,
+    /// Age of the oldest pending or failed delivery, in seconds (0 when none).
+    pub oldest_undelivered_seconds: f64,
+    pub dead: i64,
+    pub open_circuits: i64,
+}
+
 /// The operator's overview.
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct FleetNumbers {
@@ -227,6 +238,21 @@ impl Store {
                 (SELECT count(*) FROM endpoints WHERE deleted_at IS NULL AND disabled) AS disabled_endpoints,
                 (SELECT count(*) FROM dispatchers WHERE heartbeat_at > now() - interval '30 seconds') AS dispatchers,
                 (SELECT count(*) FROM deliveries WHERE status = 'dead') AS dead",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The backlog gauges, from the partial indexes on due and dead deliveries.
+    pub async fn backlog(&self) -> Result<Backlog> {
+        Ok(sqlx::query_as(
+            "SELECT
+                (SELECT count(*) FROM deliveries WHERE next_attempt_at IS NOT NULL
+                    AND next_attempt_at <= now() AND status IN ('pending', 'failed')) AS due,
+                coalesce((SELECT extract(epoch FROM now() - min(created_at))::float8 FROM deliveries
+                    WHERE next_attempt_at IS NOT NULL AND status IN ('pending', 'failed')), 0) AS oldest_undelivered_seconds,
+                (SELECT count(*) FROM deliveries WHERE status = 'dead') AS dead,
+                (SELECT count(*) FROM endpoints WHERE deleted_at IS NULL AND circuit_state <> 'closed') AS open_circuits",
         )
         .fetch_one(&self.pool)
         .await?)

@@ -30,6 +30,8 @@ pub struct SendJob {
     pub attempts: i32,
     /// When the delivery was routed: retries stop at the policy's maximum age from here.
     pub routed_at: DateTime<Utc>,
+    /// When the gateway accepted the event.
+    pub accepted_at: DateTime<Utc>,
     pub event_id: Uuid,
     pub event_type: String,
     /// The event's payload, shared by every delivery of the event in one load.
@@ -289,7 +291,8 @@ impl Store {
                   AND (d.claimed_until IS NULL OR d.claimed_until < now())
                 RETURNING d.id, d.status, d.attempts, d.created_at, d.event_id, d.endpoint_id, d.tenant_id
              )
-             SELECT c.id AS delivery_id, c.status, c.attempts, c.created_at AS routed_at, c.event_id, e.event_type,
+             SELECT c.id AS delivery_id, c.status, c.attempts, c.created_at AS routed_at, e.created_at AS accepted_at,
+                    c.event_id, e.event_type,
                     CASE WHEN row_number() OVER w = 1 AND octet_length(e.payload) <= $3 THEN e.payload END AS payload,
                     CASE WHEN row_number() OVER w = 1 THEN octet_length(e.payload) END AS payload_bytes,
                     c.endpoint_id, c.tenant_id, ep.url, ep.secret_ciphertext,

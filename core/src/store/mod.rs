@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-pub use console::{DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
+pub use console::{Backlog, DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
 pub use dead::{DeadFilter, DeadStat, MAX_PICKED};
 pub use deliveries::{AttemptRecord, Claimed, INLINE_PAYLOAD_BYTES, NewDelivery, SendJob};
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};

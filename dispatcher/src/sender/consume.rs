@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use super::Outcomes;
 use super::Sender;
 use super::handoff::SlowWatch;
 use super::outcomes::Stored;
@@ -166,7 +167,7 @@ impl Sender {
             })
             .await
             {
-                Ok(()) => {}
+                Ok(()) => self.metrics.outcome(Outcomes::Cancelled, ids.len()),
                 Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
                 Err(Halt::Permanent(e)) => {
                     let reason = format!("the database refused to cancel its deliveries: {e}");

@@ -12,6 +12,7 @@
 mod attempt;
 mod consume;
 mod handoff;
+mod measure;
 mod outcomes;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::client::WebhookClient;
 use crate::lanes::{Lane, Lanes};
 use crate::recorder::Recorder;
+pub(crate) use measure::{Outcomes, SenderMetrics};
 
 /// A claim's first length: far beyond a fast request, short enough that the
 /// deliveries of a sender killed mid-request come back within a minute. A request
@@ -71,6 +73,7 @@ pub struct Sender {
     /// What this process holds loaded at once: deliveries (before they are
     /// claimed) and payload bytes (before the large ones are read).
     pub budget: LoadBudget,
+    pub(crate) metrics: SenderMetrics,
 }
 
 /// Bounds on loaded work, so memory follows the budget, not the queues' depth.

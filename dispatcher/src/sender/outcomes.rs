@@ -10,7 +10,7 @@ use hookrelay_core::store::SendJob;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Outcome, Sender};
+use super::{Outcome, Outcomes, Sender};
 use crate::db_retry::{self, Halt};
 use crate::recorder::Recorded;
 
@@ -52,9 +52,16 @@ impl Sender {
                         // Only an endpoint with failures on record needs them cleared.
                         healthy.insert(job.endpoint_id);
                     }
+                    self.metrics.attempt(
+                        record.response_status,
+                        record.duration_ms,
+                        record.status,
+                        job.accepted_at,
+                    );
                     records.push(record);
                 }
                 Outcome::Parked { wait, spacing } => {
+                    self.metrics.outcome(Outcomes::Parked, 1);
                     // Spread an endpoint's parked deliveries at its own pace.
                     let k = queued.entry(job.endpoint_id).or_default();
                     parked.push((job.delivery_id, wait + spacing * *k));

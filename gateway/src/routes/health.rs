@@ -1,13 +1,17 @@
-//! Liveness (`/healthz`) and readiness (`/readyz`: Postgres and RabbitMQ reachable).
+//! Liveness (`/healthz`), readiness (`/readyz`: Postgres and RabbitMQ reachable;
+//! the causes go to the log, not to the unauthenticated caller) and the
+//! Prometheus metrics (`/metrics`).
 
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::error::ErrorCode;
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -16,6 +20,16 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The process's metrics in the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    hookrelay_core::metrics::sample_pool(&state.store);
+    (
+        [(header::CONTENT_TYPE, hookrelay_core::metrics::CONTENT_TYPE)],
+        hookrelay_core::metrics::render(),
+    )
 }
 
 async fn healthz() -> Json<Value> {
@@ -25,17 +39,23 @@ async fn healthz() -> Json<Value> {
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let postgres = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".to_string()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: postgres unreachable");
+            Err("unreachable")
+        }
+        Err(_) => Err("timed out"),
     };
     let rabbitmq = match tokio::time::timeout(CHECK_TIMEOUT, state.publisher.channel()).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".to_string()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: rabbitmq unreachable");
+            Err("unreachable")
+        }
+        Err(_) => Err("timed out"),
     };
-    let show = |r: &Result<(), String>| match r {
+    let show = |r: &Result<(), &str>| match r {
         Ok(()) => json!("ok"),
-        Err(e) => json!(format!("unreachable: {e}")),
+        Err(e) => json!(e),
     };
     let checks = json!({ "postgres": show(&postgres), "rabbitmq": show(&rabbitmq) });
     let failing: Vec<&str> = [("postgres", &postgres), ("rabbitmq", &rabbitmq)]
@@ -50,8 +70,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         )
     } else {
         let message = format!("not ready: {} unreachable", failing.join(" and "));
-        let body =
-            json!({ "error": { "code": "not_ready", "message": message }, "checks": checks });
+        let body = json!({
+            "error": { "code": ErrorCode::NotReady, "message": message },
+            "checks": checks
+        });
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
 }

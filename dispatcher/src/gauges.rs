@@ -1,0 +1,100 @@
+//! Samples the fleet's gauges every few seconds: the backlog and lag from
+//! Postgres, queue depths from the broker, this process's pool. Every dispatcher
+//! reports the fleet-wide numbers (aggregate them with `max`).
+
+use std::time::Duration;
+
+use hookrelay_core::Store;
+use hookrelay_core::metrics::{
+    BROKER_DEAD_LETTERS, DEAD_DELIVERIES, DELIVERIES_DUE, OLDEST_UNDELIVERED, OPEN_CIRCUITS,
+    QUEUE_MESSAGES,
+};
+use hookrelay_core::queue::{self, Topology};
+use lapin::Connection;
+use metrics::gauge;
+use tokio_util::sync::CancellationToken;
+
+/// How often the gauges are read again.
+pub const EVERY: Duration = Duration::from_secs(15);
+
+pub async fn sample_until(
+    store: Store,
+    topology: Topology,
+    amqp_url: String,
+    stop: CancellationToken,
+) {
+    let mut broker: Option<Connection> = None;
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        sample_store(&store).await;
+        if !sample_broker(&mut broker, &topology, &amqp_url).await {
+            broker = None;
+        }
+    }
+    if let Some(c) = broker {
+        let _ = c.close(200, "bye".into()).await;
+    }
+}
+
+async fn sample_store(store: &Store) {
+    match store.backlog().await {
+        Ok(b) => {
+            gauge!(DELIVERIES_DUE).set(b.due as f64);
+            gauge!(OLDEST_UNDELIVERED).set(b.oldest_undelivered_seconds);
+            gauge!(DEAD_DELIVERIES).set(b.dead as f64);
+            gauge!(OPEN_CIRCUITS).set(b.open_circuits as f64);
+        }
+        Err(e) => tracing::debug!(error = %e, "metrics: cannot read the backlog"),
+    }
+    hookrelay_core::metrics::sample_pool(store);
+}
+
+/// Reads the queue depths on a connection kept between samples; `false` when the
+/// broker could not be read (the connection is opened again next time).
+async fn sample_broker(broker: &mut Option<Connection>, topology: &Topology, url: &str) -> bool {
+    if broker.is_none() {
+        match tokio::time::timeout(
+            Duration::from_secs(3),
+            queue::connect(url, "dispatcher-metrics"),
+        )
+        .await
+        {
+            Ok(Ok(c)) => *broker = Some(c),
+            _ => return false,
+        }
+    }
+    let Some(connection) = broker.as_ref() else {
+        return false;
+    };
+    let depths = async {
+        let channel = connection.create_channel().await?;
+        let depths = topology.depths(&channel).await;
+        let _ = channel.close(200, "sampled".into()).await;
+        depths
+    };
+    let Ok(Ok(depths)) = tokio::time::timeout(Duration::from_secs(3), depths).await else {
+        return false;
+    };
+    let dead_queue = topology.dead_letter_queue();
+    let ingest_queue = topology.ingest_queue();
+    let (mut ingest, mut shards, mut dead) = (0u64, 0u64, 0u64);
+    for (name, n) in depths {
+        let n = u64::from(n);
+        if name == ingest_queue {
+            ingest += n;
+        } else if name == dead_queue {
+            dead += n;
+        } else {
+            shards += n;
+        }
+    }
+    gauge!(QUEUE_MESSAGES, "queue" => "ingest").set(ingest as f64);
+    gauge!(QUEUE_MESSAGES, "queue" => "shards").set(shards as f64);
+    gauge!(QUEUE_MESSAGES, "queue" => "dead").set(dead as f64);
+    gauge!(BROKER_DEAD_LETTERS).set(dead as f64);
+    true
+}

@@ -1,0 +1,27 @@
+//! HTTP metrics: every answered request counted and timed by its matched route
+//! (the route's pattern, never the ids in it), method and status.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use hookrelay_core::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+use metrics::{counter, histogram};
+
+/// Middleware for routed requests (installed with `route_layer`, so the matched
+/// path is known).
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    histogram!(HTTP_DURATION, "route" => route.clone(), "method" => method.clone())
+        .record(started.elapsed().as_secs_f64());
+    counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status).increment(1);
+    res
+}

@@ -10,7 +10,8 @@ ensure_services
 
 log "building release binaries"
 (cd "$ROOT" && cargo build --release --locked -p hookrelay -p hookrelay-loadtest 2>&1 | tail -1)
-BIN="$ROOT/target/release/hookrelay"
+# HOOKRELAY_BIN runs another build of hookrelay (e.g. the one before a change).
+BIN="${HOOKRELAY_BIN:-$ROOT/target/release/hookrelay}"
 LOADTEST="$ROOT/target/release/hookrelay-loadtest"
 
 RUN_ID="lt$(date +%s)$$"

@@ -8,6 +8,7 @@ pub mod config;
 pub mod console_link;
 pub mod crypto;
 pub mod event_type;
+pub mod gauges;
 pub mod ids;
 pub mod key_cache;
 pub mod metrics;

@@ -50,6 +50,29 @@ pub const DB_CONNECTIONS: &str = "hookrelay_db_pool_connections";
 /// Always 1, labelled with the version.
 pub const BUILD_INFO: &str = "hookrelay_build_info";
 
+/// Every metric above, for checks that name none that does not exist.
+pub const ALL: [&str; 19] = [
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    EVENTS_ACCEPTED,
+    PUBLISH_CONFIRM,
+    PUBLISH_FAILURES,
+    EVENTS_ROUTED,
+    DELIVERIES_CREATED,
+    DELIVERY_OUTCOMES,
+    ATTEMPT_DURATION,
+    DELIVERY_LATENCY,
+    DELIVERIES_DUE,
+    OLDEST_UNDELIVERED,
+    DEAD_DELIVERIES,
+    BROKER_DEAD_LETTERS,
+    OPEN_CIRCUITS,
+    QUEUE_MESSAGES,
+    SHARDS_HELD,
+    DB_CONNECTIONS,
+    BUILD_INFO,
+];
+
 /// Histogram buckets, in seconds: from a millisecond to ten minutes.
 const BUCKETS: [f64; 18] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -180,4 +203,55 @@ fn describe() {
         "Connections of this process's database pool, by state."
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the version.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dashboard and the alert rules name only metrics declared here (a
+    /// histogram by its `_bucket`, `_count` or `_sum` series).
+    #[test]
+    fn the_dashboard_and_alerts_name_only_declared_metrics() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        for file in [
+            "deploy/grafana/hookrelay.json",
+            "deploy/prometheus/alerts.yml",
+        ] {
+            let text = std::fs::read_to_string(format!("{root}/{file}")).expect(file);
+            let mut named = 0;
+            for (i, _) in text.match_indices("hookrelay_") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if name == "hookrelay_" {
+                    continue;
+                }
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name);
+                assert!(
+                    ALL.contains(&base),
+                    "{file} names {name}, which is not declared"
+                );
+                named += 1;
+            }
+            assert!(named >= 8, "{file} names {named} metrics");
+        }
+    }
+
+    #[test]
+    fn names_follow_the_conventions() {
+        for name in ALL {
+            assert!(name.starts_with("hookrelay_"), "{name}");
+            assert!(
+                !name.ends_with("_total") || !name.contains("_seconds"),
+                "{name}: a counter of seconds"
+            );
+        }
+        assert_eq!(status_class(Some(204)), "2xx");
+        assert_eq!(status_class(None), "none");
+    }
 }

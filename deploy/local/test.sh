@@ -16,6 +16,10 @@ if [ ! -d "$ROOT/console/browser/node_modules/playwright-core" ]; then
   (cd "$ROOT/console/browser" && npm install --no-audit --no-fund --no-package-lock --silent)
 fi
 
+# The alert rules must load in Prometheus: promtool (Debian package prometheus).
+command -v promtool >/dev/null 2>&1 || apt_install --no-install-recommends prometheus
+promtool check rules "$ROOT/deploy/prometheus/alerts.yml"
+
 # A dispatcher with a shifted clock (tests/e2e/clock.rs): libfaketime.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || apt_install faketime
 

@@ -14,7 +14,6 @@ mod backoff;
 mod breaker;
 pub mod client;
 mod db_retry;
-mod gauges;
 mod isolate;
 mod jobs;
 mod lanes;
@@ -76,6 +75,12 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DispatchError> {
         // Before any metric handle is taken: handles taken earlier would record nowhere.
         hookrelay_core::metrics::handle();
+        for counter in [
+            hookrelay_core::metrics::EVENTS_ROUTED,
+            hookrelay_core::metrics::DELIVERIES_CREATED,
+        ] {
+            metrics::counter!(counter).increment(0);
+        }
         let c = &self.config;
         let topology = c.topology();
         let recorder_cancel = CancellationToken::new();
@@ -138,7 +143,7 @@ impl Dispatcher {
             }
             .run(scheduler_stop.clone()),
         );
-        let gauges = tokio::spawn(gauges::sample_until(
+        let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
             self.store.clone(),
             topology.clone(),
             c.broker.amqp_url.expose().clone(),

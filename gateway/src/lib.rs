@@ -25,6 +25,7 @@ pub use state::AppState;
 /// gateway starts even while Postgres or RabbitMQ are down, and reports it on `/readyz`).
 pub async fn build_state(config: Config, store: Store) -> AppState {
     hookrelay_core::metrics::handle();
+    metrics::counter!(hookrelay_core::metrics::EVENTS_ACCEPTED).increment(0);
     let topology = config.topology();
     let publisher = Arc::new(Publisher::new(
         config.broker.amqp_url.clone(),
@@ -61,11 +62,18 @@ pub async fn serve(
         let (state, cancel) = (state.clone(), shutdown.clone());
         tokio::spawn(async move { state.keys.refresh_loop(state.store.clone(), cancel).await })
     };
+    let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
+        state.store.clone(),
+        state.config.topology(),
+        state.config.broker.amqp_url.expose().clone(),
+        shutdown.clone(),
+    ));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
     let _ = refresh.await;
+    let _ = gauges.await;
     state.publisher.close().await;
     result
 }

@@ -65,6 +65,8 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// Does not connect yet; the first publish (or `channel`) does.
     pub fn new(url: Sensitive<String>, role: &'static str, topology: Topology) -> Self {
+        // Present from the start, so a rate over it is 0 rather than missing.
+        ::metrics::counter!(metrics::PUBLISH_FAILURES, "role" => role).increment(0);
         Self {
             url,
             role,

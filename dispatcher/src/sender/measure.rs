@@ -33,7 +33,11 @@ impl SenderMetrics {
         Self {
             outcomes: OUTCOMES
                 .iter()
-                .map(|o| counter!(DELIVERY_OUTCOMES, "outcome" => *o))
+                .map(|o| {
+                    let c = counter!(DELIVERY_OUTCOMES, "outcome" => *o);
+                    c.increment(0);
+                    c
+                })
                 .collect(),
             attempts: CLASSES
                 .iter()

@@ -1,28 +1,36 @@
 //! Samples the fleet's gauges every few seconds: the backlog and lag from
-//! Postgres, queue depths from the broker, this process's pool. Every dispatcher
-//! reports the fleet-wide numbers (aggregate them with `max`).
+//! Postgres, queue depths from the broker, this process's pool. Every gateway and
+//! dispatcher reports the fleet-wide numbers (aggregate them with `max`), so the
+//! lag stays visible while no dispatcher runs; one sampler per process.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hookrelay_core::Store;
-use hookrelay_core::metrics::{
+use crate::Store;
+use crate::metrics::{
     BROKER_DEAD_LETTERS, DEAD_DELIVERIES, DELIVERIES_DUE, OLDEST_UNDELIVERED, OPEN_CIRCUITS,
     QUEUE_MESSAGES,
 };
-use hookrelay_core::queue::{self, Topology};
+use crate::queue::{self, Topology};
+use ::metrics::gauge;
 use lapin::Connection;
-use metrics::gauge;
 use tokio_util::sync::CancellationToken;
 
 /// How often the gauges are read again.
 pub const EVERY: Duration = Duration::from_secs(15);
 
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Samples until `stop` fires; returns at once if this process already samples.
 pub async fn sample_until(
     store: Store,
     topology: Topology,
     amqp_url: String,
     stop: CancellationToken,
 ) {
+    if STARTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let mut broker: Option<Connection> = None;
     let mut tick = tokio::time::interval(EVERY);
     loop {
@@ -38,6 +46,7 @@ pub async fn sample_until(
     if let Some(c) = broker {
         let _ = c.close(200, "bye".into()).await;
     }
+    STARTED.store(false, Ordering::SeqCst);
 }
 
 async fn sample_store(store: &Store) {
@@ -50,7 +59,7 @@ async fn sample_store(store: &Store) {
         }
         Err(e) => tracing::debug!(error = %e, "metrics: cannot read the backlog"),
     }
-    hookrelay_core::metrics::sample_pool(store);
+    crate::metrics::sample_pool(store);
 }
 
 /// Reads the queue depths on a connection kept between samples; `false` when the

@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", config::describe(&parsed));
         return Ok(());
     }
-    telemetry::init();
+    telemetry::init(&config.log);
     hookrelay_core::metrics::handle();
     let shutdown = CancellationToken::new();
     tokio::spawn(hookrelay::cancel_on_signal(shutdown.clone()));

@@ -63,6 +63,30 @@ pub struct Config {
     pub breaker: BreakerSettings,
     #[command(flatten, next_help_heading = "Dispatcher")]
     pub dispatcher: DispatcherSettings,
+    #[command(flatten, next_help_heading = "Logs")]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// What to log: a tracing filter, e.g. info or hookrelay_dispatcher=debug,info.
+    #[arg(long = "log", env = "HOOKRELAY_LOG", default_value = crate::telemetry::DEFAULT_FILTER)]
+    pub filter: String,
+    /// text (for people) or json (one object per line, for log pipelines).
+    #[arg(
+        long = "log-format",
+        env = "HOOKRELAY_LOG_FORMAT",
+        default_value = "text",
+        value_enum
+    )]
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -710,7 +734,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 38, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 40, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

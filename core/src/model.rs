@@ -74,6 +74,8 @@ pub struct Event {
     #[serde(serialize_with = "raw_json")]
     pub payload: String,
     pub idempotency_key: Option<String>,
+    /// The `x-request-id` of the ingest request that accepted it.
+    pub request_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub routed_at: DateTime<Utc>,
 }

@@ -46,6 +46,7 @@ impl Recorder {
     }
 
     /// Stores the records; `Recorded::Yes` once they are committed.
+    #[tracing::instrument(level = "debug", name = "record", skip_all, fields(attempts = records.len()))]
     pub async fn record(&self, records: Vec<AttemptRecord>) -> Recorded {
         if records.is_empty() {
             return Recorded::Yes;

@@ -95,6 +95,7 @@ impl Router {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "route", skip_all, fields(messages = batch.len()))]
     async fn handle_batch(
         &self,
         channel: &Channel,
@@ -121,6 +122,7 @@ impl Router {
                             payload: e.payload.get().to_owned(),
                             idempotency_key: e.idempotency_key,
                             accepted_at: e.accepted_at,
+                            request_id: e.request_id,
                         });
                     }
                     spans.push(start..events.len());

@@ -229,6 +229,7 @@ pub async fn route_unpublished(
         payload: "{}".into(),
         idempotency_key: None,
         accepted_at: chrono::Utc::now(),
+        request_id: None,
     };
     app.store
         .route_events(&[event], unsent_after)

@@ -100,7 +100,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config), dispatcher: bool) -> Self {
-        hookrelay_core::telemetry::init();
+        hookrelay_core::telemetry::init_from_env();
         hookrelay_dispatcher::client::install_tls_provider();
         let db_name = format!("hookrelay_test_{}", Uuid::new_v4().simple());
         let admin_url = admin_database_url();

@@ -19,6 +19,7 @@ mod limits;
 mod loadtest;
 mod metrics;
 mod replay;
+mod request_ids;
 mod restart;
 mod retries;
 mod ssrf;

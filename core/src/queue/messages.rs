@@ -22,6 +22,9 @@ pub struct IngestEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     pub accepted_at: DateTime<Utc>,
+    /// The `x-request-id` of the request that accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Deliveries due now, all of endpoints on the shard the message is published to.

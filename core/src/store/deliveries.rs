@@ -133,8 +133,8 @@ impl Store {
     ) -> Result<Vec<NewDelivery>> {
         let mut tx = self.pool.begin().await?;
         let inserted: Vec<Uuid> = sqlx::query_scalar(
-            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
@@ -143,6 +143,7 @@ impl Store {
         .bind(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.idempotency_key.as_deref()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.accepted_at).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.request_id.as_deref()).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
         if inserted.is_empty() {

@@ -7,7 +7,8 @@ use super::Result;
 use super::Store;
 use crate::model::Event;
 
-const COLUMNS: &str = "id, tenant_id, event_type, payload, idempotency_key, created_at, routed_at";
+const COLUMNS: &str =
+    "id, tenant_id, event_type, payload, idempotency_key, request_id, created_at, routed_at";
 
 /// An event as the router stores it.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct NewEvent {
     pub payload: String,
     pub idempotency_key: Option<String>,
     pub accepted_at: DateTime<Utc>,
+    /// The `x-request-id` of the request that accepted it.
+    pub request_id: Option<String>,
 }
 
 impl Store {

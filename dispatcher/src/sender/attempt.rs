@@ -16,6 +16,18 @@ use crate::client::{Outgoing, not_sent};
 use crate::lanes::MAX_LANE_WAIT;
 
 impl Sender {
+    #[tracing::instrument(
+        level = "debug",
+        name = "attempt",
+        skip_all,
+        fields(
+            delivery = %job.delivery_id,
+            endpoint = %job.endpoint_id,
+            tenant = %job.tenant_id,
+            event = %job.event_id,
+            attempt = job.attempts + 1,
+        )
+    )]
     pub(super) async fn attempt(&self, job: &SendJob, watch: &SlowWatch) -> Outcome {
         let claimed = Instant::now();
         let lane = self.lane_of(job);

@@ -2,6 +2,7 @@
 //! queue and answers `202` only once the broker has confirmed the message; it never
 //! touches Postgres (the router stores events moments later).
 
+use axum::Extension;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::auth::Producer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, PageParams, Params, path_id};
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 pub const MAX_BATCH: usize = 1000;
@@ -58,7 +60,13 @@ struct BatchIn {
 }
 
 /// Checks one event and gives it its id; `at` names it in errors (batch position).
-fn accept(tenant_id: Uuid, e: EventIn, max_payload: usize, at: &str) -> ApiResult<IngestEvent> {
+fn accept(
+    tenant_id: Uuid,
+    e: EventIn,
+    max_payload: usize,
+    request_id: &RequestId,
+    at: &str,
+) -> ApiResult<IngestEvent> {
     if !event_type::is_valid_name(&e.event_type) {
         return Err(ApiError::invalid(format!(
             "{at}event_type {:?} must be dot-separated segments of letters, digits, '_' or '-' (at most {} bytes)",
@@ -89,29 +97,45 @@ fn accept(tenant_id: Uuid, e: EventIn, max_payload: usize, at: &str) -> ApiResul
         payload: e.payload,
         idempotency_key: e.idempotency_key,
         accepted_at: Utc::now(),
+        request_id: Some(request_id.0.clone()),
     })
 }
 
+#[tracing::instrument(level = "debug", name = "ingest", skip_all, fields(tenant, event))]
 async fn ingest(
     State(state): State<AppState>,
     _p: Producer,
+    Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
     Body(req): Body<EventIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    let event = accept(tenant.id, req, state.config.http.max_payload_bytes, "")?;
+    tracing::Span::current().record("tenant", tracing::field::display(tenant.id));
+    let max = state.config.http.max_payload_bytes;
+    let event = accept(tenant.id, req, max, &request_id, "")?;
+    tracing::Span::current().record("event", tracing::field::display(event.id));
     let id = event.id;
     state.ingest.submit(tenant.id, vec![event]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }
 
+#[tracing::instrument(
+    level = "debug",
+    name = "ingest_batch",
+    skip_all,
+    fields(tenant, events)
+)]
 async fn ingest_batch(
     State(state): State<AppState>,
     _p: Producer,
+    Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
     Body(req): Body<BatchIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let span = tracing::Span::current();
+    span.record("tenant", tracing::field::display(tenant.id));
+    span.record("events", req.events.len());
     if req.events.is_empty() || req.events.len() > MAX_BATCH {
         return Err(ApiError::invalid(format!(
             "events must hold 1 to {MAX_BATCH} events"
@@ -122,7 +146,7 @@ async fn ingest_batch(
         .events
         .into_iter()
         .enumerate()
-        .map(|(i, e)| accept(tenant.id, e, max, &format!("events[{i}]: ")))
+        .map(|(i, e)| accept(tenant.id, e, max, &request_id, &format!("events[{i}]: ")))
         .collect::<ApiResult<Vec<_>>>()?;
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     // The batch travels in one message: all of it is accepted, or none.

@@ -41,5 +41,6 @@ pub fn router(state: AppState) -> Router {
         })
         .route_layer(axum::middleware::from_fn(crate::http_metrics::track))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
         .with_state(state)
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp, amqp_url, b64};
+use crate::helpers::{Receiver, TestApp};
 
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
@@ -16,23 +16,11 @@ fn skewed_dispatcher(app: &TestApp, skew: &str) -> tokio::process::Child {
         std::path::Path::new(FAKETIME).exists(),
         "libfaketime is missing (Debian package faketime; deploy/local/test.sh installs it)"
     );
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("dispatcher")
+    app.dispatcher_command()
         .env("LD_PRELOAD", FAKETIME)
         .env("FAKETIME", skew)
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env("HOOKRELAY_DATABASE_URL", app.config.database.url.expose())
-        .env("HOOKRELAY_AMQP_URL", amqp_url())
-        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.broker.queue_prefix)
-        .env("HOOKRELAY_SHARDS", app.config.broker.shards.to_string())
-        .env(
-            "HOOKRELAY_ENCRYPTION_KEY",
-            b64(app.config.security.encryption_key.expose()),
-        )
-        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
         .env("HOOKRELAY_RETRY_SCHEDULE", "3s")
-        .env("HOOKRELAY_LOG", "warn")
-        .kill_on_drop(true)
         .spawn()
         .expect("start hookrelay dispatcher")
 }

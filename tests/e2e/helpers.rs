@@ -94,6 +94,25 @@ pub fn test_config(db_url: String) -> Config {
 }
 
 impl TestApp {
+    /// `hookrelay dispatcher` (the real binary) for this test's database, queues
+    /// and key, delivering to loopback; killed when dropped. Add settings, then spawn.
+    pub fn dispatcher_command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+        cmd.arg("dispatcher")
+            .env("HOOKRELAY_DATABASE_URL", self.config.database.url.expose())
+            .env("HOOKRELAY_AMQP_URL", amqp_url())
+            .env("HOOKRELAY_QUEUE_PREFIX", &self.config.broker.queue_prefix)
+            .env("HOOKRELAY_SHARDS", self.config.broker.shards.to_string())
+            .env(
+                "HOOKRELAY_ENCRYPTION_KEY",
+                b64(self.config.security.encryption_key.expose()),
+            )
+            .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
+            .env("HOOKRELAY_LOG", "warn")
+            .kill_on_drop(true);
+        cmd
+    }
+
     /// Gateway and dispatcher, ready to use.
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}, true).await

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{PATIENCE, Receiver, TestApp, amqp_url, b64};
+use crate::helpers::{PATIENCE, Receiver, TestApp};
 
 /// The value of the sample `name{labels…}` (labels in any order), if present.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -142,20 +142,9 @@ async fn a_dispatcher_alone_serves_its_metrics_on_the_metrics_address() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let _dispatcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("dispatcher")
-        .env("HOOKRELAY_DATABASE_URL", app.config.database.url.expose())
-        .env("HOOKRELAY_AMQP_URL", amqp_url())
-        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.broker.queue_prefix)
-        .env("HOOKRELAY_SHARDS", app.config.broker.shards.to_string())
-        .env(
-            "HOOKRELAY_ENCRYPTION_KEY",
-            b64(app.config.security.encryption_key.expose()),
-        )
-        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
+    let _dispatcher = app
+        .dispatcher_command()
         .env("HOOKRELAY_METRICS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HOOKRELAY_LOG", "warn")
-        .kill_on_drop(true)
         .spawn()
         .expect("start hookrelay dispatcher");
     app.event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{PATIENCE, Receiver, TestApp, amqp_url, b64};
+use crate::helpers::{PATIENCE, Receiver, TestApp};
 
 #[tokio::test]
 async fn request_ids_are_returned_and_stored_with_the_events() {
@@ -71,20 +71,11 @@ async fn request_ids_are_returned_and_stored_with_the_events() {
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let app = TestApp::spawn_with(|_| {}, false).await;
-    let mut dispatcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("dispatcher")
-        .env("HOOKRELAY_DATABASE_URL", app.config.database.url.expose())
-        .env("HOOKRELAY_AMQP_URL", amqp_url())
-        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.broker.queue_prefix)
-        .env("HOOKRELAY_SHARDS", app.config.broker.shards.to_string())
-        .env(
-            "HOOKRELAY_ENCRYPTION_KEY",
-            b64(app.config.security.encryption_key.expose()),
-        )
+    let mut dispatcher = app
+        .dispatcher_command()
         .env("HOOKRELAY_LOG", "info")
         .env("HOOKRELAY_LOG_FORMAT", "json")
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("start hookrelay dispatcher");
     let mut lines = BufReader::new(dispatcher.stderr.take().expect("stderr")).lines();

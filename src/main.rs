@@ -38,6 +38,8 @@ enum Command {
     Migrate,
     /// Print every setting with the value in effect (secrets masked) and its source.
     Config,
+    /// Print the API's OpenAPI document (the one served at /openapi.json).
+    Openapi,
     /// Dead-letter tooling: list, show, replay, purge, stats.
     Dlq {
         #[command(subcommand)]
@@ -49,6 +51,11 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     // `cli` declares every setting with its variable, so `--help` shows them; the
     // values themselves are read by `config::parse`, trimmed, flags first.
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        // Needs no settings: the document is the same for every installation.
+        print!("{}", hookrelay_gateway::openapi_json());
+        return Ok(());
+    }
     let cli = Config::augment_args(Cli::command());
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match config::parse(cli.clone(), args.clone(), |name| std::env::var(name).ok()) {
@@ -104,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dispatcher => hookrelay::dispatcher(config, shutdown).await,
         Command::Console => hookrelay::console(config, shutdown).await,
         Command::Migrate => hookrelay::migrate(&config).await,
-        Command::Config => Ok(()),
+        Command::Config | Command::Openapi => Ok(()),
         Command::Dlq { command } => hookrelay::dlq(&config, command).await,
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 pub use crate::states::{CircuitState, DeliveryStatus, JobKind, JobStatus};
 
 /// One of the producer's customers; owns endpoints, events and deliveries.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Tenant {
     pub id: Uuid,
     pub uid: Option<String>,
@@ -17,7 +17,7 @@ pub struct Tenant {
 }
 
 /// A producer API key as listed: never the key itself, only its first characters.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -28,7 +28,7 @@ pub struct ApiKey {
 
 /// A subscriber URL of a tenant. The secret is kept apart (encrypted) and never
 /// part of this view.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Endpoint {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -55,7 +55,7 @@ pub struct Endpoint {
 }
 
 /// An endpoint's circuit breaker and when it opened and will next let a probe through.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Circuit {
     #[sqlx(rename = "circuit_state")]
     pub state: CircuitState,
@@ -66,12 +66,14 @@ pub struct Circuit {
 }
 
 /// An accepted event. `payload` is the producer's JSON, byte for byte.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Event {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub event_type: String,
+    /// The producer's JSON, any value.
     #[serde(serialize_with = "raw_json")]
+    #[schema(value_type = Value)]
     pub payload: String,
     pub idempotency_key: Option<String>,
     /// The `x-request-id` of the ingest request that accepted it.
@@ -87,7 +89,7 @@ fn raw_json<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// One event going to one endpoint; its id is the `webhook-id` subscribers see.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -106,14 +108,16 @@ pub struct Delivery {
 }
 
 /// One HTTP request towards an endpoint and what came back.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Attempt {
     pub id: Uuid,
     pub delivery_id: Uuid,
     pub attempt: i32,
+    #[schema(value_type = Object)]
     pub request_headers: serde_json::Value,
     pub response_status: Option<i32>,
     /// Header name to value (several values joined with ", "); `None` without a response.
+    #[schema(value_type = Option<Object>)]
     pub response_headers: Option<serde_json::Value>,
     pub response_body: Option<String>,
     pub duration_ms: i32,
@@ -122,7 +126,7 @@ pub struct Attempt {
 }
 
 /// A page of a newest-first list; `next` is the cursor for `?after=`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next: Option<String>,
@@ -145,7 +149,7 @@ impl<T> Page<T> {
 /// A durable bulk job: `recover` re-sends an endpoint's failed and dead deliveries
 /// routed in [`since`, `until`); `dead_replay` re-sends the dead deliveries that
 /// match its filter (every part optional).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
     pub id: Uuid,
     pub kind: JobKind,

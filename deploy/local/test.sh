@@ -49,4 +49,6 @@ else
   log "cargo-nextest not found; using cargo test"
   cargo test --workspace --locked --tests
 fi
+# The API contract: openapi.json lints clean, and schemathesis finds nothing.
+bash "$ROOT/deploy/local/contract.sh"
 log "test suite finished in $(( $(date +%s) - start )) s"

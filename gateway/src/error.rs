@@ -97,6 +97,18 @@ impl ErrorCode {
     }
 }
 
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::ALL.iter().map(|c| c.as_str())))
+            .description(Some("Every error code the API returns"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
+
 impl Serialize for ErrorCode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -170,6 +182,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(constraint) => {
                 tracing::info!(%constraint, "write refused by a unique constraint");
                 Self::new(ErrorCode::Conflict, conflict_message(&constraint))
+            }
+            StoreError::Missing(constraint) => {
+                tracing::info!(%constraint, "write refused by a foreign key");
+                Self::not_found("the tenant or endpoint it names")
             }
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database call failed");

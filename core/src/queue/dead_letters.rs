@@ -59,7 +59,7 @@ impl Publisher {
 }
 
 /// One message in the dead-letter queue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// The message id hookrelay gave it; `pos-N` (its place in the queue) for a
     /// message that came without one.
@@ -127,14 +127,14 @@ impl DeadLetter {
 }
 
 /// What a requeue did.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequeueReport {
     pub requeued: Vec<String>,
     /// Messages that failed validation again: still in the queue, with why.
     pub refused: Vec<Refusal>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Refusal {
     pub id: String,
     pub reason: String,

@@ -32,7 +32,7 @@ pub(super) const MATCH_DEAD: &str = "d.status = 'dead'
     AND ($6::text IS NULL OR d.last_error ILIKE '%' || $6 || '%')";
 
 /// Dead deliveries per endpoint.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadStat {
     pub tenant_id: Uuid,
     pub endpoint_id: Uuid,

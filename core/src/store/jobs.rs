@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dead::MATCH_DEAD;
-use super::{DeadFilter, NewDelivery, Result, Store};
+use super::{DeadFilter, NewDelivery, Result, Store, StoreError};
 use crate::model::{Job, JobKind};
 
 /// An open job as its worker sees it.
@@ -68,7 +68,7 @@ impl Store {
 
     /// A job replaying the dead deliveries that match `f` (as they stand now).
     pub async fn create_dead_replay_job(&self, id: Uuid, f: &DeadFilter) -> Result<Job> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO jobs (id, kind, tenant_id, endpoint_id, event_type, since, until, reason)
              VALUES ($1, 'dead_replay', $2, $3, $4, $5, $6, $7)
              RETURNING {JOB_COLUMNS}"
@@ -81,7 +81,8 @@ impl Store {
         .bind(f.until)
         .bind(f.reason.as_deref())
         .fetch_one(&self.pool)
-        .await?)
+        .await
+        .map_err(StoreError::from_write)
     }
 
     pub async fn get_job(&self, id: Uuid) -> Result<Option<Job>> {

@@ -28,6 +28,10 @@ pub enum StoreError {
     /// A unique constraint refused the write; holds the constraint's name.
     #[error("conflicts with an existing row ({0})")]
     Conflict(String),
+    /// A foreign key refused the write: the row it names does not exist. Holds
+    /// the constraint's name.
+    #[error("refers to a row that does not exist ({0})")]
+    Missing(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -40,6 +44,11 @@ impl StoreError {
         {
             return Self::Conflict(db.constraint().unwrap_or("unique").to_string());
         }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_foreign_key_violation()
+        {
+            return Self::Missing(db.constraint().unwrap_or("foreign key").to_string());
+        }
         Self::Database(e)
     }
 
@@ -49,7 +58,7 @@ impl StoreError {
     /// so it is permanent for the input that caused it.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Conflict(_) => false,
+            Self::Conflict(_) | Self::Missing(_) => false,
             Self::Database(e) => is_transient(e),
         }
     }

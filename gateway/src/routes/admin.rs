@@ -12,6 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params, path_id};
@@ -26,15 +28,24 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/deliveries/{id}", get(show))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct Filter {
+pub(super) struct Filter {
     tenant: Option<Uuid>,
     endpoint: Option<Uuid>,
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    #[param(max_length = 255, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     event_type: Option<String>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
+    /// Part of the recorded error.
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    #[param(max_length = 1024, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     reason: Option<String>,
+    /// At most this many (list only; default 50).
+    #[schema(minimum = 1, maximum = 1000)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Replay/purge with no other filter must say so.
     #[serde(default)]
@@ -45,6 +56,27 @@ struct Filter {
 }
 
 impl Filter {
+    /// Text PostgreSQL can compare: no control characters (a NUL would fail the
+    /// query), lengths as the contract says.
+    fn check(&self, invalid: fn(String) -> ApiError) -> ApiResult<()> {
+        for (name, v, max) in [
+            ("event_type", &self.event_type, 255),
+            ("reason", &self.reason, 1024),
+        ] {
+            if let Some(v) = v
+                && (v.chars().any(char::is_control) || v.chars().count() > max)
+            {
+                return Err(invalid(format!(
+                    "{name} must be at most {max} characters, none of them control characters"
+                )));
+            }
+        }
+        if self.limit.is_some_and(|n| !(1..=1000).contains(&n)) {
+            return Err(invalid("`limit` must be from 1 to 1000".into()));
+        }
+        Ok(())
+    }
+
     fn dead(&self) -> DeadFilter {
         DeadFilter {
             tenant_id: self.tenant,
@@ -71,23 +103,43 @@ impl Filter {
     }
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v1/admin/dead",
+    tag = "dead-letters",
+    summary = "List dead deliveries",
+    params(Filter),
+    responses((status = 200, description = "Dead deliveries, newest first", body = DeadList)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     _a: Admin,
     Params(f): Params<Filter>,
 ) -> ApiResult<Json<Value>> {
+    f.check(ApiError::bad_request)?;
     let rows: Vec<Delivery> = state
         .store
-        .list_dead(&f.dead(), f.limit.unwrap_or(50).clamp(1, 1000))
+        .list_dead(&f.dead(), f.limit.unwrap_or(50))
         .await?;
     Ok(Json(json!({ "data": rows })))
 }
 
-async fn stats(
+#[utoipa::path(
+    get,
+    path = "/v1/admin/dead/stats",
+    tag = "dead-letters",
+    summary = "Count dead deliveries per endpoint",
+    params(Filter),
+    responses((status = 200, description = "Per endpoint", body = DeadStats)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn stats(
     State(state): State<AppState>,
     _a: Admin,
     Params(f): Params<Filter>,
 ) -> ApiResult<Json<Value>> {
+    f.check(ApiError::bad_request)?;
     let rows: Vec<DeadStat> = state.store.dead_stats(&f.dead()).await?;
     let total: i64 = rows.iter().map(|s| s.dead).sum();
     Ok(Json(json!({ "data": rows, "total": total })))
@@ -95,11 +147,24 @@ async fn stats(
 
 /// Starts a durable job that re-sends every matching dead delivery; `202` with the
 /// job, whose progress is at `/v1/jobs/{id}`.
-async fn replay(
+#[utoipa::path(
+    post,
+    path = "/v1/admin/dead/replay",
+    tag = "dead-letters",
+    summary = "Re-send the matching dead deliveries, as a job",
+    request_body = Filter,
+    responses(
+        (status = 202, description = "The job", body = Job),
+        (status = 404, description = "The tenant or endpoint it names does not exist", body = ErrorBody),
+    ),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn replay(
     State(state): State<AppState>,
     _a: Admin,
     Body(f): Body<Filter>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
+    f.check(ApiError::invalid)?;
     f.require_scope()?;
     let job = state
         .store
@@ -108,11 +173,21 @@ async fn replay(
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
-async fn purge(
+#[utoipa::path(
+    post,
+    path = "/v1/admin/dead/purge",
+    tag = "dead-letters",
+    summary = "Delete the matching dead deliveries and their attempts",
+    request_body = Filter,
+    responses((status = 200, description = "How many", body = Purged)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn purge(
     State(state): State<AppState>,
     _a: Admin,
     Body(f): Body<Filter>,
 ) -> ApiResult<Json<Value>> {
+    f.check(ApiError::invalid)?;
     f.require_scope()?;
     if !f.confirm {
         return Err(ApiError::invalid(
@@ -123,7 +198,16 @@ async fn purge(
     Ok(Json(json!({ "purged": n })))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/v1/admin/deliveries/{id}",
+    tag = "dead-letters",
+    summary = "Inspect any delivery, with its event and attempts",
+    params(("id" = String, Path, description = "The delivery's id")),
+    responses((status = 200, description = "The delivery", body = Inspection)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     _a: Admin,
     Path(id): Path<String>,

@@ -5,10 +5,12 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hookrelay_core::queue::{DeadLetter, DeadLetters, Pick};
+use hookrelay_core::queue::{DeadLetter, DeadLetters, Pick, RequeueReport};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
@@ -22,15 +24,18 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/broker-dead/{id}", get(show))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<usize>,
+pub(super) struct ListQuery {
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Selection {
+pub(super) struct Selection {
     #[serde(default)]
     ids: Vec<String>,
     #[serde(default)]
@@ -72,7 +77,16 @@ fn view(letter: &DeadLetter) -> Value {
     v
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v1/admin/broker-dead",
+    tag = "broker-dead-letters",
+    summary = "List the broker's dead-letter queue",
+    params(ListQuery),
+    responses((status = 200, description = "The messages, oldest first", body = BrokerDeadList)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     _a: Admin,
     Params(q): Params<ListQuery>,
@@ -80,14 +94,23 @@ async fn list(
     let dead = open(&state).await?;
     let count = dead.count().await.map_err(|e| broker_down(&e))?;
     let letters = dead
-        .list(q.limit.unwrap_or(50).clamp(1, 1000))
+        .list(crate::extract::bounded_limit(q.limit, 50, 1000)? as usize)
         .await
         .map_err(|e| broker_down(&e))?;
     let data: Vec<Value> = letters.iter().map(view).collect();
     Ok(Json(json!({ "count": count, "data": data })))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/v1/admin/broker-dead/{id}",
+    tag = "broker-dead-letters",
+    summary = "Show one dead-lettered message",
+    params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, description = "The message", body = BrokerDeadLetter)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     _a: Admin,
     Path(id): Path<String>,
@@ -101,7 +124,16 @@ async fn show(
     Ok(Json(view(&letter)))
 }
 
-async fn requeue(
+#[utoipa::path(
+    post,
+    path = "/v1/admin/broker-dead/requeue",
+    tag = "broker-dead-letters",
+    summary = "Requeue dead-lettered messages (checked again first)",
+    request_body = Selection,
+    responses((status = 200, description = "What was requeued, and what stayed and why", body = RequeueReport)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn requeue(
     State(state): State<AppState>,
     _a: Admin,
     Body(s): Body<Selection>,
@@ -115,7 +147,16 @@ async fn requeue(
     Ok(Json(json!(report)))
 }
 
-async fn purge(
+#[utoipa::path(
+    post,
+    path = "/v1/admin/broker-dead/purge",
+    tag = "broker-dead-letters",
+    summary = "Delete dead-lettered messages for good",
+    request_body = Selection,
+    responses((status = 200, description = "The ids deleted", body = BrokerPurged)),
+    security(("admin_token" = [])),
+)]
+pub(super) async fn purge(
     State(state): State<AppState>,
     _a: Admin,
     Body(s): Body<Selection>,

@@ -7,6 +7,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Producer;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -15,7 +17,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/tenants/{tenant}/console-links", post(create))
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/console-links",
+    tag = "console",
+    summary = "A single-use link that opens the console for this tenant",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid")),
+    responses((status = 201, description = "The link (15 minutes)", body = ConsoleLink)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     _p: Producer,
     headers: HeaderMap,

@@ -6,6 +6,8 @@ use axum::{Json, Router};
 use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Page};
 use serde::Deserialize;
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Producer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, path_id};
@@ -21,15 +23,31 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize)]
-struct ListParams {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListParams {
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     after: Option<String>,
     status: Option<DeliveryStatus>,
+    /// Only this event's deliveries.
+    #[param(value_type = Option<uuid::Uuid>)]
     event_id: Option<String>,
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/deliveries",
+    tag = "deliveries",
+    summary = "List a tenant's deliveries",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ListParams),
+    responses((status = 200, description = "A page of deliveries", body = Page<Delivery>)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     _p: Producer,
     Path(tenant): Path<String>,
@@ -47,7 +65,7 @@ async fn list(
         ),
         None => None,
     };
-    let limit = page.limit();
+    let limit = page.limit()?;
     let rows = state
         .store
         .list_deliveries(tenant.id, event_id, q.status, limit, page.after()?)
@@ -55,7 +73,16 @@ async fn list(
     Ok(Json(Page::from_rows(rows, limit as usize, |d| d.id)))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/deliveries/{id}",
+    tag = "deliveries",
+    summary = "Show a delivery",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The delivery's id")),
+    responses((status = 200, description = "The delivery", body = Delivery)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -71,7 +98,16 @@ async fn show(
 }
 
 /// All attempts, oldest first (a delivery has a bounded number of them).
-async fn attempts(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/deliveries/{id}/attempts",
+    tag = "deliveries",
+    summary = "List a delivery's attempts, oldest first",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The delivery's id")),
+    responses((status = 200, description = "Every attempt", body = Page<Attempt>)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn attempts(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,

@@ -10,6 +10,8 @@ use hookrelay_core::rules::{self, Grace};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Producer;
 use crate::error::ApiResult;
 use crate::extract::{OptionalBody, path_id};
@@ -24,18 +26,32 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant}/endpoints/{id}/test", post(test))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RotateIn {
-    /// Bring your own `whsec_` secret; generated otherwise.
+pub(super) struct RotateIn {
+    /// Bring your own `whsec_` secret (24 to 64 bytes); generated otherwise.
     #[serde(default)]
+    #[schema(
+        pattern = "^whsec_((?:[A-Za-z0-9+/]{4}){8}|(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)|(?:[A-Za-z0-9+/]{4}){21}[A-Za-z0-9+/][AQgw]==)$"
+    )]
     secret: Option<String>,
     /// How long the old secret keeps signing (default a day; 0 ends it now).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     grace_period_seconds: Option<u64>,
 }
 
-async fn rotate(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/secret/rotate",
+    tag = "endpoints",
+    summary = "Rotate an endpoint's signing secret",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
+    request_body(content = Option<RotateIn>, description = "Optional"),
+    responses((status = 200, description = "The new secret; the old one signs too until previous_secret_expires_at", body = Rotated)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn rotate(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -57,7 +73,16 @@ async fn rotate(
 
 /// Sends a `hookrelay.test` event to this endpoint only, whatever it subscribes to
 /// (like any delivery, it waits while the endpoint's circuit is open).
-async fn test(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/test",
+    tag = "endpoints",
+    summary = "Send a test event to this endpoint only",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 202, description = "Queued", body = TestSent), (status = 409, description = "The endpoint is disabled", body = ErrorBody)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn test(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,

@@ -13,6 +13,8 @@ use hookrelay_signature::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Producer;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{Body, PageParams, Params, path_id};
@@ -28,49 +30,102 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant}/endpoints/{id}/secret", get(secret))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateEndpoint {
+pub(super) struct CreateEndpoint {
+    /// An http(s) URL; private and loopback addresses are refused unless the
+    /// installation allows them.
+    #[schema(
+        max_length = 2048,
+        pattern = "^(?!https?://[^/]*[xX][nN]--)https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&()*+,;=:@/-]*)?$",
+        example = "https://example.com/webhooks"
+    )]
     url: String,
+    /// Event types or patterns (`order.*`, `*`); absent or `null`: every event type.
     #[serde(default)]
-    event_types: Option<Vec<String>>,
+    #[schema(min_items = 1, max_items = 100, inline)]
+    event_types: Option<Vec<EventPattern>>,
     #[serde(default)]
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     description: Option<String>,
-    /// Bring your own `whsec_` secret (e.g. when migrating); generated otherwise.
+    /// Bring your own `whsec_` secret (24 to 64 bytes; e.g. when migrating);
+    /// generated otherwise.
     #[serde(default)]
+    #[schema(
+        pattern = "^whsec_((?:[A-Za-z0-9+/]{4}){8}|(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)|(?:[A-Za-z0-9+/]{4}){21}[A-Za-z0-9+/][AQgw]==)$"
+    )]
     secret: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100000)]
     rate_limit_per_second: Option<i32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100000)]
     rate_limit_burst: Option<i32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
     max_in_flight: Option<i32>,
+    /// At most HOOKRELAY_MAX_ENDPOINT_TIMEOUT (60 s by default).
     #[serde(default)]
+    #[schema(minimum = 100, maximum = 60000)]
     timeout_ms: Option<i32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateEndpoint {
+pub(super) struct UpdateEndpoint {
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^(?!https?://[^/]*[xX][nN]--)https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&()*+,;=:@/-]*)?$"
+    )]
     url: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     description: Option<String>,
     /// Absent: unchanged; `null`: every event type; a list: those.
     #[serde(default, deserialize_with = "present")]
-    event_types: Option<Option<Vec<String>>>,
+    #[schema(min_items = 1, max_items = 100, inline)]
+    event_types: Option<Option<Vec<EventPattern>>>,
     #[serde(default)]
     disabled: Option<bool>,
     /// Each of these: absent leaves it, `null` removes it, a number sets it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 1, maximum = 100000)]
     rate_limit_per_second: Option<Option<i32>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 1, maximum = 100000)]
     rate_limit_burst: Option<Option<i32>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 1, maximum = 10000)]
     max_in_flight: Option<Option<i32>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 100, maximum = 60000)]
     timeout_ms: Option<Option<i32>>,
 }
+
+fn patterns(list: Option<Vec<EventPattern>>) -> Option<Vec<String>> {
+    list.map(|l| l.into_iter().map(|p| p.0).collect())
+}
+
+/// An event type or a pattern: `order.created`, `order.*`, `*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub(super) struct EventPattern(String);
+
+impl utoipa::PartialSchema for EventPattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^(\\*|[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*(\\.\\*)?)$"))
+            .max_length(Some(255))
+            .description(Some(
+                "An event type or a pattern: `order.created`, `order.*`, `*`",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventPattern {}
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -79,10 +134,12 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Serialize)]
-struct Created {
+/// A new endpoint and its signing secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CreatedEndpoint {
     #[serde(flatten)]
     endpoint: Endpoint,
+    /// The `whsec_` secret that signs its requests.
     secret: String,
 }
 
@@ -97,16 +154,26 @@ fn limits(state: &AppState, l: Limits) -> ApiResult<Limits> {
     )?)
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints",
+    tag = "endpoints",
+    summary = "Add an endpoint",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid")),
+    request_body = CreateEndpoint,
+    responses((status = 201, description = "Created, with its signing secret (shown here and at /secret)", body = CreatedEndpoint)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     _p: Producer,
     Path(tenant): Path<String>,
     Body(req): Body<CreateEndpoint>,
-) -> ApiResult<(StatusCode, Json<Created>)> {
+) -> ApiResult<(StatusCode, Json<CreatedEndpoint>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let settings = EndpointSettings {
         url: url(&state, &req.url)?,
-        event_types: EventTypes::parse_optional(req.event_types)?,
+        event_types: EventTypes::parse_optional(patterns(req.event_types))?,
         description: Description::parse(req.description.as_deref().unwrap_or(""))?,
         limits: limits(
             &state,
@@ -125,14 +192,23 @@ async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(Created {
+        Json(CreatedEndpoint {
             endpoint,
             secret: secret.to_whsec(),
         }),
     ))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{id}",
+    tag = "endpoints",
+    summary = "Show an endpoint",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The endpoint", body = Endpoint)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -147,14 +223,23 @@ async fn show(
         .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints",
+    tag = "endpoints",
+    summary = "List a tenant's endpoints",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), crate::extract::PageParams),
+    responses((status = 200, description = "A page of endpoints", body = Page<Endpoint>)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     _p: Producer,
     Path(tenant): Path<String>,
     Params(page): Params<PageParams>,
 ) -> ApiResult<Json<Page<Endpoint>>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    let limit = page.limit();
+    let limit = page.limit()?;
     let rows = state
         .store
         .list_endpoints(tenant.id, limit, page.after()?)
@@ -162,7 +247,17 @@ async fn list(
     Ok(Json(Page::from_rows(rows, limit as usize, |e| e.id)))
 }
 
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant}/endpoints/{id}",
+    tag = "endpoints",
+    summary = "Change an endpoint",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
+    request_body = UpdateEndpoint,
+    responses((status = 200, description = "Changed", body = Endpoint)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn update(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -188,7 +283,7 @@ async fn update(
             .transpose()?,
         event_types: req
             .event_types
-            .map(EventTypes::parse_optional)
+            .map(|t| EventTypes::parse_optional(patterns(t)))
             .transpose()?,
         disabled: req.disabled,
         rate_limit_per_second: req.rate_limit_per_second,
@@ -204,7 +299,16 @@ async fn update(
         .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
-async fn remove(
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/endpoints/{id}",
+    tag = "endpoints",
+    summary = "Delete an endpoint",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 204, description = "Deleted; its pending deliveries are cancelled")),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn remove(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -218,7 +322,16 @@ async fn remove(
     }
 }
 
-async fn secret(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/secret",
+    tag = "endpoints",
+    summary = "Read an endpoint's signing secret",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The whsec_ secret", body = SecretOut), (status = 409, description = "The secret cannot be decrypted with this installation's key", body = ErrorBody)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn secret(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,

@@ -17,9 +17,11 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Producer;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, PageParams, Params, path_id};
+use crate::extract::{EventBody, PageParams, Params, path_id};
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
@@ -44,18 +46,34 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EventIn {
+pub(super) struct EventIn {
+    /// Dot-separated segments of letters, digits, `_` or `-`, e.g. `order.created`.
+    #[schema(
+        max_length = 255,
+        pattern = "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
+        example = "order.created"
+    )]
     event_type: String,
+    /// Any JSON; delivered byte for byte.
+    #[schema(value_type = Value)]
     payload: Box<RawValue>,
+    /// Repeats of a key within a tenant are accepted once: 1 to 255 characters,
+    /// no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchIn {
+pub(super) struct BatchIn {
+    #[schema(min_items = 1, max_items = 1000)]
     events: Vec<EventIn>,
 }
 
@@ -80,9 +98,9 @@ fn accept(
         )));
     }
     if let Some(key) = &e.idempotency_key {
-        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY {
             return Err(ApiError::invalid(format!(
-                "{at}idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} bytes"
+                "{at}idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
             )));
         }
         if key.chars().any(char::is_control) {
@@ -102,12 +120,22 @@ fn accept(
 }
 
 #[tracing::instrument(level = "debug", name = "ingest", skip_all, fields(tenant, event))]
-async fn ingest(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/events",
+    tag = "events",
+    summary = "Send an event",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid")),
+    request_body = EventIn,
+    responses((status = 202, description = "Accepted: confirmed by the broker", body = AcceptedEvent)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn ingest(
     State(state): State<AppState>,
     _p: Producer,
     Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
-    Body(req): Body<EventIn>,
+    EventBody(req): EventBody<EventIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     tracing::Span::current().record("tenant", tracing::field::display(tenant.id));
@@ -125,12 +153,22 @@ async fn ingest(
     skip_all,
     fields(tenant, events)
 )]
-async fn ingest_batch(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/events/batch",
+    tag = "events",
+    summary = "Send up to 1,000 events at once (all or none)",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid")),
+    request_body = BatchIn,
+    responses((status = 202, description = "Accepted: confirmed by the broker", body = AcceptedBatch)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn ingest_batch(
     State(state): State<AppState>,
     _p: Producer,
     Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
-    Body(req): Body<BatchIn>,
+    EventBody(req): EventBody<BatchIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let span = tracing::Span::current();
@@ -154,7 +192,16 @@ async fn ingest_batch(
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events/{id}",
+    tag = "events",
+    summary = "Show an event",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The event's id")),
+    responses((status = 200, description = "The event", body = Event)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -169,14 +216,23 @@ async fn show(
         .ok_or_else(|| ApiError::not_found("event"))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events",
+    tag = "events",
+    summary = "List a tenant's events",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), crate::extract::PageParams),
+    responses((status = 200, description = "A page of events", body = Page<Event>)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     _p: Producer,
     Path(tenant): Path<String>,
     Params(page): Params<PageParams>,
 ) -> ApiResult<Json<Page<Event>>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    let limit = page.limit();
+    let limit = page.limit()?;
     let rows = state
         .store
         .list_events(tenant.id, limit, page.after()?)
@@ -184,7 +240,16 @@ async fn list(
     Ok(Json(Page::from_rows(rows, limit as usize, |e| e.id)))
 }
 
-async fn deliveries(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events/{id}/deliveries",
+    tag = "events",
+    summary = "List an event's deliveries",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The event's id"), crate::extract::PageParams),
+    responses((status = 200, description = "A page of deliveries", body = Page<Delivery>)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn deliveries(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -195,7 +260,7 @@ async fn deliveries(
     if state.store.get_event(tenant.id, id).await?.is_none() {
         return Err(ApiError::not_found("event"));
     }
-    let limit = page.limit();
+    let limit = page.limit()?;
     let rows = state
         .store
         .list_deliveries(tenant.id, Some(id), None, limit, page.after()?)

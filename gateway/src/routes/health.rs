@@ -11,6 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::error::ErrorCode;
 use crate::state::AppState;
 
@@ -24,7 +26,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process's metrics in the Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "The Prometheus text format", content_type = "text/plain", body = String)),
+)]
+pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     hookrelay_core::metrics::sample_pool(&state.store);
     (
         [(header::CONTENT_TYPE, hookrelay_core::metrics::CONTENT_TYPE)],
@@ -32,11 +41,25 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn healthz() -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "The process is alive",
+    responses((status = 200, description = "Alive", body = Status)),
+)]
+pub(super) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Postgres and RabbitMQ are reachable",
+    responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready: `checks` names the part that is down", body = NotReady)),
+)]
+pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let postgres = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {

@@ -10,6 +10,7 @@ mod endpoints;
 mod events;
 mod health;
 mod replay;
+pub mod schemas;
 mod tenants;
 
 use axum::Router;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.http.max_payload_bytes;
     Router::new()
         .merge(health::router())
+        .route("/openapi.json", axum::routing::get(schemas::serve))
         .merge(api_keys::router())
         .merge(tenants::router())
         .merge(endpoints::router())

@@ -11,6 +11,8 @@ use hookrelay_core::model::{DeliveryStatus, Job};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Producer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, path_id};
@@ -23,7 +25,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/{id}", get(job))
 }
 
-async fn replay(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/deliveries/{id}/replay",
+    tag = "deliveries",
+    summary = "Send a delivery again (same webhook-id)",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The delivery's id")),
+    responses((status = 202, description = "Queued", body = Replayed)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn replay(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -37,15 +48,25 @@ async fn replay(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RecoverIn {
+pub(super) struct RecoverIn {
     since: DateTime<Utc>,
     #[serde(default)]
     until: Option<DateTime<Utc>>,
 }
 
-async fn recover(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/recover",
+    tag = "endpoints",
+    summary = "Re-send an endpoint's undelivered deliveries since a time, as a job",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
+    request_body = RecoverIn,
+    responses((status = 202, description = "The job", body = Job)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn recover(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
@@ -60,7 +81,16 @@ async fn recover(
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
-async fn job(
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    summary = "Show a job and its progress",
+    params(("id" = String, Path, description = "The job's id")),
+    responses((status = 200, description = "The job", body = Job)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn job(
     State(state): State<AppState>,
     _p: Producer,
     Path(id): Path<String>,

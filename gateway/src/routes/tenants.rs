@@ -9,6 +9,8 @@ use hookrelay_core::model::{Page, Tenant};
 use hookrelay_core::rules::{TenantName, TenantUid};
 use serde::Deserialize;
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::auth::Producer;
 use crate::error::ApiResult;
 use crate::extract::{Body, PageParams, Params};
@@ -20,15 +22,33 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant}", get(show))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateTenant {
+pub(super) struct CreateTenant {
+    /// 1 to 256 characters once trimmed, no control characters.
+    #[schema(
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+        example = "Acme"
+    )]
     name: String,
+    /// Your own id for the tenant, usable wherever a tenant id is: 1 to 128
+    /// letters, digits, `-`, `_` or `.`, and not a UUID.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$", example = "acme")]
     uid: Option<String>,
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v1/tenants",
+    tag = "tenants",
+    summary = "Create a tenant",
+    request_body = CreateTenant,
+    responses((status = 201, description = "Created", body = Tenant), (status = 409, description = "The uid is taken", body = ErrorBody)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     _p: Producer,
     Body(req): Body<CreateTenant>,
@@ -43,7 +63,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}",
+    tag = "tenants",
+    summary = "Show a tenant",
+    params(("tenant" = String, Path, description = "The tenant's id or its uid")),
+    responses((status = 200, description = "The tenant", body = Tenant)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     _p: Producer,
     Path(tenant): Path<String>,
@@ -51,12 +80,21 @@ async fn show(
     Ok(Json(state.tenants.resolve(&state.store, &tenant).await?))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v1/tenants",
+    tag = "tenants",
+    summary = "List tenants",
+    params(crate::extract::PageParams),
+    responses((status = 200, description = "A page of tenants", body = Page<Tenant>)),
+    security(("producer_key" = []), ("admin_token" = [])),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     _p: Producer,
     Params(page): Params<PageParams>,
 ) -> ApiResult<Json<Page<Tenant>>> {
-    let limit = page.limit();
+    let limit = page.limit()?;
     let rows = state.store.list_tenants(limit, page.after()?).await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |t| t.id)))
 }

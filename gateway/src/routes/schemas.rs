@@ -1,0 +1,369 @@
+//! The API's contract: the OpenAPI document assembled from every route's
+//! `#[utoipa::path]`, the schemas of the bodies routes build in place, the error
+//! responses every operation can give, and the two auth schemes.
+
+use chrono::{DateTime, Utc};
+use hookrelay_core::model::{ApiKey, Attempt, Delivery, Endpoint, Event, Job, Tenant};
+use hookrelay_core::queue::{DeadLetter, RequeueReport};
+use hookrelay_core::store::DeadStat;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use super::{
+    admin, api_keys, broker_dead, console_links, deliveries, endpoint_actions, endpoints, events,
+    health, replay, tenants,
+};
+use crate::error::ErrorCode;
+
+/// `{"error": {"code", "message"}}`, the one shape of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For people; may change between versions.
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Each part: `ok`, `unreachable` or `timed out`.
+#[derive(Serialize, ToSchema)]
+pub struct Checks {
+    pub postgres: String,
+    pub rabbitmq: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ready")]
+    pub status: String,
+    pub checks: Checks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotReady {
+    pub error: ErrorDetail,
+    pub checks: Checks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKey>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub row: ApiKey,
+    /// The key itself, `hr_…`: shown only this once.
+    pub key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretOut {
+    /// `whsec_…`
+    pub secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rotated {
+    /// The new `whsec_…` secret.
+    pub secret: String,
+    /// Until when the previous secret also signs (`null`: it stopped now).
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestSent {
+    pub delivery_id: Uuid,
+    #[schema(example = "pending")]
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AcceptedEvent {
+    /// The event's id (derived from the idempotency key when one was given).
+    pub id: Uuid,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AcceptedBatch {
+    /// The events' ids, in the order sent.
+    pub ids: Vec<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Replayed {
+    pub id: Uuid,
+    #[schema(example = "pending")]
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeadList {
+    pub data: Vec<Delivery>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeadStats {
+    pub data: Vec<DeadStat>,
+    pub total: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Purged {
+    pub purged: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Inspection {
+    pub delivery: Delivery,
+    pub event: Event,
+    pub attempts: Vec<Attempt>,
+}
+
+/// A dead-lettered message with its body as text.
+#[derive(Serialize, ToSchema)]
+pub struct BrokerDeadLetter {
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BrokerDeadList {
+    /// Messages in the queue.
+    pub count: u32,
+    pub data: Vec<BrokerDeadLetter>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BrokerPurged {
+    pub purged: Vec<String>,
+}
+
+fn filter_scope() -> serde_json::Value {
+    let uuid = serde_json::json!({ "type": "string", "format": "uuid" });
+    let time = serde_json::json!({ "type": "string", "format": "date-time" });
+    let text = serde_json::json!({ "type": "string" });
+    let one = |name: &str, schema: &serde_json::Value| serde_json::json!({ "required": [name], "properties": { name: schema } });
+    serde_json::json!({
+        "allOf": [
+            { "$ref": "#/components/schemas/Filter" },
+            {
+                "description": "At least one filter, or `all: true`",
+                "anyOf": [
+                    one("tenant", &uuid), one("endpoint", &uuid), one("event_type", &text),
+                    one("since", &time), one("until", &time), one("reason", &text),
+                    one("all", &serde_json::json!({ "const": true })),
+                ]
+            }
+        ]
+    })
+}
+
+fn selection() -> serde_json::Value {
+    serde_json::json!({
+        "allOf": [
+            { "$ref": "#/components/schemas/Selection" },
+            {
+                "description": "Either `ids` (1 to 1,000) or `all: true`",
+                "anyOf": [
+                    {
+                        "required": ["all"],
+                        "properties": { "all": { "const": true }, "ids": { "maxItems": 0 } }
+                    },
+                    {
+                        "required": ["ids"],
+                        "properties": { "all": { "const": false }, "ids": { "minItems": 1, "maxItems": 1000 } }
+                    }
+                ]
+            }
+        ]
+    })
+}
+
+fn confirmed(mut scope: serde_json::Value) -> serde_json::Value {
+    if let Some(all) = scope["allOf"].as_array_mut() {
+        all.push(serde_json::json!({
+            "description": "`confirm: true`: purging deletes for good",
+            "required": ["confirm"],
+            "properties": { "confirm": { "const": true } }
+        }));
+    }
+    scope
+}
+
+/// Request bodies whose fields constrain each other, which derives cannot say:
+/// (operation path, schema), set into the document as written here.
+fn written_bodies() -> [(&'static str, serde_json::Value); 4] {
+    [
+        ("/v1/admin/dead/replay", filter_scope()),
+        ("/v1/admin/dead/purge", confirmed(filter_scope())),
+        ("/v1/admin/broker-dead/requeue", selection()),
+        ("/v1/admin/broker-dead/purge", confirmed(selection())),
+    ]
+}
+
+/// Adds the auth schemes and, to every operation, the error responses it can give.
+struct Contract;
+
+impl Modify for Contract {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            (
+                "producer_key",
+                "A producer API key (`hr_…`) from `POST /v1/api-keys`",
+            ),
+            (
+                "admin_token",
+                "The operator's HOOKRELAY_ADMIN_TOKEN (also opens every producer route)",
+            ),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(what))
+                        .build(),
+                ),
+            );
+        }
+        let error = |what: &str| -> RefOr<Response> {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                            "ErrorBody",
+                        ))))
+                        .build(),
+                )
+                .build()
+                .into()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+                item.put.as_mut(),
+            ];
+            for op in ops.into_iter().flatten() {
+                // Unique across the document: the tag names the resource.
+                if let (Some(tag), Some(id)) =
+                    (op.tags.as_ref().and_then(|t| t.first()), &op.operation_id)
+                {
+                    op.operation_id = Some(format!("{}_{id}", tag.replace('-', "_")));
+                }
+                // The health routes need no credentials: say so.
+                op.security.get_or_insert_with(|| {
+                    vec![utoipa::openapi::security::SecurityRequirement::default()]
+                });
+                let has_query =
+                    op.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
+                let mut add = |code: &str, what: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| error(what));
+                };
+                if path.starts_with("/v1/") {
+                    add("401", "No credentials, or not the ones this route needs");
+                    add(
+                        "503",
+                        "The database or the broker is unreachable; retry after `retry-after` seconds",
+                    );
+                }
+                if path.contains('{') {
+                    add("404", "No such resource (or not this tenant's)");
+                }
+                if has_query {
+                    add("400", "A query parameter or the cursor is malformed");
+                }
+                if op.request_body.is_some() {
+                    add("400", "The body is not JSON");
+                    add("413", "The body is larger than the configured limit");
+                    add("415", "The body is not sent as application/json");
+                    add("422", "A field is missing, mistyped or out of range");
+                }
+            }
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hookrelay",
+        description = "A reliable webhook delivery gateway: producers send events, hookrelay delivers them to every subscribed endpoint as Standard Webhooks signed POSTs, with retries, rate limits and circuit breakers.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        health::healthz, health::readyz, health::metrics,
+        api_keys::list, api_keys::create, api_keys::revoke,
+        tenants::list, tenants::create, tenants::show,
+        endpoints::list, endpoints::create, endpoints::show, endpoints::update, endpoints::remove, endpoints::secret,
+        endpoint_actions::rotate, endpoint_actions::test,
+        events::ingest, events::ingest_batch, events::list, events::show, events::deliveries,
+        deliveries::list, deliveries::show, deliveries::attempts,
+        replay::replay, replay::recover, replay::job,
+        console_links::create,
+        admin::list, admin::stats, admin::replay, admin::purge, admin::show,
+        broker_dead::list, broker_dead::show, broker_dead::requeue, broker_dead::purge,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, Tenant, Endpoint, Event, Delivery, Attempt, Job, ApiKey, RequeueReport, admin::Filter, broker_dead::Selection)),
+    servers((url = "http://127.0.0.1:8080", description = "A local installation (HOOKRELAY_LISTEN)")),
+    modifiers(&Contract),
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.json`.
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}
+
+/// The document as pretty JSON, the way `openapi.json` holds it.
+pub fn document_json() -> String {
+    let mut doc = serde_json::to_value(document())
+        .unwrap_or_else(|e| unreachable!("the document serializes: {e}"));
+    for (path, schema) in written_bodies() {
+        doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"] = schema;
+    }
+    let mut text = serde_json::to_string_pretty(&doc)
+        .unwrap_or_else(|e| unreachable!("the document serializes: {e}"));
+    text.push('\n');
+    text
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> impl axum::response::IntoResponse {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        TEXT.get_or_init(document_json).as_str(),
+    )
+}

@@ -166,6 +166,13 @@ pub struct ConsoleSettings {
         default_value = "target/site/pkg"
     )]
     pub pkg: PathBuf,
+    /// Folder of the API explorer's script (redoc.standalone.js), served at /docs.
+    #[arg(
+        long = "docs-pkg",
+        env = "HOOKRELAY_DOCS_PKG",
+        default_value = "target/site/docs"
+    )]
+    pub docs: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -734,7 +741,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 40, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 41, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -26,6 +26,9 @@ promtool check rules "$ROOT/deploy/prometheus/alerts.yml"
 # The console islands' wasm build, which the browser test expects to see hydrate.
 export HOOKRELAY_CONSOLE_PKG="${HOOKRELAY_CONSOLE_PKG:-${CARGO_TARGET_DIR:-$ROOT/target}/site/pkg}"
 bash "$ROOT/deploy/local/console-wasm.sh"
+# The API explorer's script, which the docs browser test expects to see render.
+export HOOKRELAY_DOCS_PKG="${HOOKRELAY_DOCS_PKG:-${CARGO_TARGET_DIR:-$ROOT/target}/site/docs}"
+bash "$ROOT/deploy/local/api-docs.sh"
 
 export HOOKRELAY_TEST_DATABASE_URL="${HOOKRELAY_TEST_DATABASE_URL:-postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/postgres}"
 # `#[sqlx::test]` (the in-process API tests) keeps its bookkeeping in a database of

@@ -52,6 +52,9 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hookrelay"
 # The console's live islands (optional: without them pages reload themselves).
 export HOOKRELAY_CONSOLE_PKG="${HOOKRELAY_CONSOLE_PKG:-${CARGO_TARGET_DIR:-$ROOT/target}/site/pkg}"
 bash "$ROOT/deploy/local/console-wasm.sh" || log "console islands not built; the console reloads pages instead"
+# The API explorer's script for /docs (optional: /openapi.json is there either way).
+export HOOKRELAY_DOCS_PKG="${HOOKRELAY_DOCS_PKG:-${CARGO_TARGET_DIR:-$ROOT/target}/site/docs}"
+bash "$ROOT/deploy/local/api-docs.sh" || log "API explorer script not installed; /docs says how to get it"
 
 log "applying migrations"
 "$BIN" migrate
@@ -78,6 +81,8 @@ cat <<INFO
 hookrelay is running.
   API:          $URL
   health:       $URL/healthz   readiness: $URL/readyz
+  API docs:     $URL/docs   (the contract: $URL/openapi.json)
+  metrics:      $URL/metrics
   console:      $URL/console   (operators sign in with the admin token; customers open links from POST /v1/tenants/{tenant}/console-links)
   admin token:  $HOOKRELAY_ADMIN_TOKEN
   log:          $STATE/hookrelay.log

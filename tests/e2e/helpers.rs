@@ -90,6 +90,11 @@ pub fn test_config(db_url: String) -> Config {
         |_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/site/pkg").into(),
         Into::into,
     );
+    // The API explorer's script, as `deploy/local/test.sh` installs it.
+    c.console.docs = std::env::var("HOOKRELAY_DOCS_PKG").map_or_else(
+        |_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/site/docs").into(),
+        Into::into,
+    );
     c
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod api_docs;
 mod bad_input;
 mod cli;
 mod clock;

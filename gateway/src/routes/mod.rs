@@ -5,6 +5,7 @@ mod api_keys;
 mod broker_dead;
 mod console_links;
 mod deliveries;
+mod docs;
 mod endpoint_actions;
 mod endpoints;
 mod events;
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .route("/openapi.json", axum::routing::get(schemas::serve))
+        .merge(docs::router())
         .merge(api_keys::router())
         .merge(tenants::router())
         .merge(endpoints::router())

@@ -52,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
     // `cli` declares every setting with its variable, so `--help` shows them; the
     // values themselves are read by `config::parse`, trimmed, flags first.
     if std::env::args().nth(1).as_deref() == Some("openapi") {
-        // Needs no settings: the document is the same for every installation.
+        // Needs no settings (not even the encryption key): the document is the same
+        // for every installation.
         print!("{}", hookrelay_gateway::openapi_json());
         return Ok(());
     }
@@ -111,7 +112,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Dispatcher => hookrelay::dispatcher(config, shutdown).await,
         Command::Console => hookrelay::console(config, shutdown).await,
         Command::Migrate => hookrelay::migrate(&config).await,
-        Command::Config | Command::Openapi => Ok(()),
+        Command::Openapi => {
+            print!("{}", hookrelay_gateway::openapi_json());
+            Ok(())
+        }
+        Command::Config => Ok(()),
         Command::Dlq { command } => hookrelay::dlq(&config, command).await,
     }
 }

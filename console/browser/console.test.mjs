@@ -75,6 +75,11 @@ try {
 
   // A second endpoint through the form, then a test event to it.
   await page.goto(`${BASE}/console/endpoints`);
+  // Each endpoint's success sparkline: 12 five-minute bins, the ones with attempts drawn.
+  const spark = page.locator("svg.sparkline").first();
+  assert.equal(await spark.getAttribute("data-points"), "12");
+  assert.ok((await spark.locator("polyline, circle").count()) > 0, "the attempts so far are drawn");
+  await shot(page, "endpoints-sparklines");
   await page.click("#add-endpoint");
   await page.fill("input[name=url]", env("SLOW_ENDPOINT_URL"));
   await page.fill("input[name=description]", "Order notifications");
@@ -88,6 +93,10 @@ try {
   await page.click("a.button");
   await page.getByText("Order notifications").first().waitFor();
   assert.ok(!(await page.content()).includes(secret), "the secret is shown only once");
+  // The endpoint's charts: attempts by outcome, failure rate and latency, per minute
+  // over the last hour and per 15 minutes over the last day.
+  assert.equal(await page.locator('#endpoint-hour svg.chart[data-points="60"]').count(), 3);
+  assert.equal(await page.locator('#endpoint-day svg.chart[data-points="96"]').count(), 3);
   await shot(page, "endpoint");
   // The slow endpoint answers after two seconds: the page opens with no attempt,
   // its island (hydrated from the wasm build) sees the attempt land and reloads the
@@ -126,6 +135,12 @@ try {
   await reloadUntil(admin, "Nothing dead");
   await admin.goto(`${BASE}/console/admin/fleet`);
   await admin.getByText("dispatchers connected").waitFor();
+  // The fleet's charts: the three of attempts, then backlog and lag; the attempts
+  // of this test are drawn as bars.
+  assert.equal(await admin.locator('#fleet-hour svg.chart[data-points="60"]').count(), 5);
+  assert.equal(await admin.locator('#fleet-day svg.chart[data-points="96"]').count(), 5);
+  assert.ok((await admin.locator("#fleet-hour svg.chart").first().locator("rect").count()) > 3,
+    "attempt bars beside the legend");
   await shot(admin, "fleet");
   await admin.click("text=Tenants");
   await admin.locator("#tenants").waitFor();

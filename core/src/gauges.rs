@@ -56,6 +56,13 @@ async fn sample_store(store: &Store) {
             gauge!(OLDEST_UNDELIVERED).set(b.oldest_undelivered_seconds);
             gauge!(DEAD_DELIVERIES).set(b.dead as f64);
             gauge!(OPEN_CIRCUITS).set(b.open_circuits as f64);
+            // The console's backlog and lag charts.
+            if let Err(e) = store
+                .record_fleet_minute(b.due, b.oldest_undelivered_seconds)
+                .await
+            {
+                tracing::debug!(error = %e, "metrics: cannot keep the backlog for the charts");
+            }
         }
         Err(e) => tracing::debug!(error = %e, "metrics: cannot read the backlog"),
     }

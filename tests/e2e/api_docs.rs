@@ -24,9 +24,12 @@ async fn the_api_explorer_renders_offline_under_its_csp() {
         "the explorer's script is missing (deploy/local/test.sh installs it): {page}"
     );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/console/browser/docs.test.mjs");
-    let out = tokio::process::Command::new("node")
-        .arg(script)
-        .env("DOCS_BASE", app.url(""))
+    let mut node = tokio::process::Command::new("node");
+    node.arg(script).env("DOCS_BASE", app.url(""));
+    if let Ok(dir) = std::env::var("HOOKRELAY_SCREENSHOTS") {
+        node.env("CONSOLE_SCREENSHOTS", dir);
+    }
+    let out = node
         .output()
         .await
         .expect("run node (deploy/local/test.sh installs it)");

@@ -182,3 +182,40 @@ async fn a_dispatcher_alone_serves_its_metrics_on_the_metrics_address() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The per-minute rollup the console's charts draw counts each attempt once, by
+/// outcome and in one latency bucket.
+#[tokio::test]
+async fn the_rollup_counts_outcomes_and_latency_for_the_charts() {
+    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
+    let ok = Receiver::start().await;
+    let failing = Receiver::replying(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no").await;
+    let (key, tenant, _) = app.subscriber(&ok.url).await;
+    app.endpoint(&key, &tenant, &failing.url, None).await;
+    let event = app
+        .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
+        .await;
+    app.settled_deliveries(&key, &tenant, &event, 2).await;
+    let (ok_n, total, dead, bucketed): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT sum(ok)::int8, sum(total)::int8, sum(dead)::int8,
+                (SELECT sum(x)::int8 FROM endpoint_health_minutes, unnest(latency) AS x)
+         FROM endpoint_health_minutes",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .expect("rollup");
+    assert_eq!((ok_n, total, dead, bucketed), (1, 2, 1, 2));
+    let fleet = app
+        .store
+        .attempt_bins(hookrelay_core::store::Scope::Fleet, 60, 1)
+        .await
+        .expect("bins");
+    assert_eq!(fleet.iter().map(|b| b.total).sum::<i64>(), 2);
+    assert_eq!(
+        fleet
+            .iter()
+            .map(|b| b.latency.iter().sum::<i64>())
+            .sum::<i64>(),
+        2
+    );
+}

@@ -1,6 +1,7 @@
 //! Pieces several pages draw: the delivery table and detail, the log filters,
 //! job progress, the live status island and the endpoint page's cards.
 
+pub mod chart;
 pub mod deliveries_table;
 pub mod delivery_detail;
 pub mod endpoint_cards;

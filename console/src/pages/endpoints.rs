@@ -5,11 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::model::Endpoint;
-use hookrelay_core::store::{DeliveryFilter, EndpointChanges, EndpointHealth};
+use hookrelay_core::store::{DeliveryFilter, EndpointChanges, EndpointHealth, Scope};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::components::chart::{DAY, HOUR, Range, attempt_charts, sparkline};
 use crate::components::deliveries_table::{Rows, deliveries_table};
 use crate::components::endpoint_cards;
 use crate::form::{bad_request, parse_time};
@@ -19,10 +20,13 @@ use crate::state::ConsoleState;
 use crate::view::{self, Nav, badge, copy_id, page, rate, when};
 
 pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> Response {
-    let (list, health) = or_page!(found::loaded(
+    let (list, health, recent) = or_page!(found::loaded(
         tokio::try_join!(
             state.store.list_endpoints(s.tenant, 200, None),
-            state.store.endpoint_health(s.tenant)
+            state.store.endpoint_health(s.tenant),
+            state
+                .store
+                .success_bins(s.tenant, SPARK.span_minutes, SPARK.bin_minutes)
         ),
         Nav::Tenant
     ));
@@ -45,7 +49,7 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
     } else {
         let rows = list
             .into_iter()
-            .map(|e| endpoint_row(e.clone(), health_of(e.id)))
+            .map(|e| endpoint_row(e.clone(), health_of(e.id), sparkline(SPARK, e.id, &recent)))
             .collect_view();
         view! {
             <div class="title-row">
@@ -55,7 +59,7 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
             <table class="list">
                 <thead><tr>
                     <th>"Endpoint"</th><th>"State"</th><th>"Circuit"</th>
-                    <th>"Success 1 h"</th><th>"Success 24 h"</th><th>"Rate limit"</th><th>"Last error"</th>
+                    <th>"Success 1 h"</th><th>"Last hour"</th><th>"Success 24 h"</th><th>"Rate limit"</th><th>"Last error"</th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
             </table>
@@ -65,7 +69,14 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
     page(StatusCode::OK, "Endpoints", Nav::Tenant, None, body)
 }
 
-fn endpoint_row(e: Endpoint, h: EndpointHealth) -> AnyView {
+/// The endpoints list's sparklines: success per five minutes over the last hour.
+const SPARK: Range = Range {
+    label: "last hour, per 5 minutes",
+    span_minutes: 60,
+    bin_minutes: 5,
+};
+
+fn endpoint_row(e: Endpoint, h: EndpointHealth, spark: AnyView) -> AnyView {
     let href = format!("/console/endpoints/{}", e.id);
     let state = view! {
         {view::enabled_badge(e.disabled)}
@@ -81,6 +92,7 @@ fn endpoint_row(e: Endpoint, h: EndpointHealth) -> AnyView {
             <td>{state}</td>
             <td>{badge(e.circuit.state.as_str())}</td>
             <td>{rate(h.hour_ok, h.hour_total)}<span class="muted small">{format!(" of {}", h.hour_total)}</span></td>
+            <td>{spark}</td>
             <td>{rate(h.day_ok, h.day_total)}<span class="muted small">{format!(" of {}", h.day_total)}</span></td>
             <td>{limit}</td>
             <td class="error-text">{h.last_error.unwrap_or_default()}</td>
@@ -103,11 +115,20 @@ pub async fn endpoint(
         endpoint_id: Some(id),
         ..Default::default()
     };
-    let recent = or_page!(found::loaded(
-        state
-            .store
-            .find_deliveries(s.tenant, &filter, 20, None)
-            .await,
+    let scope = Scope::Endpoint {
+        tenant: s.tenant,
+        endpoint: id,
+    };
+    let (recent, hour, day) = or_page!(found::loaded(
+        tokio::try_join!(
+            state.store.find_deliveries(s.tenant, &filter, 20, None),
+            state
+                .store
+                .attempt_bins(scope, HOUR.span_minutes, HOUR.bin_minutes),
+            state
+                .store
+                .attempt_bins(scope, DAY.span_minutes, DAY.bin_minutes),
+        ),
         Nav::Tenant
     ));
     let action = format!("/console/endpoints/{id}/recover");
@@ -152,6 +173,10 @@ pub async fn endpoint(
                 <button type="submit" class="primary">"Recover"</button>
             </form>
         </section>
+        <h2>"Last hour"</h2>
+        <div class="charts" id="endpoint-hour">{attempt_charts(HOUR, &hour)}</div>
+        <h2>"Last day"</h2>
+        <div class="charts" id="endpoint-day">{attempt_charts(DAY, &day)}</div>
         <h2>"Recent deliveries " <a class="small" href=all>"all"</a></h2>
         {deliveries_table(recent, Rows::Customer)}
     }

@@ -5,8 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use hookrelay_core::queue::{DeadLetter, DeadLetters};
+use hookrelay_core::store::Scope;
 use leptos::prelude::*;
 
+use crate::components::chart::{DAY, HOUR, attempt_charts, lag_chart};
 use crate::found::{self, or_page};
 use crate::session::AdminSession;
 use crate::state::ConsoleState;
@@ -54,6 +56,16 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
         broker_dead(&state)
     );
     let n = or_page!(found::loaded(numbers, Nav::Admin));
+    let store = &state.store;
+    let (hour, day, hour_lag, day_lag) = or_page!(found::loaded(
+        tokio::try_join!(
+            store.attempt_bins(Scope::Fleet, HOUR.span_minutes, HOUR.bin_minutes),
+            store.attempt_bins(Scope::Fleet, DAY.span_minutes, DAY.bin_minutes),
+            store.lag_bins(HOUR.span_minutes, HOUR.bin_minutes),
+            store.lag_bins(DAY.span_minutes, DAY.bin_minutes),
+        ),
+        Nav::Admin
+    ));
     let failure = view::rate(
         n.failed_last_minute,
         n.delivered_last_minute + n.failed_last_minute,
@@ -101,6 +113,10 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
             {tile("dead deliveries", n.dead.to_string(), if n.dead > 0 { "bad" } else { "" })}
             {tile("dispatchers connected", n.dispatchers.to_string(), if n.dispatchers == 0 { "bad" } else { "" })}
         </div>
+        <h2>"Last hour"</h2>
+        <div class="charts" id="fleet-hour">{attempt_charts(HOUR, &hour)} {lag_chart(HOUR, &hour_lag)}</div>
+        <h2>"Last day"</h2>
+        <div class="charts" id="fleet-day">{attempt_charts(DAY, &day)} {lag_chart(DAY, &day_lag)}</div>
         <h2>"Broker dead letters"</h2>
         {broker_dead}
         <h2>"Queues"</h2>

@@ -107,7 +107,8 @@ impl Store {
     /// Drops health rollup rows older than two days; returns how many.
     pub async fn prune_health_minutes(&self) -> Result<u64> {
         Ok(sqlx::query(
-            "DELETE FROM endpoint_health_minutes WHERE minute < now() - interval '2 days'",
+            "WITH fleet AS (DELETE FROM fleet_minutes WHERE minute < now() - interval '2 days')
+             DELETE FROM endpoint_health_minutes WHERE minute < now() - interval '2 days'",
         )
         .execute(&self.pool)
         .await?

@@ -418,18 +418,28 @@ impl Store {
              ), tallied AS (
                 SELECT upd.endpoint_id, date_trunc('minute', i.at) AS minute,
                        i.response_status BETWEEN 200 AND 299 AS ok,
+                       i.status = 'dead' AS dead,
+                       width_bucket(i.duration_ms, ARRAY[25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000]) AS bucket,
                        coalesce(i.error, 'HTTP ' || i.response_status) AS problem, i.at
                 FROM input i JOIN upd ON upd.id = i.delivery_id
              )
              -- The console's per-minute health rollup; sorted so concurrent writers lock alike.
-             INSERT INTO endpoint_health_minutes AS m (endpoint_id, minute, ok, total, last_error, last_error_at)
-             SELECT endpoint_id, minute, count(*) FILTER (WHERE ok), count(*),
+             INSERT INTO endpoint_health_minutes AS m (endpoint_id, minute, ok, total, dead, latency, last_error, last_error_at)
+             SELECT endpoint_id, minute, count(*) FILTER (WHERE ok), count(*), count(*) FILTER (WHERE dead),
+                    ARRAY[count(*) FILTER (WHERE bucket = 0), count(*) FILTER (WHERE bucket = 1),
+                          count(*) FILTER (WHERE bucket = 2), count(*) FILTER (WHERE bucket = 3),
+                          count(*) FILTER (WHERE bucket = 4), count(*) FILTER (WHERE bucket = 5),
+                          count(*) FILTER (WHERE bucket = 6), count(*) FILTER (WHERE bucket = 7),
+                          count(*) FILTER (WHERE bucket = 8), count(*) FILTER (WHERE bucket = 9),
+                          count(*) FILTER (WHERE bucket = 10), count(*) FILTER (WHERE bucket = 11)]::int4[],
                     (array_agg(problem ORDER BY at DESC) FILTER (WHERE ok IS NOT TRUE))[1],
                     max(at) FILTER (WHERE ok IS NOT TRUE)
              FROM tallied GROUP BY endpoint_id, minute ORDER BY endpoint_id, minute
              ON CONFLICT (endpoint_id, minute) DO UPDATE SET
                 ok = m.ok + excluded.ok,
                 total = m.total + excluded.total,
+                dead = m.dead + excluded.dead,
+                latency = ARRAY(SELECT a + b FROM unnest(m.latency, excluded.latency) WITH ORDINALITY AS t(a, b, k) ORDER BY k),
                 last_error = CASE WHEN excluded.last_error_at >= m.last_error_at OR m.last_error_at IS NULL
                                   THEN coalesce(excluded.last_error, m.last_error) ELSE m.last_error END,
                 last_error_at = greatest(m.last_error_at, excluded.last_error_at)",

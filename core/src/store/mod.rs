@@ -2,6 +2,7 @@
 //! Hot-path writes (routing, attempts) are batched into single `UNNEST` statements.
 
 mod api_keys;
+mod charts;
 mod console;
 mod dead;
 mod deliveries;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+pub use charts::{AttemptBin, LATENCY_BOUNDS_MS, LagBin, Scope, SuccessBin};
 pub use console::{Backlog, DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
 pub use dead::{DeadFilter, DeadStat, MAX_PICKED};
 pub use deliveries::{AttemptRecord, Claimed, INLINE_PAYLOAD_BYTES, NewDelivery, SendJob};

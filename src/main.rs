@@ -94,7 +94,9 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", config::describe(&parsed));
         return Ok(());
     }
-    telemetry::init(&config.log);
+    // Before any HTTP client is built (the span exporter's is the first).
+    hookrelay_dispatcher::client::install_tls_provider();
+    let telemetry = telemetry::init(&config.log);
     hookrelay_core::metrics::handle();
     let shutdown = CancellationToken::new();
     tokio::spawn(hookrelay::cancel_on_signal(shutdown.clone()));
@@ -106,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
-    match cli.command {
+    let ran = match cli.command {
         Command::Serve => hookrelay::serve(config, shutdown).await,
         Command::Gateway => hookrelay::gateway(config, shutdown).await,
         Command::Dispatcher => hookrelay::dispatcher(config, shutdown).await,
@@ -118,5 +120,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Config => Ok(()),
         Command::Dlq { command } => hookrelay::dlq(&config, command).await,
-    }
+    };
+    telemetry.shutdown().await;
+    ran
 }

@@ -80,6 +80,10 @@ pub struct LogSettings {
         value_enum
     )]
     pub format: LogFormat,
+    /// Export spans over OTLP/HTTP (JSON) to this collector, e.g.
+    /// http://127.0.0.1:4318 (sent to {url}/v1/traces); unset: no export.
+    #[arg(long = "otlp-endpoint", env = "HOOKRELAY_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How log lines are written.
@@ -741,7 +745,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 41, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 42, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -123,6 +123,7 @@ impl Router {
                             idempotency_key: e.idempotency_key,
                             accepted_at: e.accepted_at,
                             request_id: e.request_id,
+                            traceparent: e.traceparent,
                         });
                     }
                     spans.push(start..events.len());
@@ -138,7 +139,18 @@ impl Router {
             return Ok(());
         }
 
+        // Each traced event's routing, in its own trace.
+        let traced: Vec<tracing::Span> = events
+            .iter()
+            .filter_map(|e| {
+                let tp = e.traceparent.as_deref()?;
+                let span = tracing::debug_span!("routed", event = %e.id, tenant = %e.tenant_id);
+                hookrelay_core::telemetry::continue_from(&span, tp);
+                Some(span)
+            })
+            .collect();
         let routed = self.store_isolating(&events, &spans, cancel).await;
+        drop(traced);
         let Some(Routed {
             mut deliveries,
             refused,

@@ -54,6 +54,7 @@ fn size_of(events: &[IngestEvent]) -> usize {
                 + e.event_type.len()
                 + e.idempotency_key.as_ref().map_or(0, String::len)
                 + e.request_id.as_ref().map_or(0, String::len)
+                + e.traceparent.as_ref().map_or(0, String::len)
                 + EVENT_OVERHEAD
         })
         .sum()
@@ -231,6 +232,7 @@ mod tests {
             idempotency_key: None,
             accepted_at: chrono::Utc::now(),
             request_id: None,
+            traceparent: None,
         };
         let n = size_of(std::slice::from_ref(&event));
         assert!((1000..1000 + 200).contains(&n), "{n}");

@@ -29,6 +29,14 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
         method = %req.method(),
         route = tracing::field::Empty,
     );
+    // A producer's own trace: this request's spans join it.
+    if let Some(tp) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        hookrelay_core::telemetry::continue_from(&span, tp);
+    }
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut res = next.run(req).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -230,6 +230,7 @@ pub async fn route_unpublished(
         idempotency_key: None,
         accepted_at: chrono::Utc::now(),
         request_id: None,
+        traceparent: None,
     };
     app.store
         .route_events(&[event], unsent_after)

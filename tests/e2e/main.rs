@@ -24,3 +24,4 @@ mod request_ids;
 mod restart;
 mod retries;
 mod ssrf;
+mod traces;

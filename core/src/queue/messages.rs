@@ -25,6 +25,9 @@ pub struct IngestEvent {
     /// The `x-request-id` of the request that accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The trace it was accepted in (W3C `traceparent`), when spans are exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Deliveries due now, all of endpoints on the shard the message is published to.

@@ -32,6 +32,8 @@ pub struct SendJob {
     pub routed_at: DateTime<Utc>,
     /// When the gateway accepted the event.
     pub accepted_at: DateTime<Utc>,
+    /// The event's trace, when spans are exported: the attempt joins it.
+    pub traceparent: Option<String>,
     pub event_id: Uuid,
     pub event_type: String,
     /// The event's payload, shared by every delivery of the event in one load.
@@ -133,8 +135,8 @@ impl Store {
     ) -> Result<Vec<NewDelivery>> {
         let mut tx = self.pool.begin().await?;
         let inserted: Vec<Uuid> = sqlx::query_scalar(
-            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
@@ -144,6 +146,7 @@ impl Store {
         .bind(events.iter().map(|e| e.idempotency_key.as_deref()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.accepted_at).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.request_id.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.traceparent.as_deref()).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
         if inserted.is_empty() {
@@ -293,6 +296,7 @@ impl Store {
                 RETURNING d.id, d.status, d.attempts, d.created_at, d.event_id, d.endpoint_id, d.tenant_id
              )
              SELECT c.id AS delivery_id, c.status, c.attempts, c.created_at AS routed_at, e.created_at AS accepted_at,
+                    e.traceparent,
                     c.event_id, e.event_type,
                     CASE WHEN row_number() OVER w = 1 AND octet_length(e.payload) <= $3 THEN e.payload END AS payload,
                     CASE WHEN row_number() OVER w = 1 THEN octet_length(e.payload) END AS payload_bytes,

@@ -21,6 +21,8 @@ pub struct NewEvent {
     pub accepted_at: DateTime<Utc>,
     /// The `x-request-id` of the request that accepted it.
     pub request_id: Option<String>,
+    /// The trace it was accepted in, when spans are exported.
+    pub traceparent: Option<String>,
 }
 
 impl Store {

@@ -14,21 +14,26 @@ use super::{Outcome, Sender, to_chrono};
 use crate::breaker::Permit;
 use crate::client::{Outgoing, not_sent};
 use crate::lanes::MAX_LANE_WAIT;
+use tracing::Instrument as _;
 
 impl Sender {
-    #[tracing::instrument(
-        level = "debug",
-        name = "attempt",
-        skip_all,
-        fields(
+    /// One attempt, in a span of its own that joins the event's trace.
+    pub(super) async fn attempt(&self, job: &SendJob, watch: &SlowWatch) -> Outcome {
+        let span = tracing::debug_span!(
+            "attempt",
             delivery = %job.delivery_id,
             endpoint = %job.endpoint_id,
             tenant = %job.tenant_id,
             event = %job.event_id,
             attempt = job.attempts + 1,
-        )
-    )]
-    pub(super) async fn attempt(&self, job: &SendJob, watch: &SlowWatch) -> Outcome {
+        );
+        if let Some(tp) = job.traceparent.as_deref() {
+            hookrelay_core::telemetry::continue_from(&span, tp);
+        }
+        self.attempt_in_lane(job, watch).instrument(span).await
+    }
+
+    async fn attempt_in_lane(&self, job: &SendJob, watch: &SlowWatch) -> Outcome {
         let claimed = Instant::now();
         let lane = self.lane_of(job);
         let parked = |wait| Outcome::Parked {

@@ -116,6 +116,7 @@ fn accept(
         idempotency_key: e.idempotency_key,
         accepted_at: Utc::now(),
         request_id: Some(request_id.0.clone()),
+        traceparent: hookrelay_core::telemetry::traceparent_of(&tracing::Span::current()),
     })
 }
 

@@ -1,0 +1,129 @@
+//! OpenTelemetry export: with `HOOKRELAY_OTLP_ENDPOINT`, the real `hookrelay serve`
+//! sends its spans to an OTLP/HTTP receiver (here, in-process), and one event is one
+//! trace: the producer's span, then the request, the ingest, the routing and the
+//! attempt, each the child of the one before (routing and attempt of the ingest).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use crate::helpers::{PATIENCE, Receiver, TestApp, amqp_url, b64};
+
+type Spans = Arc<Mutex<Vec<Value>>>;
+
+async fn collect(State(spans): State<Spans>, Json(body): Json<Value>) -> Json<Value> {
+    let mut all = spans.lock().unwrap_or_else(|p| p.into_inner());
+    for rs in body["resourceSpans"].as_array().into_iter().flatten() {
+        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+            all.extend(ss["spans"].as_array().into_iter().flatten().cloned());
+        }
+    }
+    Json(json!({}))
+}
+
+#[tokio::test]
+async fn one_event_is_one_trace_from_the_producer_to_the_attempt() {
+    let spans: Spans = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let otlp = format!("http://{}", listener.local_addr().expect("addr"));
+    let app_spans = spans.clone();
+    tokio::spawn(async move {
+        let router = axum::Router::new()
+            .route("/v1/traces", post(collect))
+            .with_state(app_spans);
+        let _ = axum::serve(listener, router).await;
+    });
+
+    let app = TestApp::spawn_with(|_| {}, false).await;
+    let receiver = Receiver::start().await;
+    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let _serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .arg("serve")
+        .env("HOOKRELAY_DATABASE_URL", app.config.database.url.expose())
+        .env("HOOKRELAY_AMQP_URL", amqp_url())
+        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.broker.queue_prefix)
+        .env("HOOKRELAY_SHARDS", app.config.broker.shards.to_string())
+        .env(
+            "HOOKRELAY_ENCRYPTION_KEY",
+            b64(app.config.security.encryption_key.expose()),
+        )
+        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
+        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOOKRELAY_OTLP_ENDPOINT", &otlp)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("HOOKRELAY_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hookrelay serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app
+        .http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(reqwest::StatusCode::OK)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hookrelay serve never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let producer_span = "00f067aa0ba902b7";
+    let res = app
+        .http
+        .post(format!("{base}/v1/tenants/{tenant}/events"))
+        .bearer_auth(&key)
+        .header("traceparent", format!("00-{trace}-{producer_span}-01"))
+        .json(&json!({ "event_type": "order.created", "payload": {} }))
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(res.status(), 202);
+    receiver.wait_for(1).await;
+
+    let named = |name: &str| -> Option<Value> {
+        spans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|s| s["name"] == name && s["traceId"] == trace)
+            .cloned()
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let (request, ingest, routed, attempt) = loop {
+        if let (Some(a), Some(b), Some(c), Some(d)) = (
+            named("request"),
+            named("ingest"),
+            named("routed"),
+            named("attempt"),
+        ) {
+            break (a, b, c, d);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every span of the trace arrived: {:?}",
+            spans.lock().unwrap_or_else(|p| p.into_inner())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(request["parentSpanId"], producer_span, "{request}");
+    assert_eq!(ingest["parentSpanId"], request["spanId"], "{ingest}");
+    assert_eq!(routed["parentSpanId"], ingest["spanId"], "{routed}");
+    assert_eq!(attempt["parentSpanId"], ingest["spanId"], "{attempt}");
+}

@@ -102,8 +102,14 @@ impl TestApp {
     /// `hookrelay dispatcher` (the real binary) for this test's database, queues
     /// and key, delivering to loopback; killed when dropped. Add settings, then spawn.
     pub fn dispatcher_command(&self) -> tokio::process::Command {
+        self.hookrelay_command("dispatcher")
+    }
+
+    /// `hookrelay ROLE` (the real binary) with this test's settings, as
+    /// `dispatcher_command` describes.
+    pub fn hookrelay_command(&self, role: &str) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"));
-        cmd.arg("dispatcher")
+        cmd.arg(role)
             .env("HOOKRELAY_DATABASE_URL", self.config.database.url.expose())
             .env("HOOKRELAY_AMQP_URL", amqp_url())
             .env("HOOKRELAY_QUEUE_PREFIX", &self.config.broker.queue_prefix)
@@ -733,6 +739,14 @@ async fn record(
 }
 
 /// Base64 helper for tests that build secrets.
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

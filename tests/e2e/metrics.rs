@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{PATIENCE, Receiver, TestApp};
+use crate::helpers::{PATIENCE, Receiver, TestApp, free_port};
 
 /// The value of the sample `name{labels…}` (labels in any order), if present.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -138,10 +138,7 @@ async fn a_dispatcher_alone_serves_its_metrics_on_the_metrics_address() {
     let app = TestApp::spawn_with(|_| {}, false).await;
     let receiver = Receiver::start().await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let _dispatcher = app
         .dispatcher_command()
         .env("HOOKRELAY_METRICS_LISTEN", format!("127.0.0.1:{port}"))

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::helpers::{PATIENCE, Receiver, TestApp, amqp_url, b64};
+use crate::helpers::{PATIENCE, Receiver, TestApp, free_port};
 
 type Spans = Arc<Mutex<Vec<Value>>>;
 
@@ -43,26 +43,12 @@ async fn one_event_is_one_trace_from_the_producer_to_the_attempt() {
     let app = TestApp::spawn_with(|_| {}, false).await;
     let receiver = Receiver::start().await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let _serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("serve")
-        .env("HOOKRELAY_DATABASE_URL", app.config.database.url.expose())
-        .env("HOOKRELAY_AMQP_URL", amqp_url())
-        .env("HOOKRELAY_QUEUE_PREFIX", &app.config.broker.queue_prefix)
-        .env("HOOKRELAY_SHARDS", app.config.broker.shards.to_string())
-        .env(
-            "HOOKRELAY_ENCRYPTION_KEY",
-            b64(app.config.security.encryption_key.expose()),
-        )
-        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
+    let port = free_port();
+    let _serve = app
+        .hookrelay_command("serve")
         .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
         .env("HOOKRELAY_OTLP_ENDPOINT", &otlp)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("HOOKRELAY_LOG", "warn")
-        .kill_on_drop(true)
         .spawn()
         .expect("start hookrelay serve");
     let base = format!("http://127.0.0.1:{port}");

@@ -23,11 +23,27 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 fn store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect_lazy(
-        config.database.url.expose(),
-        config.database.max_connections,
-    )
-    .context("HOOKRELAY_DATABASE_URL is not a usable Postgres URL")
+    Store::open(&config.database).context("HOOKRELAY_DATABASE_URL is not a usable Postgres URL")
+}
+
+/// The connections that would carry credentials and events unencrypted off this
+/// machine, one sentence each: logged as warnings at start, printed by `config`.
+pub fn plaintext_warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(host) = hookrelay_core::store::plaintext_remote(&config.database) {
+        warnings.push(format!(
+            "the database connection may be unencrypted: HOOKRELAY_DATABASE_URL reaches \
+             {host} without sslmode=require, verify-ca or verify-full"
+        ));
+    }
+    let broker = hookrelay_core::queue::Broker::from_settings(&config.broker);
+    for node in broker.plaintext_remote_nodes() {
+        warnings.push(format!(
+            "the broker connection is unencrypted: HOOKRELAY_AMQP_URL reaches {node} \
+             with amqp://, not amqps://"
+        ));
+    }
+    warnings
 }
 
 /// Runs an operator's dead-letter command and prints its output.
@@ -49,7 +65,11 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     store
         .migrate()
         .await
-        .context("applying migrations (is Postgres reachable at HOOKRELAY_DATABASE_URL?)")?;
+        .context(
+            "applying migrations (is Postgres reachable at HOOKRELAY_DATABASE_URL, and with \
+             sslmode=verify-ca or verify-full, is its certificate signed by a CA in \
+             HOOKRELAY_DATABASE_CA_FILE or the system's roots?)",
+        )?;
     store.close().await;
     Ok(())
 }
@@ -95,7 +115,7 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
     );
     let store = store(&config)?;
     let publisher = Arc::new(Publisher::new(
-        config.broker.amqp_url.clone(),
+        hookrelay_core::queue::Broker::from_settings(&config.broker),
         "console",
         config.topology(),
     ));

@@ -92,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_matches(&parsed.matches)?;
     if let Command::Config = cli.command {
         println!("{}", config::describe(&parsed));
+        for warning in hookrelay::plaintext_warnings(&config) {
+            eprintln!("warning: {warning}");
+        }
         return Ok(());
     }
     // Before any HTTP client is built (the span exporter's is the first).
@@ -107,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
                 tracing::error!(error = format!("{e:#}"), "metrics listener stopped");
             }
         });
+    }
+    for warning in hookrelay::plaintext_warnings(&config) {
+        tracing::warn!("{warning}");
     }
     let ran = match cli.command {
         Command::Serve => hookrelay::serve(config, shutdown).await,

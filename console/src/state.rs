@@ -24,7 +24,7 @@ pub struct Inner {
     pub sessions: Signer,
     pub admin_token: Option<Sensitive<String>>,
     /// The fleet page reads queue depths with its own short-lived connection.
-    pub amqp_url: Sensitive<String>,
+    pub broker: hookrelay_core::queue::Broker,
     pub topology: Topology,
     pub targets: TargetPolicy,
     pub max_endpoint_timeout: std::time::Duration,
@@ -54,7 +54,7 @@ impl ConsoleState {
                 "hookrelay console sessions",
             ),
             admin_token: config.security.admin_token.clone(),
-            amqp_url: config.broker.amqp_url.clone(),
+            broker: hookrelay_core::queue::Broker::from_settings(&config.broker),
             topology: config.topology(),
             targets: config.target_policy(),
             max_endpoint_timeout: config.delivery.max_endpoint_timeout,

@@ -104,14 +104,36 @@ pub struct DatabaseSettings {
     #[arg(long = "database-max-connections", env = "HOOKRELAY_DATABASE_MAX_CONNECTIONS",
           default_value = "16", value_parser = RangedU64ValueParser::<u32>::new().range(1..=1000))]
     pub max_connections: u32,
+    /// PEM file of the CA(s) that sign the database server's certificate, checked
+    /// with sslmode=verify-ca or verify-full in the URL (unset: the system's roots).
+    #[arg(long = "database-ca-file", env = "HOOKRELAY_DATABASE_CA_FILE", value_parser = pem_file)]
+    pub ca_file: Option<PemFile>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct BrokerSettings {
-    /// RabbitMQ URL.
+    /// RabbitMQ URL (amqps:// for TLS), or a comma-separated list of a cluster's
+    /// nodes: each process connects to one and fails over to the next.
     #[arg(long = "amqp-url", env = "HOOKRELAY_AMQP_URL", hide_env_values = true,
           default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_parser = amqp_url)]
     pub amqp_url: Sensitive<String>,
+    /// PEM file of the CA(s) that sign the broker's certificate, for amqps://
+    /// (added to the system's roots).
+    #[arg(long = "amqp-ca-file", env = "HOOKRELAY_AMQP_CA_FILE", value_parser = pem_file)]
+    pub amqp_ca_file: Option<PemFile>,
+    /// PEM certificate (chain) hookrelay presents to a broker that asks for one;
+    /// needs HOOKRELAY_AMQP_CLIENT_KEY.
+    #[arg(long = "amqp-client-cert", env = "HOOKRELAY_AMQP_CLIENT_CERT", value_parser = pem_file)]
+    pub client_cert: Option<PemFile>,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1) of HOOKRELAY_AMQP_CLIENT_CERT.
+    #[arg(long = "amqp-client-key", env = "HOOKRELAY_AMQP_CLIENT_KEY", value_parser = pem_file)]
+    pub client_key: Option<PemFile>,
+    /// Replicas of each quorum queue when it is first declared
+    /// (x-quorum-initial-group-size); unset: the broker's default (every node,
+    /// in a cluster of up to a few).
+    #[arg(long = "quorum-replicas", env = "HOOKRELAY_QUORUM_REPLICAS",
+          value_parser = RangedU64ValueParser::<u8>::new().range(1..=15))]
+    pub quorum_replicas: Option<u8>,
     /// Names every queue, so several installations (or tests) can share one broker.
     #[arg(long = "queue-prefix", env = "HOOKRELAY_QUEUE_PREFIX", default_value = "hookrelay",
           value_parser = queue_prefix)]
@@ -361,6 +383,7 @@ impl Config {
     pub fn topology(&self) -> crate::queue::Topology {
         crate::queue::Topology::new(self.broker.queue_prefix.clone(), self.broker.shards)
             .with_delivery_limit(self.broker.queue_delivery_limit)
+            .with_replicas(self.broker.quorum_replicas)
     }
 
     /// The address rules deliveries follow.
@@ -388,6 +411,12 @@ impl Config {
     /// The settings parsed by a command that declares them (e.g. the CLI's).
     pub fn from_matches(matches: &clap::ArgMatches) -> Result<Self, ConfigError> {
         let config = Self::from_arg_matches(matches).map_err(|e| explain(&e))?;
+        if config.broker.client_cert.is_some() != config.broker.client_key.is_some() {
+            return Err(ConfigError {
+                name: "HOOKRELAY_AMQP_CLIENT_CERT".into(),
+                reason: "set it together with HOOKRELAY_AMQP_CLIENT_KEY, or neither".into(),
+            });
+        }
         if !(1..=100).contains(&config.retry.schedule.len()) {
             return Err(ConfigError {
                 name: "HOOKRELAY_RETRY_SCHEDULE".into(),
@@ -536,11 +565,51 @@ fn postgres_url(v: &str) -> Result<Sensitive<String>, String> {
 }
 
 fn amqp_url(v: &str) -> Result<Sensitive<String>, String> {
-    if v.starts_with("amqp://") || v.starts_with("amqps://") {
-        Ok(Sensitive::new(v.to_string()))
-    } else {
-        Err("must be an amqp:// URL".into())
+    let nodes: Vec<&str> = v.split(',').map(str::trim).collect();
+    for node in &nodes {
+        if !(node.starts_with("amqp://") || node.starts_with("amqps://")) {
+            return Err("must be an amqp:// or amqps:// URL, or a comma-separated list of them".into());
+        }
+        if let Err(e) = node.parse::<lapin::uri::AMQPUri>() {
+            return Err(format!("a node's URL does not parse: {e}"));
+        }
     }
+    Ok(Sensitive::new(nodes.join(",")))
+}
+
+/// A PEM file, read and checked when the settings are: a missing or garbled file
+/// stops the process at start rather than at its first connection.
+#[derive(Clone)]
+pub struct PemFile {
+    path: PathBuf,
+    pem: std::sync::Arc<[u8]>,
+}
+
+impl PemFile {
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+}
+
+impl std::fmt::Debug for PemFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PemFile({})", self.path.display())
+    }
+}
+
+fn pem_file(v: &str) -> Result<PemFile, String> {
+    let path = PathBuf::from(v);
+    let pem = std::fs::read(&path).map_err(|e| format!("cannot read {v}: {e}"))?;
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(format!("{v} holds no PEM block (-----BEGIN ...)"));
+    }
+    Ok(PemFile {
+        path,
+        pem: pem.into(),
+    })
 }
 
 fn queue_prefix(v: &str) -> Result<String, String> {
@@ -745,7 +814,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 42, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 47, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -25,7 +25,7 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 pub async fn sample_until(
     store: Store,
     topology: Topology,
-    amqp_url: String,
+    amqp: queue::Broker,
     stop: CancellationToken,
 ) {
     if STARTED.swap(true, Ordering::SeqCst) {
@@ -39,7 +39,7 @@ pub async fn sample_until(
             _ = tick.tick() => {}
         }
         sample_store(&store).await;
-        if !sample_broker(&mut broker, &topology, &amqp_url).await {
+        if !sample_broker(&mut broker, &topology, &amqp).await {
             broker = None;
         }
     }
@@ -71,11 +71,15 @@ async fn sample_store(store: &Store) {
 
 /// Reads the queue depths on a connection kept between samples; `false` when the
 /// broker could not be read (the connection is opened again next time).
-async fn sample_broker(broker: &mut Option<Connection>, topology: &Topology, url: &str) -> bool {
+async fn sample_broker(
+    broker: &mut Option<Connection>,
+    topology: &Topology,
+    amqp: &queue::Broker,
+) -> bool {
     if broker.is_none() {
         match tokio::time::timeout(
-            Duration::from_secs(3),
-            queue::connect(url, "dispatcher-metrics"),
+            Duration::from_secs(10),
+            amqp.connect("dispatcher-metrics"),
         )
         .await
         {

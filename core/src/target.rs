@@ -137,6 +137,16 @@ impl TargetPolicy {
     }
 }
 
+/// Whether a host name or address is this machine (`localhost` names and loopback
+/// addresses), for warnings about plaintext connections that leave it.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Parses a comma-separated CIDR list (for config).
 pub fn parse_cidrs(list: &str) -> Result<Vec<IpNet>, String> {
     list.split(',')

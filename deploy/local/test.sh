@@ -7,6 +7,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=services.sh
 source "$ROOT/deploy/local/services.sh"
 ensure_services
+# A TLS-only PostgreSQL cluster and RabbitMQ node beside them (tests/e2e/tls.rs),
+# removed when the suite ends, however it ends.
+# shellcheck source=tls-services.sh
+source "$ROOT/deploy/local/tls-services.sh"
+TLS_DIR="${TMPDIR:-/tmp}/hookrelay-tls"
+trap 'tls_services_down "$TLS_DIR"' EXIT
+tls_services_up "$TLS_DIR"
 
 # The console's browser tests: Debian's Chromium and the npm package playwright-core.
 command -v chromium >/dev/null 2>&1 || apt_install chromium

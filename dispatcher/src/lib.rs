@@ -60,11 +60,13 @@ pub struct Dispatcher {
     store: Store,
     /// This dispatcher's name in the shard leases.
     id: Uuid,
+    broker: queue::Broker,
 }
 
 impl Dispatcher {
     pub fn new(config: Config, store: Store) -> Self {
         Self {
+            broker: queue::Broker::from_settings(&config.broker),
             config,
             store,
             id: Uuid::new_v4(),
@@ -88,7 +90,7 @@ impl Dispatcher {
             Recorder::spawn(self.store.clone(), recorder_cancel.clone());
         let scheduler_wake = Arc::new(tokio::sync::Notify::new());
         let publisher = Arc::new(Publisher::new(
-            c.broker.amqp_url.clone(),
+            self.broker.clone(),
             "dispatcher-publisher",
             topology.clone(),
         ));
@@ -146,13 +148,13 @@ impl Dispatcher {
         let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
             self.store.clone(),
             topology.clone(),
-            c.broker.amqp_url.expose().clone(),
+            self.broker.clone(),
             scheduler_stop.clone(),
         ));
         let sweeper = tokio::spawn(housekeeping(
             sender.clone(),
             publisher.clone(),
-            c.broker.amqp_url.expose().clone(),
+            self.broker.clone(),
             scheduler_stop.clone(),
         ));
 
@@ -209,7 +211,7 @@ impl Dispatcher {
         shutdown: &CancellationToken,
     ) -> Result<(), DispatchError> {
         let connection =
-            Arc::new(queue::connect(self.config.broker.amqp_url.expose(), "dispatcher").await?);
+            Arc::new(self.broker.connect("dispatcher").await?);
         topology.declare(&connection).await?;
         tracing::info!(shards = topology.shards(), "dispatcher consuming");
 
@@ -303,7 +305,7 @@ async fn close(connection: &Connection) {
 async fn housekeeping(
     sender: Arc<Sender>,
     publisher: Arc<Publisher>,
-    amqp_url: String,
+    broker: queue::Broker,
     stop: CancellationToken,
 ) {
     const EVERY: Duration = Duration::from_secs(60);
@@ -320,7 +322,7 @@ async fn housekeeping(
                 if let Err(e) = sender.store.prune_health_minutes().await {
                     tracing::debug!(error = %e, "pruning the health rollup failed; next minute then");
                 }
-                crate::orphans::drain(&sender.store, &publisher, &amqp_url).await;
+                crate::orphans::drain(&sender.store, &publisher, &broker).await;
             }
         }
     }

@@ -18,7 +18,7 @@ const QUIET: Duration = Duration::from_millis(500);
 
 /// Moves what every orphaned shard queue holds; errors are logged and retried on
 /// the next round.
-pub async fn drain(store: &Store, publisher: &Publisher, url: &str) {
+pub async fn drain(store: &Store, publisher: &Publisher, broker: &queue::Broker) {
     let topology = publisher.topology();
     let orphans = match store.orphaned_shards(topology.shards()).await {
         Ok(o) => o,
@@ -30,7 +30,7 @@ pub async fn drain(store: &Store, publisher: &Publisher, url: &str) {
     if orphans.is_empty() {
         return;
     }
-    let connection = match queue::connect(url, "orphans").await {
+    let connection = match broker.connect("orphans").await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, "cannot reach the broker to drain orphaned shards");

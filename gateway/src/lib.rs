@@ -15,7 +15,7 @@ pub mod tenant_cache;
 use std::sync::Arc;
 
 use axum::Router;
-use hookrelay_core::queue::Publisher;
+use hookrelay_core::queue::{Broker, Publisher};
 use hookrelay_core::{Config, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ pub async fn build_state(config: Config, store: Store) -> AppState {
     metrics::counter!(hookrelay_core::metrics::EVENTS_ACCEPTED).increment(0);
     let topology = config.topology();
     let publisher = Arc::new(Publisher::new(
-        config.broker.amqp_url.clone(),
+        Broker::from_settings(&config.broker),
         "gateway",
         topology,
     ));
@@ -67,7 +67,7 @@ pub async fn serve(
     let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
         state.store.clone(),
         state.config.topology(),
-        state.config.broker.amqp_url.expose().clone(),
+        Broker::from_settings(&state.config.broker),
         shutdown.clone(),
     ));
     let result = axum::serve(listener, app)

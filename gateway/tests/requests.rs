@@ -31,7 +31,7 @@ impl Api {
         config.http.max_payload_bytes = 64 * 1024;
         config.broker.queue_prefix = format!("requests-{}", uuid::Uuid::new_v4().simple());
         let publisher = std::sync::Arc::new(Publisher::new(
-            config.broker.amqp_url.clone(),
+            hookrelay_core::queue::Broker::from_settings(&config.broker),
             "requests-test",
             config.topology(),
         ));

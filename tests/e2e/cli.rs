@@ -31,7 +31,7 @@ async fn help_lists_every_setting_and_config_prints_them_masked() {
         .get_arguments()
         .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
         .collect();
-    assert_eq!(names.len(), 42);
+    assert_eq!(names.len(), 47);
     for name in &names {
         assert!(help.contains(name.as_str()), "--help does not list {name}");
     }
@@ -83,4 +83,68 @@ async fn a_bad_or_missing_setting_stops_the_binary_naming_it() {
     let (code, _, err) = hookrelay(&["migrate"], &[]).await;
     assert_eq!(code, 2);
     assert!(err.contains("HOOKRELAY_ENCRYPTION_KEY"), "{err}");
+}
+
+#[tokio::test]
+async fn plaintext_connections_off_this_machine_warn_at_start() {
+    let remote = [
+        ("HOOKRELAY_ENCRYPTION_KEY", KEY),
+        ("HOOKRELAY_DATABASE_URL", "postgres://u:p@db.internal:5432/hookrelay"),
+        (
+            "HOOKRELAY_AMQP_URL",
+            "amqps://u:p@mq1.internal:5671/%2f,amqp://u:p@mq2.internal:5672/%2f",
+        ),
+    ];
+    let (code, _, err) = hookrelay(&["config"], &remote).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("database connection may be unencrypted"), "{err}");
+    assert!(err.contains("db.internal:5432"), "{err}");
+    assert!(err.contains("mq2.internal:5672"), "the plaintext node: {err}");
+    assert!(!err.contains("mq1.internal"), "the amqps:// node is fine: {err}");
+
+    let encrypted = [
+        ("HOOKRELAY_ENCRYPTION_KEY", KEY),
+        ("HOOKRELAY_DATABASE_URL", "postgres://u:p@db.internal/h?sslmode=verify-full"),
+        ("HOOKRELAY_AMQP_URL", "amqps://u:p@mq1.internal:5671/%2f"),
+    ];
+    let (code, _, err) = hookrelay(&["config"], &encrypted).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("unencrypted"), "{err}");
+}
+
+#[tokio::test]
+async fn tls_files_are_read_and_checked_at_start() {
+    let (code, _, err) = hookrelay(
+        &["config"],
+        &[
+            ("HOOKRELAY_ENCRYPTION_KEY", KEY),
+            ("HOOKRELAY_AMQP_CA_FILE", "/nonexistent/ca.pem"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid setting HOOKRELAY_AMQP_CA_FILE"), "{err}");
+    assert!(err.contains("cannot read /nonexistent/ca.pem"), "{err}");
+
+    let (code, _, err) = hookrelay(
+        &["config"],
+        &[
+            ("HOOKRELAY_ENCRYPTION_KEY", KEY),
+            ("HOOKRELAY_DATABASE_CA_FILE", "/etc/hostname"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("holds no PEM block"), "{err}");
+
+    let (code, _, err) = hookrelay(
+        &["config"],
+        &[
+            ("HOOKRELAY_ENCRYPTION_KEY", KEY),
+            ("HOOKRELAY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f,http://x"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid setting HOOKRELAY_AMQP_URL"), "{err}");
 }

@@ -431,7 +431,7 @@ impl TestApp {
     /// A confirming publisher on this test's queues, as another process would have.
     pub fn publisher(&self) -> hookrelay_core::queue::Publisher {
         hookrelay_core::queue::Publisher::new(
-            Sensitive::new(amqp_url()),
+            hookrelay_core::queue::Broker::new(&amqp_url()),
             "test",
             self.config.topology(),
         )
@@ -439,7 +439,10 @@ impl TestApp {
 
     /// The operator's handle on this test's broker dead-letter queue.
     pub async fn broker_dead_letters(&self) -> hookrelay_core::queue::DeadLetters {
-        hookrelay_core::queue::DeadLetters::open(&amqp_url(), self.config.topology())
+        hookrelay_core::queue::DeadLetters::open(
+            &hookrelay_core::queue::Broker::new(&amqp_url()),
+            self.config.topology(),
+        )
             .await
             .expect("broker")
     }

@@ -24,4 +24,5 @@ mod request_ids;
 mod restart;
 mod retries;
 mod ssrf;
+mod tls;
 mod traces;

@@ -16,8 +16,8 @@ use crate::view::{self, Nav, page};
 
 /// Messages waiting in each queue, read from the broker (`None` if unreachable).
 async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
-    let connect = hookrelay_core::queue::connect(state.amqp_url.expose(), "console");
-    let connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect)
+    let connect = state.broker.connect("console");
+    let connection = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
         .await
         .ok()?
         .ok()?;
@@ -32,7 +32,7 @@ async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
 async fn broker_dead(state: &ConsoleState) -> Option<(u32, Option<DeadLetter>)> {
     const LATEST_SCAN: usize = 1000;
     let work = async {
-        let dead = DeadLetters::open(state.amqp_url.expose(), state.topology.clone())
+        let dead = DeadLetters::open(&state.broker, state.topology.clone())
             .await
             .ok()?;
         let count = dead.count().await.ok()?;

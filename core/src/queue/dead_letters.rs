@@ -163,8 +163,8 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    pub async fn open(url: &str, topology: Topology) -> lapin::Result<Self> {
-        let connection = super::connect(url, "dead-letters").await?;
+    pub async fn open(broker: &super::Broker, topology: Topology) -> lapin::Result<Self> {
+        let connection = broker.connect("dead-letters").await?;
         Ok(Self {
             connection,
             topology,

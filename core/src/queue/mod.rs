@@ -1,11 +1,13 @@
 //! RabbitMQ: connections, the queue topology, message formats and a confirming publisher.
 
+mod broker;
 mod dead_letters;
 mod messages;
 mod publisher;
 mod shards;
 mod topology;
 
+pub use broker::Broker;
 pub use dead_letters::{
     DEAD_AT_HEADER, DeadLetter, DeadLetters, Pick, REASON_HEADER, Refusal, RequeueReport,
     SOURCE_HEADER,
@@ -14,12 +16,3 @@ pub use messages::{DeliveryMessage, IngestEvent, IngestMessage};
 pub use publisher::{PublishError, Publisher, persistent_json};
 pub use shards::delivery_messages;
 pub use topology::{DEFAULT_DELIVERY_LIMIT, Topology, amqp_code};
-
-use lapin::{Connection, ConnectionProperties};
-
-/// Opens a connection named after this process's role (visible in the broker's UI).
-pub async fn connect(url: &str, role: &str) -> lapin::Result<Connection> {
-    let props =
-        ConnectionProperties::default().with_connection_name(format!("hookrelay-{role}").into());
-    Connection::connect(url, props).await
-}

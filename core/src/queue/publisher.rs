@@ -10,13 +10,14 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 
-use super::Topology;
-use crate::config::Sensitive;
+use super::{Broker, Topology};
 use crate::metrics;
 
-/// After a failed connect, calls fail at once for this long instead of retrying.
+/// After a failed connect, calls fail at once for about this long (jittered, so a
+/// fleet of gateways does not reconnect in step) instead of retrying.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Covers trying every node of a small cluster (each has its own, shorter, limit).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,6 +37,11 @@ pub fn persistent_json() -> BasicProperties {
         .with_content_type("application/json".into())
 }
 
+/// Between half and one and a half times `pause`.
+fn jittered(pause: Duration) -> Duration {
+    pause.mul_f64(rand::random_range(0.5..1.5))
+}
+
 struct Link {
     connection: Connection,
     channel: Channel,
@@ -44,11 +50,12 @@ struct Link {
 #[derive(Default)]
 struct State {
     link: Option<Link>,
-    last_failure: Option<Instant>,
+    /// When the last connect failed, and how long to pause after it.
+    last_failure: Option<(Instant, Duration)>,
 }
 
 pub struct Publisher {
-    url: Sensitive<String>,
+    broker: Broker,
     role: &'static str,
     topology: Topology,
     state: Mutex<State>,
@@ -64,11 +71,11 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// Does not connect yet; the first publish (or `channel`) does.
-    pub fn new(url: Sensitive<String>, role: &'static str, topology: Topology) -> Self {
+    pub fn new(broker: Broker, role: &'static str, topology: Topology) -> Self {
         // Present from the start, so a rate over it is 0 rather than missing.
         ::metrics::counter!(metrics::PUBLISH_FAILURES, "role" => role).increment(0);
         Self {
-            url,
+            broker,
             role,
             topology,
             state: Mutex::new(State::default()),
@@ -80,7 +87,7 @@ impl Publisher {
     }
 
     async fn open(&self) -> lapin::Result<Link> {
-        let connection = super::connect(self.url.expose(), self.role).await?;
+        let connection = self.broker.connect(self.role).await?;
         self.topology.declare(&connection).await?;
         let channel = connection.create_channel().await?;
         channel
@@ -103,7 +110,7 @@ impl Publisher {
         }
         if state
             .last_failure
-            .is_some_and(|t| t.elapsed() < RECONNECT_PAUSE)
+            .is_some_and(|(t, pause)| t.elapsed() < pause)
         {
             return Err(PublishError::Unavailable("reconnecting".into()));
         }
@@ -115,12 +122,12 @@ impl Publisher {
                 Ok(channel)
             }
             Ok(Err(e)) => {
-                state.last_failure = Some(Instant::now());
+                state.last_failure = Some((Instant::now(), jittered(RECONNECT_PAUSE)));
                 tracing::warn!(error = %e, role = self.role, "cannot connect to the message broker");
                 Err(PublishError::Unavailable(e.to_string()))
             }
             Err(_) => {
-                state.last_failure = Some(Instant::now());
+                state.last_failure = Some((Instant::now(), jittered(RECONNECT_PAUSE)));
                 Err(PublishError::Unavailable("connect timed out".into()))
             }
         }

@@ -24,6 +24,8 @@ pub struct Topology {
     prefix: String,
     shards: u16,
     delivery_limit: u32,
+    /// `x-quorum-initial-group-size`; `None` leaves it to the broker.
+    replicas: Option<u8>,
 }
 
 impl Topology {
@@ -32,12 +34,20 @@ impl Topology {
             prefix: prefix.into(),
             shards: shards.max(1),
             delivery_limit: DEFAULT_DELIVERY_LIMIT,
+            replicas: None,
         }
     }
 
     /// The same queues with another `x-delivery-limit` (`HOOKRELAY_QUEUE_DELIVERY_LIMIT`).
     pub fn with_delivery_limit(mut self, limit: u32) -> Self {
         self.delivery_limit = limit.max(1);
+        self
+    }
+
+    /// Each queue's replica count across a cluster (`HOOKRELAY_QUORUM_REPLICAS`),
+    /// applied when a queue is first declared.
+    pub fn with_replicas(mut self, replicas: Option<u8>) -> Self {
+        self.replicas = replicas;
         self
     }
 
@@ -88,14 +98,25 @@ impl Topology {
             "x-delivery-limit".into(),
             AMQPValue::LongLongInt(i64::from(self.delivery_limit)),
         );
+        self.add_replicas(&mut args);
         if single_active_consumer {
             args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
         }
         args
     }
 
-    fn dead_args() -> FieldTable {
+    fn add_replicas(&self, args: &mut FieldTable) {
+        if let Some(n) = self.replicas {
+            args.insert(
+                "x-quorum-initial-group-size".into(),
+                AMQPValue::LongLongInt(i64::from(n)),
+            );
+        }
+    }
+
+    fn dead_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
+        self.add_replicas(&mut args);
         args.insert(
             "x-queue-type".into(),
             AMQPValue::LongString("quorum".into()),
@@ -113,7 +134,7 @@ impl Topology {
     /// arguments, and a policy (`delivery-limit`) can set the limit on it instead.
     pub async fn declare(&self, connection: &Connection) -> lapin::Result<()> {
         let mut queues = vec![
-            (self.dead_letter_queue(), Self::dead_args()),
+            (self.dead_letter_queue(), self.dead_args()),
             (self.ingest_queue(), self.quorum_args(false)),
         ];
         queues.extend((0..self.shards).map(|k| (self.delivery_queue(k), self.quorum_args(true))));

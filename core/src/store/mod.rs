@@ -14,7 +14,7 @@ mod tenants;
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 pub use charts::{AttemptBin, LATENCY_BOUNDS_MS, LagBin, Scope, SuccessBin};
 pub use console::{Backlog, DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
@@ -97,6 +97,33 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// the scheduler sends them then, and it never races the caller's own message.
 pub(super) const PUBLISH_FALLBACK_SECS: f64 = 60.0;
 
+/// The connection options of `HOOKRELAY_DATABASE_URL` with the CA file added.
+pub fn connect_options(
+    settings: &crate::config::DatabaseSettings,
+) -> std::result::Result<PgConnectOptions, sqlx::Error> {
+    let options: PgConnectOptions = settings.url.expose().parse()?;
+    Ok(match &settings.ca_file {
+        Some(ca) => options.ssl_root_cert_from_pem(ca.pem().to_vec()),
+        None => options,
+    })
+}
+
+/// Where the database is reached without a guarantee of TLS (`sslmode` below
+/// `require`) on a host other than this machine, as `host:port`; `None` when
+/// the connection is encrypted or stays on loopback or a Unix socket.
+pub fn plaintext_remote(settings: &crate::config::DatabaseSettings) -> Option<String> {
+    let options = connect_options(settings).ok()?;
+    let unencrypted = matches!(
+        options.get_ssl_mode(),
+        PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer
+    );
+    let host = options.get_host();
+    let local = options.get_socket().is_some()
+        || host.starts_with('/')
+        || crate::target::is_loopback_host(host);
+    (unencrypted && !local).then(|| format!("{host}:{}", options.get_port()))
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -107,10 +134,25 @@ impl Store {
     /// A lazily connecting pool: creating it never fails because the database is down,
     /// so the gateway can start (and keep ingesting) without Postgres.
     pub fn connect_lazy(url: &str, max_connections: u32) -> std::result::Result<Self, sqlx::Error> {
+        Self::connect_lazy_with(url.parse()?, max_connections)
+    }
+
+    /// The pool the settings describe: the URL (with its `sslmode`), the CA file
+    /// that checks the server's certificate, the pool size.
+    pub fn open(
+        settings: &crate::config::DatabaseSettings,
+    ) -> std::result::Result<Self, sqlx::Error> {
+        Self::connect_lazy_with(connect_options(settings)?, settings.max_connections)
+    }
+
+    fn connect_lazy_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> std::result::Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(url)?;
+            .connect_lazy_with(options);
         Ok(Self { pool })
     }
 

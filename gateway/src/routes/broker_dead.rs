@@ -59,7 +59,7 @@ impl Selection {
 
 async fn open(state: &AppState) -> ApiResult<DeadLetters> {
     DeadLetters::open(
-        state.config.broker.amqp_url.expose(),
+        &hookrelay_core::queue::Broker::from_settings(&state.config.broker),
         state.config.topology(),
     )
     .await

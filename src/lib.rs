@@ -6,6 +6,7 @@
 
 pub mod dlq;
 pub mod dlq_broker;
+pub mod keys;
 
 use std::sync::Arc;
 
@@ -26,6 +27,27 @@ fn store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.database).context("HOOKRELAY_DATABASE_URL is not a usable Postgres URL")
 }
 
+/// The store, once the master keys are known to read what it holds: a process
+/// with the wrong key refuses to start instead of failing every delivery. With
+/// the database unreachable the check is left for later, with a warning (the
+/// gateway keeps ingesting without the database).
+async fn checked_store(config: &Config) -> anyhow::Result<Store> {
+    let store = store(config)?;
+    let cipher = Cipher::with_keys(&config.security.master_keys());
+    match hookrelay_core::master_keys::check(&store, &cipher).await {
+        Ok(0) => {}
+        Ok(failed) => tracing::warn!(
+            failed,
+            "some sampled endpoint secrets do not decrypt with the configured keys"
+        ),
+        Err(hookrelay_core::master_keys::KeyCheckError::Store(e)) => {
+            tracing::warn!(error = %e, "cannot check the master keys against the database yet");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(store)
+}
+
 /// The connections that would carry credentials and events unencrypted off this
 /// machine, one sentence each: logged as warnings at start, printed by `config`.
 pub fn plaintext_warnings(config: &Config) -> Vec<String> {
@@ -44,6 +66,15 @@ pub fn plaintext_warnings(config: &Config) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// Runs `hookrelay keys …`.
+pub async fn keys(config: &Config, cmd: keys::KeysCommand) -> anyhow::Result<()> {
+    let store = store(config)?;
+    let out = keys::run(config, &store, cmd).await;
+    store.close().await;
+    println!("{}", out?);
+    Ok(())
 }
 
 /// Runs an operator's dead-letter command and prints its output.
@@ -80,7 +111,7 @@ pub async fn gateway(config: Config, shutdown: CancellationToken) -> anyhow::Res
         .await
         .with_context(|| format!("binding HOOKRELAY_LISTEN={}", config.http.listen))?;
     announce(&listener)?;
-    let state = hookrelay_gateway::build_state(config.clone(), store(&config)?).await;
+    let state = hookrelay_gateway::build_state(config.clone(), checked_store(&config).await?).await;
     serve_http(state, listener, shutdown)
         .await
         .context("serving HTTP")
@@ -113,7 +144,7 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
         "hookrelay console on http://{}/console",
         listener.local_addr()?
     );
-    let store = store(&config)?;
+    let store = checked_store(&config).await?;
     let publisher = Arc::new(Publisher::new(
         hookrelay_core::queue::Broker::from_settings(&config.broker),
         "console",
@@ -122,7 +153,7 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
     let actions = Actions::new(
         store.clone(),
         publisher,
-        Cipher::new(config.security.encryption_key.expose()),
+        Cipher::with_keys(&config.security.master_keys()),
         Arc::new(KeyCache::new()),
     );
     let state = ConsoleState::new(&config, store, actions);
@@ -134,7 +165,7 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
 
 /// Runs the dispatcher until `shutdown`.
 pub async fn dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = store(&config)?;
+    let store = checked_store(&config).await?;
     Dispatcher::new(config, store)
         .run(shutdown)
         .await

@@ -40,6 +40,12 @@ enum Command {
     Config,
     /// Print the API's OpenAPI document (the one served at /openapi.json).
     Openapi,
+    /// Master keys: re-encrypt every endpoint secret under the current key, or
+    /// show how far that got.
+    Keys {
+        #[command(subcommand)]
+        command: hookrelay::keys::KeysCommand,
+    },
     /// Dead-letter tooling: list, show, replay, purge, stats.
     Dlq {
         #[command(subcommand)]
@@ -89,7 +95,13 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => e.exit(),
     };
     let cli = Cli::from_arg_matches(&parsed.matches)?;
-    let config = Config::from_matches(&parsed.matches)?;
+    let config = match Config::from_matches(&parsed.matches) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
     if let Command::Config = cli.command {
         println!("{}", config::describe(&parsed));
         for warning in hookrelay::plaintext_warnings(&config) {
@@ -126,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Config => Ok(()),
         Command::Dlq { command } => hookrelay::dlq(&config, command).await,
+        Command::Keys { command } => hookrelay::keys(&config, command).await,
     };
     telemetry.shutdown().await;
     ran

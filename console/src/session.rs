@@ -36,6 +36,18 @@ pub(crate) struct Claims {
     tenant: Option<Uuid>,
     exp: i64,
     nonce: String,
+    /// Which master key signed the cookie (its CSRF tokens use the same one).
+    #[serde(skip)]
+    signed_by: Option<hookrelay_core::signed::KeyIndex>,
+}
+
+impl Claims {
+    fn csrf(&self, state: &ConsoleState) -> String {
+        let key = self
+            .signed_by
+            .unwrap_or(hookrelay_core::signed::KeyIndex::CURRENT);
+        state.sessions.digest(key, &self.nonce)
+    }
 }
 
 /// A customer's session, limited to one tenant.
@@ -56,7 +68,8 @@ pub(crate) fn claims(state: &ConsoleState, headers: &HeaderMap) -> Option<Claims
         .filter_map(|c| c.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)?
         .1;
-    let claims: Claims = state.sessions.verify(token)?;
+    let (mut claims, key): (Claims, _) = state.sessions.verify_keyed(token)?;
+    claims.signed_by = Some(key);
     (claims.exp > Utc::now().timestamp()).then_some(claims)
 }
 
@@ -65,14 +78,15 @@ impl FromRequestParts<ConsoleState> for TenantSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
         match claims(state, &parts.headers) {
-            Some(Claims {
-                kind: Kind::Tenant,
-                tenant: Some(tenant),
-                nonce,
-                ..
-            }) => Ok(Self {
+            Some(
+                c @ Claims {
+                    kind: Kind::Tenant,
+                    tenant: Some(tenant),
+                    ..
+                },
+            ) => Ok(Self {
                 tenant,
-                csrf: state.sessions.digest(&nonce),
+                csrf: c.csrf(state),
             }),
             _ => Err(view::message(
                 StatusCode::UNAUTHORIZED,
@@ -90,7 +104,7 @@ impl FromRequestParts<ConsoleState> for AdminSession {
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
         match claims(state, &parts.headers) {
             Some(c) if c.kind == Kind::Admin => Ok(Self {
-                csrf: state.sessions.digest(&c.nonce),
+                csrf: c.csrf(state),
             }),
             _ => Err(Redirect::to("/console/login").into_response()),
         }
@@ -180,6 +194,7 @@ pub(crate) fn start(state: &ConsoleState, kind: Kind, tenant: Option<Uuid>, to: 
         tenant,
         exp: (Utc::now() + SESSION_TTL).timestamp(),
         nonce: Uuid::new_v4().simple().to_string(),
+        signed_by: None,
     };
     let cookie = format!(
         "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}{}",

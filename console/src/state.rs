@@ -48,9 +48,9 @@ impl ConsoleState {
         Self(Arc::new(Inner {
             store,
             actions,
-            links: ConsoleLinks::new(config.security.encryption_key.expose()),
+            links: ConsoleLinks::new(&config.security.master_keys()),
             sessions: Signer::new(
-                config.security.encryption_key.expose(),
+                &config.security.master_keys(),
                 "hookrelay console sessions",
             ),
             admin_token: config.security.admin_token.clone(),

@@ -130,15 +130,16 @@ impl Actions {
         settings: EndpointSettings,
         secret: &Secret,
     ) -> Result<Endpoint, ActionError> {
+        let id = new_id();
         Ok(self
             .store
             .insert_endpoint(NewEndpoint {
-                id: new_id(),
+                id,
                 tenant_id: tenant,
                 url: &settings.url,
                 description: &settings.description,
                 event_types: settings.event_types.as_ref(),
-                secret_ciphertext: &self.cipher.encrypt(secret.as_bytes()),
+                secret_ciphertext: &self.cipher.encrypt(secret.as_bytes(), id.as_bytes()),
                 limits: settings.limits,
             })
             .await?)
@@ -153,7 +154,7 @@ impl Actions {
         secret: Secret,
         grace: Grace,
     ) -> Result<Rotated, ActionError> {
-        let ciphertext = self.cipher.encrypt(secret.as_bytes());
+        let ciphertext = self.cipher.encrypt(secret.as_bytes(), endpoint.as_bytes());
         let e = self
             .store
             .rotate_endpoint_secret(tenant, endpoint, &ciphertext, grace.duration())

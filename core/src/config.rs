@@ -208,11 +208,20 @@ pub struct SecuritySettings {
     #[arg(long = "admin-token", env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true,
           value_parser = admin_token)]
     pub admin_token: Option<Sensitive<String>>,
-    /// Base64 of 32 random bytes (openssl rand -base64 32); encrypts endpoint
-    /// secrets at rest and signs console links and sessions. Required.
+    /// Base64 of 32 random bytes (openssl rand -base64 32), the master key (id
+    /// `default`): encrypts endpoint secrets at rest and signs console links and
+    /// sessions. This or HOOKRELAY_ENCRYPTION_KEYS is required.
     #[arg(long = "encryption-key", env = "HOOKRELAY_ENCRYPTION_KEY", hide_env_values = true,
           value_parser = encryption_key)]
-    pub encryption_key: Sensitive<[u8; 32]>,
+    pub encryption_key: Option<Sensitive<[u8; 32]>>,
+    /// Master keys with ids, id:base64 separated by commas, e.g.
+    /// k2:BASE64,k1:BASE64: the first encrypts and signs, every one decrypts and
+    /// verifies what it made (to rotate: put the new key first, run
+    /// `hookrelay keys rotate`, then remove the old one). HOOKRELAY_ENCRYPTION_KEY,
+    /// when also set, is added last as id `default`.
+    #[arg(long = "encryption-keys", env = "HOOKRELAY_ENCRYPTION_KEYS", hide_env_values = true,
+          value_delimiter = ',', value_parser = key_entry)]
+    pub encryption_keys: Vec<Sensitive<(String, [u8; 32])>>,
     /// Permit loopback and private endpoint addresses (tests, private networks).
     #[arg(long = "allow-private-targets", env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS",
           default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
@@ -411,6 +420,7 @@ impl Config {
     /// The settings parsed by a command that declares them (e.g. the CLI's).
     pub fn from_matches(matches: &clap::ArgMatches) -> Result<Self, ConfigError> {
         let config = Self::from_arg_matches(matches).map_err(|e| explain(&e))?;
+        config.security.checked_master_keys()?;
         if config.broker.client_cert.is_some() != config.broker.client_key.is_some() {
             return Err(ConfigError {
                 name: "HOOKRELAY_AMQP_CLIENT_CERT".into(),
@@ -508,11 +518,6 @@ pub fn explain(e: &clap::Error) -> ConfigError {
             },
             |s| s.to_string(),
         ),
-    };
-    let reason = if env.as_deref() == Some("HOOKRELAY_ENCRYPTION_KEY") && reason == "is required" {
-        "is required: base64 of 32 random bytes (openssl rand -base64 32)".to_string()
-    } else {
-        reason
     };
     ConfigError {
         name: env.or(arg).unwrap_or_else(|| "a setting".into()),
@@ -647,6 +652,63 @@ fn public_url(v: &str) -> Result<String, String> {
     }
 }
 
+fn key_entry(v: &str) -> Result<Sensitive<(String, [u8; 32])>, String> {
+    let (id, key) = v
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| "each key is id:base64, e.g. k2:BASE64".to_string())?;
+    if !crate::crypto::valid_key_id(id) {
+        return Err(format!(
+            "key id {id:?} must be 1 to {} of A-Z a-z 0-9 _ -",
+            crate::crypto::MAX_KEY_ID_LEN
+        ));
+    }
+    Ok(Sensitive::new((id.to_string(), *encryption_key(key)?.expose())))
+}
+
+impl SecuritySettings {
+    /// The master keys in effect, the current one first.
+    pub fn master_keys(&self) -> crate::crypto::MasterKeys {
+        self.checked_master_keys()
+            .unwrap_or_else(|e| unreachable!("checked when the settings were read: {e}"))
+    }
+
+    fn checked_master_keys(&self) -> Result<crate::crypto::MasterKeys, ConfigError> {
+        let invalid = |reason: String| ConfigError {
+            name: "HOOKRELAY_ENCRYPTION_KEYS".into(),
+            reason,
+        };
+        let mut keys: Vec<(String, [u8; 32])> =
+            self.encryption_keys.iter().map(|k| k.expose().clone()).collect();
+        for (i, (id, _)) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|(other, _)| other == id) {
+                return Err(invalid(format!("key id {id:?} appears twice")));
+            }
+        }
+        if let Some(key) = &self.encryption_key {
+            let id = crate::crypto::DEFAULT_KEY_ID;
+            match keys.iter().find(|(other, _)| other == id) {
+                Some((_, same)) if same == key.expose() => {}
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "key id {id:?} differs from HOOKRELAY_ENCRYPTION_KEY"
+                    )));
+                }
+                None => keys.push((id.to_string(), *key.expose())),
+            }
+        }
+        if keys.is_empty() {
+            return Err(ConfigError {
+                name: "HOOKRELAY_ENCRYPTION_KEY".into(),
+                reason: "is required (or HOOKRELAY_ENCRYPTION_KEYS): base64 of 32 random bytes \
+                         (openssl rand -base64 32)"
+                    .into(),
+            });
+        }
+        Ok(crate::crypto::MasterKeys::new(keys))
+    }
+}
+
 fn encryption_key(v: &str) -> Result<Sensitive<[u8; 32]>, String> {
     let bytes = BASE64.decode(v).map_err(|_| "must be base64".to_string())?;
     let key: [u8; 32] = bytes
@@ -712,7 +774,8 @@ mod tests {
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.http.max_payload_bytes, 1024 * 1024);
         assert!(!c.security.allow_private_targets);
-        assert_eq!(c.security.encryption_key.expose(), &[1u8; 32]);
+        let keys = c.security.master_keys();
+        assert_eq!(keys.iter().next(), Some(("default", &[1u8; 32])));
         assert_eq!(c.security.deny_cidrs, TargetPolicy::default().deny);
         assert_eq!(c.retry.policy(), RetryPolicy::default());
         assert_eq!(c.breaker, BreakerSettings::default());
@@ -787,6 +850,29 @@ mod tests {
     }
 
     #[test]
+    fn several_master_keys_with_ids_the_first_current() {
+        let (k1, k2) = (BASE64.encode([1u8; 32]), BASE64.encode([2u8; 32]));
+        let c = Config::from_lookup(|name| {
+            (name == "HOOKRELAY_ENCRYPTION_KEYS").then(|| format!("k2:{k2}, k1:{k1}"))
+        })
+        .expect("valid");
+        assert_eq!(c.security.master_keys().ids().collect::<Vec<_>>(), ["k2", "k1"]);
+        // The single key joins the ring, last, as `default`.
+        let c = Config::from_lookup(|name| match name {
+            "HOOKRELAY_ENCRYPTION_KEYS" => Some(format!("k2:{k2}")),
+            "HOOKRELAY_ENCRYPTION_KEY" => Some(k1.clone()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(c.security.master_keys().ids().collect::<Vec<_>>(), ["k2", "default"]);
+        for bad in [format!("k1:{k1},k1:{k2}"), format!("{k1}"), format!("bad id:{k1}"), "k1:short".into()] {
+            let e = Config::from_lookup(|name| (name == "HOOKRELAY_ENCRYPTION_KEYS").then(|| bad.clone()))
+                .expect_err("refused");
+            assert_eq!(e.name, "HOOKRELAY_ENCRYPTION_KEYS", "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn the_public_url_must_be_an_http_origin() {
         let c = load(&[("HOOKRELAY_PUBLIC_URL", "HTTPS://Hooks.Example.com/")]).expect("valid");
         assert_eq!(
@@ -814,7 +900,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 47, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 48, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -1,6 +1,6 @@
 //! Console links: the signed, expiring, single-use token a producer hands its
 //! customer to open the console for one tenant. The API issues them, the console
-//! redeems them; both sign with a key derived from the installation's key.
+//! redeems them; both sign with a key derived from the installation's master keys.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,9 +27,9 @@ pub struct ConsoleLinks {
 }
 
 impl ConsoleLinks {
-    pub fn new(encryption_key: &[u8; 32]) -> Self {
+    pub fn new(keys: &crate::crypto::MasterKeys) -> Self {
         Self {
-            signer: Signer::new(encryption_key, "hookrelay console links"),
+            signer: Signer::new(keys, "hookrelay console links"),
         }
     }
 
@@ -58,13 +58,13 @@ mod tests {
 
     #[test]
     fn links_verify_for_their_tenant_and_only_with_their_key() {
-        let links = ConsoleLinks::new(&[7; 32]);
+        let links = ConsoleLinks::new(&crate::crypto::MasterKeys::single(&[7; 32]));
         let tenant = Uuid::new_v4();
         let (path, expires_at) = links.issue(tenant);
         let token = path.strip_prefix("/console/open?token=").expect("path");
         let claims = links.verify(token).expect("valid");
         assert_eq!(claims.tenant, tenant);
         assert_eq!(claims.exp, expires_at.timestamp());
-        assert!(ConsoleLinks::new(&[8; 32]).verify(token).is_none());
+        assert!(ConsoleLinks::new(&crate::crypto::MasterKeys::single(&[8; 32])).verify(token).is_none());
     }
 }

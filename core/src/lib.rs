@@ -11,6 +11,7 @@ pub mod event_type;
 pub mod gauges;
 pub mod ids;
 pub mod key_cache;
+pub mod master_keys;
 pub mod metrics;
 pub mod model;
 pub mod queue;

@@ -98,7 +98,7 @@ impl Dispatcher {
             store: self.store.clone(),
             retry: c.retry.policy(),
             scheduler_wake: scheduler_wake.clone(),
-            cipher: Cipher::new(c.security.encryption_key.expose()),
+            cipher: Cipher::with_keys(&c.security.master_keys()),
             client: WebhookClient::new(c.delivery.timeout, c.target_policy())?,
             publisher: publisher.clone(),
             max_request_time: c.delivery.timeout.max(c.delivery.max_endpoint_timeout),

@@ -31,7 +31,7 @@ pub struct Inner {
 
 impl AppState {
     pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
-        let cipher = Cipher::new(config.security.encryption_key.expose());
+        let cipher = Cipher::with_keys(&config.security.master_keys());
         let ingest = IngestBatcher::spawn(publisher.clone(), config.http.ingest_buffer_bytes);
         let targets = config.target_policy();
         let keys = Arc::new(KeyCache::new());
@@ -42,7 +42,7 @@ impl AppState {
             keys.clone(),
         );
         Self(Arc::new(Inner {
-            links: ConsoleLinks::new(config.security.encryption_key.expose()),
+            links: ConsoleLinks::new(&config.security.master_keys()),
             config,
             store,
             publisher,

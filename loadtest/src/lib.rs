@@ -141,6 +141,8 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
         accepted,
         rejected: progress.rejected.load(Ordering::Relaxed),
         retries: progress.retries.load(Ordering::Relaxed),
+        retries_first_at: progress.retry_window().map(|w| w.0),
+        retries_last_at: progress.retry_window().map(|w| w.1),
         ingest_s,
         ingest_per_s: if ingest_s > 0.0 {
             accepted as f64 / ingest_s

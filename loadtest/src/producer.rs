@@ -21,6 +21,27 @@ pub struct Progress {
     pub accepted: AtomicU64,
     pub retries: AtomicU64,
     pub rejected: AtomicU64,
+    /// When the first and the latest retry happened (Unix microseconds; 0: none).
+    pub first_retry_us: AtomicU64,
+    pub last_retry_us: AtomicU64,
+}
+
+impl Progress {
+    fn retried(&self) {
+        let now = now_us();
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .first_retry_us
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_retry_us.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// The first and latest retry as Unix seconds, if there was one.
+    pub fn retry_window(&self) -> Option<(f64, f64)> {
+        let first = self.first_retry_us.load(Ordering::Relaxed);
+        let last = self.last_retry_us.load(Ordering::Relaxed);
+        (first > 0).then(|| (first as f64 / 1e6, last as f64 / 1e6))
+    }
 }
 
 pub struct Outcome {
@@ -113,7 +134,7 @@ impl Ctx {
                 // 503/429 or a connection error: the event was not accepted; retry.
                 _ => {}
             }
-            self.progress.retries.fetch_add(1, Ordering::Relaxed);
+            self.progress.retried();
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep(pause) => {}

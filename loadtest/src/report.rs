@@ -9,6 +9,10 @@ pub struct Report {
     pub accepted: u64,
     pub rejected: u64,
     pub retries: u64,
+    /// Unix seconds of the first and the latest retry (none: `null`), so a fault
+    /// scenario can tell its ingest errors stayed inside the fault's window.
+    pub retries_first_at: Option<f64>,
+    pub retries_last_at: Option<f64>,
     pub ingest_s: f64,
     pub ingest_per_s: f64,
     pub ingest_p50_ms: f64,

@@ -79,7 +79,7 @@ pub fn test_config(db_url: String) -> Config {
     c.broker.queue_prefix = format!("test-{}", Uuid::new_v4().simple());
     c.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     c.security.admin_token = Some(Sensitive::new(ADMIN_TOKEN.into()));
-    c.security.encryption_key = Sensitive::new(rand::random());
+    c.security.encryption_key = Some(Sensitive::new(rand::random()));
     c.broker.shards = 2;
     c.http.max_payload_bytes = 64 * 1024;
     c.security.allow_private_targets = true;
@@ -114,10 +114,7 @@ impl TestApp {
             .env("HOOKRELAY_AMQP_URL", amqp_url())
             .env("HOOKRELAY_QUEUE_PREFIX", &self.config.broker.queue_prefix)
             .env("HOOKRELAY_SHARDS", self.config.broker.shards.to_string())
-            .env(
-                "HOOKRELAY_ENCRYPTION_KEY",
-                b64(self.config.security.encryption_key.expose()),
-            )
+            .env("HOOKRELAY_ENCRYPTION_KEYS", encryption_keys(&self.config))
             .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")
             .env("HOOKRELAY_LOG", "warn")
             .kill_on_drop(true);
@@ -739,6 +736,40 @@ async fn record(
         Some((status, None)) => (status, "scripted").into_response(),
         None => (inbox.status, inbox.reply).into_response(),
     }
+}
+
+/// Starts an HTTP role of the real binary (`serve`, `gateway`) on a free port and
+/// waits until it is ready; returns the process (killed when dropped) and its URL.
+pub async fn spawn_ready(mut cmd: tokio::process::Command) -> (tokio::process::Child, String) {
+    let port = free_port();
+    cmd.env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"));
+    let child = cmd.spawn().expect("start hookrelay");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(StatusCode::OK)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "hookrelay never got ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, base)
+}
+
+/// `HOOKRELAY_ENCRYPTION_KEYS` for the keys a test's config holds.
+pub fn encryption_keys(config: &Config) -> String {
+    config
+        .security
+        .master_keys()
+        .iter()
+        .map(|(id, key)| format!("{id}:{}", b64(key)))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Base64 helper for tests that build secrets.

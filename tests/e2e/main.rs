@@ -18,6 +18,7 @@ mod health;
 mod isolation;
 mod limits;
 mod loadtest;
+mod master_keys;
 mod metrics;
 mod replay;
 mod request_ids;

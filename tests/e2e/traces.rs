@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::helpers::{PATIENCE, Receiver, TestApp, free_port};
+use crate::helpers::{PATIENCE, Receiver, TestApp, spawn_ready};
 
 type Spans = Arc<Mutex<Vec<Value>>>;
 
@@ -43,31 +43,11 @@ async fn one_event_is_one_trace_from_the_producer_to_the_attempt() {
     let app = TestApp::spawn_with(|_| {}, false).await;
     let receiver = Receiver::start().await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
-    let port = free_port();
-    let _serve = app
-        .hookrelay_command("serve")
-        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
+    let mut serve = app.hookrelay_command("serve");
+    serve
         .env("HOOKRELAY_OTLP_ENDPOINT", &otlp)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .spawn()
-        .expect("start hookrelay serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while app
-        .http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status())
-        .ok()
-        != Some(reqwest::StatusCode::OK)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hookrelay serve never got ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let (_serve, base) = spawn_ready(serve).await;
 
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let producer_span = "00f067aa0ba902b7";

@@ -10,6 +10,7 @@ mod endpoints;
 mod events;
 mod jobs;
 mod leases;
+mod master_keys;
 mod tenants;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use deliveries::{AttemptRecord, Claimed, INLINE_PAYLOAD_BYTES, NewDelivery, 
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
 pub use leases::Leases;
+pub use master_keys::{KeyRotation, StoredSecrets};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

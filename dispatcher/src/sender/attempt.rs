@@ -70,7 +70,7 @@ impl Sender {
             let _permit = counted_wait(self.permits.acquire(), watch).await;
             // During a rotation's grace period the old secrets sign too.
             match lane.signing_keys(&job.secret_ciphertext, &job.previous_secrets, |c| {
-                self.secret(c)
+                self.secret(c, job.endpoint_id)
             }) {
                 Some(secrets) => {
                     let send = self.client.send(Outgoing {

@@ -116,10 +116,10 @@ impl LoadBudget {
 }
 
 impl Sender {
-    /// An endpoint secret from its ciphertext; `None` when it cannot be read.
-    fn secret(&self, ciphertext: &[u8]) -> Option<Secret> {
+    /// An endpoint's secret from its ciphertext; `None` when it cannot be read.
+    fn secret(&self, ciphertext: &[u8], endpoint: uuid::Uuid) -> Option<Secret> {
         self.cipher
-            .decrypt(ciphertext)
+            .decrypt(ciphertext, endpoint.as_bytes())
             .ok()
             .and_then(|key| Secret::from_bytes(key).ok())
     }

@@ -343,7 +343,7 @@ pub(super) async fn secret(
         .endpoint_secret(tenant.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint"))?;
-    let key = state.cipher.decrypt(&stored).map_err(|e| {
+    let key = state.cipher.decrypt(&stored, id.as_bytes()).map_err(|e| {
         tracing::error!(error = %e, endpoint = %id, "cannot decrypt endpoint secret");
         ApiError::new(
             ErrorCode::SecretUnreadable,

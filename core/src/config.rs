@@ -63,6 +63,8 @@ pub struct Config {
     pub breaker: BreakerSettings,
     #[command(flatten, next_help_heading = "Dispatcher")]
     pub dispatcher: DispatcherSettings,
+    #[command(flatten, next_help_heading = "Retention")]
+    pub retention: RetentionSettings,
     #[command(flatten, next_help_heading = "Logs")]
     pub log: LogSettings,
 }
@@ -342,6 +344,21 @@ pub struct DispatcherSettings {
     pub shard_heartbeat: Duration,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct RetentionSettings {
+    /// How long events, their deliveries and every attempt are kept, counted
+    /// from the day they were made; whole days are dropped after it.
+    #[arg(long = "retention", env = "HOOKRELAY_RETENTION", default_value = "30days",
+          value_parser = duration_in(Duration::from_secs(86_400), Duration::from_secs(3650 * 86_400)))]
+    pub history: Duration,
+    /// Optionally shorter: after this, attempts keep their status and timing but
+    /// lose response bodies and headers and request headers. Unset: kept as long
+    /// as the history.
+    #[arg(long = "retention-bodies", env = "HOOKRELAY_RETENTION_BODIES",
+          value_parser = duration_in(Duration::from_secs(86_400), Duration::from_secs(3650 * 86_400)))]
+    pub bodies: Option<Duration>,
+}
+
 const MIB: u64 = 1024 * 1024;
 const GIB4: u64 = 4 * 1024 * MIB;
 
@@ -421,6 +438,12 @@ impl Config {
     pub fn from_matches(matches: &clap::ArgMatches) -> Result<Self, ConfigError> {
         let config = Self::from_arg_matches(matches).map_err(|e| explain(&e))?;
         config.security.checked_master_keys()?;
+        if config.retention.bodies.is_some_and(|b| b > config.retention.history) {
+            return Err(ConfigError {
+                name: "HOOKRELAY_RETENTION_BODIES".into(),
+                reason: "must not be longer than HOOKRELAY_RETENTION".into(),
+            });
+        }
         if config.broker.client_cert.is_some() != config.broker.client_key.is_some() {
             return Err(ConfigError {
                 name: "HOOKRELAY_AMQP_CLIENT_CERT".into(),
@@ -900,7 +923,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 48, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 50, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

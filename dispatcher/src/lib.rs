@@ -155,6 +155,7 @@ impl Dispatcher {
             sender.clone(),
             publisher.clone(),
             self.broker.clone(),
+            c.retention.clone(),
             scheduler_stop.clone(),
         ));
 
@@ -301,16 +302,20 @@ async fn close(connection: &Connection) {
 
 /// Every minute: forgets idle endpoint lanes, drops health rollup rows too old for
 /// the console to show, and moves deliveries out of shard queues above today's
-/// shard count (left by a larger `HOOKRELAY_SHARDS`).
+/// shard count (left by a larger `HOOKRELAY_SHARDS`). At start and then hourly:
+/// retention (partitions ahead, expired days dropped).
 async fn housekeeping(
     sender: Arc<Sender>,
     publisher: Arc<Publisher>,
     broker: queue::Broker,
+    retention: hookrelay_core::config::RetentionSettings,
     stop: CancellationToken,
 ) {
     const EVERY: Duration = Duration::from_secs(60);
     const IDLE: Duration = Duration::from_secs(600);
+    const RETENTION_EVERY: Duration = Duration::from_secs(3600);
     let mut tick = tokio::time::interval(EVERY);
+    let mut retained_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -323,7 +328,30 @@ async fn housekeeping(
                     tracing::debug!(error = %e, "pruning the health rollup failed; next minute then");
                 }
                 crate::orphans::drain(&sender.store, &publisher, &broker).await;
+                if retained_at.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+                    retained_at = Some(tokio::time::Instant::now());
+                    retain(&sender.store, &retention).await;
+                }
             }
         }
+    }
+}
+
+/// One retention pass; failures are logged and tried again at the next pass.
+async fn retain(store: &hookrelay_core::Store, settings: &hookrelay_core::config::RetentionSettings) {
+    let as_chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    match store
+        .apply_retention(
+            chrono::Utc::now(),
+            as_chrono(settings.history),
+            settings.bodies.map(as_chrono),
+        )
+        .await
+    {
+        Ok(Some(pruned)) if pruned != hookrelay_core::store::Pruned::default() => {
+            tracing::info!(?pruned, "retention applied");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "retention pass failed; next hour then"),
     }
 }

@@ -23,6 +23,7 @@ mod metrics;
 mod replay;
 mod request_ids;
 mod restart;
+mod retention;
 mod retries;
 mod ssrf;
 mod tls;

@@ -57,7 +57,7 @@ pub async fn delivery(
     let (event, attempts) = or_page!(found::loaded(
         tokio::try_join!(
             state.store.get_event(s.tenant, d.event_id),
-            state.store.list_attempts(s.tenant, id)
+            state.store.all_attempts(s.tenant, id)
         ),
         Nav::Tenant
     ));

@@ -106,8 +106,8 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
     let body = view! {
         <h1>"Fleet"</h1>
         <div class="tiles">
-            {tile("delivered in the last minute", n.delivered_last_minute.to_string(), "")}
-            {tile("failure rate, last minute", failure, if n.failed_last_minute > 0 { "warn" } else { "" })}
+            {tile("delivered in the last full minute", n.delivered_last_minute.to_string(), "")}
+            {tile("failure rate, last full minute", failure, if n.failed_last_minute > 0 { "warn" } else { "" })}
             {tile("open breakers", n.open_breakers.to_string(), if n.open_breakers > 0 { "warn" } else { "" })}
             {tile("disabled endpoints", n.disabled_endpoints.to_string(), if n.disabled_endpoints > 0 { "warn" } else { "" })}
             {tile("dead deliveries", n.dead.to_string(), if n.dead > 0 { "bad" } else { "" })}

@@ -229,12 +229,15 @@ impl Store {
         .await?)
     }
 
+    /// The fleet page's tiles. Deliveries and failures come from the per-minute
+    /// rollup (the last full minute), not from scanning the history.
     pub async fn fleet_numbers(&self) -> Result<FleetNumbers> {
         Ok(sqlx::query_as(
             "SELECT
-                (SELECT count(*) FROM deliveries WHERE delivered_at > now() - interval '1 minute') AS delivered_last_minute,
-                (SELECT count(*) FROM deliveries WHERE status IN ('failed', 'dead')
-                    AND last_attempt_at > now() - interval '1 minute') AS failed_last_minute,
+                (SELECT coalesce(sum(ok), 0)::int8 FROM endpoint_health_minutes
+                    WHERE minute = date_trunc('minute', now()) - interval '1 minute') AS delivered_last_minute,
+                (SELECT coalesce(sum(total - ok), 0)::int8 FROM endpoint_health_minutes
+                    WHERE minute = date_trunc('minute', now()) - interval '1 minute') AS failed_last_minute,
                 (SELECT count(*) FROM endpoints WHERE deleted_at IS NULL AND circuit_state <> 'closed') AS open_breakers,
                 (SELECT count(*) FROM endpoints WHERE deleted_at IS NULL AND disabled) AS disabled_endpoints,
                 (SELECT count(*) FROM dispatchers WHERE heartbeat_at > now() - interval '30 seconds') AS dispatchers,

@@ -137,7 +137,7 @@ impl Store {
         let Some(event) = self.get_event(tenant, delivery.event_id).await? else {
             return Ok(None);
         };
-        let attempts = self.list_attempts(tenant, id).await?;
+        let attempts = self.all_attempts(tenant, id).await?;
         Ok(Some((delivery, event, attempts)))
     }
 }

@@ -134,10 +134,48 @@ impl Store {
         unsent_lease: std::time::Duration,
     ) -> Result<Vec<NewDelivery>> {
         let mut tx = self.pool.begin().await?;
+        // Events are partitioned by acceptance time, so their key is (id, created_at):
+        // a redelivered ingest message (same id, same time) conflicts as before, but a
+        // producer's retry with the same idempotency key is a new acceptance. Keyed
+        // events are therefore looked up by id across the partitions first, under a
+        // lock per id so two routers cannot both miss the other's insert.
+        let keyed: Vec<Uuid> = events
+            .iter()
+            .filter(|e| e.idempotency_key.is_some())
+            .map(|e| e.id)
+            .collect();
+        let seen: HashSet<Uuid> = if keyed.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(k) FROM (
+                   SELECT DISTINCT hashtextextended(id::text, 7) AS k FROM unnest($1::uuid[]) AS id ORDER BY k
+                 ) AS locks",
+            )
+            .bind(&keyed)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query_scalar::<_, Uuid>("SELECT id FROM events WHERE id = ANY($1)")
+                .bind(&keyed)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        // Once each: a batch may hold one idempotency key twice, accepted apart.
+        let mut once = HashSet::with_capacity(events.len());
+        let events: Vec<&NewEvent> = events
+            .iter()
+            .filter(|e| !seen.contains(&e.id) && once.insert(e.id))
+            .collect();
+        if events.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
         let inserted: Vec<Uuid> = sqlx::query_scalar(
             "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent)
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
-             ON CONFLICT (id) DO NOTHING RETURNING id",
+             ON CONFLICT (id, created_at) DO NOTHING RETURNING id",
         )
         .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.tenant_id).collect::<Vec<_>>())
@@ -192,7 +230,7 @@ impl Store {
         let created: Vec<NewDelivery> = sqlx::query_as(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
              SELECT *, now() + make_interval(secs => $5) FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
-             ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id, endpoint_id, attempts",
+             RETURNING id, endpoint_id, attempts",
         )
         .bind(&ids)
         .bind(&event_ids)
@@ -597,16 +635,32 @@ impl Store {
     }
 
     /// Every attempt of a tenant's delivery, oldest first.
-    pub async fn list_attempts(&self, tenant_id: Uuid, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+    /// Every attempt of a delivery, oldest first (the console's and the operator's
+    /// views; a delivery has at most the retry schedule's attempts plus replays).
+    pub async fn all_attempts(&self, tenant_id: Uuid, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        self.list_attempts(tenant_id, delivery_id, 10_000, None).await
+    }
+
+    /// Up to `limit` + 1 of a delivery's attempts after `after`, oldest first (by
+    /// their time-ordered ids), so the caller can tell whether more follow.
+    pub async fn list_attempts(
+        &self,
+        tenant_id: Uuid,
+        delivery_id: Uuid,
+        limit: i64,
+        after: Option<Uuid>,
+    ) -> Result<Vec<Attempt>> {
         Ok(sqlx::query_as(
             "SELECT a.id, a.delivery_id, a.attempt, a.request_headers, a.response_status, a.response_headers,
                     a.response_body, a.duration_ms, a.error, a.created_at
              FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-             WHERE d.tenant_id = $1 AND a.delivery_id = $2
-             ORDER BY a.attempt, a.created_at",
+             WHERE d.tenant_id = $1 AND a.delivery_id = $2 AND ($4::uuid IS NULL OR a.id > $4)
+             ORDER BY a.id LIMIT $3 + 1",
         )
         .bind(tenant_id)
         .bind(delivery_id)
+        .bind(limit)
+        .bind(after)
         .fetch_all(&self.pool)
         .await?)
     }

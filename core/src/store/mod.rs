@@ -11,6 +11,7 @@ mod events;
 mod jobs;
 mod leases;
 mod master_keys;
+mod retention;
 mod tenants;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
 pub use leases::Leases;
 pub use master_keys::{KeyRotation, StoredSecrets};
+pub use retention::{DAYS_AHEAD, Pruned};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

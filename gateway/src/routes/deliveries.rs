@@ -97,26 +97,29 @@ pub(super) async fn show(
         .ok_or_else(|| ApiError::not_found("delivery"))
 }
 
-/// All attempts, oldest first (a delivery has a bounded number of them).
+/// A page of attempts, oldest first (`next` continues after the last one).
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/deliveries/{id}/attempts",
     tag = "deliveries",
     summary = "List a delivery's attempts, oldest first",
-    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The delivery's id")),
-    responses((status = 200, description = "Every attempt", body = Page<Attempt>)),
+    params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The delivery's id"), crate::extract::PageParams),
+    responses((status = 200, description = "A page of attempts", body = Page<Attempt>)),
     security(("producer_key" = []), ("admin_token" = [])),
 )]
 pub(super) async fn attempts(
     State(state): State<AppState>,
     _p: Producer,
     Path((tenant, id)): Path<(String, String)>,
+    Params(page): Params<crate::extract::PageParams>,
 ) -> ApiResult<Json<Page<Attempt>>> {
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;
     let id = path_id(&id, "delivery")?;
+    let limit = page.limit()?;
+    let after = page.after()?;
     if state.store.get_delivery(tenant.id, id).await?.is_none() {
         return Err(ApiError::not_found("delivery"));
     }
-    let data = state.store.list_attempts(tenant.id, id).await?;
-    Ok(Json(Page { data, next: None }))
+    let rows = state.store.list_attempts(tenant.id, id, limit, after).await?;
+    Ok(Json(Page::from_rows(rows, limit as usize, |a| a.id)))
 }

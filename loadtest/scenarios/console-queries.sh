@@ -10,11 +10,17 @@ DB="hookrelay_console_$$"
 pg_admin "CREATE DATABASE $DB OWNER $HOOKRELAY_DB_USER"
 trap 'pg_admin "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
 export HOOKRELAY_DATABASE_URL="postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/$DB"
-HOOKRELAY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" "$ROOT/target/release/hookrelay" migrate
+# HOOKRELAY_BIN: another build (e.g. the one before a schema change), for comparison.
+BIN="${HOOKRELAY_BIN:-$ROOT/target/release/hookrelay}"
+HOOKRELAY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" "$BIN" migrate
 q() { psql "$HOOKRELAY_DATABASE_URL" -q "$@"; }
 T="'00000000-0000-7000-8000-000000000001'"
 log "seeding 1,000,000 events, deliveries and attempts"
 q <<SQL
+-- Time-ordered ids (UUIDv7) of a moment, as hookrelay makes them.
+CREATE FUNCTION pg_temp.v7(ts timestamptz) RETURNS uuid LANGUAGE sql AS \$\$
+  SELECT (lpad(to_hex(floor(extract(epoch FROM ts) * 1000)::bigint), 12, '0') || '7'
+          || substr(md5(random()::text), 1, 19))::uuid \$\$;
 INSERT INTO tenants (id, name) VALUES ($T, 'bench');
 INSERT INTO endpoints (id, tenant_id, url, secret_ciphertext)
   SELECT ('00000000-0000-7000-8000-0000000001' || i)::uuid, $T, 'https://example.com/hook/' || i, '\x00'
@@ -24,10 +30,10 @@ CREATE TEMP TABLE ev AS SELECT gen_random_uuid() AS id, i, now() - (1000000 - i)
 INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, routed_at)
   SELECT id, $T, CASE WHEN i % 3 = 0 THEN 'order.created' ELSE 'invoice.paid' END, '{"n":' || i || '}', 'key-' || i, at, at FROM ev;
 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, status, attempts, last_attempt_at, last_response_status, created_at, updated_at, delivered_at)
-  SELECT gen_random_uuid(), id, ('00000000-0000-7000-8000-0000000001' || (10 + i % 10))::uuid, $T,
+  SELECT pg_temp.v7(at), id, ('00000000-0000-7000-8000-0000000001' || (10 + i % 10))::uuid, $T,
          CASE WHEN i % 50 = 0 THEN 'dead' ELSE 'delivered' END, 1, at, CASE WHEN i % 50 = 0 THEN 500 ELSE 200 END, at, at, at FROM ev;
 INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body, duration_ms, created_at)
-  SELECT gen_random_uuid(), id, 1, '{"webhook-id":"x"}', last_response_status, 'ok', 12, created_at FROM deliveries;
+  SELECT pg_temp.v7(created_at), id, 1, '{"webhook-id":"x"}', last_response_status, 'ok', 12, created_at FROM deliveries;
 -- What recording those attempts would have counted in the per-minute health rollup.
 INSERT INTO endpoint_health_minutes (endpoint_id, minute, ok, total, last_error, last_error_at)
   SELECT d.endpoint_id, date_trunc('minute', a.created_at),
@@ -59,3 +65,17 @@ time_query "search: idempotency key -> events" "SELECT id FROM events WHERE tena
 time_query "deliveries of the found events" "$LIST AND d.event_id = ANY(ARRAY(SELECT id FROM events WHERE tenant_id = $T AND idempotency_key = 'key-4242')) $ORDER"
 time_query "attempts of one delivery" "SELECT a.id FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.tenant_id = $T AND a.delivery_id = (SELECT d2.id FROM deliveries d2 JOIN events e2 ON e2.id = d2.event_id WHERE e2.tenant_id = $T AND e2.idempotency_key = 'key-777')"
 time_query "endpoint health (1 h / 24 h, rollup)" "SELECT m.endpoint_id, sum(m.total) FILTER (WHERE m.minute > now() - interval '1 hour'), sum(m.ok) FILTER (WHERE m.minute > now() - interval '1 hour'), sum(m.total), sum(m.ok), (array_agg(m.last_error ORDER BY m.last_error_at DESC) FILTER (WHERE m.last_error_at IS NOT NULL))[1] FROM endpoints e JOIN endpoint_health_minutes m ON m.endpoint_id = e.id WHERE e.tenant_id = $T AND e.deleted_at IS NULL AND m.minute > now() - interval '1 day' GROUP BY m.endpoint_id"
+time_query "attempts of one delivery, a page" "SELECT a.id FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.tenant_id = $T AND a.delivery_id = (SELECT d2.id FROM deliveries d2 JOIN events e2 ON e2.id = d2.event_id WHERE e2.tenant_id = $T AND e2.idempotency_key = 'key-777') ORDER BY a.id LIMIT 51"
+time_query "fleet tiles (rollup and partial indexes)" "SELECT (SELECT coalesce(sum(ok), 0) FROM endpoint_health_minutes WHERE minute = date_trunc('minute', now()) - interval '1 minute'), (SELECT count(*) FROM deliveries WHERE status = 'dead'), (SELECT count(*) FROM deliveries WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= now() AND status IN ('pending', 'failed'))"
+
+# Retention: everything accepted before today goes. With daily partitions that is
+# one DROP per day; without them (an older build), the equivalent DELETEs.
+OLD="(SELECT count(*) FROM events WHERE created_at < date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+log "retention: $(q -Atc "SELECT $OLD") events accepted before today"
+if [ -n "$(q -Atc "SELECT 1 FROM pg_proc WHERE proname = 'hookrelay_drop_days_before'")" ]; then
+  time_query "drop the days before today (partitions)" "SELECT hookrelay_drop_days_before(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+else
+  CUT="date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+  time_query "delete the rows before today (no partitions)" "BEGIN; DELETE FROM attempts WHERE created_at < $CUT; DELETE FROM deliveries WHERE created_at < $CUT; DELETE FROM events WHERE created_at < $CUT; COMMIT"
+fi
+log "retention: $(q -Atc "SELECT $OLD") events accepted before today are left"

@@ -148,3 +148,20 @@ async fn tls_files_are_read_and_checked_at_start() {
     assert_eq!(code, 2);
     assert!(err.contains("invalid setting HOOKRELAY_AMQP_URL"), "{err}");
 }
+
+#[test]
+fn the_readme_configuration_table_lists_every_setting() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Configuration section");
+    for arg in Config::command().get_arguments() {
+        if let Some(env) = arg.get_env() {
+            let name = env.to_string_lossy();
+            assert!(table.contains(&format!("`{name}`")), "README's table lacks {name}");
+        }
+    }
+}

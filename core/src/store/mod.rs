@@ -153,6 +153,10 @@ impl Store {
         options: PgConnectOptions,
         max_connections: u32,
     ) -> std::result::Result<Self, sqlx::Error> {
+        // Every statement here is short and touches few rows, but over partitioned
+        // tables the planner's estimates can pass the JIT threshold, and compiling
+        // a batch statement then costs far more (half a second) than running it.
+        let options = options.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))

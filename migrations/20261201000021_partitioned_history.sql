@@ -36,7 +36,8 @@ BEGIN
 END
 $$;
 
--- Drops every day's partitions that ended before `cutoff`; returns how many days.
+-- Drops every day's partitions that ended before `cutoff`, and the rows before it
+-- in the default partitions; returns how many days were dropped.
 CREATE FUNCTION hookrelay_drop_days_before(cutoff timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -54,6 +55,10 @@ BEGIN
                        'attempts_p' || part.suffix, 'deliveries_p' || part.suffix, 'events_p' || part.suffix);
         dropped := dropped + 1;
     END LOOP;
+    -- Rows that found no day of their own (normally none) go by row.
+    DELETE FROM attempts_default WHERE id < hookrelay_v7_floor(cutoff);
+    DELETE FROM deliveries_default WHERE id < hookrelay_v7_floor(cutoff);
+    DELETE FROM events_default WHERE created_at < cutoff;
     RETURN dropped;
 END
 $$;

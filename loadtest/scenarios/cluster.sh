@@ -52,28 +52,47 @@ for n in "${NODES[@]}"; do urls+=("amqp://guest:guest@127.0.0.1:$(amqp_port "$n"
 HOOKRELAY_AMQP_URL="$(IFS=,; echo "${urls[*]}")"
 export HOOKRELAY_AMQP_URL HOOKRELAY_QUORUM_REPLICAS=3
 
-# Separate processes, so the gateway's node and the dispatchers' can differ.
-start gateway
-gateway_pid=$STARTED
+# Separate processes, so the gateway's node and the dispatchers' can differ. The
+# dispatchers start first: queue leaders go to the node of whoever declares first.
 start dispatcher d1
 start dispatcher d2
+start gateway
+gateway_pid=$STARTED
 
+# rabbitmqctl against whichever node still answers.
+ask() {
+  local n
+  for n in "${NODES[@]}"; do
+    rabbit_ctl "hookrelay-c$n" "$@" 2>/dev/null && return 0
+  done
+  return 1
+}
 # The node a quorum queue's leader runs on, e.g. hookrelay-c2.
 leader_of() {
-  rabbit_ctl hookrelay-c1 list_queues name leader --formatter json 2>/dev/null |
+  ask list_queues name leader --formatter json |
     python3 -c 'import json,sys
 for q in json.load(sys.stdin):
     if q["name"] == sys.argv[1]: print(q["leader"].split("@")[0])' "$1"
 }
 # The node the gateway's connection is on, from the broker port it connected to.
 gateway_node() {
-  rabbit_ctl hookrelay-c1 list_connections port client_properties --formatter json 2>/dev/null |
+  ask list_connections port client_properties --formatter json |
     python3 -c 'import json,sys
 for c in json.load(sys.stdin):
     if ["connection_name", "longstr", "hookrelay-gateway"] in c["client_properties"]:
         print("hookrelay-c%d" % (c["port"] - 56730)); break'
 }
 
+# KILL=gateway wants the gateway's node to be another than the ingest leader's,
+# so the two faults are measured apart: start the gateway again until it is.
+if [ "${KILL:-leader}" = gateway ]; then
+  for _ in 1 2 3 4 5 6; do
+    [ "$(gateway_node)" != "$(leader_of "$RUN_ID.ingest")" ] && break
+    kill -TERM "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
+    start gateway
+    gateway_pid=$STARTED
+  done
+fi
 case "${KILL:-leader}" in
   leader) victim="$(leader_of "$RUN_ID.ingest")" ;;
   gateway) victim="$(gateway_node)" ;;
@@ -82,6 +101,9 @@ esac
 [ -n "$victim" ] || { log "could not tell which node to kill"; exit 1; }
 n="${victim#hookrelay-c}"
 log "victim: $victim (${KILL:-leader}); ingest leader $(leader_of "$RUN_ID.ingest"), gateway on $(gateway_node)"
+ask list_queues name members --formatter json | python3 -c 'import json,sys
+q = [q for q in json.load(sys.stdin) if q["name"] == sys.argv[1]][0]
+print("ingest queue replicas:", ", ".join(m.split("@")[0] for m in q["members"]))' "$RUN_ID.ingest"
 
 loadtest --rate "${RATE:-2000}" --events "${EVENTS:-60000}" --endpoints 10 --fanout 2 \
   --deadline 300 --gateway-pid "$gateway_pid" &

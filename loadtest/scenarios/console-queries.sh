@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Seeds 1,000,000 events (one delivery and one attempt each, over the last day) for
 # one tenant and times the console's list queries (and the endpoint health rollup)
-# against them with psql.
+# against them with psql, then retention: everything accepted before today goes.
+#
+# SEED_END (an SQL timestamp, default now()) and SEED_STEP (default 80 ms) place
+# the history; CUTOFF (default the start of today, UTC) is what retention drops
+# before; QUERIES=0 skips the console queries (loadtest/scenarios/retention.sh).
 source "$(dirname "$0")/../../deploy/local/services.sh"
 ensure_services
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -15,6 +19,9 @@ BIN="${HOOKRELAY_BIN:-$ROOT/target/release/hookrelay}"
 HOOKRELAY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" "$BIN" migrate
 q() { psql "$HOOKRELAY_DATABASE_URL" -q "$@"; }
 T="'00000000-0000-7000-8000-000000000001'"
+SEED_END="${SEED_END:-now()}"
+SEED_STEP="${SEED_STEP:-80 ms}"
+CUTOFF="${CUTOFF:-date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'}"
 log "seeding 1,000,000 events, deliveries and attempts"
 q <<SQL
 -- Time-ordered ids (UUIDv7) of a moment, as hookrelay makes them.
@@ -25,8 +32,16 @@ INSERT INTO tenants (id, name) VALUES ($T, 'bench');
 INSERT INTO endpoints (id, tenant_id, url, secret_ciphertext)
   SELECT ('00000000-0000-7000-8000-0000000001' || i)::uuid, $T, 'https://example.com/hook/' || i, '\x00'
   FROM generate_series(10, 19) i;
-CREATE TEMP TABLE ev AS SELECT gen_random_uuid() AS id, i, now() - (1000000 - i) * interval '80 ms' AS at
+CREATE TEMP TABLE ev AS SELECT gen_random_uuid() AS id, i, ($SEED_END) - (1000000 - i) * interval '$SEED_STEP' AS at
   FROM generate_series(1, 1000000) i;
+-- Each day its partition, as the dispatchers' housekeeping would have made it.
+DO \$\$ BEGIN
+  IF to_regproc('hookrelay_ensure_day') IS NOT NULL THEN
+    PERFORM hookrelay_ensure_day(d::date)
+      FROM generate_series((SELECT min(at) FROM ev) AT TIME ZONE 'UTC', (SELECT max(at) FROM ev) AT TIME ZONE 'UTC', interval '1 day') d;
+    PERFORM hookrelay_ensure_day(((SELECT max(at) FROM ev) AT TIME ZONE 'UTC')::date);
+  END IF;
+END \$\$;
 INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, routed_at)
   SELECT id, $T, CASE WHEN i % 3 = 0 THEN 'order.created' ELSE 'invoice.paid' END, '{"n":' || i || '}', 'key-' || i, at, at FROM ev;
 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, status, attempts, last_attempt_at, last_response_status, created_at, updated_at, delivered_at)
@@ -43,6 +58,7 @@ INSERT INTO endpoint_health_minutes (endpoint_id, minute, ok, total, last_error,
   FROM attempts a JOIN deliveries d ON d.id = a.delivery_id GROUP BY 1, 2;
 ANALYZE events; ANALYZE deliveries; ANALYZE attempts; ANALYZE endpoint_health_minutes;
 SQL
+if [ "${QUERIES:-1}" = 1 ]; then
 LIST="SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $T"
 ORDER="ORDER BY d.created_at DESC, d.id DESC LIMIT 51"
 time_query() { # label sql: the first run (cold cache) and the second (warm)
@@ -68,14 +84,15 @@ time_query "endpoint health (1 h / 24 h, rollup)" "SELECT m.endpoint_id, sum(m.t
 time_query "attempts of one delivery, a page" "SELECT a.id FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.tenant_id = $T AND a.delivery_id = (SELECT d2.id FROM deliveries d2 JOIN events e2 ON e2.id = d2.event_id WHERE e2.tenant_id = $T AND e2.idempotency_key = 'key-777') ORDER BY a.id LIMIT 51"
 time_query "fleet tiles (rollup and partial indexes)" "SELECT (SELECT coalesce(sum(ok), 0) FROM endpoint_health_minutes WHERE minute = date_trunc('minute', now()) - interval '1 minute'), (SELECT count(*) FROM deliveries WHERE status = 'dead'), (SELECT count(*) FROM deliveries WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= now() AND status IN ('pending', 'failed'))"
 
-# Retention: everything accepted before today goes. With daily partitions that is
-# one DROP per day; without them (an older build), the equivalent DELETEs.
-OLD="(SELECT count(*) FROM events WHERE created_at < date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-log "retention: $(q -Atc "SELECT $OLD") events accepted before today"
-if [ -n "$(q -Atc "SELECT 1 FROM pg_proc WHERE proname = 'hookrelay_drop_days_before'")" ]; then
-  time_query "drop the days before today (partitions)" "SELECT hookrelay_drop_days_before(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-else
-  CUT="date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-  time_query "delete the rows before today (no partitions)" "BEGIN; DELETE FROM attempts WHERE created_at < $CUT; DELETE FROM deliveries WHERE created_at < $CUT; DELETE FROM events WHERE created_at < $CUT; COMMIT"
 fi
-log "retention: $(q -Atc "SELECT $OLD") events accepted before today are left"
+
+# Retention: everything accepted before CUTOFF goes. With daily partitions that is
+# one DROP per day; without them (an older build), the equivalent DELETEs.
+OLD="(SELECT count(*) FROM events WHERE created_at < $CUTOFF)"
+log "retention: $(q -Atc "SELECT $OLD") events (and as many deliveries and attempts) accepted before the cutoff"
+if [ -n "$(q -Atc "SELECT 1 FROM pg_proc WHERE proname = 'hookrelay_drop_days_before'")" ]; then
+  time_query "drop the days before the cutoff (partitions)" "SELECT hookrelay_drop_days_before($CUTOFF)"
+else
+  time_query "delete the rows before the cutoff (no partitions)" "BEGIN; DELETE FROM attempts WHERE created_at < $CUTOFF; DELETE FROM deliveries WHERE created_at < $CUTOFF; DELETE FROM events WHERE created_at < $CUTOFF; COMMIT"
+fi
+log "retention: $(q -Atc "SELECT $OLD") events accepted before the cutoff are left"

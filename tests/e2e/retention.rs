@@ -62,8 +62,26 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     assert_eq!(pruned.days_dropped, 0);
     assert_eq!(app.count("events").await, 1);
 
+    // A row no day holds (accepted five days ago, before any partition): it
+    // waits in the default partition.
+    sqlx::query(
+        "INSERT INTO events (id, tenant_id, event_type, payload, created_at)
+         VALUES ($1, $2::uuid, 'a.b', '{}', now() - interval '5 days')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&tenant)
+    .execute(app.store.pool())
+    .await
+    .expect("an old event");
+    let in_default: i64 = sqlx::query_scalar("SELECT count(*) FROM events_default")
+        .fetch_one(app.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(in_default, 1);
+
     // Forty days on, with 30 days' retention: today's day is dropped whole, in
-    // every table, and the deleted endpoint (nothing refers to it now) with it.
+    // every table (the default partition's old rows go by row), and the deleted
+    // endpoint (nothing refers to it now) with it.
     let later = now + Duration::days(40);
     let pruned = app
         .store

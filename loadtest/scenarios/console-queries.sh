@@ -58,14 +58,14 @@ INSERT INTO endpoint_health_minutes (endpoint_id, minute, ok, total, last_error,
   FROM attempts a JOIN deliveries d ON d.id = a.delivery_id GROUP BY 1, 2;
 ANALYZE events; ANALYZE deliveries; ANALYZE attempts; ANALYZE endpoint_health_minutes;
 SQL
-if [ "${QUERIES:-1}" = 1 ]; then
-LIST="SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $T"
-ORDER="ORDER BY d.created_at DESC, d.id DESC LIMIT 51"
 time_query() { # label sql: the first run (cold cache) and the second (warm)
   local ms
   ms=$(q -c '\timing on' -c '\o /dev/null' -c "$2" -c "$2" | grep -o 'Time: [0-9.]*' | cut -d' ' -f2 | paste -sd/)
   printf '%-45s %17s ms\n' "$1" "$ms"
 }
+if [ "${QUERIES:-1}" = 1 ]; then
+LIST="SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $T"
+ORDER="ORDER BY d.created_at DESC, d.id DESC LIMIT 51"
 time_query "deliveries, first page" "$LIST $ORDER"
 time_query "deliveries, one endpoint" "$LIST AND d.endpoint_id = '00000000-0000-7000-8000-000000000113' $ORDER"
 time_query "deliveries, event type" "$LIST AND e.event_type = 'order.created' $ORDER"

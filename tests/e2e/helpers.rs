@@ -738,6 +738,19 @@ async fn record(
     }
 }
 
+/// Runs a command of the real binary to its end (within `PATIENCE`).
+pub async fn run_to_end(cmd: &mut tokio::process::Command) -> std::process::Output {
+    tokio::time::timeout(PATIENCE, cmd.output())
+        .await
+        .expect("the command ends by itself")
+        .expect("the command runs")
+}
+
+/// What a finished command wrote to stderr.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Starts an HTTP role of the real binary (`serve`, `gateway`) on a free port and
 /// waits until it is ready; returns the process (killed when dropped) and its URL.
 pub async fn spawn_ready(mut cmd: tokio::process::Command) -> (tokio::process::Child, String) {

@@ -10,7 +10,7 @@ use hookrelay_core::crypto::Cipher;
 use serde_json::json;
 
 use crate::console::{browser, page_text};
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, Receiver, TestApp, b64, spawn_ready, verifies};
+use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp, b64, run_to_end, spawn_ready, stderr, verifies};
 
 /// The key the test's in-process gateway uses, as a `HOOKRELAY_ENCRYPTION_KEYS` entry.
 fn default_key(app: &TestApp) -> String {
@@ -20,14 +20,7 @@ fn default_key(app: &TestApp) -> String {
 }
 
 async fn run(cmd: &mut tokio::process::Command) -> Output {
-    tokio::time::timeout(PATIENCE, cmd.output())
-        .await
-        .expect("the command ends by itself")
-        .expect("the command runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    run_to_end(cmd).await
 }
 
 /// `hookrelay ROLE` with these master keys instead of the test's.

@@ -6,14 +6,13 @@
 use std::path::PathBuf;
 use std::process::Output;
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use uuid::Uuid;
 
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, Receiver, b64, free_port};
+use crate::helpers::{ADMIN_TOKEN, Receiver, b64, run_to_end, spawn_ready, stderr};
 
 /// The TLS-only servers the test script started.
 struct TlsServices {
@@ -89,14 +88,7 @@ fn prefix() -> String {
 }
 
 async fn run(mut cmd: tokio::process::Command) -> Output {
-    tokio::time::timeout(PATIENCE, cmd.output())
-        .await
-        .expect("the command finishes")
-        .expect("the command runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    run_to_end(&mut cmd).await
 }
 
 async fn api(http: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
@@ -121,22 +113,9 @@ async fn delivers_with_tls_to_the_database_and_the_broker() {
     let migrated = run(tls.command("migrate", &db, &prefix)).await;
     assert!(migrated.status.success(), "{}", stderr(&migrated));
 
-    let port = free_port();
-    let mut serve = tls.command("serve", &db, &prefix);
-    serve.env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"));
-    let _serve = serve.spawn().expect("start hookrelay serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
     // Ready means both servers answered over TLS.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let ready = http.get(format!("{base}/readyz")).send().await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never got ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_serve, base) = spawn_ready(tls.command("serve", &db, &prefix)).await;
+    let http = reqwest::Client::new();
 
     let receiver = Receiver::start().await;
     let key = api(&http, format!("{base}/v1/api-keys"), ADMIN_TOKEN, json!({ "name": "tls" })).await;

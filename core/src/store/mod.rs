@@ -101,12 +101,31 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// the scheduler sends them then, and it never races the caller's own message.
 pub(super) const PUBLISH_FALLBACK_SECS: f64 = 60.0;
 
-/// The connection options of `HOOKRELAY_DATABASE_URL` with the CA file added.
+/// The connection options of `HOOKRELAY_DATABASE_URL` with the CA file added. A
+/// URL that names no `sslmode` (nor `PGSSLMODE`) reaching this machine connects
+/// without TLS: on loopback it protects nothing and costs CPU on both ends
+/// (PostgreSQL's default `prefer` would negotiate it); a remote host keeps `prefer`.
 pub fn connect_options(
     settings: &crate::config::DatabaseSettings,
 ) -> std::result::Result<PgConnectOptions, sqlx::Error> {
-    let options: PgConnectOptions = settings.url.expose().parse()?;
-    Ok(match &settings.ca_file {
+    url_options(settings.url.expose(), settings.ca_file.as_ref())
+}
+
+fn url_options(
+    url: &str,
+    ca_file: Option<&crate::config::PemFile>,
+) -> std::result::Result<PgConnectOptions, sqlx::Error> {
+    let mut options: PgConnectOptions = url.parse()?;
+    let sslmode_given = std::env::var_os("PGSSLMODE").is_some()
+        || url::Url::parse(url).is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "sslmode"));
+    let host = options.get_host().to_string();
+    let local = options.get_socket().is_some()
+        || host.starts_with('/')
+        || crate::target::is_loopback_host(&host);
+    if !sslmode_given && local {
+        options = options.ssl_mode(PgSslMode::Disable);
+    }
+    Ok(match ca_file {
         Some(ca) => options.ssl_root_cert_from_pem(ca.pem().to_vec()),
         None => options,
     })
@@ -138,7 +157,7 @@ impl Store {
     /// A lazily connecting pool: creating it never fails because the database is down,
     /// so the gateway can start (and keep ingesting) without Postgres.
     pub fn connect_lazy(url: &str, max_connections: u32) -> std::result::Result<Self, sqlx::Error> {
-        Self::connect_lazy_with(url.parse()?, max_connections)
+        Self::connect_lazy_with(url_options(url, None)?, max_connections)
     }
 
     /// The pool the settings describe: the URL (with its `sslmode`), the CA file

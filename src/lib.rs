@@ -93,14 +93,11 @@ pub async fn dlq(config: &Config, cmd: dlq::DlqCommand) -> anyhow::Result<()> {
 /// Applies pending migrations.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let store = store(config)?;
-    store
-        .migrate()
-        .await
-        .context(
-            "applying migrations (is Postgres reachable at HOOKRELAY_DATABASE_URL, and with \
+    store.migrate().await.context(
+        "applying migrations (is Postgres reachable at HOOKRELAY_DATABASE_URL, and with \
              sslmode=verify-ca or verify-full, is its certificate signed by a CA in \
              HOOKRELAY_DATABASE_CA_FILE or the system's roots?)",
-        )?;
+    )?;
     store.close().await;
     Ok(())
 }

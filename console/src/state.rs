@@ -49,10 +49,7 @@ impl ConsoleState {
             store,
             actions,
             links: ConsoleLinks::new(&config.security.master_keys()),
-            sessions: Signer::new(
-                &config.security.master_keys(),
-                "hookrelay console sessions",
-            ),
+            sessions: Signer::new(&config.security.master_keys(), "hookrelay console sessions"),
             admin_token: config.security.admin_token.clone(),
             broker: hookrelay_core::queue::Broker::from_settings(&config.broker),
             topology: config.topology(),

@@ -438,7 +438,11 @@ impl Config {
     pub fn from_matches(matches: &clap::ArgMatches) -> Result<Self, ConfigError> {
         let config = Self::from_arg_matches(matches).map_err(|e| explain(&e))?;
         config.security.checked_master_keys()?;
-        if config.retention.bodies.is_some_and(|b| b > config.retention.history) {
+        if config
+            .retention
+            .bodies
+            .is_some_and(|b| b > config.retention.history)
+        {
             return Err(ConfigError {
                 name: "HOOKRELAY_RETENTION_BODIES".into(),
                 reason: "must not be longer than HOOKRELAY_RETENTION".into(),
@@ -596,7 +600,9 @@ fn amqp_url(v: &str) -> Result<Sensitive<String>, String> {
     let nodes: Vec<&str> = v.split(',').map(str::trim).collect();
     for node in &nodes {
         if !(node.starts_with("amqp://") || node.starts_with("amqps://")) {
-            return Err("must be an amqp:// or amqps:// URL, or a comma-separated list of them".into());
+            return Err(
+                "must be an amqp:// or amqps:// URL, or a comma-separated list of them".into(),
+            );
         }
         if let Err(e) = node.parse::<lapin::uri::AMQPUri>() {
             return Err(format!("a node's URL does not parse: {e}"));
@@ -686,7 +692,10 @@ fn key_entry(v: &str) -> Result<Sensitive<(String, [u8; 32])>, String> {
             crate::crypto::MAX_KEY_ID_LEN
         ));
     }
-    Ok(Sensitive::new((id.to_string(), *encryption_key(key)?.expose())))
+    Ok(Sensitive::new((
+        id.to_string(),
+        *encryption_key(key)?.expose(),
+    )))
 }
 
 impl SecuritySettings {
@@ -701,8 +710,11 @@ impl SecuritySettings {
             name: "HOOKRELAY_ENCRYPTION_KEYS".into(),
             reason,
         };
-        let mut keys: Vec<(String, [u8; 32])> =
-            self.encryption_keys.iter().map(|k| k.expose().clone()).collect();
+        let mut keys: Vec<(String, [u8; 32])> = self
+            .encryption_keys
+            .iter()
+            .map(|k| k.expose().clone())
+            .collect();
         for (i, (id, _)) in keys.iter().enumerate() {
             if keys[..i].iter().any(|(other, _)| other == id) {
                 return Err(invalid(format!("key id {id:?} appears twice")));
@@ -879,7 +891,10 @@ mod tests {
             (name == "HOOKRELAY_ENCRYPTION_KEYS").then(|| format!("k2:{k2}, k1:{k1}"))
         })
         .expect("valid");
-        assert_eq!(c.security.master_keys().ids().collect::<Vec<_>>(), ["k2", "k1"]);
+        assert_eq!(
+            c.security.master_keys().ids().collect::<Vec<_>>(),
+            ["k2", "k1"]
+        );
         // The single key joins the ring, last, as `default`.
         let c = Config::from_lookup(|name| match name {
             "HOOKRELAY_ENCRYPTION_KEYS" => Some(format!("k2:{k2}")),
@@ -887,10 +902,20 @@ mod tests {
             _ => None,
         })
         .expect("valid");
-        assert_eq!(c.security.master_keys().ids().collect::<Vec<_>>(), ["k2", "default"]);
-        for bad in [format!("k1:{k1},k1:{k2}"), format!("{k1}"), format!("bad id:{k1}"), "k1:short".into()] {
-            let e = Config::from_lookup(|name| (name == "HOOKRELAY_ENCRYPTION_KEYS").then(|| bad.clone()))
-                .expect_err("refused");
+        assert_eq!(
+            c.security.master_keys().ids().collect::<Vec<_>>(),
+            ["k2", "default"]
+        );
+        for bad in [
+            format!("k1:{k1},k1:{k2}"),
+            format!("{k1}"),
+            format!("bad id:{k1}"),
+            "k1:short".into(),
+        ] {
+            let e = Config::from_lookup(|name| {
+                (name == "HOOKRELAY_ENCRYPTION_KEYS").then(|| bad.clone())
+            })
+            .expect_err("refused");
             assert_eq!(e.name, "HOOKRELAY_ENCRYPTION_KEYS", "{bad}: {e}");
         }
     }

@@ -65,6 +65,10 @@ mod tests {
         let claims = links.verify(token).expect("valid");
         assert_eq!(claims.tenant, tenant);
         assert_eq!(claims.exp, expires_at.timestamp());
-        assert!(ConsoleLinks::new(&crate::crypto::MasterKeys::single(&[8; 32])).verify(token).is_none());
+        assert!(
+            ConsoleLinks::new(&crate::crypto::MasterKeys::single(&[8; 32]))
+                .verify(token)
+                .is_none()
+        );
     }
 }

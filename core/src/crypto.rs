@@ -287,9 +287,16 @@ mod tests {
         let stored = c.encrypt(b"whsec_key", b"row-1");
         assert_eq!(Cipher::key_id_of(&stored), Some("default"));
         assert!(!stored.windows(9).any(|w| w == b"whsec_key"));
-        assert_eq!(c.decrypt(&stored, b"row-1").expect("decrypts"), b"whsec_key");
+        assert_eq!(
+            c.decrypt(&stored, b"row-1").expect("decrypts"),
+            b"whsec_key"
+        );
         assert!(c.decrypt(&stored, b"row-2").is_err(), "bound to its row");
-        assert_ne!(c.encrypt(b"same", b"r"), c.encrypt(b"same", b"r"), "nonces differ");
+        assert_ne!(
+            c.encrypt(b"same", b"r"),
+            c.encrypt(b"same", b"r"),
+            "nonces differ"
+        );
         assert!(Cipher::new(&[8u8; 32]).decrypt(&stored, b"row-1").is_err());
         assert!(c.decrypt(b"short", b"row-1").is_err());
     }
@@ -300,13 +307,21 @@ mod tests {
         let both = MasterKeys::new(vec![("k2".into(), [2; 32]), ("k1".into(), [1; 32])]);
         let before = Cipher::with_keys(&old).encrypt(b"secret", b"e");
         let ring = Cipher::with_keys(&both);
-        assert_eq!(ring.decrypt(&before, b"e").expect("old key decrypts"), b"secret");
+        assert_eq!(
+            ring.decrypt(&before, b"e").expect("old key decrypts"),
+            b"secret"
+        );
         assert!(!ring.is_current(&before));
         let after = ring.encrypt(b"secret", b"e");
         assert_eq!(Cipher::key_id_of(&after), Some("k2"));
         assert!(ring.is_current(&after));
-        let e = Cipher::with_keys(&old).decrypt(&after, b"e").expect_err("k2 is gone");
-        assert!(matches!(e, CryptoError::UnknownKey(ref id) if id == "k2"), "{e}");
+        let e = Cipher::with_keys(&old)
+            .decrypt(&after, b"e")
+            .expect_err("k2 is gone");
+        assert!(
+            matches!(e, CryptoError::UnknownKey(ref id) if id == "k2"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -316,7 +331,10 @@ mod tests {
             ("new".into(), [4; 32]),
             ("old".into(), [3; 32]),
         ]));
-        assert_eq!(ring.decrypt(&stored, b"any row").expect("decrypts"), b"whsec_old");
+        assert_eq!(
+            ring.decrypt(&stored, b"any row").expect("decrypts"),
+            b"whsec_old"
+        );
         assert!(!ring.is_current(&stored));
         assert!(Cipher::new(&[5; 32]).decrypt(&stored, b"x").is_err());
     }

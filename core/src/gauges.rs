@@ -77,11 +77,8 @@ async fn sample_broker(
     amqp: &queue::Broker,
 ) -> bool {
     if broker.is_none() {
-        match tokio::time::timeout(
-            Duration::from_secs(10),
-            amqp.connect("dispatcher-metrics"),
-        )
-        .await
+        match tokio::time::timeout(Duration::from_secs(10), amqp.connect("dispatcher-metrics"))
+            .await
         {
             Ok(Ok(c)) => *broker = Some(c),
             _ => return false,

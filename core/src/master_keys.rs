@@ -43,7 +43,8 @@ pub async fn check(store: &Store, cipher: &Cipher) -> Result<usize, KeyCheckErro
         match store.master_key_check(id).await? {
             Some(value) => {
                 let plain = cipher.decrypt(&value, CHECK_AAD).ok();
-                if Cipher::key_id_of(&value) != Some(id) || plain.as_deref() != Some(CHECK_PLAINTEXT)
+                if Cipher::key_id_of(&value) != Some(id)
+                    || plain.as_deref() != Some(CHECK_PLAINTEXT)
                 {
                     return Err(KeyCheckError::WrongKey(id.to_string()));
                 }
@@ -93,7 +94,11 @@ pub fn reencrypt(cipher: &Cipher, row: &StoredSecrets) -> Result<Option<StoredSe
     Ok(Some(StoredSecrets {
         id: row.id,
         secret_ciphertext: redo(&row.secret_ciphertext)?,
-        previous_secrets: row.previous_secrets.iter().map(redo).collect::<Result<_, _>>()?,
+        previous_secrets: row
+            .previous_secrets
+            .iter()
+            .map(redo)
+            .collect::<Result<_, _>>()?,
     }))
 }
 

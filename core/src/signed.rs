@@ -109,7 +109,11 @@ mod tests {
     use super::*;
 
     fn keys(list: &[(&str, u8)]) -> MasterKeys {
-        MasterKeys::new(list.iter().map(|(id, b)| (id.to_string(), [*b; 32])).collect())
+        MasterKeys::new(
+            list.iter()
+                .map(|(id, b)| (id.to_string(), [*b; 32]))
+                .collect(),
+        )
     }
 
     #[test]
@@ -123,7 +127,11 @@ mod tests {
         );
         let body_at = token.find('.').expect("dot") + 1;
         let mut forged = token.clone();
-        let swap = if token[body_at..].starts_with('W') { "X" } else { "W" };
+        let swap = if token[body_at..].starts_with('W') {
+            "X"
+        } else {
+            "W"
+        };
         forged.replace_range(body_at..body_at + 1, swap);
         assert_eq!(a.verify::<(String, i32)>(&forged), None);
         assert_eq!(
@@ -148,10 +156,16 @@ mod tests {
             rotated.digest(k_after, "nonce"),
             "its CSRF digest is unchanged"
         );
-        assert!(rotated.sign(&7).starts_with("k2."), "new tokens use the new key");
+        assert!(
+            rotated.sign(&7).starts_with("k2."),
+            "new tokens use the new key"
+        );
         let removed = Signer::new(&keys(&[("k2", 2)]), "sessions");
         assert_eq!(removed.verify::<i32>(&token), None, "gone with its key");
         // A k1 token relabelled as k2 is refused.
-        assert_eq!(removed.verify::<i32>(&token.replacen("k1.", "k2.", 1)), None);
+        assert_eq!(
+            removed.verify::<i32>(&token.replacen("k1.", "k2.", 1)),
+            None
+        );
     }
 }

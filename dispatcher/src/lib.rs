@@ -211,8 +211,7 @@ impl Dispatcher {
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> Result<(), DispatchError> {
-        let connection =
-            Arc::new(self.broker.connect("dispatcher").await?);
+        let connection = Arc::new(self.broker.connect("dispatcher").await?);
         topology.declare(&connection).await?;
         tracing::info!(shards = topology.shards(), "dispatcher consuming");
 
@@ -338,7 +337,10 @@ async fn housekeeping(
 }
 
 /// One retention pass; failures are logged and tried again at the next pass.
-async fn retain(store: &hookrelay_core::Store, settings: &hookrelay_core::config::RetentionSettings) {
+async fn retain(
+    store: &hookrelay_core::Store,
+    settings: &hookrelay_core::config::RetentionSettings,
+) {
     let as_chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     match store
         .apply_retention(

@@ -89,7 +89,10 @@ async fn a_bad_or_missing_setting_stops_the_binary_naming_it() {
 async fn plaintext_connections_off_this_machine_warn_at_start() {
     let remote = [
         ("HOOKRELAY_ENCRYPTION_KEY", KEY),
-        ("HOOKRELAY_DATABASE_URL", "postgres://u:p@db.internal:5432/hookrelay"),
+        (
+            "HOOKRELAY_DATABASE_URL",
+            "postgres://u:p@db.internal:5432/hookrelay",
+        ),
         (
             "HOOKRELAY_AMQP_URL",
             "amqps://u:p@mq1.internal:5671/%2f,amqp://u:p@mq2.internal:5672/%2f",
@@ -97,14 +100,26 @@ async fn plaintext_connections_off_this_machine_warn_at_start() {
     ];
     let (code, _, err) = hookrelay(&["config"], &remote).await;
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("database connection may be unencrypted"), "{err}");
+    assert!(
+        err.contains("database connection may be unencrypted"),
+        "{err}"
+    );
     assert!(err.contains("db.internal:5432"), "{err}");
-    assert!(err.contains("mq2.internal:5672"), "the plaintext node: {err}");
-    assert!(!err.contains("mq1.internal"), "the amqps:// node is fine: {err}");
+    assert!(
+        err.contains("mq2.internal:5672"),
+        "the plaintext node: {err}"
+    );
+    assert!(
+        !err.contains("mq1.internal"),
+        "the amqps:// node is fine: {err}"
+    );
 
     let encrypted = [
         ("HOOKRELAY_ENCRYPTION_KEY", KEY),
-        ("HOOKRELAY_DATABASE_URL", "postgres://u:p@db.internal/h?sslmode=verify-full"),
+        (
+            "HOOKRELAY_DATABASE_URL",
+            "postgres://u:p@db.internal/h?sslmode=verify-full",
+        ),
         ("HOOKRELAY_AMQP_URL", "amqps://u:p@mq1.internal:5671/%2f"),
     ];
     let (code, _, err) = hookrelay(&["config"], &encrypted).await;
@@ -123,7 +138,10 @@ async fn tls_files_are_read_and_checked_at_start() {
     )
     .await;
     assert_eq!(code, 2);
-    assert!(err.contains("invalid setting HOOKRELAY_AMQP_CA_FILE"), "{err}");
+    assert!(
+        err.contains("invalid setting HOOKRELAY_AMQP_CA_FILE"),
+        "{err}"
+    );
     assert!(err.contains("cannot read /nonexistent/ca.pem"), "{err}");
 
     let (code, _, err) = hookrelay(
@@ -141,7 +159,10 @@ async fn tls_files_are_read_and_checked_at_start() {
         &["config"],
         &[
             ("HOOKRELAY_ENCRYPTION_KEY", KEY),
-            ("HOOKRELAY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f,http://x"),
+            (
+                "HOOKRELAY_AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f,http://x",
+            ),
         ],
     )
     .await;
@@ -161,7 +182,10 @@ fn the_readme_configuration_table_lists_every_setting() {
     for arg in Config::command().get_arguments() {
         if let Some(env) = arg.get_env() {
             let name = env.to_string_lossy();
-            assert!(table.contains(&format!("`{name}`")), "README's table lacks {name}");
+            assert!(
+                table.contains(&format!("`{name}`")),
+                "README's table lacks {name}"
+            );
         }
     }
 }

@@ -440,8 +440,8 @@ impl TestApp {
             &hookrelay_core::queue::Broker::new(&amqp_url()),
             self.config.topology(),
         )
-            .await
-            .expect("broker")
+        .await
+        .expect("broker")
     }
 
     /// Waits until the broker's dead-letter queue holds `n` messages.
@@ -768,7 +768,10 @@ pub async fn spawn_ready(mut cmd: tokio::process::Command) -> (tokio::process::C
         .ok()
         != Some(StatusCode::OK)
     {
-        assert!(tokio::time::Instant::now() < deadline, "hookrelay never got ready");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hookrelay never got ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (child, base)

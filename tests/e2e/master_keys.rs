@@ -10,7 +10,9 @@ use hookrelay_core::crypto::Cipher;
 use serde_json::json;
 
 use crate::console::{browser, page_text};
-use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp, b64, run_to_end, spawn_ready, stderr, verifies};
+use crate::helpers::{
+    ADMIN_TOKEN, Receiver, TestApp, b64, run_to_end, spawn_ready, stderr, verifies,
+};
 
 /// The key the test's in-process gateway uses, as a `HOOKRELAY_ENCRYPTION_KEYS` entry.
 fn default_key(app: &TestApp) -> String {
@@ -67,10 +69,17 @@ async fn a_process_with_the_wrong_key_refuses_to_start_naming_the_setting() {
         .await
         .expect("count");
     assert_eq!(checks, 1);
-    sqlx::query("DELETE FROM endpoints").execute(app.store.pool()).await.ok();
+    sqlx::query("DELETE FROM endpoints")
+        .execute(app.store.pool())
+        .await
+        .ok();
     let out = run(&mut with_keys(&app, "dispatcher", &stranger)).await;
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("is not the key that was stored under that id"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not the key that was stored under that id"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
@@ -94,16 +103,23 @@ async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let new_secret = body["secret"].as_str().expect("secret").to_string();
     assert_eq!(key_ids(&app).await.len(), 4);
-    assert!(key_ids(&app).await.iter().all(|k| k.as_deref() == Some("default")));
+    assert!(
+        key_ids(&app)
+            .await
+            .iter()
+            .all(|k| k.as_deref() == Some("default"))
+    );
 
     let both = format!("k2:{},{}", b64(&[2u8; 32]), default_key(&app));
     // An interrupted rotation: one endpoint done, then the process died.
-    let cipher = Cipher::with_keys(&hookrelay_core::Config::from_lookup(|n| {
-        (n == "HOOKRELAY_ENCRYPTION_KEYS").then(|| both.clone())
-    })
-    .expect("keys")
-    .security
-    .master_keys());
+    let cipher = Cipher::with_keys(
+        &hookrelay_core::Config::from_lookup(|n| {
+            (n == "HOOKRELAY_ENCRYPTION_KEYS").then(|| both.clone())
+        })
+        .expect("keys")
+        .security
+        .master_keys(),
+    );
     let started = app
         .store
         .start_key_rotation("k2")
@@ -118,16 +134,35 @@ async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
         .await
         .expect("chunk")
         .expect("rewritten");
-    assert_eq!((partial.done_count, partial.status.as_str()), (1, "running"));
+    assert_eq!(
+        (partial.done_count, partial.status.as_str()),
+        (1, "running")
+    );
 
     let out = run(&mut with_keys(&app, "keys", &both).arg("rotate")).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&started.id.to_string()), "resumed the same job: {stdout}");
+    assert!(
+        stdout.contains(&started.id.to_string()),
+        "resumed the same job: {stdout}"
+    );
     assert!(stdout.contains("3 of 3 endpoints looked at"), "{stdout}");
-    assert!(key_ids(&app).await.iter().all(|k| k.as_deref() == Some("k2")));
-    let job = app.store.latest_key_rotation().await.expect("job").expect("one");
-    assert_eq!((job.status.as_str(), job.done_count, job.total), ("done", 3, 3));
+    assert!(
+        key_ids(&app)
+            .await
+            .iter()
+            .all(|k| k.as_deref() == Some("k2"))
+    );
+    let job = app
+        .store
+        .latest_key_rotation()
+        .await
+        .expect("job")
+        .expect("one");
+    assert_eq!(
+        (job.status.as_str(), job.done_count, job.total),
+        ("done", 3, 3)
+    );
 
     // The old key removed: the real binary starts, signs with the same secrets.
     let only_new = format!("k2:{}", b64(&[2u8; 32]));
@@ -143,7 +178,11 @@ async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
     assert_eq!(res.status(), 202);
     let got = receiver.wait_for(3).await;
     for (endpoint, secret) in &secrets {
-        let secret = if endpoint == rotated { &new_secret } else { secret };
+        let secret = if endpoint == rotated {
+            &new_secret
+        } else {
+            secret
+        };
         assert!(
             got.iter().any(|r| verifies(secret, r)),
             "endpoint {endpoint}'s delivery verifies with its secret"
@@ -151,7 +190,10 @@ async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
     }
     let res = app
         .http
-        .get(format!("{base}/v1/tenants/{tenant}/endpoints/{}/secret", secrets[1].0))
+        .get(format!(
+            "{base}/v1/tenants/{tenant}/endpoints/{}/secret",
+            secrets[1].0
+        ))
         .bearer_auth(&key)
         .send()
         .await

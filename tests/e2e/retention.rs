@@ -22,7 +22,10 @@ async fn partitions(app: &TestApp, parent: &str) -> Vec<String> {
 }
 
 fn day_name(parent: &str, days_from_now: i64) -> String {
-    format!("{parent}_p{}", (Utc::now() + Duration::days(days_from_now)).format("%Y%m%d"))
+    format!(
+        "{parent}_p{}",
+        (Utc::now() + Duration::days(days_from_now)).format("%Y%m%d")
+    )
 }
 
 #[tokio::test]
@@ -30,7 +33,8 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
-    app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} })).await;
+    app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
+        .await;
     receiver.wait_for(1).await;
     app.wait_for_delivered(1).await;
     for parent in ["events", "deliveries", "attempts"] {
@@ -47,7 +51,10 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     let ahead = day_name("events", hookrelay_core::store::DAYS_AHEAD);
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     while !partitions(&app, "events").await.contains(&ahead) {
-        assert!(tokio::time::Instant::now() < deadline, "no partition {ahead}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no partition {ahead}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
@@ -94,7 +101,10 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     for parent in ["events", "deliveries", "attempts"] {
         let names = partitions(&app, parent).await;
         assert!(!names.contains(&day_name(parent, 0)), "{parent}: {names:?}");
-        assert!(names.contains(&day_name(parent, 43)), "made ahead: {names:?}");
+        assert!(
+            names.contains(&day_name(parent, 43)),
+            "made ahead: {names:?}"
+        );
     }
     assert_eq!(app.count("events").await, 0);
     assert_eq!(app.count("deliveries").await, 0);
@@ -112,7 +122,8 @@ async fn bodies_go_first_when_their_retention_is_shorter() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::replying(axum::http::StatusCode::OK, "a body to forget").await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
-    app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} })).await;
+    app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
+        .await;
     app.wait_for_delivered(1).await;
     let body: Option<String> = sqlx::query_scalar("SELECT response_body FROM attempts")
         .fetch_one(app.store.pool())
@@ -133,7 +144,11 @@ async fn bodies_go_first_when_their_retention_is_shorter() {
             .fetch_one(app.store.pool())
             .await
             .expect("attempt");
-    assert_eq!((body, headers, status), (None, json!({}), Some(200)), "status stays");
+    assert_eq!(
+        (body, headers, status),
+        (None, json!({}), Some(200)),
+        "status stays"
+    );
     let again = app
         .store
         .apply_retention(later, Duration::days(30), Some(Duration::days(1)))
@@ -200,7 +215,9 @@ async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
     let admin_url = std::env::var("HOOKRELAY_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/postgres".into());
     let name = format!("hookrelay_migration_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("admin");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("admin");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
@@ -248,23 +265,35 @@ async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
     let snapshot = "SELECT (SELECT md5(string_agg(id::text || payload || coalesce(idempotency_key, '') || created_at::text, ',' ORDER BY id)) FROM events)
                      || (SELECT md5(string_agg(id::text || event_id::text || status, ',' ORDER BY id)) FROM deliveries)
                      || (SELECT md5(string_agg(id::text || delivery_id::text || response_status, ',' ORDER BY id)) FROM attempts)";
-    let before: String = sqlx::query_scalar(snapshot).fetch_one(&pool).await.expect("snapshot");
+    let before: String = sqlx::query_scalar(snapshot)
+        .fetch_one(&pool)
+        .await
+        .expect("snapshot");
 
     full.run(&pool).await.expect("the partitioning migration");
-    let after: String = sqlx::query_scalar(snapshot).fetch_one(&pool).await.expect("snapshot");
-    assert_eq!(before, after, "every row of events, deliveries and attempts, unchanged");
-    let days: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass",
-    )
-    .fetch_one(&pool)
-    .await
-    .expect("partitions");
-    assert!(days >= 11 + 2, "a partition per day of history and ahead, and default: {days}");
-    for table in ["events_default", "deliveries_default", "attempts_default"] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+    let after: String = sqlx::query_scalar(snapshot)
+        .fetch_one(&pool)
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        before, after,
+        "every row of events, deliveries and attempts, unchanged"
+    );
+    let days: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass")
             .fetch_one(&pool)
             .await
-            .expect("count");
+            .expect("partitions");
+    assert!(
+        days >= 11 + 2,
+        "a partition per day of history and ahead, and default: {days}"
+    );
+    for table in ["events_default", "deliveries_default", "attempts_default"] {
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&pool)
+                .await
+                .expect("count");
         assert_eq!(n, 0, "{table}: every row found its day");
     }
     let partitioned: i64 = sqlx::query_scalar(
@@ -276,10 +305,12 @@ async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
     .expect("partitioned");
     assert_eq!(partitioned, 3);
     pool.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await
-        .expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop");
 }
 
 #[tokio::test]
@@ -294,7 +325,8 @@ async fn a_deliverys_attempts_come_in_pages() {
     .await;
     let receiver = Receiver::failing_first(2).await;
     let (key, tenant, _) = app.subscriber(&receiver.url).await;
-    app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} })).await;
+    app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
+        .await;
     receiver.wait_for(3).await;
     app.wait_for_delivered(1).await;
     let delivery: Uuid = sqlx::query_scalar("SELECT id FROM deliveries")
@@ -305,7 +337,12 @@ async fn a_deliverys_attempts_come_in_pages() {
     let (status, first) = app.get(&format!("{path}?limit=2"), &key).await;
     assert_eq!(status, axum::http::StatusCode::OK, "{first}");
     let numbers = |page: &serde_json::Value| -> Vec<i64> {
-        page["data"].as_array().expect("data").iter().map(|a| a["attempt"].as_i64().expect("n")).collect()
+        page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|a| a["attempt"].as_i64().expect("n"))
+            .collect()
     };
     assert_eq!(numbers(&first), [1, 2], "oldest first");
     let next = first["next"].as_str().expect("a next page");

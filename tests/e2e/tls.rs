@@ -118,9 +118,21 @@ async fn delivers_with_tls_to_the_database_and_the_broker() {
     let http = reqwest::Client::new();
 
     let receiver = Receiver::start().await;
-    let key = api(&http, format!("{base}/v1/api-keys"), ADMIN_TOKEN, json!({ "name": "tls" })).await;
+    let key = api(
+        &http,
+        format!("{base}/v1/api-keys"),
+        ADMIN_TOKEN,
+        json!({ "name": "tls" }),
+    )
+    .await;
     let key = key["key"].as_str().expect("key").to_string();
-    let tenant = api(&http, format!("{base}/v1/tenants"), &key, json!({ "name": "Acme" })).await;
+    let tenant = api(
+        &http,
+        format!("{base}/v1/tenants"),
+        &key,
+        json!({ "name": "Acme" }),
+    )
+    .await;
     let tenant = tenant["id"].as_str().expect("tenant").to_string();
     api(
         &http,
@@ -170,7 +182,10 @@ async fn a_database_server_signed_by_another_ca_is_refused() {
     assert!(!out.status.success(), "a wrong CA must not connect");
     let err = stderr(&out);
     assert!(err.contains("HOOKRELAY_DATABASE_URL"), "{err}");
-    assert!(err.to_lowercase().contains("certificate"), "names the cause: {err}");
+    assert!(
+        err.to_lowercase().contains("certificate"),
+        "names the cause: {err}"
+    );
 
     // And this server refuses plaintext, so sslmode=disable cannot connect at all.
     let plain = tls.database("disable").await;
@@ -194,7 +209,11 @@ async fn a_broker_signed_by_another_ca_or_without_a_client_certificate_is_refuse
         run(cmd)
     };
     let ok = list(&|_| {}).await;
-    assert!(ok.status.success(), "the right CA and certificate connect: {}", stderr(&ok));
+    assert!(
+        ok.status.success(),
+        "the right CA and certificate connect: {}",
+        stderr(&ok)
+    );
 
     let wrong_ca = list(&|c| {
         c.env("HOOKRELAY_AMQP_CA_FILE", tls.file("wrong-ca.pem"));
@@ -203,12 +222,18 @@ async fn a_broker_signed_by_another_ca_or_without_a_client_certificate_is_refuse
     assert!(!wrong_ca.status.success());
     let err = stderr(&wrong_ca);
     assert!(err.contains("HOOKRELAY_AMQP_URL"), "{err}");
-    assert!(err.to_lowercase().contains("certificate"), "names the cause: {err}");
+    assert!(
+        err.to_lowercase().contains("certificate"),
+        "names the cause: {err}"
+    );
 
     let no_client_cert = list(&|c| {
         c.env_remove("HOOKRELAY_AMQP_CLIENT_CERT")
             .env_remove("HOOKRELAY_AMQP_CLIENT_KEY");
     })
     .await;
-    assert!(!no_client_cert.status.success(), "the broker demands a client certificate");
+    assert!(
+        !no_client_cert.status.success(),
+        "the broker demands a client certificate"
+    );
 }

@@ -119,7 +119,8 @@ impl Broker {
                 }
             }
         }
-        self.first.store((start + 1) % self.nodes.len().max(1), Ordering::Relaxed);
+        self.first
+            .store((start + 1) % self.nodes.len().max(1), Ordering::Relaxed);
         Err(last_error.unwrap_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no broker node configured").into()
         }))
@@ -160,7 +161,11 @@ mod tests {
         );
         assert_eq!(broker.node_count(), 3);
         assert_eq!(broker.plaintext_remote_nodes(), vec!["mq2.internal:5672"]);
-        assert!(Broker::new("amqp://localhost:5672").plaintext_remote_nodes().is_empty());
+        assert!(
+            Broker::new("amqp://localhost:5672")
+                .plaintext_remote_nodes()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -172,11 +177,20 @@ mod tests {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let broker = Broker::new(&format!("amqp://guest:guest@127.0.0.1:{dead_port}/%2f,{live}"));
+        let broker = Broker::new(&format!(
+            "amqp://guest:guest@127.0.0.1:{dead_port}/%2f,{live}"
+        ));
         broker.first.store(0, Ordering::Relaxed);
-        let connection = broker.connect("test").await.expect("the second node answers");
+        let connection = broker
+            .connect("test")
+            .await
+            .expect("the second node answers");
         assert!(connection.status().connected());
-        assert_eq!(broker.first.load(Ordering::Relaxed), 1, "remembers the node that worked");
+        assert_eq!(
+            broker.first.load(Ordering::Relaxed),
+            1,
+            "remembers the node that worked"
+        );
         let _ = connection.close(200, "bye".into()).await;
 
         let none = Broker::new(&format!("amqp://guest:guest@127.0.0.1:{dead_port}/%2f"));

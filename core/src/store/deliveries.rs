@@ -638,7 +638,8 @@ impl Store {
     /// Every attempt of a delivery, oldest first (the console's and the operator's
     /// views; a delivery has at most the retry schedule's attempts plus replays).
     pub async fn all_attempts(&self, tenant_id: Uuid, delivery_id: Uuid) -> Result<Vec<Attempt>> {
-        self.list_attempts(tenant_id, delivery_id, 10_000, None).await
+        self.list_attempts(tenant_id, delivery_id, 10_000, None)
+            .await
     }
 
     /// Up to `limit` + 1 of a delivery's attempts after `after`, oldest first (by

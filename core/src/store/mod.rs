@@ -212,3 +212,59 @@ impl Store {
 pub fn page_limit(requested: Option<u32>) -> i64 {
     i64::from(requested.unwrap_or(50).clamp(1, 250))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Sensitive};
+
+    fn settings(url: &str) -> crate::config::DatabaseSettings {
+        let mut c = Config::local_defaults();
+        c.database.url = Sensitive::new(url.to_string());
+        c.database
+    }
+
+    #[test]
+    fn tls_is_left_out_on_loopback_unless_asked_for() {
+        let mode = |url: &str| connect_options(&settings(url)).expect("url").get_ssl_mode();
+        assert!(matches!(
+            mode("postgres://u:p@127.0.0.1:5432/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@localhost/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@127.0.0.1/db?sslmode=require"),
+            PgSslMode::Require
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@db.internal/db"),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@db.internal/db?sslmode=verify-full"),
+            PgSslMode::VerifyFull
+        ));
+    }
+
+    #[test]
+    fn only_remote_hosts_without_guaranteed_tls_are_flagged() {
+        let flagged = |url: &str| plaintext_remote(&settings(url));
+        assert_eq!(
+            flagged("postgres://u:p@db.internal:6432/db").as_deref(),
+            Some("db.internal:6432")
+        );
+        assert_eq!(
+            flagged("postgres://u:p@db.internal/db?sslmode=prefer").as_deref(),
+            Some("db.internal:5432")
+        );
+        assert_eq!(
+            flagged("postgres://u:p@db.internal/db?sslmode=require"),
+            None
+        );
+        assert_eq!(flagged("postgres://u:p@127.0.0.1/db"), None);
+        assert_eq!(flagged("postgres://u:p@[::1]:5432/db"), None);
+    }
+}

@@ -44,7 +44,9 @@ impl Store {
         }
         // Creating and dropping partitions locks their parent for a moment: never
         // queue behind a long query (and so hold up everyone behind us).
-        sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL lock_timeout = '5s'")
+            .execute(&mut *tx)
+            .await?;
         let mut pruned = Pruned::default();
         let today = now.date_naive();
         for ahead in 0..=DAYS_AHEAD {

@@ -120,6 +120,9 @@ pub(super) async fn attempts(
     if state.store.get_delivery(tenant.id, id).await?.is_none() {
         return Err(ApiError::not_found("delivery"));
     }
-    let rows = state.store.list_attempts(tenant.id, id, limit, after).await?;
+    let rows = state
+        .store
+        .list_attempts(tenant.id, id, limit, after)
+        .await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |a| a.id)))
 }

@@ -77,7 +77,7 @@ async fn sample_broker(
     amqp: &queue::Broker,
 ) -> bool {
     if broker.is_none() {
-        match tokio::time::timeout(Duration::from_secs(10), amqp.connect("dispatcher-metrics"))
+        match tokio::time::timeout(Duration::from_secs(30), amqp.connect("dispatcher-metrics"))
             .await
         {
             Ok(Ok(c)) => *broker = Some(c),

@@ -48,6 +48,8 @@ pub enum TargetError {
     Invalid,
     #[error("url must use http or https")]
     Scheme,
+    #[error("url's host name may hold only letters, digits, '-', '_' and '.'")]
+    HostName,
     #[error("url must not carry credentials")]
     Credentials,
     #[error("url is longer than {MAX_URL_LEN} characters")]
@@ -122,6 +124,13 @@ impl TargetPolicy {
             Some(Host::Ipv4(ip)) => self.permits(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => self.permits(IpAddr::V6(ip)),
             Some(Host::Domain(d)) => {
+                // No name can be resolved that holds other characters ('*', '!', ...).
+                let plain = d
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !plain {
+                    return Err(TargetError::HostName);
+                }
                 let d = d.trim_end_matches('.').to_ascii_lowercase();
                 // `localhost` names are loopback by definition (RFC 6761).
                 self.allow_all
@@ -174,6 +183,15 @@ mod tests {
         ] {
             assert!(p.check_url(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn refuses_host_names_no_resolver_could_look_up() {
+        let p = TargetPolicy::allow_everything();
+        for bad in ["https://a.b.f*/", "https://ex!ample.com/", "https://a$b.example/"] {
+            assert_eq!(p.check_url(bad).err(), Some(TargetError::HostName), "{bad}");
+        }
+        assert!(p.check_url("https://internal_api.example.com/").is_ok());
     }
 
     #[test]

@@ -13,8 +13,9 @@ use lapin::{Connection, ConnectionProperties};
 use crate::config::BrokerSettings;
 
 /// How long one node may take to accept a connection before the next is tried: a
-/// node cut off by a partition does not answer at all.
-const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// node cut off by a partition does not answer at all. Generous, since a busy
+/// broker on a loaded machine can take seconds to finish a handshake.
+const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Cheap to clone; clones share which node to try first.
 #[derive(Clone)]

@@ -16,8 +16,8 @@ use crate::metrics;
 /// After a failed connect, calls fail at once for about this long (jittered, so a
 /// fleet of gateways does not reconnect in step) instead of retrying.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
-/// Covers trying every node of a small cluster (each has its own, shorter, limit).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Covers trying every node of a three-node cluster (each has its own limit).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, thiserror::Error)]

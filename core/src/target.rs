@@ -188,7 +188,11 @@ mod tests {
     #[test]
     fn refuses_host_names_no_resolver_could_look_up() {
         let p = TargetPolicy::allow_everything();
-        for bad in ["https://a.b.f*/", "https://ex!ample.com/", "https://a$b.example/"] {
+        for bad in [
+            "https://a.b.f*/",
+            "https://ex!ample.com/",
+            "https://a$b.example/",
+        ] {
             assert_eq!(p.check_url(bad).err(), Some(TargetError::HostName), "{bad}");
         }
         assert!(p.check_url("https://internal_api.example.com/").is_ok());

@@ -57,7 +57,8 @@ fn pick(ids: Vec<String>, all: bool) -> anyhow::Result<Pick> {
 /// Runs a command; returns what to print.
 pub async fn run(config: &Config, store: &Store, cmd: BrokerCommand) -> anyhow::Result<String> {
     let topology = config.topology();
-    let dead = DeadLetters::open(&Broker::from_settings(&config.broker), topology.clone())
+    let broker = Broker::from_settings(&config.broker);
+    let dead = DeadLetters::open(&broker, topology.clone())
         .await
         .context("connecting to RabbitMQ (HOOKRELAY_AMQP_URL)")?;
     match cmd {
@@ -110,7 +111,7 @@ pub async fn run(config: &Config, store: &Store, cmd: BrokerCommand) -> anyhow::
             Ok(serde_json::to_string_pretty(&v)?)
         }
         BrokerCommand::Requeue { ids, all } => {
-            let publisher = Publisher::new(Broker::from_settings(&config.broker), "dlq", topology);
+            let publisher = Publisher::new(broker, "dlq", topology);
             let report = dead.requeue(&pick(ids, all)?, store, &publisher).await?;
             publisher.close().await;
             let mut out = format!("requeued {}", report.requeued.len());

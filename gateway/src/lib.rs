@@ -67,7 +67,7 @@ pub async fn serve(
     let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
         state.store.clone(),
         state.config.topology(),
-        Broker::from_settings(&state.config.broker),
+        state.publisher.broker().clone(),
         shutdown.clone(),
     ));
     let result = axum::serve(listener, app)

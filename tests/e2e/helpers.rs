@@ -21,7 +21,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Upper bound for conditions a test waits for; reached only when something is broken.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-fn admin_database_url() -> String {
+/// Where tests create their databases (a role allowed to).
+pub fn admin_database_url() -> String {
     std::env::var("HOOKRELAY_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/postgres".into())
 }

@@ -212,8 +212,7 @@ async fn idempotency_keys_hold_across_acceptances_and_partitions() {
 
 #[tokio::test]
 async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
-    let admin_url = std::env::var("HOOKRELAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/postgres".into());
+    let admin_url = crate::helpers::admin_database_url();
     let name = format!("hookrelay_migration_{}", Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await

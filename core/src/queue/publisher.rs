@@ -82,6 +82,11 @@ impl Publisher {
         }
     }
 
+    /// The nodes this publisher connects to, for other connections of the same process.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
     pub fn topology(&self) -> &Topology {
         &self.topology
     }

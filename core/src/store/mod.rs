@@ -111,6 +111,12 @@ pub fn connect_options(
     url_options(settings.url.expose(), settings.ca_file.as_ref())
 }
 
+/// Whether the options reach this machine: a Unix socket or a loopback host.
+fn stays_local(options: &PgConnectOptions) -> bool {
+    let host = options.get_host();
+    options.get_socket().is_some() || host.starts_with('/') || crate::target::is_loopback_host(host)
+}
+
 fn url_options(
     url: &str,
     ca_file: Option<&crate::config::PemFile>,
@@ -118,11 +124,7 @@ fn url_options(
     let mut options: PgConnectOptions = url.parse()?;
     let sslmode_given = std::env::var_os("PGSSLMODE").is_some()
         || url::Url::parse(url).is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "sslmode"));
-    let host = options.get_host().to_string();
-    let local = options.get_socket().is_some()
-        || host.starts_with('/')
-        || crate::target::is_loopback_host(&host);
-    if !sslmode_given && local {
+    if !sslmode_given && stays_local(&options) {
         options = options.ssl_mode(PgSslMode::Disable);
     }
     Ok(match ca_file {
@@ -140,11 +142,8 @@ pub fn plaintext_remote(settings: &crate::config::DatabaseSettings) -> Option<St
         options.get_ssl_mode(),
         PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer
     );
-    let host = options.get_host();
-    let local = options.get_socket().is_some()
-        || host.starts_with('/')
-        || crate::target::is_loopback_host(host);
-    (unencrypted && !local).then(|| format!("{host}:{}", options.get_port()))
+    (unencrypted && !stays_local(&options))
+        .then(|| format!("{}:{}", options.get_host(), options.get_port()))
 }
 
 /// Handle to the database; cheap to clone.

@@ -58,12 +58,9 @@ impl Selection {
 }
 
 async fn open(state: &AppState) -> ApiResult<DeadLetters> {
-    DeadLetters::open(
-        &hookrelay_core::queue::Broker::from_settings(&state.config.broker),
-        state.config.topology(),
-    )
-    .await
-    .map_err(|e| broker_down(&e))
+    DeadLetters::open(state.publisher.broker(), state.config.topology())
+        .await
+        .map_err(|e| broker_down(&e))
 }
 
 fn broker_down(e: &lapin::Error) -> ApiError {

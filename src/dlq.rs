@@ -145,7 +145,7 @@ pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
                 .await?
                 .with_context(|| format!("no delivery {id}"))?;
             store
-                .replay_delivery(delivery.tenant_id, id)
+                .replay_delivery(delivery.tenant_id, id, &hookrelay_core::audit::Actor::command_line("dlq replay"))
                 .await?
                 .context("its endpoint was deleted")?;
             Ok(format!("delivery {id} is due now"))
@@ -160,7 +160,11 @@ pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
             }
             // A durable job: should this command stop half-way, dispatchers finish it.
             let job = store
-                .create_dead_replay_job(hookrelay_core::ids::new_id(), &filter.filter())
+                .create_dead_replay_job(
+                    hookrelay_core::ids::new_id(),
+                    &filter.filter(),
+                    &hookrelay_core::audit::Actor::command_line("dlq replay"),
+                )
                 .await?;
             while store.work_job_chunk(Some(job.id)).await?.is_some() {}
             let done = store.get_job(job.id).await?.context("the job vanished")?;
@@ -184,7 +188,12 @@ pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
                     "this would delete {n} dead deliveries and their attempts; add --yes to do it"
                 );
             }
-            let n = store.purge_dead(&filter.filter()).await?;
+            let n = store
+                .purge_dead(
+                    &filter.filter(),
+                    &hookrelay_core::audit::Actor::command_line("dlq purge"),
+                )
+                .await?;
             Ok(format!("purged {n} dead deliveries"))
         }
         DlqCommand::Stats { filter, json } => {

@@ -7,6 +7,7 @@
 pub mod dlq;
 pub mod dlq_broker;
 pub mod keys;
+pub mod operators;
 
 use std::sync::Arc;
 
@@ -72,6 +73,15 @@ pub fn plaintext_warnings(config: &Config) -> Vec<String> {
 pub async fn keys(config: &Config, cmd: keys::KeysCommand) -> anyhow::Result<()> {
     let store = store(config)?;
     let out = keys::run(config, &store, cmd).await;
+    store.close().await;
+    println!("{}", out?);
+    Ok(())
+}
+
+/// Runs `hookrelay operators …` and prints its output.
+pub async fn operators(config: &Config, cmd: operators::OperatorsCommand) -> anyhow::Result<()> {
+    let store = store(config)?;
+    let out = operators::run(&store, cmd).await;
     store.close().await;
     println!("{}", out?);
     Ok(())
@@ -152,9 +162,12 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
         publisher,
         Cipher::with_keys(&config.security.master_keys()),
         Arc::new(KeyCache::new()),
+        i64::from(config.quotas.max_endpoints),
     );
     let state = ConsoleState::new(&config, store, actions);
-    axum::serve(listener, hookrelay_console::router(state))
+    let app = hookrelay_console::router(state)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("serving the console")

@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: hookrelay::keys::KeysCommand,
     },
+    /// Named operator accounts: add one (prints its token), list them.
+    Operators {
+        #[command(subcommand)]
+        command: hookrelay::operators::OperatorsCommand,
+    },
     /// Dead-letter tooling: list, show, replay, purge, stats.
     Dlq {
         #[command(subcommand)]
@@ -139,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Config => Ok(()),
         Command::Dlq { command } => hookrelay::dlq(&config, command).await,
         Command::Keys { command } => hookrelay::keys(&config, command).await,
+        Command::Operators { command } => hookrelay::operators(&config, command).await,
     };
     telemetry.shutdown().await;
     ran

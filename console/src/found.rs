@@ -65,6 +65,12 @@ pub fn refused(e: ActionError, nav: Nav) -> Response {
         ActionError::Invalid(e) => {
             view::message(StatusCode::BAD_REQUEST, "Check the form", &e.0, nav)
         }
+        ActionError::TooManyEndpoints => view::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Endpoint limit reached",
+            &e.to_string(),
+            nav,
+        ),
         ActionError::Store(e) => unavailable(e, nav),
     }
 }

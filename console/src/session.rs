@@ -1,7 +1,9 @@
 //! Console sessions: a tenant's (opened by a console link) or an operator's
-//! (opened with the admin token), in one signed, expiring, HttpOnly SameSite=Lax
-//! cookie; the two never stand in for each other. Extractors for handlers, and
-//! `Posted`, which checks the CSRF token every form carries.
+//! (opened with the admin token or an operator's token), named by a signed,
+//! expiring, HttpOnly SameSite=Lax cookie and kept server-side, so signing out,
+//! revoking the issuing key, disabling the operator or changing the admin token
+//! end them at once; the two kinds never stand in for each other. Extractors for
+//! handlers, and `Posted`, which checks the CSRF token every form carries.
 
 use axum::Form;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -9,6 +11,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use hookrelay_core::audit::{Actor, ActorKind};
+use hookrelay_core::store::{NewSession, OpenSession};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -36,29 +40,102 @@ pub(crate) struct Claims {
     tenant: Option<Uuid>,
     exp: i64,
     nonce: String,
+    /// The server-side session (cookies without one are from before sessions
+    /// were stored, and no longer open anything).
+    #[serde(default)]
+    sid: Option<Uuid>,
     /// Which master key signed the cookie (its CSRF tokens use the same one).
     #[serde(skip)]
     signed_by: Option<hookrelay_core::signed::KeyIndex>,
 }
 
 impl Claims {
-    fn csrf(&self, state: &ConsoleState) -> String {
-        let key = self
-            .signed_by
-            .unwrap_or(hookrelay_core::signed::KeyIndex::CURRENT);
-        state.sessions.digest(key, &self.nonce)
+    pub fn sid(&self) -> Option<Uuid> {
+        self.sid
     }
+
+    fn key(&self) -> hookrelay_core::signed::KeyIndex {
+        self.signed_by
+            .unwrap_or(hookrelay_core::signed::KeyIndex::CURRENT)
+    }
+
+    fn csrf(&self, state: &ConsoleState) -> String {
+        state.sessions.digest(self.key(), &self.nonce)
+    }
+}
+
+/// What a session row keeps of the admin token that opened it, under the master
+/// key that signs the session: a new admin token no longer matches.
+fn admin_digest(
+    state: &ConsoleState,
+    key: hookrelay_core::signed::KeyIndex,
+) -> Option<Vec<u8>> {
+    let token = state.admin_token.as_ref()?;
+    Some(
+        state
+            .sessions
+            .digest(key, &format!("admin token {}", token.expose()))
+            .into_bytes(),
+    )
 }
 
 /// A customer's session, limited to one tenant.
 pub struct TenantSession {
     pub tenant: Uuid,
     pub csrf: String,
+    /// Who acts through it, for the audit log.
+    pub actor: Actor,
 }
 
 /// An operator's session.
 pub struct AdminSession {
     pub csrf: String,
+    pub actor: Actor,
+}
+
+/// The cookie's session, if it is still open server-side.
+async fn open(state: &ConsoleState, parts: &Parts) -> Option<(Claims, OpenSession)> {
+    let claims = claims(state, &parts.headers)?;
+    let sid = claims.sid?;
+    let digest = admin_digest(state, claims.key());
+    match state.store.open_session(sid, digest.as_deref()).await {
+        Ok(Some(open)) => Some((claims, open)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check a console session");
+            None
+        }
+    }
+}
+
+fn actor(parts: &Parts, open: &OpenSession) -> Actor {
+    let (kind, id, name) = match (open.kind.as_str(), open.operator_id) {
+        ("admin", Some(op)) => (ActorKind::Operator, Some(op), open.holder.clone().unwrap_or_default()),
+        ("admin", None) => (ActorKind::Admin, Some(open.id), "admin token (console)".to_string()),
+        _ => (
+            ActorKind::Console,
+            Some(open.id),
+            match &open.holder {
+                Some(key) => format!("tenant console (link from key {key:?})"),
+                None => "tenant console".to_string(),
+            },
+        ),
+    };
+    Actor {
+        kind,
+        id,
+        name,
+        address: client_address(parts),
+        request_id: None,
+    }
+}
+
+/// The client's address, when the server recorded it.
+pub(crate) fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 pub(crate) fn claims(state: &ConsoleState, headers: &HeaderMap) -> Option<Claims> {
@@ -77,16 +154,18 @@ impl FromRequestParts<ConsoleState> for TenantSession {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
-        match claims(state, &parts.headers) {
-            Some(
+        match open(state, parts).await {
+            Some((
                 c @ Claims {
                     kind: Kind::Tenant,
                     tenant: Some(tenant),
                     ..
                 },
-            ) => Ok(Self {
+                s,
+            )) if s.kind == "tenant" && s.tenant_id == Some(tenant) => Ok(Self {
                 tenant,
                 csrf: c.csrf(state),
+                actor: actor(parts, &s),
             }),
             _ => Err(view::message(
                 StatusCode::UNAUTHORIZED,
@@ -102,9 +181,10 @@ impl FromRequestParts<ConsoleState> for AdminSession {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
-        match claims(state, &parts.headers) {
-            Some(c) if c.kind == Kind::Admin => Ok(Self {
+        match open(state, parts).await {
+            Some((c, s)) if c.kind == Kind::Admin && s.kind == "admin" => Ok(Self {
                 csrf: c.csrf(state),
+                actor: actor(parts, &s),
             }),
             _ => Err(Redirect::to("/console/login").into_response()),
         }
@@ -187,13 +267,52 @@ pub fn check_csrf(expected: &str, given: &str) -> Result<(), Response> {
     }
 }
 
-/// Starts a session: sets its cookie and goes to `to`.
-pub(crate) fn start(state: &ConsoleState, kind: Kind, tenant: Option<Uuid>, to: &str) -> Response {
+/// Who opens a session.
+pub(crate) enum Opener {
+    /// A console link for this tenant, issued by this key (`None`: by the operator).
+    Link { tenant: Uuid, key: Option<Uuid> },
+    AdminToken,
+    Operator(Uuid),
+}
+
+/// Starts a session: stores it, sets its cookie and goes to `to`.
+pub(crate) async fn start(state: &ConsoleState, opener: Opener, to: &str) -> Response {
+    let sid = hookrelay_core::ids::new_id();
+    let expires_at = Utc::now() + SESSION_TTL;
+    let (kind, tenant) = match opener {
+        Opener::Link { tenant, .. } => (Kind::Tenant, Some(tenant)),
+        _ => (Kind::Admin, None),
+    };
+    let row = NewSession {
+        id: sid,
+        kind: match kind {
+            Kind::Tenant => "tenant",
+            Kind::Admin => "admin",
+        },
+        tenant_id: tenant,
+        api_key_id: match opener {
+            Opener::Link { key, .. } => key,
+            _ => None,
+        },
+        operator_id: match opener {
+            Opener::Operator(id) => Some(id),
+            _ => None,
+        },
+        admin_digest: match opener {
+            Opener::AdminToken => admin_digest(state, hookrelay_core::signed::KeyIndex::CURRENT),
+            _ => None,
+        },
+        expires_at,
+    };
+    if let Err(e) = state.store.start_session(&row).await {
+        return crate::found::unavailable(e, Nav::None);
+    }
     let claims = Claims {
         kind,
         tenant,
-        exp: (Utc::now() + SESSION_TTL).timestamp(),
+        exp: expires_at.timestamp(),
         nonce: Uuid::new_v4().simple().to_string(),
+        sid: Some(sid),
         signed_by: None,
     };
     let cookie = format!(

@@ -30,6 +30,8 @@ pub struct Inner {
     pub max_endpoint_timeout: std::time::Duration,
     /// Cookies only over HTTPS: set when the public URL is `https`.
     pub secure_cookies: bool,
+    /// Failed operator sign-ins per client address.
+    pub sign_in_failures: hookrelay_core::auth_failures::AuthFailures,
     /// The islands' wasm build, when there is one.
     pub pkg: Option<Arc<pkg::Pkg>>,
 }
@@ -56,6 +58,9 @@ impl ConsoleState {
             targets: config.target_policy(),
             max_endpoint_timeout: config.delivery.max_endpoint_timeout,
             pkg: pkg::Pkg::load(&config.console.pkg),
+            sign_in_failures: hookrelay_core::auth_failures::AuthFailures::new(
+                config.quotas.auth_failures_per_minute,
+            ),
             secure_cookies: config
                 .http
                 .public_url

@@ -131,8 +131,9 @@ pub fn login(error: Option<&str>) -> Response {
 }
 
 /// The page a console link shows: one button that opens the session.
-pub fn open_link(token: &str) -> Response {
+pub fn open_link(token: &str, csrf: &str) -> Response {
     let token = token.to_string();
+    let csrf = csrf.to_string();
     page(
         StatusCode::OK,
         "Open the console",
@@ -144,6 +145,7 @@ pub fn open_link(token: &str) -> Response {
                 <p class="muted">"This link opens one console session, valid for 8 hours."</p>
                 <form method="post" action="/console/open" class="stack">
                     <input type="hidden" name="token" value=token/>
+                    <input type="hidden" name="csrf" value=csrf/>
                     <button type="submit" class="primary" id="open-console">"Open the console"</button>
                 </form>
             </section>

@@ -11,13 +11,15 @@ use hookrelay_signature::Secret;
 use uuid::Uuid;
 
 use crate::Store;
+use crate::access::Grant;
+use crate::audit::Actor;
 use crate::crypto::Cipher;
 use crate::ids::new_id;
 use crate::key_cache::KeyCache;
 use crate::model::{ApiKey, Endpoint, Job};
 use crate::queue::Publisher;
 use crate::rules::{self, Description, EndpointUrl, EventTypes, Grace, Invalid, KeyName};
-use crate::store::{Limits, NewDelivery, NewEndpoint, StoreError};
+use crate::store::{Limits, NewDelivery, NewEndpoint, NewKey, StoreError};
 
 /// Why an action was not done.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,9 @@ pub enum ActionError {
     EndpointDisabled,
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// The tenant already has as many endpoints as it may.
+    #[error("this tenant has as many endpoints as its quota allows: delete one, or ask the operator to raise max_endpoints")]
+    TooManyEndpoints,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +61,8 @@ pub struct Actions {
     publisher: Arc<Publisher>,
     cipher: Cipher,
     keys: Arc<KeyCache>,
+    /// Endpoints a tenant may have when it has no limit of its own.
+    max_endpoints: i64,
 }
 
 impl Actions {
@@ -64,20 +71,27 @@ impl Actions {
         publisher: Arc<Publisher>,
         cipher: Cipher,
         keys: Arc<KeyCache>,
+        max_endpoints: i64,
     ) -> Self {
         Self {
             store,
             publisher,
             cipher,
             keys,
+            max_endpoints,
         }
     }
 
     /// Sends one delivery again, with its original `webhook-id`.
-    pub async fn replay(&self, tenant: Uuid, delivery: Uuid) -> Result<NewDelivery, ActionError> {
+    pub async fn replay(
+        &self,
+        tenant: Uuid,
+        delivery: Uuid,
+        by: &Actor,
+    ) -> Result<NewDelivery, ActionError> {
         let d = self
             .store
-            .replay_delivery(tenant, delivery)
+            .replay_delivery(tenant, delivery, by)
             .await?
             .ok_or(ActionError::NotFound("delivery"))?;
         self.publisher.send_now(&[d]).await;
@@ -92,6 +106,7 @@ impl Actions {
         endpoint: Uuid,
         since: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
+        by: &Actor,
     ) -> Result<Job, ActionError> {
         if until.is_some_and(|u| u <= since) {
             return Err(Invalid("until must be after since".into()).into());
@@ -99,7 +114,7 @@ impl Actions {
         self.endpoint(tenant, endpoint).await?;
         Ok(self
             .store
-            .create_recover_job(new_id(), tenant, endpoint, since, until)
+            .create_recover_job(new_id(), tenant, endpoint, since, until, by)
             .await?)
     }
 
@@ -129,11 +144,12 @@ impl Actions {
         tenant: Uuid,
         settings: EndpointSettings,
         secret: &Secret,
+        by: &Actor,
     ) -> Result<Endpoint, ActionError> {
         let id = new_id();
-        Ok(self
-            .store
-            .insert_endpoint(NewEndpoint {
+        self.store
+            .insert_endpoint(
+                NewEndpoint {
                 id,
                 tenant_id: tenant,
                 url: &settings.url,
@@ -141,8 +157,12 @@ impl Actions {
                 event_types: settings.event_types.as_ref(),
                 secret_ciphertext: &self.cipher.encrypt(secret.as_bytes(), id.as_bytes()),
                 limits: settings.limits,
-            })
-            .await?)
+                },
+                self.max_endpoints,
+                by,
+            )
+            .await?
+            .ok_or(ActionError::TooManyEndpoints)
     }
 
     /// Makes `secret` the endpoint's signing secret; the old one keeps signing
@@ -153,11 +173,12 @@ impl Actions {
         endpoint: Uuid,
         secret: Secret,
         grace: Grace,
+        by: &Actor,
     ) -> Result<Rotated, ActionError> {
         let ciphertext = self.cipher.encrypt(secret.as_bytes(), endpoint.as_bytes());
         let e = self
             .store
-            .rotate_endpoint_secret(tenant, endpoint, &ciphertext, grace.duration())
+            .rotate_endpoint_secret(tenant, endpoint, &ciphertext, grace.duration(), by)
             .await?
             .ok_or(ActionError::NotFound("endpoint"))?;
         Ok(Rotated {
@@ -168,23 +189,46 @@ impl Actions {
 
     /// Re-sends the picked dead deliveries (at most `MAX_PICKED`); returns those
     /// that were still dead.
-    pub async fn replay_dead(&self, ids: &[Uuid]) -> Result<Vec<NewDelivery>, StoreError> {
-        let replayed = self.store.replay_dead_ids(ids).await?;
+    pub async fn replay_dead(
+        &self,
+        ids: &[Uuid],
+        by: &Actor,
+    ) -> Result<Vec<NewDelivery>, StoreError> {
+        let replayed = self.store.replay_dead_ids(ids, by).await?;
         self.publisher.send_now(&replayed).await;
         Ok(replayed)
     }
 
     /// Creates a producer key; returns it as listed and the key itself (shown once).
-    pub async fn create_api_key(&self, name: &KeyName) -> Result<(ApiKey, String), StoreError> {
-        let (row, key, hash) = self.store.create_api_key(name).await?;
-        self.keys.insert(hash);
+    pub async fn create_api_key(
+        &self,
+        new: &NewKey<'_>,
+        by: &Actor,
+    ) -> Result<(ApiKey, String), StoreError> {
+        let (row, key, hash, grant): (_, _, _, Grant) = self.store.create_api_key(new, by).await?;
+        self.keys.insert(hash, grant);
         Ok((row, key))
+    }
+
+    /// A key with every permission over every tenant (what the console creates).
+    pub async fn create_full_api_key(
+        &self,
+        name: &KeyName,
+        by: &Actor,
+    ) -> Result<(ApiKey, String), StoreError> {
+        let new = NewKey {
+            name,
+            tenants: None,
+            permissions: crate::access::Permissions::all(),
+            expires_at: None,
+        };
+        self.create_api_key(&new, by).await
     }
 
     /// Revokes a key: refused at once by this process, within a key refresh by the
     /// others. `false` if no active key has this id.
-    pub async fn revoke_api_key(&self, id: Uuid) -> Result<bool, StoreError> {
-        match self.store.revoke_api_key(id).await? {
+    pub async fn revoke_api_key(&self, id: Uuid, by: &Actor) -> Result<bool, StoreError> {
+        match self.store.revoke_api_key(id, by).await? {
             Some(hash) => {
                 self.keys.remove(&hash);
                 Ok(true)

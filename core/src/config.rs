@@ -55,6 +55,8 @@ pub struct Config {
     pub console: ConsoleSettings,
     #[command(flatten, next_help_heading = "Security")]
     pub security: SecuritySettings,
+    #[command(flatten, next_help_heading = "Quotas (per tenant)")]
+    pub quotas: QuotaSettings,
     #[command(flatten, next_help_heading = "Delivery")]
     pub delivery: DeliverySettings,
     #[command(flatten, next_help_heading = "Retries")]
@@ -235,6 +237,24 @@ pub struct SecuritySettings {
     /// Exceptions to the deny list.
     #[arg(long = "allow-cidrs", env = "HOOKRELAY_ALLOW_CIDRS", value_delimiter = ',', value_parser = cidr)]
     pub allow_cidrs: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QuotaSettings {
+    /// Events per second one tenant may ingest through one gateway (bursts of up to
+    /// a second's worth); 0: no limit. A tenant's own ingest_rate replaces it.
+    #[arg(long = "tenant-ingest-rate", env = "HOOKRELAY_TENANT_INGEST_RATE", default_value = "0",
+          value_parser = RangedU64ValueParser::<u32>::new().range(0..=10_000_000))]
+    pub ingest_rate: u32,
+    /// Endpoints one tenant may have; a tenant's own max_endpoints replaces it.
+    #[arg(long = "tenant-max-endpoints", env = "HOOKRELAY_TENANT_MAX_ENDPOINTS", default_value = "1000",
+          value_parser = RangedU64ValueParser::<u32>::new().range(0..=1_000_000))]
+    pub max_endpoints: u32,
+    /// Failed authentications one client address may make per minute; further
+    /// attempts are refused with 429 until the minute has passed.
+    #[arg(long = "auth-failures-per-minute", env = "HOOKRELAY_AUTH_FAILURES_PER_MINUTE",
+          default_value = "60", value_parser = RangedU64ValueParser::<u32>::new().range(1..=1_000_000))]
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -948,7 +968,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 50, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 53, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -18,6 +18,10 @@ pub struct LinkClaims {
     pub id: Uuid,
     pub tenant: Uuid,
     pub exp: i64,
+    /// The API key that issued the link (`None`: the operator): revoking it ends
+    /// the sessions the link opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Uuid>,
 }
 
 /// Issues and checks console links.
@@ -34,12 +38,13 @@ impl ConsoleLinks {
     }
 
     /// A link for one tenant: the path to open (with its token) and its expiry.
-    pub fn issue(&self, tenant: Uuid) -> (String, DateTime<Utc>) {
+    pub fn issue(&self, tenant: Uuid, key: Option<Uuid>) -> (String, DateTime<Utc>) {
         let expires_at = Utc::now() + LINK_TTL;
         let token = self.signer.sign(&LinkClaims {
             id: Uuid::new_v4(),
             tenant,
             exp: expires_at.timestamp(),
+            key,
         });
         (format!("/console/open?token={token}"), expires_at)
     }
@@ -60,7 +65,7 @@ mod tests {
     fn links_verify_for_their_tenant_and_only_with_their_key() {
         let links = ConsoleLinks::new(&crate::crypto::MasterKeys::single(&[7; 32]));
         let tenant = Uuid::new_v4();
-        let (path, expires_at) = links.issue(tenant);
+        let (path, expires_at) = links.issue(tenant, None);
         let token = path.strip_prefix("/console/open?token=").expect("path");
         let claims = links.verify(token).expect("valid");
         assert_eq!(claims.tenant, tenant);

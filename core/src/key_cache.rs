@@ -1,20 +1,28 @@
-//! The API keys a process knows to be valid, as hashes in memory: refreshed from
-//! the database in the background, so producers keep authenticating while Postgres
-//! is unreachable, and told at once about keys revoked in the same process.
+//! The API keys a process knows, with what each may do, in memory: refreshed from
+//! the database in the background, so producers keep authenticating (and keys stay
+//! confined to their scope and permissions) while Postgres is unreachable; told at
+//! once about keys created or revoked in the same process. Tokens found invalid
+//! are remembered briefly, so a flood of bad keys costs no query each.
 
-use std::collections::HashSet;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::Store;
+use crate::access::Grant;
 use crate::store::StoreError;
 
 /// How often the set is read again (new keys from other gateways, revocations).
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
+/// How long a token found invalid is refused without asking the database.
+pub const REFUSED_FOR: Duration = Duration::from_secs(60);
+/// At most this many refused tokens are remembered (then the oldest half is dropped).
+const MAX_REFUSED: usize = 10_000;
 
-/// Hashes of the keys known to be valid.
+/// The keys known to be valid, by hash.
 #[derive(Default)]
 pub struct KeyCache {
     state: RwLock<Known>,
@@ -22,10 +30,12 @@ pub struct KeyCache {
 
 #[derive(Default)]
 struct Known {
-    valid: HashSet<[u8; 32]>,
+    valid: HashMap<[u8; 32], Arc<Grant>>,
     /// Revoked here since the last reload began: a reload that read the database
     /// before the revocation must not bring them back.
     revoked: HashSet<[u8; 32]>,
+    /// Tokens the database did not know, and when it said so.
+    refused: HashMap<[u8; 32], Instant>,
 }
 
 impl KeyCache {
@@ -37,8 +47,10 @@ impl KeyCache {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn insert(&self, hash: [u8; 32]) {
-        self.known().valid.insert(hash);
+    pub fn insert(&self, hash: [u8; 32], grant: Grant) {
+        let mut known = self.known();
+        known.refused.remove(&hash);
+        known.valid.insert(hash, Arc::new(grant));
     }
 
     /// Forgets a revoked key at once (other processes forget it at their next refresh).
@@ -50,12 +62,36 @@ impl KeyCache {
         }
     }
 
-    pub fn contains(&self, hash: &[u8; 32]) -> bool {
+    /// The key's grant, if it is known to be valid (expiry is the caller's check).
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<Grant>> {
         self.state
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .valid
-            .contains(hash)
+            .get(hash)
+            .cloned()
+    }
+
+    /// Whether this token was found invalid within `REFUSED_FOR`.
+    pub fn recently_refused(&self, hash: &[u8; 32]) -> bool {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        state
+            .refused
+            .get(hash)
+            .is_some_and(|at| at.elapsed() < REFUSED_FOR)
+    }
+
+    /// Remembers that the database does not know this token.
+    pub fn refuse(&self, hash: [u8; 32]) {
+        let mut known = self.known();
+        if known.refused.len() >= MAX_REFUSED {
+            let now = Instant::now();
+            known.refused.retain(|_, at| now.duration_since(*at) < REFUSED_FOR / 2);
+            if known.refused.len() >= MAX_REFUSED {
+                known.refused.clear();
+            }
+        }
+        known.refused.insert(hash, Instant::now());
     }
 
     /// Replaces the set with what the database holds.
@@ -63,12 +99,13 @@ impl KeyCache {
         self.known().revoked.clear();
         let rows = store.active_api_keys().await?;
         let mut known = self.known();
-        let valid: HashSet<[u8; 32]> = rows
+        let valid: HashMap<[u8; 32], Arc<Grant>> = rows
             .into_iter()
-            .filter_map(|(h, _)| h.try_into().ok())
-            .filter(|h| !known.revoked.contains(h))
+            .filter(|(h, _)| !known.revoked.contains(h))
+            .map(|(h, g)| (h, Arc::new(g)))
             .collect();
         let n = valid.len();
+        known.refused.retain(|h, _| !valid.contains_key(h));
         known.valid = valid;
         Ok(n)
     }
@@ -84,5 +121,23 @@ impl KeyCache {
                 tracing::warn!(error = %e, "cannot refresh API keys; keeping the cached ones");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_token_is_remembered_for_a_while_only() {
+        let cache = KeyCache::new();
+        let hash = [7u8; 32];
+        assert!(!cache.recently_refused(&hash));
+        cache.refuse(hash);
+        assert!(cache.recently_refused(&hash));
+        tokio::time::advance(REFUSED_FOR - Duration::from_secs(1)).await;
+        assert!(cache.recently_refused(&hash));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!cache.recently_refused(&hash));
     }
 }

@@ -3,7 +3,10 @@
 //! and the console both offer, and telemetry.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod actions;
+pub mod audit;
+pub mod auth_failures;
 pub mod config;
 pub mod console_link;
 pub mod crypto;

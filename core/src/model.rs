@@ -13,6 +13,11 @@ pub struct Tenant {
     pub id: Uuid,
     pub uid: Option<String>,
     pub name: String,
+    /// Events per second this tenant may ingest (per gateway); `null`: the
+    /// configured default.
+    pub ingest_rate: Option<i32>,
+    /// Most endpoints this tenant may have; `null`: the configured default.
+    pub max_endpoints: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -22,6 +27,13 @@ pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
     pub hint: String,
+    /// The tenants (ids) the key reaches; `null`: every tenant.
+    #[serde(rename = "tenants")]
+    pub tenant_ids: Option<Vec<Uuid>>,
+    /// What the key may do (see the key model in the README).
+    pub permissions: Vec<String>,
+    /// When the key stops working; `null`: never.
+    pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }

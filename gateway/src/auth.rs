@@ -1,14 +1,26 @@
-//! Authentication: the operator's admin token and producers' API keys, both sent as
-//! `Authorization: Bearer …`. Keys are checked against the in-memory `KeyCache`, so
-//! ingest keeps authenticating while Postgres is unreachable.
+//! Authentication and access: the operator (the admin token or a named operator's
+//! `hro_…` token) and producers' API keys, all sent as `Authorization: Bearer …`.
+//! Keys are checked against the in-memory `KeyCache`, so a key keeps working, and
+//! stays confined to its tenants and permissions, while Postgres is unreachable.
+//! Out of a key's scope a tenant is `404`; in scope without the permission, `403`.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use chrono::Utc;
+use hookrelay_core::access::{Grant, Permission};
+use hookrelay_core::audit::{Actor, ActorKind};
 use hookrelay_core::crypto::{KEY_PREFIX, hash_api_key};
+use hookrelay_core::model::Tenant;
+use hookrelay_core::store::OPERATOR_TOKEN_PREFIX;
 use subtle::ConstantTimeEq;
+use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
@@ -34,8 +46,169 @@ fn is_admin(state: &AppState, token: &str) -> bool {
     }
 }
 
-/// The operator, proven by the admin token.
-pub struct Admin;
+/// The client's address, when the server recorded it (in-process tests have none).
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn refused(wait: std::time::Duration) -> ApiError {
+    ApiError::rate_limited(
+        "too many failed authentications from this address; retry later",
+        wait,
+    )
+}
+
+/// Who is calling: the operator (`grant` is `None`) or a producer's key.
+pub struct Caller {
+    pub actor: Actor,
+    grant: Option<Arc<Grant>>,
+}
+
+impl Caller {
+    pub fn is_operator(&self) -> bool {
+        self.grant.is_none()
+    }
+
+    /// The tenants the caller is confined to; `None`: every tenant.
+    pub fn scope(&self) -> Option<&[Uuid]> {
+        self.grant.as_ref().and_then(|g| g.tenants.as_deref())
+    }
+
+    pub fn reaches(&self, tenant: Uuid) -> bool {
+        self.grant.as_ref().is_none_or(|g| g.reaches(tenant))
+    }
+
+    /// Refuses (`403`) a key without this permission.
+    pub fn require(&self, p: Permission) -> ApiResult<()> {
+        match &self.grant {
+            Some(g) if !g.allows(p) => Err(ApiError::forbidden(format!(
+                "this API key lacks the `{}` permission",
+                p.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses (`403`) a key confined to some tenants (creating tenants needs a key
+    /// that reaches every tenant).
+    pub fn require_global(&self, p: Permission) -> ApiResult<()> {
+        self.require(p)?;
+        match &self.grant {
+            Some(g) if !g.is_global() => Err(ApiError::forbidden(format!(
+                "`{}` here needs a key that reaches every tenant",
+                p.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The tenant the path names, if the caller reaches it (`404` otherwise, as
+    /// for a tenant that does not exist) and holds `p` (`403` otherwise).
+    pub async fn tenant(&self, state: &AppState, key: &str, p: Permission) -> ApiResult<Tenant> {
+        let tenant = state.tenants.resolve(&state.store, key).await?;
+        if !self.reaches(tenant.id) {
+            return Err(ApiError::not_found("tenant"));
+        }
+        self.require(p)?;
+        Ok(tenant)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let address = client_address(parts);
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        state.auth_failures.check(address).map_err(refused)?;
+        let failed = |e: ApiError| match state.auth_failures.failed(address) {
+            Some(wait) => refused(wait),
+            None => e,
+        };
+        let token = bearer(parts).map_err(failed)?;
+        match authenticate(state, token).await {
+            Ok(mut caller) => {
+                caller.actor = caller.actor.from(address, request_id);
+                Ok(caller)
+            }
+            Err(e) if e.code == crate::error::ErrorCode::Unauthorized => Err(failed(e)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
+    let hash = hash_api_key(token);
+    let grant = match state.keys.get(&hash) {
+        Some(g) => Some(g),
+        None if is_admin(state, token) => {
+            return Ok(Caller {
+                actor: Actor::admin(),
+                grant: None,
+            });
+        }
+        None if token.starts_with(OPERATOR_TOKEN_PREFIX) => {
+            return operator(state, &hash).await;
+        }
+        None if !token.starts_with(KEY_PREFIX) || state.keys.recently_refused(&hash) => None,
+        // Not cached: perhaps created through another gateway moments ago.
+        None => match state.store.find_api_key(&hash).await? {
+            Some(g) => {
+                state.keys.insert(hash, g);
+                state.keys.get(&hash)
+            }
+            None => {
+                state.keys.refuse(hash);
+                None
+            }
+        },
+    };
+    let grant = grant.ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+    if grant.expired(Utc::now()) {
+        return Err(ApiError::unauthorized("this API key has expired"));
+    }
+    Ok(Caller {
+        actor: Actor {
+            kind: ActorKind::ApiKey,
+            id: Some(grant.key_id),
+            name: grant.name.clone(),
+            address: None,
+            request_id: None,
+        },
+        grant: Some(grant),
+    })
+}
+
+async fn operator(state: &AppState, hash: &[u8; 32]) -> ApiResult<Caller> {
+    if state.keys.recently_refused(hash) {
+        return Err(ApiError::unauthorized("invalid operator token"));
+    }
+    match state.store.find_operator(hash).await? {
+        Some((id, name)) => Ok(Caller {
+            actor: Actor {
+                kind: ActorKind::Operator,
+                id: Some(id),
+                name,
+                address: None,
+                request_id: None,
+            },
+            grant: None,
+        }),
+        None => {
+            state.keys.refuse(*hash);
+            Err(ApiError::unauthorized("invalid operator token"))
+        }
+    }
+}
+
+/// The operator, proven by the admin token or a named operator's token.
+pub struct Admin(pub Actor);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -44,40 +217,11 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        if is_admin(state, token) {
-            Ok(Admin)
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.is_operator() {
+            Ok(Admin(caller.actor))
         } else {
             Err(ApiError::unauthorized("admin token required"))
-        }
-    }
-}
-
-/// A producer (or the operator), proven by an API key.
-pub struct Producer;
-
-impl FromRequestParts<AppState> for Producer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        let hash = hash_api_key(token);
-        if state.keys.contains(&hash) || is_admin(state, token) {
-            return Ok(Producer);
-        }
-        if !token.starts_with(KEY_PREFIX) {
-            return Err(ApiError::unauthorized("invalid API key"));
-        }
-        // Not cached: perhaps created through another gateway moments ago.
-        match state.store.find_api_key(&hash).await? {
-            Some(_) => {
-                state.keys.insert(hash);
-                Ok(Producer)
-            }
-            None => Err(ApiError::unauthorized("invalid API key")),
         }
     }
 }

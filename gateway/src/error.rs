@@ -25,8 +25,10 @@ pub enum ErrorCode {
     InvalidBody,
     /// The JSON is well formed but a field is missing, mistyped or out of range.
     ValidationFailed,
-    /// No or wrong credentials.
+    /// No or wrong credentials (or expired ones).
     Unauthorized,
+    /// The key reaches the tenant but lacks the permission this route needs.
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     /// A unique field is taken (e.g. a tenant's `uid`).
@@ -37,6 +39,11 @@ pub enum ErrorCode {
     SecretUnreadable,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// Too many requests: the tenant's ingest rate, or failed authentications from
+    /// this address (`retry-after` says when to try again).
+    RateLimited,
+    /// The tenant is at one of its limits (e.g. its number of endpoints).
+    QuotaExceeded,
     /// The database or the broker is unreachable; retry (`retry-after` says when).
     Unavailable,
     /// `/readyz`: this gateway cannot serve yet (its checks say which part is down).
@@ -44,12 +51,15 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 17] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::InvalidBody,
         Self::ValidationFailed,
         Self::Unauthorized,
+        Self::Forbidden,
+        Self::RateLimited,
+        Self::QuotaExceeded,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::Conflict,
@@ -68,6 +78,9 @@ impl ErrorCode {
             Self::InvalidBody => "invalid_body",
             Self::ValidationFailed => "validation_failed",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
@@ -83,8 +96,10 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest | Self::InvalidJson | Self::InvalidBody => StatusCode::BAD_REQUEST,
-            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ValidationFailed | Self::QuotaExceeded => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict | Self::EndpointDisabled | Self::SecretUnreadable => {
@@ -129,6 +144,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds for `retry-after` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -140,8 +157,19 @@ impl ApiError {
         Self {
             status,
             code,
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
             message: message.into(),
         }
+    }
+    /// `429` with `retry-after`.
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            ..Self::new(ErrorCode::RateLimited, message)
+        }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ValidationFailed, message)
@@ -167,10 +195,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
         let mut response = (self.status, body).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                .insert("retry-after", axum::http::HeaderValue::from(secs));
         }
         response
     }
@@ -207,6 +235,7 @@ impl From<ActionError> for ApiError {
             ActionError::NotFound(what) => Self::not_found(what),
             ActionError::EndpointDisabled => Self::new(ErrorCode::EndpointDisabled, e.to_string()),
             ActionError::Invalid(e) => e.into(),
+            ActionError::TooManyEndpoints => Self::new(ErrorCode::QuotaExceeded, e.to_string()),
             ActionError::Store(e) => e.into(),
         }
     }

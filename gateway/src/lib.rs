@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod http_metrics;
 pub mod ingest;
+pub mod quota;
 pub mod request_id;
 pub mod routes;
 pub mod state;
@@ -62,7 +63,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let refresh = {
         let (state, cancel) = (state.clone(), shutdown.clone());
-        tokio::spawn(async move { state.keys.refresh_loop(state.store.clone(), cancel).await })
+        tokio::spawn(async move {
+            tokio::join!(
+                state.keys.refresh_loop(state.store.clone(), cancel.clone()),
+                state.tenants.refresh_loop(state.store.clone(), cancel),
+            )
+        })
     };
     let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
         state.store.clone(),
@@ -70,6 +76,7 @@ pub async fn serve(
         state.publisher.broker().clone(),
         shutdown.clone(),
     ));
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;

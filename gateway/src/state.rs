@@ -10,7 +10,9 @@ use hookrelay_core::queue::Publisher;
 use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::{Config, Store};
 
+use hookrelay_core::auth_failures::AuthFailures;
 use crate::ingest::IngestBatcher;
+use crate::quota::IngestQuotas;
 use crate::tenant_cache::TenantCache;
 
 #[derive(Clone)]
@@ -27,6 +29,8 @@ pub struct Inner {
     pub targets: TargetPolicy,
     pub links: ConsoleLinks,
     pub actions: Actions,
+    pub auth_failures: AuthFailures,
+    pub quotas: IngestQuotas,
 }
 
 impl AppState {
@@ -40,9 +44,12 @@ impl AppState {
             publisher.clone(),
             cipher.clone(),
             keys.clone(),
+            i64::from(config.quotas.max_endpoints),
         );
         Self(Arc::new(Inner {
             links: ConsoleLinks::new(&config.security.master_keys()),
+            auth_failures: AuthFailures::new(config.quotas.auth_failures_per_minute),
+            quotas: IngestQuotas::new(config.quotas.ingest_rate),
             config,
             store,
             publisher,

@@ -32,6 +32,20 @@ impl TenantCache {
         Ok(all.len())
     }
 
+    /// Reads every tenant again every `REFRESH_EVERY` (limits changed through
+    /// another gateway) until `cancel` fires.
+    pub async fn refresh_loop(&self, store: Store, cancel: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(hookrelay_core::key_cache::REFRESH_EVERY) => {}
+            }
+            if let Err(e) = self.preload(&store).await {
+                tracing::warn!(error = %e, "cannot refresh tenants; keeping the cached ones");
+            }
+        }
+    }
+
     pub async fn resolve(&self, store: &Store, key: &str) -> Result<Tenant, ApiError> {
         let key = key.to_ascii_lowercase_if_uuid();
         if let Some(t) = self

@@ -96,7 +96,7 @@ impl Api {
         let name = KeyName::parse("requests").expect("name");
         self.state
             .actions
-            .create_api_key(&name)
+            .create_full_api_key(&name, &hookrelay_core::audit::Actor::admin())
             .await
             .expect("key")
             .1

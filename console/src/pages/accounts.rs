@@ -34,7 +34,7 @@ pub async fn tenants(
 ) -> Response {
     let after = given(&q.after).and_then(|a| Uuid::parse_str(&a).ok());
     let mut rows = or_page!(found::loaded(
-        state.store.list_tenants(TENANTS_PAGE, after).await,
+        state.store.list_tenants(TENANTS_PAGE, after, None).await,
         Nav::Admin
     ));
     let more = rows.len() as i64 > TENANTS_PAGE;
@@ -103,7 +103,9 @@ pub struct TenantForm {
 
 pub async fn create_tenant(
     State(state): State<ConsoleState>,
-    Posted { form: f, .. }: Posted<AdminSession, TenantForm>,
+    Posted {
+        session: s, form: f, ..
+    }: Posted<AdminSession, TenantForm>,
 ) -> Response {
     let name = given(&f.name).unwrap_or_default();
     let uid = given(&f.uid);
@@ -122,7 +124,7 @@ pub async fn create_tenant(
     };
     match state
         .store
-        .insert_tenant(new_id(), checked_uid.as_ref(), &checked_name)
+        .insert_tenant(new_id(), checked_uid.as_ref(), &checked_name, &s.actor)
         .await
     {
         Ok(_) => Redirect::to("/console/admin/tenants").into_response(),
@@ -203,7 +205,9 @@ pub struct KeyForm {
 /// Creates a key and shows it this once.
 pub async fn create_key(
     State(state): State<ConsoleState>,
-    Posted { form: f, .. }: Posted<AdminSession, KeyForm>,
+    Posted {
+        session: s, form: f, ..
+    }: Posted<AdminSession, KeyForm>,
 ) -> Response {
     let name = given(&f.name).unwrap_or_default();
     let name = match KeyName::parse(&name) {
@@ -212,7 +216,7 @@ pub async fn create_key(
             return view::message(StatusCode::BAD_REQUEST, "Check the form", &e.0, Nav::Admin);
         }
     };
-    match state.actions.create_api_key(&name).await {
+    match state.actions.create_full_api_key(&name, &s.actor).await {
         Ok((_, key)) => {
             let body = view! {
                 <h1>"API key created"</h1>
@@ -232,10 +236,10 @@ pub async fn create_key(
 pub async fn revoke_key(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    _posted: Posted<AdminSession, NoFields>,
+    posted: Posted<AdminSession, NoFields>,
 ) -> Response {
     let id = or_page!(found::id(&id, Nav::Admin));
-    match state.actions.revoke_api_key(id).await {
+    match state.actions.revoke_api_key(id, &posted.session.actor).await {
         Ok(true) => Redirect::to("/console/admin/api-keys").into_response(),
         Ok(false) => view::not_found(Nav::Admin),
         Err(e) => unavailable(e, Nav::Admin),

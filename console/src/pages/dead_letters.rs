@@ -156,7 +156,7 @@ pub async fn replay(
         Ok(f) => f,
         Err(e) => return bad_request(&e),
     };
-    match state.store.create_dead_replay_job(new_id(), &filter).await {
+    match state.store.create_dead_replay_job(new_id(), &filter, &s.actor).await {
         Ok(job) => Redirect::to(&format!("/console/admin/jobs/{}", job.id)).into_response(),
         Err(e) => unavailable(e, Nav::Admin),
     }
@@ -191,7 +191,7 @@ pub async fn replay_picked(
             "Pick at most {MAX_PICKED}; replay all matching for more."
         ));
     }
-    match state.actions.replay_dead(&ids).await {
+    match state.actions.replay_dead(&ids, &s.actor).await {
         Ok(replayed) => {
             let done = format!(
                 "Replaying {} of the {} selected.",
@@ -223,7 +223,7 @@ pub async fn purge(
         Ok(f) => f,
         Err(e) => return bad_request(&e),
     };
-    match state.store.purge_dead(&filter).await {
+    match state.store.purge_dead(&filter, &s.actor).await {
         Ok(n) => {
             let mut params = q.params();
             params.push(("done", format!("Purged {n} dead deliveries.")));

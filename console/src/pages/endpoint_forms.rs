@@ -152,7 +152,7 @@ pub async fn create(
     let secret = rules::new_secret();
     let created = state
         .actions
-        .create_endpoint(s.tenant, settings, &secret)
+        .create_endpoint(s.tenant, settings, &secret, &s.actor)
         .await;
     match created {
         Ok(e) => secret_page(
@@ -217,7 +217,7 @@ pub async fn update(
         timeout_ms: Some(settings.limits.timeout_ms),
         ..Default::default()
     };
-    save(&state, s.tenant, id, changes).await
+    save(&state, &s, id, changes).await
 }
 
 #[derive(Deserialize)]
@@ -250,7 +250,7 @@ pub async fn rotate(
     };
     let rotated = state
         .actions
-        .rotate_secret(s.tenant, id, rules::new_secret(), grace)
+        .rotate_secret(s.tenant, id, rules::new_secret(), grace, &s.actor)
         .await;
     match rotated {
         Ok(r) => {

@@ -89,19 +89,34 @@ impl Store {
 
     /// Marks a console link as used; `false` if it was used before. Forgets links
     /// past their expiry on the way (they are refused by their signature anyway).
-    pub async fn use_console_link(&self, id: Uuid, expires_at: DateTime<Utc>) -> Result<bool> {
+    pub async fn use_console_link(
+        &self,
+        id: Uuid,
+        expires_at: DateTime<Utc>,
+        tenant_id: Uuid,
+        by: &crate::audit::Actor,
+    ) -> Result<bool> {
         sqlx::query("DELETE FROM console_link_uses WHERE expires_at < now()")
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query(
-            "INSERT INTO console_link_uses (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-        )
+        let used: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(super::audit::audited(
+            "INSERT INTO console_link_uses (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING
+             RETURNING id",
+            3,
+            "$4",
+            "changed.id",
+        )))
         .bind(id)
         .bind(expires_at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+        .bind(super::audit::Pending::new(
+            by,
+            crate::audit::action::CONSOLE_SIGN_IN,
+            serde_json::json!({ "session": "tenant" }),
+        ))
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(used.is_some())
     }
 
     /// Drops health rollup rows older than two days; returns how many.

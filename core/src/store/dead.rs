@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::audit::{Pending, audited_count};
 use super::{Result, Store};
+use crate::audit::{Actor, action};
 use crate::model::{Attempt, Delivery, Event};
 
 /// Most deliveries an operator can replay by picking them one by one.
@@ -21,6 +23,20 @@ pub struct DeadFilter {
     pub until: Option<DateTime<Utc>>,
     /// Matches part of the recorded reason (`last_error`), ignoring case.
     pub reason: Option<String>,
+}
+
+impl DeadFilter {
+    /// The filter as the audit log shows it.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "tenant": self.tenant_id,
+            "endpoint": self.endpoint_id,
+            "event_type": self.event_type,
+            "since": self.since,
+            "until": self.until,
+            "reason": self.reason,
+        })
+    }
 }
 
 pub(super) const MATCH_DEAD: &str = "d.status = 'dead'
@@ -82,22 +98,33 @@ impl Store {
     /// Makes these deliveries pending again if they are still dead (at most
     /// `MAX_PICKED` ids); returns each with its endpoint, for the caller to publish
     /// (see `PUBLISH_FALLBACK_SECS`).
-    pub async fn replay_dead_ids(&self, ids: &[Uuid]) -> Result<Vec<super::NewDelivery>> {
+    pub async fn replay_dead_ids(
+        &self,
+        ids: &[Uuid],
+        by: &Actor,
+    ) -> Result<Vec<super::NewDelivery>> {
         let ids = &ids[..ids.len().min(MAX_PICKED)];
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited_count(
             "UPDATE deliveries SET status = 'pending',
                     next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
              WHERE id = ANY($1) AND status = 'dead'
              RETURNING id, endpoint_id, attempts",
-        )
+            3,
+            "NULL::uuid",
+        )))
         .bind(ids)
         .bind(super::PUBLISH_FALLBACK_SECS)
+        .bind(Pending::new(
+            by,
+            action::DEAD_REPLAYED,
+            serde_json::json!({ "picked": ids }),
+        ))
         .fetch_all(&self.pool)
         .await?)
     }
 
     /// Deletes matching dead deliveries and their attempts, in one transaction.
-    pub async fn purge_dead(&self, f: &DeadFilter) -> Result<u64> {
+    pub async fn purge_dead(&self, f: &DeadFilter, by: &Actor) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {MATCH_DEAD} FOR UPDATE OF d"
@@ -114,6 +141,9 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let mut details = f.describe();
+        details["rows"] = n.into();
+        super::audit::record_in(&mut tx, by, action::DEAD_PURGED, f.tenant_id, details).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -1,9 +1,12 @@
 //! Endpoints: a tenant's subscriber URLs, their subscriptions and encrypted secrets.
 //! Deleting is a soft delete so past deliveries keep their endpoint.
 
+use serde_json::json;
 use uuid::Uuid;
 
+use super::audit::{Pending, audited, audited_after};
 use super::{Result, Store, StoreError};
+use crate::audit::{Actor, action};
 use crate::model::{CircuitState, Endpoint};
 use crate::rules::{Description, EndpointUrl, EventTypes};
 
@@ -57,12 +60,46 @@ pub struct RoutingEndpoint {
     pub event_types: Option<Vec<String>>,
 }
 
+impl EndpointChanges {
+    /// The names of the fields this update sets (for the audit log).
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            ("url", self.url.is_some()),
+            ("description", self.description.is_some()),
+            ("event_types", self.event_types.is_some()),
+            ("disabled", self.disabled.is_some()),
+            ("rate_limit_per_second", self.rate_limit_per_second.is_some()),
+            ("rate_limit_burst", self.rate_limit_burst.is_some()),
+            ("max_in_flight", self.max_in_flight.is_some()),
+            ("timeout_ms", self.timeout_ms.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
 impl Store {
-    pub async fn insert_endpoint(&self, e: NewEndpoint<'_>) -> Result<Endpoint> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext,
-                                    rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    /// Adds an endpoint unless the tenant already has `max_endpoints` (its own
+    /// limit, or `default_max` when it has none): `Ok(None)` then.
+    pub async fn insert_endpoint(
+        &self,
+        e: NewEndpoint<'_>,
+        default_max: i64,
+        by: &Actor,
+    ) -> Result<Option<Endpoint>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(audited(
+            &format!(
+                "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext,
+                                        rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                 WHERE (SELECT count(*) FROM endpoints WHERE tenant_id = $2 AND deleted_at IS NULL)
+                       < COALESCE((SELECT max_endpoints FROM tenants WHERE id = $2), $11)
+                 RETURNING {COLUMNS}"
+            ),
+            12,
+            "changed.tenant_id",
+            "changed.id",
         )))
         .bind(e.id)
         .bind(e.tenant_id)
@@ -74,7 +111,13 @@ impl Store {
         .bind(e.limits.rate_limit_burst)
         .bind(e.limits.max_in_flight)
         .bind(e.limits.timeout_ms)
-        .fetch_one(&self.pool)
+        .bind(default_max)
+        .bind(Pending::new(
+            by,
+            action::ENDPOINT_CREATED,
+            json!({ "url": e.url.as_str(), "event_types": e.event_types.map(EventTypes::as_slice) }),
+        ))
+        .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from_write)
     }
@@ -89,12 +132,23 @@ impl Store {
         .await?)
     }
 
-    pub async fn endpoint_secret(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT secret_ciphertext FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-        )
+    /// The endpoint's current secret, encrypted; the read is recorded in the audit log.
+    pub async fn endpoint_secret(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        by: &Actor,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(audited(
+            "SELECT secret_ciphertext, tenant_id, id FROM endpoints
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+            3,
+            "changed.tenant_id",
+            "changed.id",
+        )))
         .bind(tenant_id)
         .bind(id)
+        .bind(Pending::new(by, action::SECRET_READ, json!({})))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -123,8 +177,10 @@ impl Store {
         tenant_id: Uuid,
         id: Uuid,
         c: EndpointChanges,
+        by: &Actor,
     ) -> Result<Option<Endpoint>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let details = json!({ "fields": c.fields(), "url": c.url.as_ref().map(EndpointUrl::as_str) });
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(&format!(
             "UPDATE endpoints SET
                 url = COALESCE($3, url),
                 description = COALESCE($4, description),
@@ -138,7 +194,7 @@ impl Store {
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
-        )))
+        ), 16, "changed.tenant_id", "changed.id")))
         .bind(tenant_id)
         .bind(id)
         .bind(c.url.map(EndpointUrl::into_string))
@@ -154,6 +210,7 @@ impl Store {
         .bind(c.max_in_flight.flatten())
         .bind(c.timeout_ms.is_some())
         .bind(c.timeout_ms.flatten())
+        .bind(Pending::new(by, action::ENDPOINT_UPDATED, details))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -168,9 +225,10 @@ impl Store {
         id: Uuid,
         secret_ciphertext: &[u8],
         grace: std::time::Duration,
+        by: &Actor,
     ) -> Result<Option<Endpoint>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "WITH old AS (
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited_after(&format!(
+            "old AS (
                 SELECT u.secret, u.expires_at
                 FROM endpoints e,
                      unnest(array_prepend(e.secret_ciphertext, e.previous_secrets),
@@ -179,19 +237,24 @@ impl Store {
                 WHERE e.tenant_id = $1 AND e.id = $2 AND e.deleted_at IS NULL
                   AND $4 > 0 AND u.expires_at > now()
                 ORDER BY u.expires_at DESC LIMIT {MAX_PREVIOUS_SECRETS}
-             )
-             UPDATE endpoints SET
+             ),"), &format!(
+            "UPDATE endpoints SET
                 previous_secrets = ARRAY(SELECT secret FROM old ORDER BY expires_at DESC),
                 previous_secrets_expire_at = ARRAY(SELECT expires_at FROM old ORDER BY expires_at DESC),
                 secret_ciphertext = $3,
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
-        )))
+        ), 5, "changed.tenant_id", "changed.id")))
         .bind(tenant_id)
         .bind(id)
         .bind(secret_ciphertext)
         .bind(grace.as_secs_f64())
+        .bind(Pending::new(
+            by,
+            action::SECRET_ROTATED,
+            json!({ "grace_seconds": grace.as_secs() }),
+        ))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -270,15 +333,19 @@ impl Store {
     }
 
     /// Soft-deletes; returns whether the endpoint existed.
-    pub async fn delete_endpoint(&self, tenant_id: Uuid, id: Uuid) -> Result<bool> {
-        let done = sqlx::query(
+    pub async fn delete_endpoint(&self, tenant_id: Uuid, id: Uuid, by: &Actor) -> Result<bool> {
+        let done: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(audited(
             "UPDATE endpoints SET deleted_at = now(), updated_at = now()
-             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-        )
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id, tenant_id",
+            3,
+            "changed.tenant_id",
+            "changed.id",
+        )))
         .bind(tenant_id)
         .bind(id)
-        .execute(&self.pool)
+        .bind(Pending::new(by, action::ENDPOINT_DELETED, json!({})))
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.is_some())
     }
 }

@@ -2,7 +2,11 @@
 //! scheduler sends them with their original `webhook-id`.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use uuid::Uuid;
+
+use super::audit::{Pending, audited};
+use crate::audit::{Actor, action};
 
 use super::dead::MATCH_DEAD;
 use super::{DeadFilter, NewDelivery, Result, Store, StoreError};
@@ -30,17 +34,26 @@ const CHUNK: i64 = 500;
 impl Store {
     /// Makes one of a tenant's deliveries pending again for the caller to publish
     /// (see `PUBLISH_FALLBACK_SECS`); not if its endpoint was deleted.
-    pub async fn replay_delivery(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<NewDelivery>> {
-        Ok(sqlx::query_as(
+    pub async fn replay_delivery(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        by: &Actor,
+    ) -> Result<Option<NewDelivery>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
             "UPDATE deliveries d SET status = 'pending', next_attempt_at = now() + make_interval(secs => $3),
                     updated_at = now()
              FROM endpoints e
              WHERE d.tenant_id = $1 AND d.id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL
              RETURNING d.id, d.endpoint_id, d.attempts",
-        )
+            4,
+            "$1",
+            "changed.id",
+        )))
         .bind(tenant_id)
         .bind(id)
         .bind(super::PUBLISH_FALLBACK_SECS)
+        .bind(Pending::new(by, action::DELIVERY_REPLAYED, json!({})))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -52,26 +65,47 @@ impl Store {
         endpoint_id: Uuid,
         since: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
+        by: &Actor,
     ) -> Result<Job> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO jobs (id, kind, tenant_id, endpoint_id, since, until) VALUES ($1, 'recover', $2, $3, $4, $5)
-             RETURNING {JOB_COLUMNS}"
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
+            &format!(
+                "INSERT INTO jobs (id, kind, tenant_id, endpoint_id, since, until) VALUES ($1, 'recover', $2, $3, $4, $5)
+                 RETURNING {JOB_COLUMNS}"
+            ),
+            6,
+            "changed.tenant_id",
+            "changed.endpoint_id",
         )))
         .bind(id)
         .bind(tenant_id)
         .bind(endpoint_id)
         .bind(since)
         .bind(until)
+        .bind(Pending::new(
+            by,
+            action::ENDPOINT_RECOVERED,
+            json!({ "job": id, "since": since, "until": until }),
+        ))
         .fetch_one(&self.pool)
         .await?)
     }
 
     /// A job replaying the dead deliveries that match `f` (as they stand now).
-    pub async fn create_dead_replay_job(&self, id: Uuid, f: &DeadFilter) -> Result<Job> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO jobs (id, kind, tenant_id, endpoint_id, event_type, since, until, reason)
-             VALUES ($1, 'dead_replay', $2, $3, $4, $5, $6, $7)
-             RETURNING {JOB_COLUMNS}"
+    pub async fn create_dead_replay_job(
+        &self,
+        id: Uuid,
+        f: &DeadFilter,
+        by: &Actor,
+    ) -> Result<Job> {
+        sqlx::query_as(sqlx::AssertSqlSafe(audited(
+            &format!(
+                "INSERT INTO jobs (id, kind, tenant_id, endpoint_id, event_type, since, until, reason)
+                 VALUES ($1, 'dead_replay', $2, $3, $4, $5, $6, $7)
+                 RETURNING {JOB_COLUMNS}"
+            ),
+            8,
+            "changed.tenant_id",
+            "changed.id",
         )))
         .bind(id)
         .bind(f.tenant_id)
@@ -80,6 +114,7 @@ impl Store {
         .bind(f.since)
         .bind(f.until)
         .bind(f.reason.as_deref())
+        .bind(Pending::new(by, action::DEAD_REPLAYED, f.describe()))
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write)

@@ -2,6 +2,7 @@
 //! Hot-path writes (routing, attempts) are batched into single `UNNEST` statements.
 
 mod api_keys;
+mod audit;
 mod charts;
 mod console;
 mod dead;
@@ -11,13 +12,17 @@ mod events;
 mod jobs;
 mod leases;
 mod master_keys;
+mod operators;
 mod retention;
+mod sessions;
 mod tenants;
 
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
+pub use api_keys::NewKey;
+pub use audit::{AuditEntry, AuditFilter};
 pub use charts::{AttemptBin, LATENCY_BOUNDS_MS, LagBin, Scope, SuccessBin};
 pub use console::{Backlog, DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
 pub use dead::{DeadFilter, DeadStat, MAX_PICKED};
@@ -25,7 +30,9 @@ pub use deliveries::{AttemptRecord, Claimed, INLINE_PAYLOAD_BYTES, NewDelivery, 
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
 pub use leases::Leases;
+pub use operators::OPERATOR_TOKEN_PREFIX;
 pub use master_keys::{KeyRotation, StoredSecrets};
+pub use sessions::{NewSession, OpenSession};
 pub use retention::{DAYS_AHEAD, Pruned};
 
 /// Why a store call failed.

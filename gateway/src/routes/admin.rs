@@ -161,14 +161,14 @@ pub(super) async fn stats(
 )]
 pub(super) async fn replay(
     State(state): State<AppState>,
-    _a: Admin,
+    Admin(by): Admin,
     Body(f): Body<Filter>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     f.check(ApiError::invalid)?;
     f.require_scope()?;
     let job = state
         .store
-        .create_dead_replay_job(new_id(), &f.dead())
+        .create_dead_replay_job(new_id(), &f.dead(), &by)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
@@ -184,7 +184,7 @@ pub(super) async fn replay(
 )]
 pub(super) async fn purge(
     State(state): State<AppState>,
-    _a: Admin,
+    Admin(by): Admin,
     Body(f): Body<Filter>,
 ) -> ApiResult<Json<Value>> {
     f.check(ApiError::invalid)?;
@@ -194,7 +194,7 @@ pub(super) async fn purge(
             "purging deletes deliveries and their attempts: send \"confirm\": true",
         ));
     }
-    let n = state.store.purge_dead(&f.dead()).await?;
+    let n = state.store.purge_dead(&f.dead(), &by).await?;
     Ok(Json(json!({ "purged": n })))
 }
 

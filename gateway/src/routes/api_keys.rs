@@ -1,12 +1,17 @@
 //! Producer API keys, managed by the operator: create (the key is shown once; only
-//! its hash is stored), list (never the key, only its first characters), revoke.
+//! its hash is stored) with the tenants it reaches, its permissions and an
+//! optional expiry; list (never the key, only its first characters); revoke.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use hookrelay_core::access::{Permission, Permissions};
 use hookrelay_core::model::ApiKey;
 use hookrelay_core::rules::KeyName;
+use hookrelay_core::store::NewKey;
+use uuid::Uuid;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,6 +39,77 @@ pub(super) struct CreateKey {
         example = "billing service"
     )]
     name: Option<String>,
+    /// The tenants (ids or uids) the key reaches; absent or `null`: every tenant.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 1000, example = json!(["acme"]))]
+    tenants: Option<Vec<String>>,
+    /// What the key may do: any of `events:write`, `read`, `endpoints:write`,
+    /// `secrets:read`, `console-links`, `replay`, `tenants:write`; absent: all.
+    #[serde(default)]
+    #[schema(min_items = 1, example = json!(["events:write"]))]
+    permissions: Option<Vec<KeyPermission>>,
+    /// When the key stops working (in the future); absent: never.
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// One permission a key may hold.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+pub(super) enum KeyPermission {
+    #[serde(rename = "events:write")]
+    EventsWrite,
+    #[serde(rename = "read")]
+    Read,
+    #[serde(rename = "endpoints:write")]
+    EndpointsWrite,
+    #[serde(rename = "secrets:read")]
+    SecretsRead,
+    #[serde(rename = "console-links")]
+    ConsoleLinks,
+    #[serde(rename = "replay")]
+    Replay,
+    #[serde(rename = "tenants:write")]
+    TenantsWrite,
+}
+
+impl From<KeyPermission> for Permission {
+    fn from(p: KeyPermission) -> Self {
+        match p {
+            KeyPermission::EventsWrite => Self::EventsWrite,
+            KeyPermission::Read => Self::Read,
+            KeyPermission::EndpointsWrite => Self::EndpointsWrite,
+            KeyPermission::SecretsRead => Self::SecretsRead,
+            KeyPermission::ConsoleLinks => Self::ConsoleLinks,
+            KeyPermission::Replay => Self::Replay,
+            KeyPermission::TenantsWrite => Self::TenantsWrite,
+        }
+    }
+}
+
+/// The tenants a new key reaches, each checked to exist.
+async fn scope(state: &AppState, given: Option<Vec<String>>) -> ApiResult<Option<Vec<Uuid>>> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    if given.is_empty() || given.len() > 1000 {
+        return Err(ApiError::invalid(
+            "tenants must list 1 to 1000 tenants (or be left out for every tenant)",
+        ));
+    }
+    let mut ids = Vec::with_capacity(given.len());
+    for t in &given {
+        let tenant = state.tenants.resolve(&state.store, t).await.map_err(|e| {
+            if e.code == crate::error::ErrorCode::NotFound {
+                ApiError::invalid(format!("tenants: no tenant {t:?}"))
+            } else {
+                e
+            }
+        })?;
+        if !ids.contains(&tenant.id) {
+            ids.push(tenant.id);
+        }
+    }
+    Ok(Some(ids))
 }
 
 /// The body is optional: an empty one creates an unnamed key.
@@ -41,18 +117,43 @@ pub(super) struct CreateKey {
     post,
     path = "/v1/api-keys",
     tag = "api-keys",
-    summary = "Create a producer API key (shown once)",
+    summary = "Create a producer API key (shown once), with its scope, permissions and expiry",
     request_body(content = Option<CreateKey>, description = "Optional: an empty body makes an unnamed key"),
     responses((status = 201, description = "The key; only its hash is kept", body = CreatedKey)),
     security(("admin_token" = [])),
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(by): Admin,
     OptionalBody(req): OptionalBody<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = KeyName::parse(&req.name.unwrap_or_default())?;
-    let (row, key) = state.actions.create_api_key(&name).await?;
+    let permissions = match req.permissions {
+        None => Permissions::all(),
+        Some(list) if list.is_empty() => {
+            return Err(ApiError::invalid(
+                "permissions must name at least one permission (or be left out for all)",
+            ));
+        }
+        Some(list) => {
+            let mut set = Permissions::default();
+            for p in list {
+                set.insert(p.into());
+            }
+            set
+        }
+    };
+    if req.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Err(ApiError::invalid("expires_at must be in the future"));
+    }
+    let tenants = scope(&state, req.tenants).await?;
+    let new = NewKey {
+        name: &name,
+        tenants: tenants.as_deref(),
+        permissions,
+        expires_at: req.expires_at,
+    };
+    let (row, key) = state.actions.create_api_key(&new, &by).await?;
     let mut body = serde_json::to_value(&row).map_err(|e| ApiError::invalid(e.to_string()))?;
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(body)))
@@ -83,11 +184,11 @@ pub(super) async fn list(State(state): State<AppState>, _admin: Admin) -> ApiRes
 )]
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(by): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id(&id, "api key")?;
-    if state.actions.revoke_api_key(id).await? {
+    if state.actions.revoke_api_key(id, &by).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("api key"))

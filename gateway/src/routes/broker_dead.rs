@@ -16,6 +16,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
 use crate::state::AppState;
 
+/// Records a broker dead-letter action. The broker has no transaction to share
+/// with the database, so the action stands even if the entry cannot be written
+/// (that is logged as an error).
+async fn record(state: &AppState, by: &hookrelay_core::audit::Actor, action: &str, details: Value) {
+    if let Err(e) = state.store.record_audit(by, action, None, None, details).await {
+        tracing::error!(error = %e, action, "cannot write the audit entry of a broker dead-letter action");
+    }
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/broker-dead", get(list))
@@ -132,7 +141,7 @@ pub(super) async fn show(
 )]
 pub(super) async fn requeue(
     State(state): State<AppState>,
-    _a: Admin,
+    Admin(by): Admin,
     Body(s): Body<Selection>,
 ) -> ApiResult<Json<Value>> {
     let pick = s.pick()?;
@@ -141,6 +150,8 @@ pub(super) async fn requeue(
         .requeue(&pick, &state.store, &state.publisher)
         .await
         .map_err(|e| broker_down(&e))?;
+    let details = json!({ "requeued": report.requeued, "refused": report.refused.len() });
+    record(&state, &by, hookrelay_core::audit::action::BROKER_DEAD_REQUEUED, details).await;
     Ok(Json(json!(report)))
 }
 
@@ -155,7 +166,7 @@ pub(super) async fn requeue(
 )]
 pub(super) async fn purge(
     State(state): State<AppState>,
-    _a: Admin,
+    Admin(by): Admin,
     Body(s): Body<Selection>,
 ) -> ApiResult<Json<Value>> {
     if !s.confirm {
@@ -166,5 +177,12 @@ pub(super) async fn purge(
     let pick = s.pick()?;
     let dead = open(&state).await?;
     let purged = dead.purge(&pick).await.map_err(|e| broker_down(&e))?;
+    record(
+        &state,
+        &by,
+        hookrelay_core::audit::action::BROKER_DEAD_PURGED,
+        json!({ "purged": purged }),
+    )
+    .await;
     Ok(Json(json!({ "purged": purged })))
 }

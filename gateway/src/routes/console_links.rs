@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 #[allow(unused_imports)]
 use super::schemas::*;
-use crate::auth::Producer;
+use crate::auth::Caller;
+use hookrelay_core::access::Permission;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -28,12 +29,27 @@ pub fn router() -> Router<AppState> {
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     headers: HeaderMap,
     Path(tenant): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
-    let (path, expires_at) = state.links.issue(tenant.id);
+    let tenant = caller.tenant(&state, &tenant, Permission::ConsoleLinks).await?;
+    let (path, expires_at) = state.links.issue(
+        tenant.id,
+        (caller.actor.kind == hookrelay_core::audit::ActorKind::ApiKey)
+            .then_some(caller.actor.id)
+            .flatten(),
+    );
+    state
+        .store
+        .record_audit(
+            &caller.actor,
+            hookrelay_core::audit::action::CONSOLE_LINK_ISSUED,
+            Some(tenant.id),
+            None,
+            json!({ "expires_at": expires_at }),
+        )
+        .await?;
     let base = match &state.config.http.public_url {
         Some(url) => url.clone(),
         None => {

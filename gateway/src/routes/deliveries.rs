@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 #[allow(unused_imports)]
 use super::schemas::*;
-use crate::auth::Producer;
+use crate::auth::Caller;
+use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, path_id};
 use crate::state::AppState;
@@ -49,11 +50,11 @@ pub(super) struct ListParams {
 )]
 pub(super) async fn list(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path(tenant): Path<String>,
     Params(q): Params<ListParams>,
 ) -> ApiResult<Json<Page<Delivery>>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let page = crate::extract::PageParams {
         limit: q.limit,
         after: q.after,
@@ -84,10 +85,10 @@ pub(super) async fn list(
 )]
 pub(super) async fn show(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Delivery>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let id = path_id(&id, "delivery")?;
     state
         .store
@@ -109,11 +110,11 @@ pub(super) async fn show(
 )]
 pub(super) async fn attempts(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
     Params(page): Params<crate::extract::PageParams>,
 ) -> ApiResult<Json<Page<Attempt>>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let id = path_id(&id, "delivery")?;
     let limit = page.limit()?;
     let after = page.after()?;

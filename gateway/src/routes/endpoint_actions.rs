@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 #[allow(unused_imports)]
 use super::schemas::*;
-use crate::auth::Producer;
+use crate::auth::Caller;
+use hookrelay_core::access::Permission;
 use crate::error::ApiResult;
 use crate::extract::{OptionalBody, path_id};
 use crate::state::AppState;
@@ -53,17 +54,17 @@ pub(super) struct RotateIn {
 )]
 pub(super) async fn rotate(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
     OptionalBody(req): OptionalBody<RotateIn>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
     let id = path_id(&id, "endpoint")?;
     let grace = Grace::from_secs(req.grace_period_seconds)?;
     let secret = rules::secret_or_new(req.secret.as_deref())?;
     let rotated = state
         .actions
-        .rotate_secret(tenant.id, id, secret, grace)
+        .rotate_secret(tenant.id, id, secret, grace, &caller.actor)
         .await?;
     Ok(Json(json!({
         "secret": rotated.secret.to_whsec(),
@@ -84,10 +85,10 @@ pub(super) async fn rotate(
 )]
 pub(super) async fn test(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
     let id = path_id(&id, "endpoint")?;
     let delivery = state.actions.send_test(tenant.id, id).await?;
     Ok((

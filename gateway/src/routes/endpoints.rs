@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 #[allow(unused_imports)]
 use super::schemas::*;
-use crate::auth::Producer;
+use crate::auth::Caller;
+use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{Body, PageParams, Params, path_id};
 use crate::state::AppState;
@@ -166,11 +167,11 @@ fn limits(state: &AppState, l: Limits) -> ApiResult<Limits> {
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path(tenant): Path<String>,
     Body(req): Body<CreateEndpoint>,
 ) -> ApiResult<(StatusCode, Json<CreatedEndpoint>)> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
     let settings = EndpointSettings {
         url: url(&state, &req.url)?,
         event_types: EventTypes::parse_optional(patterns(req.event_types))?,
@@ -188,7 +189,7 @@ pub(super) async fn create(
     let secret = rules::secret_or_new(req.secret.as_deref())?;
     let endpoint = state
         .actions
-        .create_endpoint(tenant.id, settings, &secret)
+        .create_endpoint(tenant.id, settings, &secret, &caller.actor)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -210,10 +211,10 @@ pub(super) async fn create(
 )]
 pub(super) async fn show(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Endpoint>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let id = path_id(&id, "endpoint")?;
     state
         .store
@@ -234,11 +235,11 @@ pub(super) async fn show(
 )]
 pub(super) async fn list(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path(tenant): Path<String>,
     Params(page): Params<PageParams>,
 ) -> ApiResult<Json<Page<Endpoint>>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let limit = page.limit()?;
     let rows = state
         .store
@@ -259,11 +260,11 @@ pub(super) async fn list(
 )]
 pub(super) async fn update(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
     Body(req): Body<UpdateEndpoint>,
 ) -> ApiResult<Json<Endpoint>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
     let id = path_id(&id, "endpoint")?;
     limits(
         &state,
@@ -293,7 +294,7 @@ pub(super) async fn update(
     };
     state
         .store
-        .update_endpoint(tenant.id, id, changes)
+        .update_endpoint(tenant.id, id, changes, &caller.actor)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("endpoint"))
@@ -310,12 +311,12 @@ pub(super) async fn update(
 )]
 pub(super) async fn remove(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
     let id = path_id(&id, "endpoint")?;
-    if state.store.delete_endpoint(tenant.id, id).await? {
+    if state.store.delete_endpoint(tenant.id, id, &caller.actor).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("endpoint"))
@@ -333,14 +334,14 @@ pub(super) async fn remove(
 )]
 pub(super) async fn secret(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::SecretsRead).await?;
     let id = path_id(&id, "endpoint")?;
     let stored = state
         .store
-        .endpoint_secret(tenant.id, id)
+        .endpoint_secret(tenant.id, id, &caller.actor)
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint"))?;
     let key = state.cipher.decrypt(&stored, id.as_bytes()).map_err(|e| {

@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 #[allow(unused_imports)]
 use super::schemas::*;
-use crate::auth::Producer;
+use crate::auth::Caller;
+use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{EventBody, PageParams, Params, path_id};
 use crate::request_id::RequestId;
@@ -133,17 +134,18 @@ fn accept(
 )]
 pub(super) async fn ingest(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
     EventBody(req): EventBody<EventIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::EventsWrite).await?;
     tracing::Span::current().record("tenant", tracing::field::display(tenant.id));
     let max = state.config.http.max_payload_bytes;
     let event = accept(tenant.id, req, max, &request_id, "")?;
     tracing::Span::current().record("event", tracing::field::display(event.id));
     let id = event.id;
+    state.quotas.take(&tenant, 1)?;
     state.ingest.submit(tenant.id, vec![event]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }
@@ -166,12 +168,12 @@ pub(super) async fn ingest(
 )]
 pub(super) async fn ingest_batch(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
     EventBody(req): EventBody<BatchIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::EventsWrite).await?;
     let span = tracing::Span::current();
     span.record("tenant", tracing::field::display(tenant.id));
     span.record("events", req.events.len());
@@ -188,6 +190,7 @@ pub(super) async fn ingest_batch(
         .map(|(i, e)| accept(tenant.id, e, max, &request_id, &format!("events[{i}]: ")))
         .collect::<ApiResult<Vec<_>>>()?;
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    state.quotas.take(&tenant, events.len())?;
     // The batch travels in one message: all of it is accepted, or none.
     state.ingest.submit(tenant.id, events).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
@@ -204,10 +207,10 @@ pub(super) async fn ingest_batch(
 )]
 pub(super) async fn show(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Event>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let id = path_id(&id, "event")?;
     state
         .store
@@ -228,11 +231,11 @@ pub(super) async fn show(
 )]
 pub(super) async fn list(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path(tenant): Path<String>,
     Params(page): Params<PageParams>,
 ) -> ApiResult<Json<Page<Event>>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let limit = page.limit()?;
     let rows = state
         .store
@@ -252,11 +255,11 @@ pub(super) async fn list(
 )]
 pub(super) async fn deliveries(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
     Params(page): Params<PageParams>,
 ) -> ApiResult<Json<Page<Delivery>>> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
     let id = path_id(&id, "event")?;
     if state.store.get_event(tenant.id, id).await?.is_none() {
         return Err(ApiError::not_found("event"));

@@ -2,6 +2,7 @@
 
 mod admin;
 mod api_keys;
+mod audit;
 mod broker_dead;
 mod console_links;
 mod deliveries;
@@ -12,6 +13,7 @@ mod events;
 mod health;
 mod replay;
 pub mod schemas;
+mod tenant_limits;
 mod tenants;
 
 use axum::Router;
@@ -36,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(broker_dead::router())
         .merge(console_links::router())
+        .merge(audit::router())
+        .merge(tenant_limits::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

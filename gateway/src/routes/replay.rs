@@ -7,13 +7,14 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use hookrelay_core::model::{DeliveryStatus, Job};
+use hookrelay_core::model::{DeliveryStatus, Job, JobKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[allow(unused_imports)]
 use super::schemas::*;
-use crate::auth::Producer;
+use crate::auth::Caller;
+use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, path_id};
 use crate::state::AppState;
@@ -36,12 +37,12 @@ pub fn router() -> Router<AppState> {
 )]
 pub(super) async fn replay(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Replay).await?;
     let id = path_id(&id, "delivery")?;
-    let delivery = state.actions.replay(tenant.id, id).await?;
+    let delivery = state.actions.replay(tenant.id, id, &caller.actor).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": delivery.id, "status": DeliveryStatus::Pending })),
@@ -68,15 +69,15 @@ pub(super) struct RecoverIn {
 )]
 pub(super) async fn recover(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
     Body(req): Body<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let tenant = state.tenants.resolve(&state.store, &tenant).await?;
+    let tenant = caller.tenant(&state, &tenant, Permission::Replay).await?;
     let endpoint = path_id(&id, "endpoint")?;
     let job = state
         .actions
-        .recover(tenant.id, endpoint, req.since, req.until)
+        .recover(tenant.id, endpoint, req.since, req.until, &caller.actor)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
@@ -92,14 +93,22 @@ pub(super) async fn recover(
 )]
 pub(super) async fn job(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Job>> {
     let id = path_id(&id, "job")?;
-    state
+    let job = state
         .store
         .get_job(id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("job"))
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    // A tenant's job to keys that reach its tenant; an operator's job (a
+    // dead-letter replay) to operators only.
+    let visible = caller.is_operator()
+        || (job.kind != JobKind::DeadReplay && job.tenant_id.is_some_and(|t| caller.reaches(t)));
+    if !visible {
+        return Err(ApiError::not_found("job"));
+    }
+    caller.require(Permission::Read)?;
+    Ok(Json(job))
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use hookrelay_core::model::{ApiKey, Attempt, Delivery, Endpoint, Event, Job, Tenant};
 use hookrelay_core::queue::{DeadLetter, RequeueReport};
-use hookrelay_core::store::DeadStat;
+use hookrelay_core::store::{AuditEntry, DeadStat};
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, Response, ResponseBuilder};
@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    admin, api_keys, broker_dead, console_links, deliveries, endpoint_actions, endpoints, events,
-    health, replay, tenants,
+    admin, api_keys, audit, broker_dead, console_links, deliveries, endpoint_actions, endpoints,
+    events, health, replay, tenant_limits, tenants,
 };
 use crate::error::ErrorCode;
 
@@ -294,6 +294,14 @@ impl Modify for Contract {
                 if path.starts_with("/v1/") {
                     add("401", "No credentials, or not the ones this route needs");
                     add(
+                        "403",
+                        "The key reaches this tenant but lacks the permission this route needs (`forbidden`)",
+                    );
+                    add(
+                        "429",
+                        "Too many failed authentications from this address, or the tenant's ingest rate is spent; retry after `retry-after` seconds",
+                    );
+                    add(
                         "503",
                         "The database or the broker is unreachable; retry after `retry-after` seconds",
                     );
@@ -334,8 +342,9 @@ impl Modify for Contract {
         console_links::create,
         admin::list, admin::stats, admin::replay, admin::purge, admin::show,
         broker_dead::list, broker_dead::show, broker_dead::requeue, broker_dead::purge,
+        audit::list_all, audit::list_tenant, tenant_limits::set,
     ),
-    components(schemas(ErrorBody, ErrorDetail, Tenant, Endpoint, Event, Delivery, Attempt, Job, ApiKey, RequeueReport, admin::Filter, broker_dead::Selection)),
+    components(schemas(ErrorBody, ErrorDetail, AuditEntry, Tenant, Endpoint, Event, Delivery, Attempt, Job, ApiKey, RequeueReport, admin::Filter, broker_dead::Selection)),
     servers((url = "http://127.0.0.1:8080", description = "A local installation (HOOKRELAY_LISTEN)")),
     modifiers(&Contract),
 )]

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 #[allow(unused_imports)]
 use super::schemas::*;
-use crate::auth::Producer;
+use crate::auth::Caller;
+use hookrelay_core::access::Permission;
 use crate::error::ApiResult;
 use crate::extract::{Body, PageParams, Params};
 use crate::state::AppState;
@@ -50,14 +51,15 @@ pub(super) struct CreateTenant {
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Body(req): Body<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
+    caller.require_global(Permission::TenantsWrite)?;
     let name = TenantName::parse(&req.name)?;
     let uid = req.uid.as_deref().map(TenantUid::parse).transpose()?;
     let tenant = state
         .store
-        .insert_tenant(new_id(), uid.as_ref(), &name)
+        .insert_tenant(new_id(), uid.as_ref(), &name, &caller.actor)
         .await?;
     state.tenants.insert(&tenant);
     Ok((StatusCode::CREATED, Json(tenant)))
@@ -74,27 +76,31 @@ pub(super) async fn create(
 )]
 pub(super) async fn show(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Tenant>> {
-    Ok(Json(state.tenants.resolve(&state.store, &tenant).await?))
+    Ok(Json(caller.tenant(&state, &tenant, Permission::Read).await?))
 }
 
 #[utoipa::path(
     get,
     path = "/v1/tenants",
     tag = "tenants",
-    summary = "List tenants",
+    summary = "List tenants (those the key reaches)",
     params(crate::extract::PageParams),
     responses((status = 200, description = "A page of tenants", body = Page<Tenant>)),
     security(("producer_key" = []), ("admin_token" = [])),
 )]
 pub(super) async fn list(
     State(state): State<AppState>,
-    _p: Producer,
+    caller: Caller,
     Params(page): Params<PageParams>,
 ) -> ApiResult<Json<Page<Tenant>>> {
+    caller.require(Permission::Read)?;
     let limit = page.limit()?;
-    let rows = state.store.list_tenants(limit, page.after()?).await?;
+    let rows = state
+        .store
+        .list_tenants(limit, page.after()?, caller.scope())
+        .await?;
     Ok(Json(Page::from_rows(rows, limit as usize, |t| t.id)))
 }

@@ -20,8 +20,8 @@ pub(crate) async fn console_link(app: &TestApp, key: &str, tenant: &str) -> Stri
     body["url"].as_str().expect("url").to_string()
 }
 
-/// Opens a console link as a person does: the link shows a button, whose POST
-/// starts the session. Returns the POST's response (a redirect with the cookie).
+/// Opens a console link as a person does: the link shows a button (and sets the
+/// cookie its form is bound to), whose POST starts the session. Returns the POST's response (a redirect with the cookie).
 pub(crate) async fn open_console(client: &reqwest::Client, link: &str) -> reqwest::Response {
     let page = client.get(link).send().await.expect("get the link");
     assert_eq!(page.status(), StatusCode::OK, "the link shows its button");
@@ -34,9 +34,10 @@ pub(crate) async fn open_console(client: &reqwest::Client, link: &str) -> reqwes
         .expect("base")
         .to_string()
         + "/console/open";
+    let csrf = csrf_of(&html);
     client
         .post(action)
-        .form(&[("token", token)])
+        .form(&[("token", token), ("csrf", csrf.as_str())])
         .send()
         .await
         .expect("open")

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod access;
 mod api;
 mod api_docs;
+mod audit;
 mod bad_input;
 mod cli;
 mod clock;
@@ -25,6 +27,7 @@ mod request_ids;
 mod restart;
 mod retention;
 mod retries;
+mod sessions;
 mod ssrf;
 mod tls;
 mod traces;

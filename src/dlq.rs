@@ -145,7 +145,11 @@ pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
                 .await?
                 .with_context(|| format!("no delivery {id}"))?;
             store
-                .replay_delivery(delivery.tenant_id, id, &hookrelay_core::audit::Actor::command_line("dlq replay"))
+                .replay_delivery(
+                    delivery.tenant_id,
+                    id,
+                    &hookrelay_core::audit::Actor::command_line("dlq replay"),
+                )
                 .await?
                 .context("its endpoint was deleted")?;
             Ok(format!("delivery {id} is due now"))

@@ -23,8 +23,8 @@ use axum::routing::{get, post};
 pub use state::ConsoleState;
 
 use pages::{
-    accounts, dead_letters, deliveries, endpoint_forms, endpoints, events, fleet, jobs, progress,
-    sign_in,
+    accounts, audit, dead_letters, deliveries, endpoint_forms, endpoints, events, fleet, jobs,
+    progress, sign_in,
 };
 
 /// Every console route, to be merged into the HTTP server's router.
@@ -82,6 +82,7 @@ pub fn router(state: ConsoleState) -> Router {
             get(dead_letters::delivery),
         )
         .route("/console/admin/fleet", get(fleet::fleet))
+        .route("/console/admin/audit", get(audit::audit))
         .route(
             "/console/admin/tenants",
             get(accounts::tenants).post(accounts::create_tenant),

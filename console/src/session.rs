@@ -66,10 +66,7 @@ impl Claims {
 
 /// What a session row keeps of the admin token that opened it, under the master
 /// key that signs the session: a new admin token no longer matches.
-fn admin_digest(
-    state: &ConsoleState,
-    key: hookrelay_core::signed::KeyIndex,
-) -> Option<Vec<u8>> {
+fn admin_digest(state: &ConsoleState, key: hookrelay_core::signed::KeyIndex) -> Option<Vec<u8>> {
     let token = state.admin_token.as_ref()?;
     Some(
         state
@@ -110,8 +107,16 @@ async fn open(state: &ConsoleState, parts: &Parts) -> Option<(Claims, OpenSessio
 
 fn actor(parts: &Parts, open: &OpenSession) -> Actor {
     let (kind, id, name) = match (open.kind.as_str(), open.operator_id) {
-        ("admin", Some(op)) => (ActorKind::Operator, Some(op), open.holder.clone().unwrap_or_default()),
-        ("admin", None) => (ActorKind::Admin, Some(open.id), "admin token (console)".to_string()),
+        ("admin", Some(op)) => (
+            ActorKind::Operator,
+            Some(op),
+            open.holder.clone().unwrap_or_default(),
+        ),
+        ("admin", None) => (
+            ActorKind::Admin,
+            Some(open.id),
+            "admin token (console)".to_string(),
+        ),
         _ => (
             ActorKind::Console,
             Some(open.id),
@@ -270,7 +275,10 @@ pub fn check_csrf(expected: &str, given: &str) -> Result<(), Response> {
 /// Who opens a session.
 pub(crate) enum Opener {
     /// A console link for this tenant, issued by this key (`None`: by the operator).
-    Link { tenant: Uuid, key: Option<Uuid> },
+    Link {
+        tenant: Uuid,
+        key: Option<Uuid>,
+    },
     AdminToken,
     Operator(Uuid),
 }

@@ -32,7 +32,9 @@ pub enum ActionError {
     #[error(transparent)]
     Invalid(#[from] Invalid),
     /// The tenant already has as many endpoints as it may.
-    #[error("this tenant has as many endpoints as its quota allows: delete one, or ask the operator to raise max_endpoints")]
+    #[error(
+        "this tenant has as many endpoints as its quota allows: delete one, or ask the operator to raise max_endpoints"
+    )]
     TooManyEndpoints,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -150,13 +152,13 @@ impl Actions {
         self.store
             .insert_endpoint(
                 NewEndpoint {
-                id,
-                tenant_id: tenant,
-                url: &settings.url,
-                description: &settings.description,
-                event_types: settings.event_types.as_ref(),
-                secret_ciphertext: &self.cipher.encrypt(secret.as_bytes(), id.as_bytes()),
-                limits: settings.limits,
+                    id,
+                    tenant_id: tenant,
+                    url: &settings.url,
+                    description: &settings.description,
+                    event_types: settings.event_types.as_ref(),
+                    secret_ciphertext: &self.cipher.encrypt(secret.as_bytes(), id.as_bytes()),
+                    limits: settings.limits,
                 },
                 self.max_endpoints,
                 by,

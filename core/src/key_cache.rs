@@ -86,7 +86,9 @@ impl KeyCache {
         let mut known = self.known();
         if known.refused.len() >= MAX_REFUSED {
             let now = Instant::now();
-            known.refused.retain(|_, at| now.duration_since(*at) < REFUSED_FOR / 2);
+            known
+                .refused
+                .retain(|_, at| now.duration_since(*at) < REFUSED_FOR / 2);
             if known.refused.len() >= MAX_REFUSED {
                 known.refused.clear();
             }

@@ -35,7 +35,8 @@ impl IngestQuotas {
         let Some(per_second) = NonZeroU32::new(rate) else {
             return Ok(());
         };
-        let cells = NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        let cells =
+            NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
         let outcome = {
             let limiters = self.limiters.read().unwrap_or_else(|p| p.into_inner());
             match limiters.get(&tenant.id) {
@@ -65,7 +66,9 @@ impl IngestQuotas {
                 not_until.wait_time_from(DefaultClock::default().now()),
             )),
             Err(_) => Err(ApiError::rate_limited(
-                format!("a batch of {n} events is more than this tenant's {rate} events per second"),
+                format!(
+                    "a batch of {n} events is more than this tenant's {rate} events per second"
+                ),
                 std::time::Duration::from_secs(1),
             )),
         }
@@ -91,7 +94,10 @@ mod tests {
     fn a_tenant_gets_a_seconds_worth_then_is_refused_with_a_wait() {
         let quotas = IngestQuotas::new(0);
         for _ in 0..100 {
-            assert!(quotas.take(&tenant(None), 10).is_ok(), "no default: no limit");
+            assert!(
+                quotas.take(&tenant(None), 10).is_ok(),
+                "no default: no limit"
+            );
         }
         let t = tenant(Some(5));
         assert!(quotas.take(&t, 5).is_ok());

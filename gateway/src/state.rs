@@ -10,10 +10,10 @@ use hookrelay_core::queue::Publisher;
 use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::{Config, Store};
 
-use hookrelay_core::auth_failures::AuthFailures;
 use crate::ingest::IngestBatcher;
 use crate::quota::IngestQuotas;
 use crate::tenant_cache::TenantCache;
+use hookrelay_core::auth_failures::AuthFailures;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);

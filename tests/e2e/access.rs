@@ -25,44 +25,189 @@ fn routes() -> Vec<(&'static str, &'static str, Needs, Value)> {
     let event = json!({ "event_type": "order.paid", "payload": { "n": 1 } });
     vec![
         ("GET", "/v1/tenants", Permission("read"), Value::Null),
-        ("POST", "/v1/tenants", Global("tenants:write"), json!({ "name": "New" })),
-        ("GET", "/v1/tenants/{tenant}", Permission("read"), Value::Null),
-        ("GET", "/v1/tenants/{tenant}/audit", Permission("read"), Value::Null),
-        ("POST", "/v1/tenants/{tenant}/console-links", Permission("console-links"), json!({})),
-        ("GET", "/v1/tenants/{tenant}/deliveries", Permission("read"), Value::Null),
-        ("GET", "/v1/tenants/{tenant}/deliveries/{delivery}", Permission("read"), Value::Null),
-        ("GET", "/v1/tenants/{tenant}/deliveries/{delivery}/attempts", Permission("read"), Value::Null),
-        ("POST", "/v1/tenants/{tenant}/deliveries/{delivery}/replay", Permission("replay"), json!({})),
-        ("GET", "/v1/tenants/{tenant}/endpoints", Permission("read"), Value::Null),
-        ("POST", "/v1/tenants/{tenant}/endpoints", Permission("endpoints:write"), json!({ "url": "http://127.0.0.1:9/other" })),
-        ("GET", "/v1/tenants/{tenant}/endpoints/{endpoint}", Permission("read"), Value::Null),
-        ("PATCH", "/v1/tenants/{tenant}/endpoints/{endpoint}", Permission("endpoints:write"), json!({ "description": "changed" })),
-        ("POST", "/v1/tenants/{tenant}/endpoints/{endpoint}/recover", Permission("replay"), json!({ "since": "2026-01-01T00:00:00Z" })),
-        ("GET", "/v1/tenants/{tenant}/endpoints/{endpoint}/secret", Permission("secrets:read"), Value::Null),
-        ("POST", "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", Permission("endpoints:write"), json!({})),
-        ("POST", "/v1/tenants/{tenant}/endpoints/{endpoint}/test", Permission("endpoints:write"), json!({})),
-        ("GET", "/v1/tenants/{tenant}/events", Permission("read"), Value::Null),
-        ("POST", "/v1/tenants/{tenant}/events", Permission("events:write"), event.clone()),
-        ("POST", "/v1/tenants/{tenant}/events/batch", Permission("events:write"), json!({ "events": [event] })),
-        ("GET", "/v1/tenants/{tenant}/events/{event}", Permission("read"), Value::Null),
-        ("GET", "/v1/tenants/{tenant}/events/{event}/deliveries", Permission("read"), Value::Null),
+        (
+            "POST",
+            "/v1/tenants",
+            Global("tenants:write"),
+            json!({ "name": "New" }),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/audit",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/console-links",
+            Permission("console-links"),
+            json!({}),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/deliveries",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/deliveries/{delivery}",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/deliveries/{delivery}/attempts",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/deliveries/{delivery}/replay",
+            Permission("replay"),
+            json!({}),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/endpoints",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/endpoints",
+            Permission("endpoints:write"),
+            json!({ "url": "http://127.0.0.1:9/other" }),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "PATCH",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}",
+            Permission("endpoints:write"),
+            json!({ "description": "changed" }),
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}/recover",
+            Permission("replay"),
+            json!({ "since": "2026-01-01T00:00:00Z" }),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}/secret",
+            Permission("secrets:read"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate",
+            Permission("endpoints:write"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}/test",
+            Permission("endpoints:write"),
+            json!({}),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/events",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/events",
+            Permission("events:write"),
+            event.clone(),
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/events/batch",
+            Permission("events:write"),
+            json!({ "events": [event] }),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/events/{event}",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/events/{event}/deliveries",
+            Permission("read"),
+            Value::Null,
+        ),
         ("GET", "/v1/jobs/{job}", Permission("read"), Value::Null),
         // Last: it deletes the endpoint the routes above use.
-        ("DELETE", "/v1/tenants/{tenant}/endpoints/{endpoint}", Permission("endpoints:write"), Value::Null),
+        (
+            "DELETE",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}",
+            Permission("endpoints:write"),
+            Value::Null,
+        ),
         ("GET", "/v1/api-keys", Operator, Value::Null),
         ("POST", "/v1/api-keys", Operator, json!({})),
         ("DELETE", "/v1/api-keys/{key}", Operator, Value::Null),
         ("GET", "/v1/admin/audit", Operator, Value::Null),
         ("GET", "/v1/admin/dead", Operator, Value::Null),
         ("GET", "/v1/admin/dead/stats", Operator, Value::Null),
-        ("POST", "/v1/admin/dead/replay", Operator, json!({ "all": true })),
-        ("POST", "/v1/admin/dead/purge", Operator, json!({ "all": true, "confirm": true })),
-        ("GET", "/v1/admin/deliveries/{delivery}", Operator, Value::Null),
+        (
+            "POST",
+            "/v1/admin/dead/replay",
+            Operator,
+            json!({ "all": true }),
+        ),
+        (
+            "POST",
+            "/v1/admin/dead/purge",
+            Operator,
+            json!({ "all": true, "confirm": true }),
+        ),
+        (
+            "GET",
+            "/v1/admin/deliveries/{delivery}",
+            Operator,
+            Value::Null,
+        ),
         ("GET", "/v1/admin/broker-dead", Operator, Value::Null),
-        ("GET", "/v1/admin/broker-dead/{message}", Operator, Value::Null),
-        ("POST", "/v1/admin/broker-dead/requeue", Operator, json!({ "ids": ["none"] })),
-        ("POST", "/v1/admin/broker-dead/purge", Operator, json!({ "ids": ["none"], "confirm": true })),
-        ("PUT", "/v1/admin/tenants/{tenant}/limits", Operator, json!({ "ingest_rate": 1000 })),
+        (
+            "GET",
+            "/v1/admin/broker-dead/{message}",
+            Operator,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/admin/broker-dead/requeue",
+            Operator,
+            json!({ "ids": ["none"] }),
+        ),
+        (
+            "POST",
+            "/v1/admin/broker-dead/purge",
+            Operator,
+            json!({ "ids": ["none"], "confirm": true }),
+        ),
+        (
+            "PUT",
+            "/v1/admin/tenants/{tenant}/limits",
+            Operator,
+            json!({ "ingest_rate": 1000 }),
+        ),
     ]
 }
 
@@ -85,7 +230,9 @@ fn contract_routes() -> BTreeSet<String> {
 /// A path of ours with the spec's parameter names (`{id}` for the last one).
 fn spec_path(path: &str) -> String {
     let mut parts: Vec<String> = path.split('/').map(str::to_string).collect();
-    let last = parts.iter().rposition(|p| p.starts_with('{') && p != "{tenant}");
+    let last = parts
+        .iter()
+        .rposition(|p| p.starts_with('{') && p != "{tenant}");
     if let Some(i) = last {
         parts[i] = "{id}".into();
     }
@@ -107,7 +254,13 @@ impl TestApp {
         res["key"].as_str().expect("key").to_string()
     }
 
-    async fn call(&self, method: &str, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
         match method {
             "GET" => self.get(path, token).await,
             "DELETE" => self.delete(path, token).await,
@@ -148,16 +301,32 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
         .iter()
         .map(|(m, p, _, _)| format!("{m} {}", spec_path(p)))
         .collect();
-    assert_eq!(ours, contract_routes(), "the route table and openapi.json differ");
+    assert_eq!(
+        ours,
+        contract_routes(),
+        "the route table and openapi.json differ"
+    );
 
     let (full, tenant, endpoint) = app.subscriber(&receiver.url).await;
     let (_, other) = app.tenant().await;
-    let event = app.event(&full, &tenant, json!({ "event_type": "order.paid", "payload": {} })).await;
+    let event = app
+        .event(
+            &full,
+            &tenant,
+            json!({ "event_type": "order.paid", "payload": {} }),
+        )
+        .await;
     receiver.wait_for(1).await;
     let (_, deliveries) = app
-        .get(&format!("/v1/tenants/{tenant}/events/{event}/deliveries"), &full)
+        .get(
+            &format!("/v1/tenants/{tenant}/events/{event}/deliveries"),
+            &full,
+        )
         .await;
-    let delivery = deliveries["data"][0]["id"].as_str().expect("a delivery").to_string();
+    let delivery = deliveries["data"][0]["id"]
+        .as_str()
+        .expect("a delivery")
+        .to_string();
     let (status, job) = app
         .post(
             &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/recover"),
@@ -186,23 +355,47 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
         match needs {
             Needs::Operator => {
                 let (status, res) = app.call(method, &url, &full, &body).await;
-                assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} with a producer key: {res}");
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{what} with a producer key: {res}"
+                );
                 let (status, _) = app.call(method, &url, &elsewhere, &body).await;
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
                 let (status, res) = app.call(method, &url, ADMIN_TOKEN, &body).await;
-                assert!(status.is_success() || status == StatusCode::NOT_FOUND, "{what} as the operator: {status} {res}");
+                assert!(
+                    status.is_success() || status == StatusCode::NOT_FOUND,
+                    "{what} as the operator: {status} {res}"
+                );
             }
             Needs::Permission(p) | Needs::Global(p) => {
                 // Another tenant's key, with every permission: the tenant is not found.
                 let (status, res) = app.call(method, &url, &elsewhere, &body).await;
                 if path.contains("{tenant}") || path.starts_with("/v1/jobs") {
-                    assert_eq!(status, StatusCode::NOT_FOUND, "{what} with another tenant's key: {res}");
+                    assert_eq!(
+                        status,
+                        StatusCode::NOT_FOUND,
+                        "{what} with another tenant's key: {res}"
+                    );
                 } else if needs == Needs::Global(p) {
-                    assert_eq!(status, StatusCode::FORBIDDEN, "{what} with a scoped key: {res}");
+                    assert_eq!(
+                        status,
+                        StatusCode::FORBIDDEN,
+                        "{what} with a scoped key: {res}"
+                    );
                 } else {
                     assert_eq!(status, StatusCode::OK, "{what}: {res}");
-                    let ids: Vec<&str> = res["data"].as_array().expect("list").iter().filter_map(|t| t["id"].as_str()).collect();
-                    assert_eq!(ids, vec![other.as_str()], "a scoped key lists only its tenants");
+                    let ids: Vec<&str> = res["data"]
+                        .as_array()
+                        .expect("list")
+                        .iter()
+                        .filter_map(|t| t["id"].as_str())
+                        .collect();
+                    assert_eq!(
+                        ids,
+                        vec![other.as_str()],
+                        "a scoped key lists only its tenants"
+                    );
                 }
                 // This tenant's key with every permission but the one the route needs.
                 let others: Vec<&str> = ALL.iter().copied().filter(|q| *q != p).collect();
@@ -228,12 +421,20 @@ async fn operators_jobs_are_for_operators_only() {
     let app = TestApp::spawn_with(|_| {}, false).await;
     let (full, tenant) = app.tenant().await;
     let (status, job) = app
-        .post("/v1/admin/dead/replay", ADMIN_TOKEN, json!({ "tenant": tenant }))
+        .post(
+            "/v1/admin/dead/replay",
+            ADMIN_TOKEN,
+            json!({ "tenant": tenant }),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     let path = format!("/v1/jobs/{}", job["id"].as_str().expect("id"));
     let (status, _) = app.get(&path, &full).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a dead-letter replay is the operator's");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a dead-letter replay is the operator's"
+    );
     let (status, res) = app.get(&path, ADMIN_TOKEN).await;
     assert_eq!(status, StatusCode::OK, "{res}");
 }
@@ -243,15 +444,31 @@ async fn scope_and_permissions_hold_while_postgres_is_away() {
     let app = TestApp::spawn_with(|_| {}, false).await;
     let (_, tenant) = app.tenant().await;
     let (_, other) = app.tenant().await;
-    let ingest = app.scoped_key(Some(&[&tenant]), Some(vec!["events:write"])).await;
+    let ingest = app
+        .scoped_key(Some(&[&tenant]), Some(vec!["events:write"]))
+        .await;
     let reader = app.scoped_key(Some(&[&tenant]), Some(vec!["read"])).await;
     app.cut_gateway_database().await;
     let event = json!({ "event_type": "order.paid", "payload": {} });
-    let (status, res) = app.post(&format!("/v1/tenants/{tenant}/events"), &ingest, event.clone()).await;
+    let (status, res) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/events"),
+            &ingest,
+            event.clone(),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{res}");
-    let (status, _) = app.post(&format!("/v1/tenants/{other}/events"), &ingest, event.clone()).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/tenants/{other}/events"),
+            &ingest,
+            event.clone(),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, res) = app.post(&format!("/v1/tenants/{tenant}/events"), &reader, event).await;
+    let (status, res) = app
+        .post(&format!("/v1/tenants/{tenant}/events"), &reader, event)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{res}");
 }
 
@@ -261,7 +478,11 @@ async fn keys_expire_and_bad_keys_are_refused_from_memory_then_rate_limited() {
     let (_, tenant) = app.tenant().await;
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
     let (status, key) = app
-        .post("/v1/api-keys", ADMIN_TOKEN, json!({ "expires_at": soon, "tenants": [tenant] }))
+        .post(
+            "/v1/api-keys",
+            ADMIN_TOKEN,
+            json!({ "expires_at": soon, "tenants": [tenant] }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     assert_eq!(key["tenants"], json!([tenant]));
@@ -272,11 +493,20 @@ async fn keys_expire_and_bad_keys_are_refused_from_memory_then_rate_limited() {
     loop {
         let (status, res) = app.get(&path, &key).await;
         if status == StatusCode::UNAUTHORIZED {
-            assert!(res["error"]["message"].as_str().unwrap_or("").contains("expired"), "{res}");
+            assert!(
+                res["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("expired"),
+                "{res}"
+            );
             break;
         }
         assert_eq!(status, StatusCode::OK, "{res}");
-        assert!(tokio::time::Instant::now() < deadline, "the key never expired");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the key never expired"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // That was the first failure. A bad key found unknown once is refused from
@@ -289,9 +519,19 @@ async fn keys_expire_and_bad_keys_are_refused_from_memory_then_rate_limited() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{res}");
     // The fourth failure within the minute: refused, and so is everything from
     // this address until the wait is over, good credentials included.
-    let res = app.http.get(app.url(&path)).bearer_auth(bad).send().await.expect("send");
+    let res = app
+        .http
+        .get(app.url(&path))
+        .bearer_auth(bad)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status().as_u16(), 429);
-    let wait: u64 = res.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!((1..=60).contains(&wait), "{wait}");
     let (status, res) = app.get("/v1/admin/dead/stats", ADMIN_TOKEN).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{res}");

@@ -49,11 +49,20 @@ async fn every_change_is_recorded_with_who_where_and_which_request_and_no_secret
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (status, key) = app
-        .post("/v1/api-keys", ADMIN_TOKEN, json!({ "name": "billing service" }))
+        .post(
+            "/v1/api-keys",
+            ADMIN_TOKEN,
+            json!({ "name": "billing service" }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
-    let (key_id, token) = (key["id"].as_str().unwrap().to_string(), key["key"].as_str().unwrap().to_string());
-    let (_, tenant) = app.post("/v1/tenants", &token, json!({ "name": "Acme" })).await;
+    let (key_id, token) = (
+        key["id"].as_str().unwrap().to_string(),
+        key["key"].as_str().unwrap().to_string(),
+    );
+    let (_, tenant) = app
+        .post("/v1/tenants", &token, json!({ "name": "Acme" }))
+        .await;
     let tenant = tenant["id"].as_str().expect("id").to_string();
     let (endpoint, secret) = app.endpoint(&token, &tenant, &receiver.url, None).await;
     let base = format!("/v1/tenants/{tenant}/endpoints/{endpoint}");
@@ -69,29 +78,55 @@ async fn every_change_is_recorded_with_who_where_and_which_request_and_no_secret
     assert_eq!(res.status().as_u16(), 200);
     let (status, _) = app.get(&format!("{base}/secret"), &token).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, rotated) = app.post(&format!("{base}/secret/rotate"), &token, json!({})).await;
+    let (status, rotated) = app
+        .post(&format!("{base}/secret/rotate"), &token, json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let new_secret = rotated["secret"].as_str().expect("secret").to_string();
-    app.event(&token, &tenant, json!({ "event_type": "order.paid", "payload": {} })).await;
+    app.event(
+        &token,
+        &tenant,
+        json!({ "event_type": "order.paid", "payload": {} }),
+    )
+    .await;
     receiver.wait_for(1).await;
-    let (_, deliveries) = app.get(&format!("/v1/tenants/{tenant}/deliveries"), &token).await;
-    let delivery = deliveries["data"][0]["id"].as_str().expect("delivery").to_string();
+    let (_, deliveries) = app
+        .get(&format!("/v1/tenants/{tenant}/deliveries"), &token)
+        .await;
+    let delivery = deliveries["data"][0]["id"]
+        .as_str()
+        .expect("delivery")
+        .to_string();
     let (status, _) = app
-        .post(&format!("/v1/tenants/{tenant}/deliveries/{delivery}/replay"), &token, json!({}))
+        .post(
+            &format!("/v1/tenants/{tenant}/deliveries/{delivery}/replay"),
+            &token,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let (status, _) = app
-        .post(&format!("/v1/tenants/{tenant}/console-links"), &token, json!({}))
+        .post(
+            &format!("/v1/tenants/{tenant}/console-links"),
+            &token,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = app.delete(&base, &token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app.delete(&format!("/v1/api-keys/{key_id}"), ADMIN_TOKEN).await;
+    let (status, _) = app
+        .delete(&format!("/v1/api-keys/{key_id}"), ADMIN_TOKEN)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // Two per page, so the cursor is exercised.
     let entries = app.audit("/v1/admin/audit", ADMIN_TOKEN, 2).await;
-    let actions: Vec<&str> = entries.iter().rev().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(
         actions,
         vec![
@@ -107,44 +142,89 @@ async fn every_change_is_recorded_with_who_where_and_which_request_and_no_secret
             "api_key.revoked",
         ]
     );
-    let by_key: Vec<&Value> = entries.iter().filter(|e| e["actor_kind"] == "api_key").collect();
+    let by_key: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["actor_kind"] == "api_key")
+        .collect();
     assert_eq!(by_key.len(), 8);
     for e in &by_key {
         assert_eq!(e["actor_id"], key_id.as_str(), "{e}");
         assert_eq!(e["actor_name"], "billing service");
         assert_eq!(e["address"], "127.0.0.1", "{e}");
         assert_eq!(e["tenant_id"], tenant.as_str(), "{e}");
-        assert!(e["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{e}");
+        assert!(
+            e["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+            "{e}"
+        );
     }
-    let update = entries.iter().find(|e| e["action"] == "endpoint.updated").expect("update");
+    let update = entries
+        .iter()
+        .find(|e| e["action"] == "endpoint.updated")
+        .expect("update");
     assert_eq!(update["request_id"], "audit-test-patch");
     assert_eq!(update["target_id"], endpoint.as_str());
-    assert_eq!(update["details"]["fields"], json!(["description", "disabled"]));
-    let admin: Vec<&Value> = entries.iter().filter(|e| e["actor_kind"] == "admin").collect();
-    assert_eq!(admin.len(), 2, "the admin token created and revoked the key");
+    assert_eq!(
+        update["details"]["fields"],
+        json!(["description", "disabled"])
+    );
+    let admin: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["actor_kind"] == "admin")
+        .collect();
+    assert_eq!(
+        admin.len(),
+        2,
+        "the admin token created and revoked the key"
+    );
     let text = serde_json::to_string(&entries).expect("json");
     for s in [&secret, &new_secret, &token] {
         assert!(!text.contains(s.as_str()), "a secret in the audit log");
     }
     // Filters.
-    let reads = app.audit("/v1/admin/audit?action=endpoint.secret_read", ADMIN_TOKEN, 50).await;
+    let reads = app
+        .audit(
+            "/v1/admin/audit?action=endpoint.secret_read",
+            ADMIN_TOKEN,
+            50,
+        )
+        .await;
     assert_eq!(reads.len(), 1);
-    let mine = app.audit(&format!("/v1/admin/audit?actor={key_id}"), ADMIN_TOKEN, 50).await;
+    let mine = app
+        .audit(&format!("/v1/admin/audit?actor={key_id}"), ADMIN_TOKEN, 50)
+        .await;
     assert_eq!(mine.len(), 8);
 
     // The tenant's own view, for a key that reaches it, holds only its entries.
     let (_, other) = app.tenant().await;
-    let reader = app.post("/v1/api-keys", ADMIN_TOKEN, json!({ "tenants": [tenant], "permissions": ["read"] })).await.1;
+    let reader = app
+        .post(
+            "/v1/api-keys",
+            ADMIN_TOKEN,
+            json!({ "tenants": [tenant], "permissions": ["read"] }),
+        )
+        .await
+        .1;
     let reader = reader["key"].as_str().expect("key").to_string();
-    let own = app.audit(&format!("/v1/tenants/{tenant}/audit"), &reader, 3).await;
+    let own = app
+        .audit(&format!("/v1/tenants/{tenant}/audit"), &reader, 3)
+        .await;
     assert_eq!(own.len(), 8, "{own:?}");
     assert!(own.iter().all(|e| e["tenant_id"] == tenant.as_str()));
-    let (status, _) = app.get(&format!("/v1/tenants/{other}/audit"), &reader).await;
+    let (status, _) = app
+        .get(&format!("/v1/tenants/{other}/audit"), &reader)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Append-only, even for the database owner.
-    for sql in ["UPDATE audit_log SET actor_name = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
-        let err = sqlx::query(sql).execute(app.store.pool()).await.expect_err(sql);
+    for sql in [
+        "UPDATE audit_log SET actor_name = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let err = sqlx::query(sql)
+            .execute(app.store.pool())
+            .await
+            .expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
@@ -154,7 +234,11 @@ async fn tenants_over_their_ingest_rate_or_endpoint_limit_are_refused_first() {
     let app = TestApp::spawn().await;
     let (key, tenant) = app.tenant().await;
     let (status, t) = app
-        .put(&format!("/v1/admin/tenants/{tenant}/limits"), ADMIN_TOKEN, json!({ "ingest_rate": 5, "max_endpoints": 1 }))
+        .put(
+            &format!("/v1/admin/tenants/{tenant}/limits"),
+            ADMIN_TOKEN,
+            json!({ "ingest_rate": 5, "max_endpoints": 1 }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{t}");
     assert_eq!(t["ingest_rate"], 5);
@@ -163,33 +247,59 @@ async fn tenants_over_their_ingest_rate_or_endpoint_limit_are_refused_first() {
     for _ in 0..5 {
         app.event(&key, &tenant, event.clone()).await;
     }
-    let res = app.http.post(app.url(&path)).bearer_auth(&key).json(&event).send().await.expect("send");
+    let res = app
+        .http
+        .post(app.url(&path))
+        .bearer_auth(&key)
+        .json(&event)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status().as_u16(), 429);
     assert!(res.headers().contains_key("retry-after"));
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["error"]["code"], "rate_limited");
     let (status, _) = app
-        .post(&format!("{path}/batch"), &key, json!({ "events": [event.clone(), event.clone()] }))
+        .post(
+            &format!("{path}/batch"),
+            &key,
+            json!({ "events": [event.clone(), event.clone()] }),
+        )
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     // Lift the limit and send one more: once it is stored, exactly six are,
     // so nothing refused was published.
     let (status, _) = app
-        .put(&format!("/v1/admin/tenants/{tenant}/limits"), ADMIN_TOKEN, json!({ "max_endpoints": 1 }))
+        .put(
+            &format!("/v1/admin/tenants/{tenant}/limits"),
+            ADMIN_TOKEN,
+            json!({ "max_endpoints": 1 }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let last = app.event(&key, &tenant, event).await;
-    app.wait_for_count("SELECT count(*) FROM events WHERE id = $1", &last, 1).await;
+    app.wait_for_count("SELECT count(*) FROM events WHERE id = $1", &last, 1)
+        .await;
     assert_eq!(app.count("events").await, 6);
 
     let receiver = Receiver::start().await;
     app.endpoint(&key, &tenant, &receiver.url, None).await;
     let (status, res) = app
-        .post(&format!("/v1/tenants/{tenant}/endpoints"), &key, json!({ "url": receiver.url }))
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints"),
+            &key,
+            json!({ "url": receiver.url }),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{res}");
     assert_eq!(res["error"]["code"], "quota_exceeded");
     assert_eq!(app.count("endpoints").await, 1);
-    let changes = app.audit("/v1/admin/audit?action=tenant.limits_changed", ADMIN_TOKEN, 50).await;
+    let changes = app
+        .audit(
+            "/v1/admin/audit?action=tenant.limits_changed",
+            ADMIN_TOKEN,
+            50,
+        )
+        .await;
     assert_eq!(changes.len(), 2);
 }

@@ -105,7 +105,16 @@ async fn links_sessions_and_forms_are_guarded() {
     for _ in 0..2 {
         let res = browser().get(&link).send().await.expect("get");
         assert_eq!(res.status(), StatusCode::OK);
-        assert!(res.headers().get("set-cookie").is_none());
+        let cookies: Vec<&str> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .collect();
+        assert!(
+            cookies.iter().all(|c| c.starts_with("hookrelay_open=")),
+            "no session from a GET: {cookies:?}"
+        );
     }
     let res = open_console(&client, &link).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

@@ -41,7 +41,11 @@ async fn signing_out_and_revoking_the_issuing_key_end_tenant_sessions() {
     let app = TestApp::spawn_with(|_| {}, false).await;
     let (key, tenant) = app.tenant().await;
     let (status, issuer) = app
-        .post("/v1/api-keys", ADMIN_TOKEN, json!({ "tenants": [tenant], "permissions": ["console-links"] }))
+        .post(
+            "/v1/api-keys",
+            ADMIN_TOKEN,
+            json!({ "tenants": [tenant], "permissions": ["console-links"] }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let issuer_token = issuer["key"].as_str().expect("key").to_string();
@@ -50,22 +54,51 @@ async fn signing_out_and_revoking_the_issuing_key_end_tenant_sessions() {
     let client = browser();
     let res = open_console(&client, &console_link(&app, &key, &tenant).await).await;
     let cookie = session_cookie(&res);
-    assert_eq!(status_with(&app.base, "/console/endpoints", &cookie).await, 200);
-    let out = client.post(app.url("/console/logout")).send().await.expect("logout");
+    assert_eq!(
+        status_with(&app.base, "/console/endpoints", &cookie).await,
+        200
+    );
+    let out = client
+        .post(app.url("/console/logout"))
+        .send()
+        .await
+        .expect("logout");
     assert_eq!(out.status().as_u16(), 303);
-    assert_eq!(status_with(&app.base, "/console/endpoints", &cookie).await, 401);
+    assert_eq!(
+        status_with(&app.base, "/console/endpoints", &cookie).await,
+        401
+    );
 
     // A session from the scoped key's link ends when that key is revoked.
-    let res = open_console(&browser(), &console_link(&app, &issuer_token, &tenant).await).await;
+    let res = open_console(
+        &browser(),
+        &console_link(&app, &issuer_token, &tenant).await,
+    )
+    .await;
     let cookie = session_cookie(&res);
-    assert_eq!(status_with(&app.base, "/console/endpoints", &cookie).await, 200);
+    assert_eq!(
+        status_with(&app.base, "/console/endpoints", &cookie).await,
+        200
+    );
     let (status, _) = app
-        .delete(&format!("/v1/api-keys/{}", issuer["id"].as_str().unwrap()), ADMIN_TOKEN)
+        .delete(
+            &format!("/v1/api-keys/{}", issuer["id"].as_str().unwrap()),
+            ADMIN_TOKEN,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(status_with(&app.base, "/console/endpoints", &cookie).await, 401);
-    let (_, signed_in) = app.get("/v1/admin/audit?action=console.signed_in", ADMIN_TOKEN).await;
-    assert_eq!(signed_in["data"].as_array().map(Vec::len), Some(2), "{signed_in}");
+    assert_eq!(
+        status_with(&app.base, "/console/endpoints", &cookie).await,
+        401
+    );
+    let (_, signed_in) = app
+        .get("/v1/admin/audit?action=console.signed_in", ADMIN_TOKEN)
+        .await;
+    assert_eq!(
+        signed_in["data"].as_array().map(Vec::len),
+        Some(2),
+        "{signed_in}"
+    );
 }
 
 #[tokio::test]
@@ -104,12 +137,18 @@ async fn a_new_admin_token_ends_operator_sessions_and_sign_in_is_rate_limited() 
     let mut same = app.hookrelay_command("gateway");
     same.env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN);
     let (_same, same_base) = spawn_ready(same).await;
-    assert_eq!(status_with(&same_base, "/console/admin/dead", &cookie).await, 200);
+    assert_eq!(
+        status_with(&same_base, "/console/admin/dead", &cookie).await,
+        200
+    );
     // With a new admin token, it is over.
     let mut changed = app.hookrelay_command("gateway");
     changed.env("HOOKRELAY_ADMIN_TOKEN", "a-brand-new-admin-token-0001");
     let (_changed, changed_base) = spawn_ready(changed).await;
-    assert_eq!(status_with(&changed_base, "/console/admin/dead", &cookie).await, 303);
+    assert_eq!(
+        status_with(&changed_base, "/console/admin/dead", &cookie).await,
+        303
+    );
 
     for expected in [401, 401, 429] {
         let res = browser()
@@ -126,7 +165,11 @@ async fn a_new_admin_token_ends_operator_sessions_and_sign_in_is_rate_limited() 
         .send()
         .await
         .expect("login");
-    assert_eq!(res.status().as_u16(), 429, "the address waits, even with the token");
+    assert_eq!(
+        res.status().as_u16(),
+        429,
+        "the address waits, even with the token"
+    );
     assert!(res.headers().contains_key("retry-after"));
 }
 
@@ -177,9 +220,26 @@ async fn named_operators_act_under_their_own_name() {
         .collect();
     assert_eq!(
         by_alice,
-        vec!["tenant.created", "console.signed_in", "dead_letters.replayed"],
+        vec![
+            "tenant.created",
+            "console.signed_in",
+            "dead_letters.replayed"
+        ],
         "{log}"
     );
-    let (_, added) = app.get("/v1/admin/audit?action=operator.added", ADMIN_TOKEN).await;
+    // The operator's console page shows the same entries, filtered.
+    let page = crate::console::page_text(
+        &client,
+        app.url("/console/admin/audit?action=tenant.created"),
+    )
+    .await;
+    assert!(
+        page.contains("operator alice") && page.contains("tenant.created"),
+        "{page}"
+    );
+    assert!(!page.contains("dead_letters.replayed"), "the filter holds");
+    let (_, added) = app
+        .get("/v1/admin/audit?action=operator.added", ADMIN_TOKEN)
+        .await;
     assert_eq!(added["data"][0]["actor_name"], "hookrelay operators add");
 }

@@ -104,7 +104,9 @@ pub struct TenantForm {
 pub async fn create_tenant(
     State(state): State<ConsoleState>,
     Posted {
-        session: s, form: f, ..
+        session: s,
+        form: f,
+        ..
     }: Posted<AdminSession, TenantForm>,
 ) -> Response {
     let name = given(&f.name).unwrap_or_default();
@@ -206,7 +208,9 @@ pub struct KeyForm {
 pub async fn create_key(
     State(state): State<ConsoleState>,
     Posted {
-        session: s, form: f, ..
+        session: s,
+        form: f,
+        ..
     }: Posted<AdminSession, KeyForm>,
 ) -> Response {
     let name = given(&f.name).unwrap_or_default();
@@ -239,7 +243,11 @@ pub async fn revoke_key(
     posted: Posted<AdminSession, NoFields>,
 ) -> Response {
     let id = or_page!(found::id(&id, Nav::Admin));
-    match state.actions.revoke_api_key(id, &posted.session.actor).await {
+    match state
+        .actions
+        .revoke_api_key(id, &posted.session.actor)
+        .await
+    {
         Ok(true) => Redirect::to("/console/admin/api-keys").into_response(),
         Ok(false) => view::not_found(Nav::Admin),
         Err(e) => unavailable(e, Nav::Admin),

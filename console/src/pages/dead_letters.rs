@@ -156,7 +156,11 @@ pub async fn replay(
         Ok(f) => f,
         Err(e) => return bad_request(&e),
     };
-    match state.store.create_dead_replay_job(new_id(), &filter, &s.actor).await {
+    match state
+        .store
+        .create_dead_replay_job(new_id(), &filter, &s.actor)
+        .await
+    {
         Ok(job) => Redirect::to(&format!("/console/admin/jobs/{}", job.id)).into_response(),
         Err(e) => unavailable(e, Nav::Admin),
     }

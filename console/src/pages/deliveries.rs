@@ -78,7 +78,11 @@ pub async fn replay(
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
     let id = or_page!(found::id(&id, Nav::Tenant));
-    match state.actions.replay(posted.session.tenant, id, &posted.session.actor).await {
+    match state
+        .actions
+        .replay(posted.session.tenant, id, &posted.session.actor)
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/console/deliveries/{id}")).into_response(),
         Err(e) => found::refused(e, Nav::Tenant),
     }

@@ -218,7 +218,11 @@ pub async fn save(
     id: Uuid,
     changes: EndpointChanges,
 ) -> Response {
-    match state.store.update_endpoint(s.tenant, id, changes, &s.actor).await {
+    match state
+        .store
+        .update_endpoint(s.tenant, id, changes, &s.actor)
+        .await
+    {
         Ok(Some(_)) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
         Ok(None) => view::not_found(Nav::Tenant),
         Err(e) => unavailable(e, Nav::Tenant),
@@ -244,7 +248,11 @@ pub async fn recover(
         Ok(None) => return bad_request("Choose since when to recover.", Nav::Tenant),
         Err(e) => return bad_request(&e, Nav::Tenant),
     };
-    match state.actions.recover(s.tenant, id, since, None, &s.actor).await {
+    match state
+        .actions
+        .recover(s.tenant, id, since, None, &s.actor)
+        .await
+    {
         Ok(job) => Redirect::to(&format!("/console/jobs/{}", job.id)).into_response(),
         Err(e) => found::refused(e, Nav::Tenant),
     }

@@ -1,8 +1,9 @@
 //! The console's pages, one module per page or small group: signing in, the
 //! customer's endpoints, forms, events, deliveries and jobs, and the operator's
-//! dead letters, fleet, tenants and keys. `progress` answers the live islands.
+//! dead letters, fleet, tenants, keys and audit log. `progress` answers the live islands.
 
 pub mod accounts;
+pub mod audit;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod endpoint_forms;

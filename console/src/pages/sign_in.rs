@@ -85,7 +85,11 @@ pub async fn confirm_link(
         "{OPEN_COOKIE}={nonce}; Path=/console/open; HttpOnly; SameSite=Strict; Max-Age=900{}",
         secure(&state)
     );
-    ([(header::SET_COOKIE, set)], view::open_link(&q.token, &csrf)).into_response()
+    (
+        [(header::SET_COOKIE, set)],
+        view::open_link(&q.token, &csrf),
+    )
+        .into_response()
 }
 
 /// The button's POST: uses the link up and starts the tenant's session.
@@ -223,7 +227,9 @@ pub async fn login(
 fn refused(state: &ConsoleState, address: Option<std::net::IpAddr>) -> Response {
     match state.sign_in_failures.failed(address) {
         Some(wait) => too_many(wait),
-        None => view::login(Some("That is neither the admin token nor an operator's token.")),
+        None => view::login(Some(
+            "That is neither the admin token nor an operator's token.",
+        )),
     }
 }
 

@@ -68,7 +68,10 @@ impl EndpointChanges {
             ("description", self.description.is_some()),
             ("event_types", self.event_types.is_some()),
             ("disabled", self.disabled.is_some()),
-            ("rate_limit_per_second", self.rate_limit_per_second.is_some()),
+            (
+                "rate_limit_per_second",
+                self.rate_limit_per_second.is_some(),
+            ),
             ("rate_limit_burst", self.rate_limit_burst.is_some()),
             ("max_in_flight", self.max_in_flight.is_some()),
             ("timeout_ms", self.timeout_ms.is_some()),
@@ -179,9 +182,11 @@ impl Store {
         c: EndpointChanges,
         by: &Actor,
     ) -> Result<Option<Endpoint>> {
-        let details = json!({ "fields": c.fields(), "url": c.url.as_ref().map(EndpointUrl::as_str) });
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(&format!(
-            "UPDATE endpoints SET
+        let details =
+            json!({ "fields": c.fields(), "url": c.url.as_ref().map(EndpointUrl::as_str) });
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
+            &format!(
+                "UPDATE endpoints SET
                 url = COALESCE($3, url),
                 description = COALESCE($4, description),
                 event_types = CASE WHEN $5 THEN $6 ELSE event_types END,
@@ -194,7 +199,11 @@ impl Store {
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
-        ), 16, "changed.tenant_id", "changed.id")))
+            ),
+            16,
+            "changed.tenant_id",
+            "changed.id",
+        )))
         .bind(tenant_id)
         .bind(id)
         .bind(c.url.map(EndpointUrl::into_string))

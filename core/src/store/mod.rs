@@ -30,10 +30,10 @@ pub use deliveries::{AttemptRecord, Claimed, INLINE_PAYLOAD_BYTES, NewDelivery, 
 pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
 pub use leases::Leases;
-pub use operators::OPERATOR_TOKEN_PREFIX;
 pub use master_keys::{KeyRotation, StoredSecrets};
-pub use sessions::{NewSession, OpenSession};
+pub use operators::OPERATOR_TOKEN_PREFIX;
 pub use retention::{DAYS_AHEAD, Pruned};
+pub use sessions::{NewSession, OpenSession};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

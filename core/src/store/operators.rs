@@ -29,7 +29,11 @@ impl Store {
         .bind(new_id())
         .bind(name)
         .bind(hash_api_key(&token).as_slice())
-        .bind(Pending::new(by, action::OPERATOR_ADDED, json!({ "name": name })))
+        .bind(Pending::new(
+            by,
+            action::OPERATOR_ADDED,
+            json!({ "name": name }),
+        ))
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write)?;

@@ -81,10 +81,12 @@ impl Store {
 
     /// Signs a session out.
     pub async fn end_session(&self, id: Uuid) -> Result<()> {
-        sqlx::query("UPDATE console_sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE console_sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -26,13 +26,17 @@ impl Store {
             "changed.id",
             "changed.id",
         )))
-            .bind(id)
-            .bind(uid.map(TenantUid::as_str))
-            .bind(name.as_str())
-            .bind(Pending::new(by, action::TENANT_CREATED, json!({ "name": name.as_str(), "uid": uid.map(TenantUid::as_str) })))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from_write)
+        .bind(id)
+        .bind(uid.map(TenantUid::as_str))
+        .bind(name.as_str())
+        .bind(Pending::new(
+            by,
+            action::TENANT_CREATED,
+            json!({ "name": name.as_str(), "uid": uid.map(TenantUid::as_str) }),
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_write)
     }
 
     /// Whether the tenant exists (a dead-lettered ingest message is re-checked by it).
@@ -104,10 +108,10 @@ impl Store {
     }
 
     pub async fn all_tenants(&self) -> Result<Vec<Tenant>> {
-        Ok(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants")))
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM tenants"
+        )))
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

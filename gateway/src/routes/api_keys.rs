@@ -11,9 +11,9 @@ use hookrelay_core::access::{Permission, Permissions};
 use hookrelay_core::model::ApiKey;
 use hookrelay_core::rules::KeyName;
 use hookrelay_core::store::NewKey;
-use uuid::Uuid;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 #[allow(unused_imports)]
 use super::schemas::*;

@@ -49,7 +49,10 @@ pub(super) struct AuditQuery {
 impl AuditQuery {
     fn filter(&self, tenant: Option<Uuid>) -> ApiResult<AuditFilter> {
         if let Some(a) = &self.action
-            && (a.len() > 64 || !a.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.'))
+            && (a.len() > 64
+                || !a
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.'))
         {
             return Err(ApiError::bad_request(
                 "`action` is an action name such as endpoint.updated",

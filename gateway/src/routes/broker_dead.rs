@@ -20,7 +20,11 @@ use crate::state::AppState;
 /// with the database, so the action stands even if the entry cannot be written
 /// (that is logged as an error).
 async fn record(state: &AppState, by: &hookrelay_core::audit::Actor, action: &str, details: Value) {
-    if let Err(e) = state.store.record_audit(by, action, None, None, details).await {
+    if let Err(e) = state
+        .store
+        .record_audit(by, action, None, None, details)
+        .await
+    {
         tracing::error!(error = %e, action, "cannot write the audit entry of a broker dead-letter action");
     }
 }
@@ -151,7 +155,13 @@ pub(super) async fn requeue(
         .await
         .map_err(|e| broker_down(&e))?;
     let details = json!({ "requeued": report.requeued, "refused": report.refused.len() });
-    record(&state, &by, hookrelay_core::audit::action::BROKER_DEAD_REQUEUED, details).await;
+    record(
+        &state,
+        &by,
+        hookrelay_core::audit::action::BROKER_DEAD_REQUEUED,
+        details,
+    )
+    .await;
     Ok(Json(json!(report)))
 }
 

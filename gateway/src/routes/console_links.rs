@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 #[allow(unused_imports)]
 use super::schemas::*;
 use crate::auth::Caller;
-use hookrelay_core::access::Permission;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use hookrelay_core::access::Permission;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/tenants/{tenant}/console-links", post(create))
@@ -33,7 +33,9 @@ pub(super) async fn create(
     headers: HeaderMap,
     Path(tenant): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = caller.tenant(&state, &tenant, Permission::ConsoleLinks).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::ConsoleLinks)
+        .await?;
     let (path, expires_at) = state.links.issue(
         tenant.id,
         (caller.actor.kind == hookrelay_core::audit::ActorKind::ApiKey)

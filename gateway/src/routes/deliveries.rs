@@ -9,10 +9,10 @@ use serde::Deserialize;
 #[allow(unused_imports)]
 use super::schemas::*;
 use crate::auth::Caller;
-use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, path_id};
 use crate::state::AppState;
+use hookrelay_core::access::Permission;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 #[allow(unused_imports)]
 use super::schemas::*;
 use crate::auth::Caller;
-use hookrelay_core::access::Permission;
 use crate::error::ApiResult;
 use crate::extract::{OptionalBody, path_id};
 use crate::state::AppState;
+use hookrelay_core::access::Permission;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -58,7 +58,9 @@ pub(super) async fn rotate(
     Path((tenant, id)): Path<(String, String)>,
     OptionalBody(req): OptionalBody<RotateIn>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::EndpointsWrite)
+        .await?;
     let id = path_id(&id, "endpoint")?;
     let grace = Grace::from_secs(req.grace_period_seconds)?;
     let secret = rules::secret_or_new(req.secret.as_deref())?;
@@ -88,7 +90,9 @@ pub(super) async fn test(
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::EndpointsWrite)
+        .await?;
     let id = path_id(&id, "endpoint")?;
     let delivery = state.actions.send_test(tenant.id, id).await?;
     Ok((

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 #[allow(unused_imports)]
 use super::schemas::*;
 use crate::auth::Caller;
-use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{Body, PageParams, Params, path_id};
 use crate::state::AppState;
+use hookrelay_core::access::Permission;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -171,7 +171,9 @@ pub(super) async fn create(
     Path(tenant): Path<String>,
     Body(req): Body<CreateEndpoint>,
 ) -> ApiResult<(StatusCode, Json<CreatedEndpoint>)> {
-    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::EndpointsWrite)
+        .await?;
     let settings = EndpointSettings {
         url: url(&state, &req.url)?,
         event_types: EventTypes::parse_optional(patterns(req.event_types))?,
@@ -264,7 +266,9 @@ pub(super) async fn update(
     Path((tenant, id)): Path<(String, String)>,
     Body(req): Body<UpdateEndpoint>,
 ) -> ApiResult<Json<Endpoint>> {
-    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::EndpointsWrite)
+        .await?;
     let id = path_id(&id, "endpoint")?;
     limits(
         &state,
@@ -314,9 +318,15 @@ pub(super) async fn remove(
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = caller.tenant(&state, &tenant, Permission::EndpointsWrite).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::EndpointsWrite)
+        .await?;
     let id = path_id(&id, "endpoint")?;
-    if state.store.delete_endpoint(tenant.id, id, &caller.actor).await? {
+    if state
+        .store
+        .delete_endpoint(tenant.id, id, &caller.actor)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("endpoint"))
@@ -337,7 +347,9 @@ pub(super) async fn secret(
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = caller.tenant(&state, &tenant, Permission::SecretsRead).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::SecretsRead)
+        .await?;
     let id = path_id(&id, "endpoint")?;
     let stored = state
         .store

@@ -20,11 +20,11 @@ use uuid::Uuid;
 #[allow(unused_imports)]
 use super::schemas::*;
 use crate::auth::Caller;
-use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{EventBody, PageParams, Params, path_id};
 use crate::request_id::RequestId;
 use crate::state::AppState;
+use hookrelay_core::access::Permission;
 
 pub const MAX_BATCH: usize = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -139,7 +139,9 @@ pub(super) async fn ingest(
     Path(tenant): Path<String>,
     EventBody(req): EventBody<EventIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = caller.tenant(&state, &tenant, Permission::EventsWrite).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::EventsWrite)
+        .await?;
     tracing::Span::current().record("tenant", tracing::field::display(tenant.id));
     let max = state.config.http.max_payload_bytes;
     let event = accept(tenant.id, req, max, &request_id, "")?;
@@ -173,7 +175,9 @@ pub(super) async fn ingest_batch(
     Path(tenant): Path<String>,
     EventBody(req): EventBody<BatchIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let tenant = caller.tenant(&state, &tenant, Permission::EventsWrite).await?;
+    let tenant = caller
+        .tenant(&state, &tenant, Permission::EventsWrite)
+        .await?;
     let span = tracing::Span::current();
     span.record("tenant", tracing::field::display(tenant.id));
     span.record("events", req.events.len());

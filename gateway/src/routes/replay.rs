@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 #[allow(unused_imports)]
 use super::schemas::*;
 use crate::auth::Caller;
-use hookrelay_core::access::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, path_id};
 use crate::state::AppState;
+use hookrelay_core::access::Permission;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -49,10 +49,16 @@ pub(super) async fn set(
     Path(tenant): Path<String>,
     Body(req): Body<LimitsIn>,
 ) -> ApiResult<Json<Tenant>> {
-    if req.ingest_rate.is_some_and(|r| !(1..=10_000_000).contains(&r)) {
+    if req
+        .ingest_rate
+        .is_some_and(|r| !(1..=10_000_000).contains(&r))
+    {
         return Err(ApiError::invalid("ingest_rate must be from 1 to 10000000"));
     }
-    if req.max_endpoints.is_some_and(|m| !(0..=1_000_000).contains(&m)) {
+    if req
+        .max_endpoints
+        .is_some_and(|m| !(0..=1_000_000).contains(&m))
+    {
         return Err(ApiError::invalid("max_endpoints must be from 0 to 1000000"));
     }
     let tenant = state.tenants.resolve(&state.store, &tenant).await?;

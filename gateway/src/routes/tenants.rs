@@ -12,10 +12,10 @@ use serde::Deserialize;
 #[allow(unused_imports)]
 use super::schemas::*;
 use crate::auth::Caller;
-use hookrelay_core::access::Permission;
 use crate::error::ApiResult;
 use crate::extract::{Body, PageParams, Params};
 use crate::state::AppState;
+use hookrelay_core::access::Permission;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -79,7 +79,9 @@ pub(super) async fn show(
     caller: Caller,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Tenant>> {
-    Ok(Json(caller.tenant(&state, &tenant, Permission::Read).await?))
+    Ok(Json(
+        caller.tenant(&state, &tenant, Permission::Read).await?,
+    ))
 }
 
 #[utoipa::path(

@@ -70,6 +70,7 @@ impl Actor {
 pub mod action {
     pub const TENANT_CREATED: &str = "tenant.created";
     pub const TENANT_LIMITS_CHANGED: &str = "tenant.limits_changed";
+    pub const TENANT_DELETED: &str = "tenant.deleted";
     pub const ENDPOINT_CREATED: &str = "endpoint.created";
     pub const ENDPOINT_UPDATED: &str = "endpoint.updated";
     pub const ENDPOINT_DELETED: &str = "endpoint.deleted";
@@ -87,8 +88,9 @@ pub mod action {
     pub const CONSOLE_SIGN_IN: &str = "console.signed_in";
     pub const OPERATOR_ADDED: &str = "operator.added";
 
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 19] = [
         TENANT_CREATED,
+        TENANT_DELETED,
         TENANT_LIMITS_CHANGED,
         ENDPOINT_CREATED,
         ENDPOINT_UPDATED,

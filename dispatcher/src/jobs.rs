@@ -1,5 +1,5 @@
-//! Works durable bulk jobs (recover, dead-letter replay) chunk by chunk; any
-//! dispatcher may run it.
+//! Works durable bulk jobs (recover, dead-letter replay, tenant deletion) chunk
+//! by chunk; any dispatcher may run it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,13 @@ impl JobWorker {
                     }
                     false
                 }
-                Ok(None) => true,
+                Ok(None) => match self.store.work_tenant_deletion_chunk().await {
+                    Ok(found) => found.is_none(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleting a tenant failed; retrying");
+                        true
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "working a job failed; retrying");
                     true

@@ -23,12 +23,24 @@ impl TenantCache {
         }
     }
 
-    /// Loads every tenant (at start), so ingest works even if Postgres is down later.
+    /// Forgets a deleted tenant at once (other gateways at their next refresh).
+    pub fn remove(&self, tenant: &Tenant) {
+        let mut map = self.by_key.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, t| t.id != tenant.id);
+    }
+
+    /// Loads every tenant (at start, then at each refresh, which also forgets
+    /// deleted ones), so ingest works even if Postgres is down later.
     pub async fn preload(&self, store: &Store) -> Result<usize, hookrelay_core::store::StoreError> {
         let all = store.all_tenants().await?;
+        let mut map = HashMap::with_capacity(all.len() * 2);
         for t in &all {
-            self.insert(t);
+            map.insert(t.id.to_string(), t.clone());
+            if let Some(uid) = &t.uid {
+                map.insert(uid.clone(), t.clone());
+            }
         }
+        *self.by_key.write().unwrap_or_else(|p| p.into_inner()) = map;
         Ok(all.len())
     }
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Fairness between tenants: a quiet tenant's end-to-end p99, first alone, then while
 # another tenant bursts at 20 times its rate (each tenant has its own loadtest
-# process, receivers and endpoints). QUIET is the quiet tenant's events/s.
+# process, receivers and endpoints). QUIET is the quiet tenant's events/s (one per
+# request); the loud tenant sends in batches of LOUD_BATCH, as a bulk producer does.
 source "$(dirname "$0")/lib.sh"
 start serve
-QUIET="${QUIET:-300}"
+QUIET="${QUIET:-200}"
 SECONDS_RUN="${SECONDS_RUN:-30}"
 p99() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["e2e_p99_ms"], d["missing"], d["deliveries_per_s"])'; }
 quiet=(--rate "$QUIET" --events $((QUIET * SECONDS_RUN)) --fanout 1 --endpoints 10 --deadline 180)
-loud=(--rate $((QUIET * 20)) --events $((QUIET * 20 * SECONDS_RUN)) --fanout 1 --endpoints 10 --deadline 180)
+loud=(--rate $((QUIET * 20)) --batch "${LOUD_BATCH:-20}" --events $((QUIET * 20 * SECONDS_RUN)) --fanout 1 --endpoints 10 --deadline 180)
 read -r alone lost1 _ < <(loadtest "${quiet[@]}" | p99)
 "$LOADTEST" --api "$API" --json "${loud[@]}" >"$WORK/loud.json" &
 LOUD=$!

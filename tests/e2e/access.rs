@@ -152,11 +152,24 @@ fn routes() -> Vec<(&'static str, &'static str, Needs, Value)> {
             Value::Null,
         ),
         ("GET", "/v1/jobs/{job}", Permission("read"), Value::Null),
+        (
+            "GET",
+            "/v1/tenant-deletions/{deletion}",
+            Permission("tenants:write"),
+            Value::Null,
+        ),
         // Last: it deletes the endpoint the routes above use.
         (
             "DELETE",
             "/v1/tenants/{tenant}/endpoints/{endpoint}",
             Permission("endpoints:write"),
+            Value::Null,
+        ),
+        // Very last of the producer routes: it deletes the tenant.
+        (
+            "DELETE",
+            "/v1/tenants/{tenant}",
+            Permission("tenants:write"),
             Value::Null,
         ),
         ("GET", "/v1/api-keys", Operator, Value::Null),
@@ -339,6 +352,34 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
     let (_, spare) = app.post("/v1/api-keys", ADMIN_TOKEN, json!({})).await;
     let spare = spare["id"].as_str().expect("key id").to_string();
 
+    // A deletion to look at: of a tenant the scoped keys below reach too.
+    let (_, doomed) = app
+        .post("/v1/tenants", &full, json!({ "name": "Doomed" }))
+        .await;
+    let doomed = doomed["id"].as_str().expect("id").to_string();
+    // For each route: this tenant's key with every permission but the one the
+    // route needs, and one with only that one (made while `doomed` exists).
+    let mut keys = Vec::new();
+    for (_, _, needs, _) in routes() {
+        keys.push(match needs {
+            Needs::Operator => None,
+            Needs::Permission(p) | Needs::Global(p) => {
+                let others: Vec<&str> = ALL.iter().copied().filter(|q| *q != p).collect();
+                let lacking = app
+                    .scoped_key(Some(&[&tenant, &doomed]), Some(others))
+                    .await;
+                let scope: Option<&[&str]> = match needs {
+                    Needs::Global(_) => None,
+                    _ => Some(&[tenant.as_str(), doomed.as_str()]),
+                };
+                Some((lacking, app.scoped_key(scope, Some(vec![p])).await))
+            }
+        });
+    }
+    let (status, deletion) = app.delete(&format!("/v1/tenants/{doomed}"), &full).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deletion}");
+    let deletion = deletion["id"].as_str().expect("deletion").to_string();
+
     let elsewhere = app.scoped_key(Some(&[&other]), None).await;
     let fill = |p: &str| {
         p.replace("{tenant}", &tenant)
@@ -346,10 +387,11 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
             .replace("{endpoint}", &endpoint)
             .replace("{event}", &event)
             .replace("{job}", &job)
+            .replace("{deletion}", &deletion)
             .replace("{key}", &spare)
             .replace("{message}", "none")
     };
-    for (method, path, needs, body) in routes() {
+    for ((method, path, needs, body), keys) in routes().into_iter().zip(keys) {
         let url = fill(path);
         let what = format!("{method} {path}");
         match needs {
@@ -371,7 +413,10 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
             Needs::Permission(p) | Needs::Global(p) => {
                 // Another tenant's key, with every permission: the tenant is not found.
                 let (status, res) = app.call(method, &url, &elsewhere, &body).await;
-                if path.contains("{tenant}") || path.starts_with("/v1/jobs") {
+                if path.contains("{tenant}")
+                    || path.contains("{job}")
+                    || path.contains("{deletion}")
+                {
                     assert_eq!(
                         status,
                         StatusCode::NOT_FOUND,
@@ -397,18 +442,11 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
                         "a scoped key lists only its tenants"
                     );
                 }
-                // This tenant's key with every permission but the one the route needs.
-                let others: Vec<&str> = ALL.iter().copied().filter(|q| *q != p).collect();
-                let lacking = app.scoped_key(Some(&[&tenant]), Some(others)).await;
+                let (lacking, only) = keys.expect("keys for a producer route");
                 let (status, res) = app.call(method, &url, &lacking, &body).await;
                 assert_eq!(status, StatusCode::FORBIDDEN, "{what} without {p}: {res}");
                 assert_eq!(res["error"]["code"], "forbidden", "{what}");
                 // And with only that permission, it works.
-                let scope: Option<&[&str]> = match needs {
-                    Needs::Global(_) => None,
-                    _ => Some(&[tenant.as_str()]),
-                };
-                let only = app.scoped_key(scope, Some(vec![p])).await;
                 let (status, res) = app.call(method, &url, &only, &body).await;
                 assert!(status.is_success(), "{what} with {p}: {status} {res}");
             }

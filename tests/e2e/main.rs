@@ -29,5 +29,6 @@ mod retention;
 mod retries;
 mod sessions;
 mod ssrf;
+mod tenant_deletion;
 mod tls;
 mod traces;

@@ -15,6 +15,7 @@ mod master_keys;
 mod operators;
 mod retention;
 mod sessions;
+mod tenant_deletions;
 mod tenants;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use master_keys::{KeyRotation, StoredSecrets};
 pub use operators::OPERATOR_TOKEN_PREFIX;
 pub use retention::{DAYS_AHEAD, Pruned};
 pub use sessions::{NewSession, OpenSession};
+pub use tenant_deletions::{TENANT_DELETED, TenantDeletion};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

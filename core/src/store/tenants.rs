@@ -41,18 +41,18 @@ impl Store {
 
     /// Whether the tenant exists (a dead-lettered ingest message is re-checked by it).
     pub async fn tenant_exists(&self, id: Uuid) -> Result<bool> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL)",
         )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Finds a tenant by id (when `key` parses as one) or by uid.
     pub async fn find_tenant(&self, key: &str) -> Result<Option<Tenant>> {
         let id = Uuid::parse_str(key).ok();
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants WHERE id = $1 OR uid = $2 ORDER BY (id = $1) DESC LIMIT 1")))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants WHERE (id = $1 OR uid = $2) AND deleted_at IS NULL ORDER BY (id = $1) DESC LIMIT 1")))
             .bind(id)
             .bind(key)
             .fetch_optional(&self.pool)
@@ -68,7 +68,7 @@ impl Store {
     ) -> Result<Vec<Tenant>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tenants
-             WHERE ($1::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM tenants WHERE id = $1))
+             WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM tenants WHERE id = $1))
                AND ($3::uuid[] IS NULL OR id = ANY($3))
              ORDER BY created_at DESC, id DESC LIMIT $2"
         )))
@@ -89,7 +89,7 @@ impl Store {
     ) -> Result<Option<Tenant>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
             &format!(
-                "UPDATE tenants SET ingest_rate = $2, max_endpoints = $3 WHERE id = $1 RETURNING {COLUMNS}"
+                "UPDATE tenants SET ingest_rate = $2, max_endpoints = $3 WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
             ),
             4,
             "changed.id",
@@ -109,7 +109,7 @@ impl Store {
 
     pub async fn all_tenants(&self) -> Result<Vec<Tenant>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM tenants"
+            "SELECT {COLUMNS} FROM tenants WHERE deleted_at IS NULL"
         )))
         .fetch_all(&self.pool)
         .await?)

@@ -13,6 +13,7 @@ mod events;
 mod health;
 mod replay;
 pub mod schemas;
+mod tenant_deletion;
 mod tenant_limits;
 mod tenants;
 
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(console_links::router())
         .merge(audit::router())
         .merge(tenant_limits::router())
+        .merge(tenant_deletion::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

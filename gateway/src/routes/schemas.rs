@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     admin, api_keys, audit, broker_dead, console_links, deliveries, endpoint_actions, endpoints,
-    events, health, replay, tenant_limits, tenants,
+    events, health, replay, tenant_deletion, tenant_limits, tenants,
 };
 use crate::error::ErrorCode;
 
@@ -343,6 +343,7 @@ impl Modify for Contract {
         admin::list, admin::stats, admin::replay, admin::purge, admin::show,
         broker_dead::list, broker_dead::show, broker_dead::requeue, broker_dead::purge,
         audit::list_all, audit::list_tenant, tenant_limits::set,
+        tenant_deletion::remove, tenant_deletion::show,
     ),
     components(schemas(ErrorBody, ErrorDetail, AuditEntry, Tenant, Endpoint, Event, Delivery, Attempt, Job, ApiKey, RequeueReport, admin::Filter, broker_dead::Selection)),
     servers((url = "http://127.0.0.1:8080", description = "A local installation (HOOKRELAY_LISTEN)")),

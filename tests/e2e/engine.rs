@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::helpers::{Receiver, TestApp, broker_channel};
 
-fn ingest_body(tenant: Uuid, n: usize) -> Vec<u8> {
+pub(crate) fn ingest_body(tenant: Uuid, n: usize) -> Vec<u8> {
     let events: Vec<_> = (0..n)
         .map(|i| {
             json!({

@@ -88,6 +88,14 @@ async fn a_deleted_tenant_is_gone_at_once_for_the_api_and_then_from_the_database
         1,
         "only the other tenant's attempt is left"
     );
+    // An event of it still queued for the router is dead-lettered, not retried.
+    let ingest = app.config.topology().ingest_queue();
+    let gone: uuid::Uuid = tenant.parse().expect("uuid");
+    app.publisher()
+        .publish_all(&[(ingest, crate::engine::ingest_body(gone, 1))])
+        .await
+        .expect("published");
+    app.wait_for_broker_dead(1).await;
     let (status, _) = app.get(&format!("/v1/tenants/{other}"), &other_key).await;
     assert_eq!(status, StatusCode::OK);
     let (_, log) = app

@@ -31,6 +31,14 @@ async fn a_deleted_tenant_is_gone_at_once_for_the_api_and_then_from_the_database
     .await;
     ok.wait_for(4).await;
     failing.wait_for(3).await;
+    // Recorded as delivered: only the failing endpoint's deliveries are still owed.
+    app.wait_for_delivered(4).await;
+    app.wait_for_query(
+        "SELECT count(*) FROM deliveries WHERE status = 'failed'",
+        None,
+        3,
+    )
+    .await;
 
     let (status, deletion) = app.delete(&format!("/v1/tenants/{tenant}"), &key).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{deletion}");

@@ -343,7 +343,7 @@ impl Modify for Contract {
         admin::list, admin::stats, admin::replay, admin::purge, admin::show,
         broker_dead::list, broker_dead::show, broker_dead::requeue, broker_dead::purge,
         audit::list_all, audit::list_tenant, tenant_limits::set,
-        tenant_deletion::remove, tenant_deletion::show,
+        tenant_deletion::delete_tenant, tenant_deletion::show_deletion,
     ),
     components(schemas(ErrorBody, ErrorDetail, AuditEntry, Tenant, Endpoint, Event, Delivery, Attempt, Job, ApiKey, RequeueReport, admin::Filter, broker_dead::Selection)),
     servers((url = "http://127.0.0.1:8080", description = "A local installation (HOOKRELAY_LISTEN)")),

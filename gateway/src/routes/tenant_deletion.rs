@@ -19,8 +19,8 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/tenants/{tenant}", delete(remove))
-        .route("/v1/tenant-deletions/{id}", get(show))
+        .route("/v1/tenants/{tenant}", delete(delete_tenant))
+        .route("/v1/tenant-deletions/{id}", get(show_deletion))
 }
 
 #[utoipa::path(
@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
     responses((status = 202, description = "Deleted for the API at once; its rows go in chunks", body = TenantDeletion)),
     security(("producer_key" = []), ("admin_token" = [])),
 )]
-pub(super) async fn remove(
+pub(super) async fn delete_tenant(
     State(state): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
@@ -58,7 +58,7 @@ pub(super) async fn remove(
     responses((status = 200, description = "The deletion", body = TenantDeletion)),
     security(("producer_key" = []), ("admin_token" = [])),
 )]
-pub(super) async fn show(
+pub(super) async fn show_deletion(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,

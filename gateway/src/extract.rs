@@ -19,10 +19,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let axum::Json(mut value) = axum::Json::<Value>::from_request(req, state).await?;
+        object(&value)?;
         integral_numbers(&mut value);
         serde_json::from_value(value)
             .map(Body)
             .map_err(|e| ApiError::invalid(e.to_string()))
+    }
+}
+
+/// Every body is a JSON object: serde would also fill a struct from an array.
+fn object(value: &Value) -> Result<(), ApiError> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("the body must be a JSON object"))
     }
 }
 
@@ -76,6 +86,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalB
         if value.is_null() {
             return Ok(OptionalBody(T::default()));
         }
+        object(&value)?;
         integral_numbers(&mut value);
         serde_json::from_value(value)
             .map(OptionalBody)

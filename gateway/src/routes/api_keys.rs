@@ -48,7 +48,8 @@ pub(super) struct CreateKey {
     #[serde(default)]
     #[schema(min_items = 1, example = json!(["events:write"]))]
     permissions: Option<Vec<KeyPermission>>,
-    /// When the key stops working (in the future); absent: never.
+    /// When the key stops working (a time already past makes a key that never
+    /// works); absent: never.
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
 }
@@ -100,7 +101,7 @@ async fn scope(state: &AppState, given: Option<Vec<String>>) -> ApiResult<Option
     for t in &given {
         let tenant = state.tenants.resolve(&state.store, t).await.map_err(|e| {
             if e.code == crate::error::ErrorCode::NotFound {
-                ApiError::invalid(format!("tenants: no tenant {t:?}"))
+                ApiError::not_found(&format!("tenant {t:?} (in tenants)"))
             } else {
                 e
             }
@@ -119,7 +120,10 @@ async fn scope(state: &AppState, given: Option<Vec<String>>) -> ApiResult<Option
     tag = "api-keys",
     summary = "Create a producer API key (shown once), with its scope, permissions and expiry",
     request_body(content = Option<CreateKey>, description = "Optional: an empty body makes an unnamed key"),
-    responses((status = 201, description = "The key; only its hash is kept", body = CreatedKey)),
+    responses(
+        (status = 201, description = "The key; only its hash is kept", body = CreatedKey),
+        (status = 404, description = "A tenant it names does not exist", body = ErrorBody),
+    ),
     security(("admin_token" = [])),
 )]
 pub(super) async fn create(
@@ -143,9 +147,6 @@ pub(super) async fn create(
             set
         }
     };
-    if req.expires_at.is_some_and(|e| e <= Utc::now()) {
-        return Err(ApiError::invalid("expires_at must be in the future"));
-    }
     let tenants = scope(&state, req.tenants).await?;
     let new = NewKey {
         name: &name,

@@ -66,7 +66,7 @@ pub fn refused(e: ActionError, nav: Nav) -> Response {
             view::message(StatusCode::BAD_REQUEST, "Check the form", &e.0, nav)
         }
         ActionError::TooManyEndpoints => view::message(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::CONFLICT,
             "Endpoint limit reached",
             &e.to_string(),
             nav,

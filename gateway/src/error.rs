@@ -42,7 +42,8 @@ pub enum ErrorCode {
     /// Too many requests: the tenant's ingest rate, or failed authentications from
     /// this address (`retry-after` says when to try again).
     RateLimited,
-    /// The tenant is at one of its limits (e.g. its number of endpoints).
+    /// The tenant is at one of its limits (e.g. its number of endpoints): `409`,
+    /// since the same request succeeds once the tenant is under it again.
     QuotaExceeded,
     /// The database or the broker is unreachable; retry (`retry-after` says when).
     Unavailable,
@@ -96,15 +97,16 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest | Self::InvalidJson | Self::InvalidBody => StatusCode::BAD_REQUEST,
-            Self::ValidationFailed | Self::QuotaExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict | Self::EndpointDisabled | Self::SecretUnreadable => {
-                StatusCode::CONFLICT
-            }
+            Self::Conflict
+            | Self::EndpointDisabled
+            | Self::SecretUnreadable
+            | Self::QuotaExceeded => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,

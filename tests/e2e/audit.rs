@@ -291,7 +291,7 @@ async fn tenants_over_their_ingest_rate_or_endpoint_limit_are_refused_first() {
             json!({ "url": receiver.url }),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{res}");
+    assert_eq!(status, StatusCode::CONFLICT, "{res}");
     assert_eq!(res["error"]["code"], "quota_exceeded");
     assert_eq!(app.count("endpoints").await, 1);
     let changes = app

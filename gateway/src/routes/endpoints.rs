@@ -162,7 +162,10 @@ fn limits(state: &AppState, l: Limits) -> ApiResult<Limits> {
     summary = "Add an endpoint",
     params(("tenant" = String, Path, description = "The tenant's id or its uid")),
     request_body = CreateEndpoint,
-    responses((status = 201, description = "Created, with its signing secret (shown here and at /secret)", body = CreatedEndpoint)),
+    responses(
+        (status = 201, description = "Created, with its signing secret (shown here and at /secret)", body = CreatedEndpoint),
+        (status = 409, description = "The tenant is at its endpoint limit (`quota_exceeded`)", body = ErrorBody),
+    ),
     security(("producer_key" = []), ("admin_token" = [])),
 )]
 pub(super) async fn create(

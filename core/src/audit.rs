@@ -87,26 +87,4 @@ pub mod action {
     pub const CONSOLE_LINK_ISSUED: &str = "console_link.issued";
     pub const CONSOLE_SIGN_IN: &str = "console.signed_in";
     pub const OPERATOR_ADDED: &str = "operator.added";
-
-    pub const ALL: [&str; 19] = [
-        TENANT_CREATED,
-        TENANT_DELETED,
-        TENANT_LIMITS_CHANGED,
-        ENDPOINT_CREATED,
-        ENDPOINT_UPDATED,
-        ENDPOINT_DELETED,
-        SECRET_READ,
-        SECRET_ROTATED,
-        KEY_CREATED,
-        KEY_REVOKED,
-        DELIVERY_REPLAYED,
-        ENDPOINT_RECOVERED,
-        DEAD_REPLAYED,
-        DEAD_PURGED,
-        BROKER_DEAD_REQUEUED,
-        BROKER_DEAD_PURGED,
-        CONSOLE_LINK_ISSUED,
-        CONSOLE_SIGN_IN,
-        OPERATOR_ADDED,
-    ];
 }

@@ -47,10 +47,13 @@ impl KeyCache {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn insert(&self, hash: [u8; 32], grant: Grant) {
+    /// Knows this key from now on; returns its grant as held.
+    pub fn insert(&self, hash: [u8; 32], grant: Grant) -> Arc<Grant> {
+        let grant = Arc::new(grant);
         let mut known = self.known();
         known.refused.remove(&hash);
-        known.valid.insert(hash, Arc::new(grant));
+        known.valid.insert(hash, grant.clone());
+        grant
     }
 
     /// Forgets a revoked key at once (other processes forget it at their next refresh).

@@ -159,10 +159,7 @@ async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
         None if !token.starts_with(KEY_PREFIX) || state.keys.recently_refused(&hash) => None,
         // Not cached: perhaps created through another gateway moments ago.
         None => match state.store.find_api_key(&hash).await? {
-            Some(g) => {
-                state.keys.insert(hash, g);
-                state.keys.get(&hash)
-            }
+            Some(g) => Some(state.keys.insert(hash, g)),
             None => {
                 state.keys.refuse(hash);
                 None

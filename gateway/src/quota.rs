@@ -101,10 +101,10 @@ mod tests {
         }
         let t = tenant(Some(5));
         assert!(quotas.take(&t, 5).is_ok());
-        let e = quotas.take(&t, 1).unwrap_err();
+        let e = quotas.take(&t, 1).expect_err("over the rate");
         assert_eq!(e.code, crate::error::ErrorCode::RateLimited);
         assert!(e.retry_after.is_some_and(|s| s >= 1));
-        let e = quotas.take(&t, 6).unwrap_err();
+        let e = quotas.take(&t, 6).expect_err("more than a second's worth");
         assert!(e.message.contains("batch of 6"), "{}", e.message);
     }
 }

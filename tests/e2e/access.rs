@@ -278,18 +278,7 @@ impl TestApp {
             "GET" => self.get(path, token).await,
             "DELETE" => self.delete(path, token).await,
             "PATCH" => self.patch(path, token, body.clone()).await,
-            "PUT" => {
-                let res = self
-                    .http
-                    .put(self.url(path))
-                    .bearer_auth(token)
-                    .json(body)
-                    .send()
-                    .await
-                    .expect("put");
-                let status = StatusCode::from_u16(res.status().as_u16()).expect("status");
-                (status, res.json().await.unwrap_or(Value::Null))
-            }
+            "PUT" => self.put(path, token, body.clone()).await,
             _ => self.post(path, token, body.clone()).await,
         }
     }

@@ -8,19 +8,6 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
 
 impl TestApp {
-    async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .put(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("put");
-        let status = StatusCode::from_u16(res.status().as_u16()).expect("status");
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
     /// Every audit entry, newest first, read page by page (`limit` per page).
     async fn audit(&self, path: &str, token: &str, limit: usize) -> Vec<Value> {
         let mut all = Vec::new();
@@ -57,8 +44,8 @@ async fn every_change_is_recorded_with_who_where_and_which_request_and_no_secret
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     let (key_id, token) = (
-        key["id"].as_str().unwrap().to_string(),
-        key["key"].as_str().unwrap().to_string(),
+        key["id"].as_str().expect("id").to_string(),
+        key["key"].as_str().expect("key").to_string(),
     );
     let (_, tenant) = app
         .post("/v1/tenants", &token, json!({ "name": "Acme" }))
@@ -125,7 +112,7 @@ async fn every_change_is_recorded_with_who_where_and_which_request_and_no_secret
     let actions: Vec<&str> = entries
         .iter()
         .rev()
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| e["action"].as_str().expect("action"))
         .collect();
     assert_eq!(
         actions,

@@ -270,6 +270,11 @@ impl TestApp {
         .await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.put(self.url(path)).bearer_auth(token).json(&body))
+            .await
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.send(self.http.delete(self.url(path)).bearer_auth(token))
             .await

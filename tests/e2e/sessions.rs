@@ -82,7 +82,7 @@ async fn signing_out_and_revoking_the_issuing_key_end_tenant_sessions() {
     );
     let (status, _) = app
         .delete(
-            &format!("/v1/api-keys/{}", issuer["id"].as_str().unwrap()),
+            &format!("/v1/api-keys/{}", issuer["id"].as_str().expect("id")),
             ADMIN_TOKEN,
         )
         .await;
@@ -216,7 +216,7 @@ async fn named_operators_act_under_their_own_name() {
         .expect("data")
         .iter()
         .filter(|e| e["actor_kind"] == "operator" && e["actor_name"] == "alice")
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| e["action"].as_str().expect("action"))
         .collect();
     assert_eq!(
         by_alice,

@@ -246,6 +246,12 @@ pub struct QuotaSettings {
     #[arg(long = "tenant-ingest-rate", env = "HOOKRELAY_TENANT_INGEST_RATE", default_value = "0",
           value_parser = RangedU64ValueParser::<u32>::new().range(0..=10_000_000))]
     pub ingest_rate: u32,
+    /// Events per second a tenant may send through one gateway in the priority
+    /// ingest lane while other tenants send too; above it and above its fair share
+    /// of the gateway's events, its excess takes the bulk lane. 0: one lane.
+    #[arg(long = "tenant-priority-rate", env = "HOOKRELAY_TENANT_PRIORITY_RATE", default_value = "500",
+          value_parser = RangedU64ValueParser::<u32>::new().range(0..=10_000_000))]
+    pub priority_rate: u32,
     /// Endpoints one tenant may have; a tenant's own max_endpoints replaces it.
     #[arg(long = "tenant-max-endpoints", env = "HOOKRELAY_TENANT_MAX_ENDPOINTS", default_value = "1000",
           value_parser = RangedU64ValueParser::<u32>::new().range(0..=1_000_000))]
@@ -968,7 +974,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 53, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 54, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -97,11 +97,11 @@ async fn sample_broker(
         return false;
     };
     let dead_queue = topology.dead_letter_queue();
-    let ingest_queue = topology.ingest_queue();
+    let ingest_queues = topology.ingest_queues();
     let (mut ingest, mut shards, mut dead) = (0u64, 0u64, 0u64);
     for (name, n) in depths {
         let n = u64::from(n);
-        if name == ingest_queue {
+        if ingest_queues.contains(&name) {
             ingest += n;
         } else if name == dead_queue {
             dead += n;

@@ -1,6 +1,6 @@
 //! hookrelay-dispatcher: turns accepted events into signed deliveries.
 //!
-//! One `Dispatcher` runs the router (ingest queue → events and delivery rows →
+//! One `Dispatcher` runs the router (ingest lanes → events and delivery rows →
 //! shard queues) and a sender per delivery shard (shard queue → signed POST →
 //! attempt on record → ack) for each shard it leases in Postgres: dispatchers
 //! share the shards fairly, and single active consumer on each shard queue keeps
@@ -217,10 +217,10 @@ impl Dispatcher {
 
         let session = shutdown.child_token();
         let mut loops: JoinSet<(Option<u16>, Result<(), DispatchError>)> = JoinSet::new();
-        {
+        for lane in [queue::IngestLane::Priority, queue::IngestLane::Bulk] {
             let (router, connection, session) =
                 (router.clone(), connection.clone(), session.clone());
-            loops.spawn(async move { (None, router.run(&connection, session).await) });
+            loops.spawn(async move { (None, router.run(&connection, lane, session).await) });
         }
         let mut shards = ShardSet::default();
         let heartbeat = self.config.dispatcher.shard_heartbeat;

@@ -5,6 +5,9 @@
 //! dead-lettered with the reason; the rest of the batch is routed. While the
 //! database or the shard queues are away, the batch is held and retried, never
 //! requeued in a loop.
+//!
+//! Each ingest lane has its own router loop, so a tenant's burst in the bulk lane
+//! never holds a batch of the priority lane behind it (see the gateway's `lanes`).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use hookrelay_core::Store;
-use hookrelay_core::queue::{IngestMessage, Publisher};
+use hookrelay_core::queue::{IngestLane, IngestMessage, Publisher};
 use hookrelay_core::store::{NewDelivery, NewEvent};
 use lapin::message::Delivery;
 use lapin::options::{
@@ -46,13 +49,15 @@ pub struct Router {
 }
 
 impl Router {
-    /// Consumes until `cancel` fires or the channel fails; in-flight batches finish first.
+    /// Consumes `lane` until `cancel` fires or the channel fails; in-flight batches
+    /// finish first.
     pub async fn run(
         &self,
         connection: &Connection,
+        lane: IngestLane,
         cancel: CancellationToken,
     ) -> Result<(), DispatchError> {
-        let topology = self.publisher.topology();
+        let queue = self.publisher.topology().ingest_lane(lane);
         let channel = connection.create_channel().await?;
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
@@ -60,7 +65,7 @@ impl Router {
         let tag = format!("router-{}", Uuid::new_v4());
         let mut consumer = channel
             .basic_consume(
-                topology.ingest_queue().into(),
+                queue.as_str().into(),
                 tag.as_str().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -87,7 +92,7 @@ impl Router {
                     _ => break,
                 }
             }
-            self.handle_batch(&channel, batch, &cancel).await?;
+            self.handle_batch(&channel, &queue, batch, &cancel).await?;
         }
         let _ = channel
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
@@ -99,6 +104,7 @@ impl Router {
     async fn handle_batch(
         &self,
         channel: &Channel,
+        queue: &str,
         batch: Vec<Delivery>,
         cancel: &CancellationToken,
     ) -> lapin::Result<()> {
@@ -131,7 +137,7 @@ impl Router {
                 }
                 Err(e) => {
                     let reason = format!("unparseable ingest message: {e}");
-                    self.dead_letter(&message, &reason, cancel).await;
+                    self.dead_letter(&message, queue, &reason, cancel).await;
                 }
             }
         }
@@ -206,18 +212,23 @@ impl Router {
         for (message, reason) in good.into_iter().zip(refused) {
             match reason {
                 None => isolate::ack(&message.acker).await,
-                Some(reason) => self.dead_letter(&message, &reason, cancel).await,
+                Some(reason) => self.dead_letter(&message, queue, &reason, cancel).await,
             }
         }
         Ok(())
     }
 
-    async fn dead_letter(&self, message: &Delivery, reason: &str, cancel: &CancellationToken) {
-        let queue = self.publisher.topology().ingest_queue();
+    async fn dead_letter(
+        &self,
+        message: &Delivery,
+        queue: &str,
+        reason: &str,
+        cancel: &CancellationToken,
+    ) {
         isolate::dead_letter(
             &self.publisher,
             &message.acker,
-            &queue,
+            queue,
             &message.data,
             reason,
             cancel,

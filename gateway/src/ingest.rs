@@ -11,12 +11,14 @@
 //! every message is confirmed on its own, so one the broker refuses (RabbitMQ 4
 //! refuses messages over 16 MiB by default) fails only the requests in it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use hookrelay_core::queue::{IngestEvent, IngestMessage, PublishError, Publisher};
+use hookrelay_core::queue::{IngestEvent, IngestLane, IngestMessage, PublishError, Publisher};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
+
+use crate::lanes::LaneChooser;
 
 /// Events merged into one round of publishes, at most (one request may exceed it alone).
 const MAX_EVENTS_PER_ROUND: usize = 1000;
@@ -63,10 +65,12 @@ fn size_of(events: &[IngestEvent]) -> usize {
 impl IngestBatcher {
     /// Starts the batching task; it ends when every handle is dropped. At most
     /// `budget_bytes` of events wait for their confirm at once.
-    pub fn spawn(publisher: Arc<Publisher>, budget_bytes: usize) -> Self {
+    /// `priority_rate` is `HOOKRELAY_TENANT_PRIORITY_RATE` (see `lanes`).
+    pub fn spawn(publisher: Arc<Publisher>, budget_bytes: usize, priority_rate: u32) -> Self {
         let budget_bytes = budget_bytes.clamp(1, u32::MAX as usize);
         let (tx, rx) = mpsc::channel(16 * 1024);
-        tokio::spawn(run(publisher, rx));
+        let lanes = LaneChooser::new(priority_rate, tokio::time::Instant::now());
+        tokio::spawn(run(publisher, rx, lanes));
         Self {
             tx,
             budget: Arc::new(Semaphore::new(budget_bytes)),
@@ -111,7 +115,7 @@ impl IngestBatcher {
     }
 }
 
-async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
+async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>, mut lanes: LaneChooser) {
     let rounds = Arc::new(Semaphore::new(ROUNDS_IN_FLIGHT));
     loop {
         let Ok(permit) = rounds.clone().acquire_owned().await else {
@@ -131,11 +135,26 @@ async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>) {
             }
         }
         let publisher = publisher.clone();
+        let bulk = bulk_tenants(&mut lanes, &round);
         tokio::spawn(async move {
-            publish_round(&publisher, round).await;
+            publish_round(&publisher, round, bulk).await;
             drop(permit);
         });
     }
+}
+
+/// The tenants of a round whose events take the bulk lane.
+fn bulk_tenants(lanes: &mut LaneChooser, round: &[Pending]) -> HashSet<Uuid> {
+    let mut events: HashMap<Uuid, usize> = HashMap::new();
+    for p in round {
+        *events.entry(p.tenant_id).or_default() += p.events.len();
+    }
+    let now = tokio::time::Instant::now();
+    events
+        .into_iter()
+        .filter(|&(tenant, n)| lanes.choose(tenant, n, now) == IngestLane::Bulk)
+        .map(|(tenant, _)| tenant)
+        .collect()
 }
 
 /// Splits `items` in order into groups of at most `max` bytes each; an item larger
@@ -162,8 +181,8 @@ type Waiter = oneshot::Sender<Result<(), PublishError>>;
 
 /// One message per tenant (more when its requests exceed `MAX_MESSAGE_BYTES`);
 /// every request learns the outcome of its own message.
-async fn publish_round(publisher: &Publisher, round: Vec<Pending>) {
-    let queue = publisher.topology().ingest_queue();
+async fn publish_round(publisher: &Publisher, round: Vec<Pending>, bulk: HashSet<Uuid>) {
+    let topology = publisher.topology();
     let mut by_tenant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
     for p in round {
         by_tenant.entry(p.tenant_id).or_default().push(p);
@@ -173,6 +192,12 @@ async fn publish_round(publisher: &Publisher, round: Vec<Pending>) {
     // The budget is given back once every request of the round is answered.
     let mut budgets = Vec::new();
     for (tenant_id, requests) in by_tenant {
+        let lane = if bulk.contains(&tenant_id) {
+            IngestLane::Bulk
+        } else {
+            IngestLane::Priority
+        };
+        let queue = topology.ingest_lane(lane);
         for group in pack(requests, |p| p.bytes, MAX_MESSAGE_BYTES) {
             let mut events = Vec::new();
             let mut done = Vec::with_capacity(group.len());

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod http_metrics;
 pub mod ingest;
+pub mod lanes;
 pub mod quota;
 pub mod request_id;
 pub mod routes;

@@ -36,7 +36,11 @@ pub struct Inner {
 impl AppState {
     pub fn new(config: Config, store: Store, publisher: Arc<Publisher>) -> Self {
         let cipher = Cipher::with_keys(&config.security.master_keys());
-        let ingest = IngestBatcher::spawn(publisher.clone(), config.http.ingest_buffer_bytes);
+        let ingest = IngestBatcher::spawn(
+            publisher.clone(),
+            config.http.ingest_buffer_bytes,
+            config.quotas.priority_rate,
+        );
         let targets = config.target_policy();
         let keys = Arc::new(KeyCache::new());
         let actions = Actions::new(

@@ -40,7 +40,7 @@ fn assert_within_rate(times: &[std::time::Instant], burst: f64, rate: f64) {
     }
 }
 
-async fn post_batch(app: &TestApp, key: &str, tenant: &str, n: usize) {
+pub(crate) async fn post_batch(app: &TestApp, key: &str, tenant: &str, n: usize) {
     let events: Vec<_> = (0..n)
         .map(|i| json!({ "event_type": "x", "payload": { "i": i } }))
         .collect();

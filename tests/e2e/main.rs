@@ -18,6 +18,7 @@ mod endpoint_actions;
 mod engine;
 mod health;
 mod isolation;
+mod lanes;
 mod limits;
 mod loadtest;
 mod master_keys;

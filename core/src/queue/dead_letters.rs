@@ -366,7 +366,7 @@ async fn requeue_one(
         .source
         .as_deref()
         .ok_or("the message does not say which queue it came from")?;
-    if source == topology.ingest_queue() {
+    if topology.ingest_queues().iter().any(|q| q == source) {
         let message: IngestMessage = serde_json::from_slice(&letter.body)
             .map_err(|e| format!("not an ingest message: {e}"))?;
         let tenant = store

@@ -15,4 +15,4 @@ pub use dead_letters::{
 pub use messages::{DeliveryMessage, IngestEvent, IngestMessage};
 pub use publisher::{PublishError, Publisher, persistent_json};
 pub use shards::delivery_messages;
-pub use topology::{DEFAULT_DELIVERY_LIMIT, Topology, amqp_code};
+pub use topology::{DEFAULT_DELIVERY_LIMIT, IngestLane, Topology, amqp_code};

@@ -18,6 +18,14 @@ pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
 /// `x-delivery-limit` of the dead-letter queue: listing it takes and returns messages.
 const DEAD_DELIVERY_LIMIT: i64 = 1_000_000;
 
+/// The two ingest queues: a tenant's events go to the bulk lane only while it sends
+/// far more than its share and others are sending too (the gateway's `lanes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestLane {
+    Priority,
+    Bulk,
+}
+
 /// The names of one installation's queues, all under one prefix.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -55,9 +63,22 @@ impl Topology {
         self.shards
     }
 
-    /// Where the gateway publishes accepted events.
+    /// Where the gateway publishes accepted events (the priority lane).
     pub fn ingest_queue(&self) -> String {
         format!("{}.ingest", self.prefix)
+    }
+
+    /// The ingest queue of `lane`.
+    pub fn ingest_lane(&self, lane: IngestLane) -> String {
+        match lane {
+            IngestLane::Priority => self.ingest_queue(),
+            IngestLane::Bulk => format!("{}.ingest.bulk", self.prefix),
+        }
+    }
+
+    /// Both ingest queues, the priority lane first.
+    pub fn ingest_queues(&self) -> [String; 2] {
+        [self.ingest_queue(), self.ingest_lane(IngestLane::Bulk)]
     }
 
     /// Where the router publishes deliveries of endpoints hashed to `shard`.
@@ -133,10 +154,11 @@ impl Topology {
     /// kept as it is, with a warning: the broker refuses to change a queue's
     /// arguments, and a policy (`delivery-limit`) can set the limit on it instead.
     pub async fn declare(&self, connection: &Connection) -> lapin::Result<()> {
-        let mut queues = vec![
-            (self.dead_letter_queue(), self.dead_args()),
-            (self.ingest_queue(), self.quorum_args(false)),
-        ];
+        let mut queues = vec![(self.dead_letter_queue(), self.dead_args())];
+        queues.extend(
+            self.ingest_queues()
+                .map(|name| (name, self.quorum_args(false))),
+        );
         queues.extend((0..self.shards).map(|k| (self.delivery_queue(k), self.quorum_args(true))));
         let mut channel = connection.create_channel().await?;
         for (name, args) in queues {
@@ -168,10 +190,10 @@ impl Topology {
         Ok(())
     }
 
-    /// Messages ready in each queue: the ingest queue, every shard queue in order,
+    /// Messages ready in each queue: the ingest queues, every shard queue in order,
     /// then the dead-letter queue.
     pub async fn depths(&self, channel: &Channel) -> lapin::Result<Vec<(String, u32)>> {
-        let mut names = vec![self.ingest_queue()];
+        let mut names = self.ingest_queues().to_vec();
         names.extend((0..self.shards).map(|k| self.delivery_queue(k)));
         names.push(self.dead_letter_queue());
         let passive = QueueDeclareOptions {
@@ -190,9 +212,11 @@ impl Topology {
 
     /// Deletes every queue (tests and uninstalls).
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
-        channel
-            .queue_delete(self.ingest_queue().into(), QueueDeleteOptions::default())
-            .await?;
+        for queue in self.ingest_queues() {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await?;
+        }
         channel
             .queue_delete(
                 self.dead_letter_queue().into(),

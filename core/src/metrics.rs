@@ -15,6 +15,9 @@ pub const HTTP_REQUESTS: &str = "hookrelay_http_requests_total";
 pub const HTTP_DURATION: &str = "hookrelay_http_request_duration_seconds";
 /// Events the gateway accepted (confirmed by the broker).
 pub const EVENTS_ACCEPTED: &str = "hookrelay_events_accepted_total";
+/// Of those, events the gateway published to the bulk ingest lane (their tenant
+/// was far above its fair share while others were sending).
+pub const EVENTS_BULK: &str = "hookrelay_events_bulk_lane_total";
 /// Time from publishing a batch of messages to the broker's last confirm, by role.
 pub const PUBLISH_CONFIRM: &str = "hookrelay_broker_publish_confirm_seconds";
 /// Messages the broker refused or did not confirm in time, by role.
@@ -51,10 +54,11 @@ pub const DB_CONNECTIONS: &str = "hookrelay_db_pool_connections";
 pub const BUILD_INFO: &str = "hookrelay_build_info";
 
 /// Every metric above, for checks that name none that does not exist.
-pub const ALL: [&str; 19] = [
+pub const ALL: [&str; 20] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     EVENTS_ACCEPTED,
+    EVENTS_BULK,
     PUBLISH_CONFIRM,
     PUBLISH_FAILURES,
     EVENTS_ROUTED,
@@ -149,6 +153,10 @@ fn describe() {
     describe_counter!(
         EVENTS_ACCEPTED,
         "Events accepted by the gateway (confirmed by the broker)."
+    );
+    describe_counter!(
+        EVENTS_BULK,
+        "Accepted events published to the bulk ingest lane (a tenant far above its share)."
     );
     describe_histogram!(
         PUBLISH_CONFIRM,

@@ -189,6 +189,8 @@ async fn publish_round(publisher: &Publisher, round: Vec<Pending>, bulk: HashSet
     }
     let mut messages = Vec::new();
     let mut waiters: Vec<Vec<Waiter>> = Vec::new();
+    // Per message, its events if it goes to the bulk lane (for the metric).
+    let mut bulk_events: Vec<u64> = Vec::new();
     // The budget is given back once every request of the round is answered.
     let mut budgets = Vec::new();
     for (tenant_id, requests) in by_tenant {
@@ -206,10 +208,12 @@ async fn publish_round(publisher: &Publisher, round: Vec<Pending>, bulk: HashSet
                 done.push(p.done);
                 budgets.push(p.budget);
             }
+            let count = events.len() as u64;
             match serde_json::to_vec(&IngestMessage { tenant_id, events }) {
                 Ok(body) => {
                     messages.push((queue.clone(), body));
                     waiters.push(done);
+                    bulk_events.push(if lane == IngestLane::Bulk { count } else { 0 });
                 }
                 Err(e) => {
                     for d in done {
@@ -223,6 +227,15 @@ async fn publish_round(publisher: &Publisher, round: Vec<Pending>, bulk: HashSet
     // which get a 503 and retry (the event ids make that harmless).
     let outcomes = publisher.publish_each(&messages).await;
     drop(messages);
+    let bulk_confirmed: u64 = bulk_events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(n, _)| n)
+        .sum();
+    if bulk_confirmed > 0 {
+        metrics::counter!(hookrelay_core::metrics::EVENTS_BULK).increment(bulk_confirmed);
+    }
     for (done, outcome) in waiters.into_iter().zip(outcomes) {
         for d in done {
             let _ = d.send(outcome.clone());

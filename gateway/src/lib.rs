@@ -30,6 +30,7 @@ pub use state::AppState;
 pub async fn build_state(config: Config, store: Store) -> AppState {
     hookrelay_core::metrics::handle();
     metrics::counter!(hookrelay_core::metrics::EVENTS_ACCEPTED).increment(0);
+    metrics::counter!(hookrelay_core::metrics::EVENTS_BULK).increment(0);
     let topology = config.topology();
     let publisher = Arc::new(Publisher::new(
         Broker::from_settings(&config.broker),

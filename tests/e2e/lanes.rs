@@ -48,6 +48,22 @@ async fn a_tenant_far_above_its_share_takes_the_bulk_lane_and_both_lanes_are_del
         2,
         "the quiet tenant's events"
     );
+    // Counted once confirmed, before the requests were answered.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "hookrelay_events_bulk_lane_total 300"),
+        "{metrics}"
+    );
 
     app.start_dispatcher();
     assert_eq!(loud_rx.wait_for(300).await.len(), 300);

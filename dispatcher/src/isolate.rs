@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hookrelay_core::queue::Publisher;
 use lapin::Acker;
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -44,15 +45,15 @@ pub async fn requeue(acker: &Acker) {
 /// the dead letter, holds on with backoff; on shutdown the message is handed back.
 pub async fn dead_letter(
     publisher: &Publisher,
-    acker: &Acker,
+    message: &Delivery,
     source: &str,
-    body: &[u8],
     reason: &str,
     cancel: &CancellationToken,
 ) {
+    let acker = &message.acker;
     let mut backoff = Backoff::outage();
     loop {
-        match publisher.dead_letter(source, body, reason).await {
+        match publisher.dead_letter(source, &message.data, reason).await {
             Ok(()) => {
                 tracing::error!(queue = source, reason, "message dead-lettered");
                 ack(acker).await;

@@ -137,7 +137,7 @@ impl Router {
                 }
                 Err(e) => {
                     let reason = format!("unparseable ingest message: {e}");
-                    self.dead_letter(&message, queue, &reason, cancel).await;
+                    isolate::dead_letter(&self.publisher, &message, queue, &reason, cancel).await;
                 }
             }
         }
@@ -212,28 +212,12 @@ impl Router {
         for (message, reason) in good.into_iter().zip(refused) {
             match reason {
                 None => isolate::ack(&message.acker).await,
-                Some(reason) => self.dead_letter(&message, queue, &reason, cancel).await,
+                Some(reason) => {
+                    isolate::dead_letter(&self.publisher, &message, queue, &reason, cancel).await
+                }
             }
         }
         Ok(())
-    }
-
-    async fn dead_letter(
-        &self,
-        message: &Delivery,
-        queue: &str,
-        reason: &str,
-        cancel: &CancellationToken,
-    ) {
-        isolate::dead_letter(
-            &self.publisher,
-            &message.acker,
-            queue,
-            &message.data,
-            reason,
-            cancel,
-        )
-        .await;
     }
 
     /// Stores the batch's events; when the database refuses it for good (not a

@@ -11,7 +11,7 @@
 //! every message is confirmed on its own, so one the broker refuses (RabbitMQ 4
 //! refuses messages over 16 MiB by default) fails only the requests in it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookrelay_core::queue::{IngestEvent, IngestLane, IngestMessage, PublishError, Publisher};
@@ -135,25 +135,27 @@ async fn run(publisher: Arc<Publisher>, mut rx: mpsc::Receiver<Pending>, mut lan
             }
         }
         let publisher = publisher.clone();
-        let bulk = bulk_tenants(&mut lanes, &round);
+        let round = by_lane(&mut lanes, round);
         tokio::spawn(async move {
-            publish_round(&publisher, round, bulk).await;
+            publish_round(&publisher, round).await;
             drop(permit);
         });
     }
 }
 
-/// The tenants of a round whose events take the bulk lane.
-fn bulk_tenants(lanes: &mut LaneChooser, round: &[Pending]) -> HashSet<Uuid> {
-    let mut events: HashMap<Uuid, usize> = HashMap::new();
+/// A round's requests grouped by tenant, each tenant with the lane its events take.
+fn by_lane(lanes: &mut LaneChooser, round: Vec<Pending>) -> Vec<(Uuid, IngestLane, Vec<Pending>)> {
+    let mut by_tenant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
     for p in round {
-        *events.entry(p.tenant_id).or_default() += p.events.len();
+        by_tenant.entry(p.tenant_id).or_default().push(p);
     }
     let now = tokio::time::Instant::now();
-    events
+    by_tenant
         .into_iter()
-        .filter(|&(tenant, n)| lanes.choose(tenant, n, now) == IngestLane::Bulk)
-        .map(|(tenant, _)| tenant)
+        .map(|(tenant, requests)| {
+            let events = requests.iter().map(|p| p.events.len()).sum();
+            (tenant, lanes.choose(tenant, events, now), requests)
+        })
         .collect()
 }
 
@@ -181,24 +183,15 @@ type Waiter = oneshot::Sender<Result<(), PublishError>>;
 
 /// One message per tenant (more when its requests exceed `MAX_MESSAGE_BYTES`);
 /// every request learns the outcome of its own message.
-async fn publish_round(publisher: &Publisher, round: Vec<Pending>, bulk: HashSet<Uuid>) {
+async fn publish_round(publisher: &Publisher, round: Vec<(Uuid, IngestLane, Vec<Pending>)>) {
     let topology = publisher.topology();
-    let mut by_tenant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
-    for p in round {
-        by_tenant.entry(p.tenant_id).or_default().push(p);
-    }
     let mut messages = Vec::new();
     let mut waiters: Vec<Vec<Waiter>> = Vec::new();
     // Per message, its events if it goes to the bulk lane (for the metric).
     let mut bulk_events: Vec<u64> = Vec::new();
     // The budget is given back once every request of the round is answered.
     let mut budgets = Vec::new();
-    for (tenant_id, requests) in by_tenant {
-        let lane = if bulk.contains(&tenant_id) {
-            IngestLane::Bulk
-        } else {
-            IngestLane::Priority
-        };
+    for (tenant_id, lane, requests) in round {
         let queue = topology.ingest_lane(lane);
         for group in pack(requests, |p| p.bytes, MAX_MESSAGE_BYTES) {
             let mut events = Vec::new();

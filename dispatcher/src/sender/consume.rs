@@ -85,24 +85,6 @@ impl Sender {
         Ok(())
     }
 
-    async fn dead_letter(
-        &self,
-        message: &Delivery,
-        queue: &str,
-        reason: &str,
-        cancel: &CancellationToken,
-    ) {
-        isolate::dead_letter(
-            &self.publisher,
-            &message.acker,
-            queue,
-            &message.data,
-            reason,
-            cancel,
-        )
-        .await;
-    }
-
     async fn handle(
         self: Arc<Self>,
         message: Delivery,
@@ -114,7 +96,7 @@ impl Sender {
             Ok(m) => (m.deliveries, m.attempts),
             Err(e) => {
                 let reason = format!("unparseable delivery message: {e}");
-                self.dead_letter(&message, &queue, &reason, &cancel).await;
+                isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel).await;
                 return;
             }
         };
@@ -134,7 +116,8 @@ impl Sender {
             Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
             Err(Halt::Permanent(e)) => {
                 let reason = format!("the database refused to load its deliveries: {e}");
-                return self.dead_letter(&message, &queue, &reason, &cancel).await;
+                return isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel)
+                    .await;
             }
         };
         let bytes = self.budget.bytes(claimed.payload_bytes()).await;
@@ -151,7 +134,14 @@ impl Sender {
                 Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
                 Err(Halt::Permanent(e)) => {
                     let reason = format!("the database refused to load its payloads: {e}");
-                    return self.dead_letter(&message, &queue, &reason, &cancel).await;
+                    return isolate::dead_letter(
+                        &self.publisher,
+                        &message,
+                        &queue,
+                        &reason,
+                        &cancel,
+                    )
+                    .await;
                 }
             }
         };
@@ -171,7 +161,14 @@ impl Sender {
                 Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
                 Err(Halt::Permanent(e)) => {
                     let reason = format!("the database refused to cancel its deliveries: {e}");
-                    return self.dead_letter(&message, &queue, &reason, &cancel).await;
+                    return isolate::dead_letter(
+                        &self.publisher,
+                        &message,
+                        &queue,
+                        &reason,
+                        &cancel,
+                    )
+                    .await;
                 }
             }
         }
@@ -217,7 +214,9 @@ impl Sender {
         }
         match self.conclude(finished, &cancel).await {
             Stored::Yes => isolate::ack(&message.acker).await,
-            Stored::Refused(reason) => self.dead_letter(&message, &queue, &reason, &cancel).await,
+            Stored::Refused(reason) => {
+                isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel).await
+            }
             // Shutdown with the database away: the claims lapse and the deliveries'
             // due times bring them back.
             Stored::Stopped => isolate::requeue(&message.acker).await,

@@ -12,6 +12,7 @@
 
 mod backoff;
 mod breaker;
+mod claimer;
 pub mod client;
 mod db_retry;
 mod isolate;
@@ -104,6 +105,11 @@ impl Dispatcher {
             max_request_time: c.delivery.timeout.max(c.delivery.max_endpoint_timeout),
             drain_limit: c.dispatcher.shutdown_grace,
             recorder,
+            claimer: crate::claimer::Claimer::spawn(
+                self.store.clone(),
+                crate::sender::CLAIM,
+                recorder_cancel.clone(),
+            ),
             lanes: crate::lanes::Lanes::new(
                 c.breaker.clone(),
                 c.delivery.endpoint_max_slow_requests,

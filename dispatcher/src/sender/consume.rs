@@ -22,6 +22,7 @@ use super::Outcomes;
 use super::Sender;
 use super::handoff::SlowWatch;
 use super::outcomes::Stored;
+use crate::claimer::ClaimResult;
 use crate::db_retry::{self, Halt};
 use crate::{DispatchError, isolate};
 
@@ -103,18 +104,13 @@ impl Sender {
         // Memory follows the budget: room for the deliveries before they are loaded,
         // room for the payload bytes before the large payloads are read.
         let room = self.budget.deliveries(ids.len()).await;
-        // Claimed in the statement that loads them: deliveries another sender holds,
-        // that are finished, or attempted since this message's decision, are not
-        // among the jobs.
-        let claimed = match db_retry::until_done("claiming deliveries", &cancel, || {
-            self.store
-                .claim_jobs(&ids, attempts.as_deref(), super::CLAIM)
-        })
-        .await
-        {
-            Ok(claimed) => claimed,
-            Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
-            Err(Halt::Permanent(e)) => {
+        // Claimed in the statement that loads them (with the claims of other messages
+        // waiting at the same time): deliveries another sender holds, that are
+        // finished, or attempted since this message's decision, are not among the jobs.
+        let claimed = match self.claimer.claim(ids, attempts, &cancel).await {
+            ClaimResult::Claimed(claimed) => claimed,
+            ClaimResult::Stopped => return isolate::requeue(&message.acker).await,
+            ClaimResult::Refused(e) => {
                 let reason = format!("the database refused to load its deliveries: {e}");
                 return isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel)
                     .await;

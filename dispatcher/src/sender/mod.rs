@@ -26,6 +26,7 @@ use hookrelay_core::store::{AttemptRecord, SendJob};
 use hookrelay_signature::Secret;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::claimer::Claimer;
 use crate::client::WebhookClient;
 use crate::lanes::{Lane, Lanes};
 use crate::recorder::Recorder;
@@ -34,7 +35,7 @@ pub(crate) use measure::{Outcomes, SenderMetrics};
 /// A claim's first length: far beyond a fast request, short enough that the
 /// deliveries of a sender killed mid-request come back within a minute. A request
 /// that turns slow has its claim extended with its lease (`handoff`).
-pub(super) const CLAIM: Duration = Duration::from_secs(30);
+pub(crate) const CLAIM: Duration = Duration::from_secs(30);
 
 /// What became of one delivery in a message.
 pub(crate) enum Outcome {
@@ -63,6 +64,8 @@ pub struct Sender {
     /// How long a stopped shard consumer waits for its messages' handlers.
     pub drain_limit: Duration,
     pub recorder: Recorder,
+    /// Claims each message's deliveries, batched with other messages' claims.
+    pub claimer: Claimer,
     pub topology: Topology,
     pub lanes: Lanes,
     /// Endpoints failing for this long are disabled.

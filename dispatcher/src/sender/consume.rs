@@ -121,24 +121,14 @@ impl Sender {
         let more = if large.is_empty() {
             Vec::new()
         } else {
-            match db_retry::until_done("loading payloads", &cancel, || {
-                self.store.event_payloads(&large)
-            })
-            .await
+            let load = || self.store.event_payloads(&large);
+            let refused = "the database refused to load its payloads";
+            match self
+                .for_message("loading payloads", refused, &message, &queue, &cancel, load)
+                .await
             {
-                Ok(more) => more,
-                Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
-                Err(Halt::Permanent(e)) => {
-                    let reason = format!("the database refused to load its payloads: {e}");
-                    return isolate::dead_letter(
-                        &self.publisher,
-                        &message,
-                        &queue,
-                        &reason,
-                        &cancel,
-                    )
-                    .await;
-                }
+                Some(more) => more,
+                None => return,
             }
         };
         let jobs = claimed.into_jobs(more);
@@ -147,26 +137,20 @@ impl Sender {
             jobs.into_iter().partition(|j| j.endpoint_inactive);
         if !inactive.is_empty() {
             let ids: Vec<Uuid> = inactive.iter().map(|j| j.delivery_id).collect();
-            match db_retry::until_done("cancelling deliveries", &cancel, || {
+            let cancel_them = || {
                 self.store
                     .cancel_deliveries(&ids, "endpoint deleted or disabled")
-            })
-            .await
+            };
+            let refused = "the database refused to cancel its deliveries";
+            let what = "cancelling deliveries";
+            if self
+                .for_message(what, refused, &message, &queue, &cancel, cancel_them)
+                .await
+                .is_none()
             {
-                Ok(()) => self.metrics.outcome(Outcomes::Cancelled, ids.len()),
-                Err(Halt::Cancelled) => return isolate::requeue(&message.acker).await,
-                Err(Halt::Permanent(e)) => {
-                    let reason = format!("the database refused to cancel its deliveries: {e}");
-                    return isolate::dead_letter(
-                        &self.publisher,
-                        &message,
-                        &queue,
-                        &reason,
-                        &cancel,
-                    )
-                    .await;
-                }
+                return;
             }
+            self.metrics.outcome(Outcomes::Cancelled, ids.len());
         }
         let watch = Arc::new(SlowWatch::default());
         let mut open: HashSet<Uuid> = due.iter().map(|j| j.delivery_id).collect();
@@ -218,5 +202,35 @@ impl Sender {
             Stored::Stopped => isolate::requeue(&message.acker).await,
         }
         drop(held);
+    }
+
+    /// A store call on behalf of `message`, retried while the database is away.
+    /// `None`: the message is settled instead (requeued when shutdown began first,
+    /// dead-lettered as `refused: <error>` when the database refused for good).
+    async fn for_message<T, F, Fut>(
+        &self,
+        what: &str,
+        refused: &str,
+        message: &Delivery,
+        queue: &str,
+        cancel: &CancellationToken,
+        op: F,
+    ) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, hookrelay_core::store::StoreError>>,
+    {
+        match db_retry::until_done(what, cancel, op).await {
+            Ok(v) => Some(v),
+            Err(Halt::Cancelled) => {
+                isolate::requeue(&message.acker).await;
+                None
+            }
+            Err(Halt::Permanent(e)) => {
+                let reason = format!("{refused}: {e}");
+                isolate::dead_letter(&self.publisher, message, queue, &reason, cancel).await;
+                None
+            }
+        }
     }
 }

@@ -7,6 +7,10 @@
 //! refuses for good is claimed again one message at a time, so only the message at
 //! fault is refused; while the database is away, a message whose shard is stopping
 //! gives up its place (it is requeued), as it would claiming alone.
+//!
+//! Deliveries of the bulk ingest lane (a tenant far above its share) are claimed
+//! by a worker of their own: their batches never hold anyone else's claim, and one
+//! worker keeps the bulk lane to one claim statement at a time.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,6 +28,8 @@ use crate::backoff::Backoff;
 const MAX_BATCH: usize = 1000;
 /// Claims in flight at once: one runs while the next batch gathers.
 const WORKERS: usize = 2;
+/// Claims of the bulk lane in flight at once.
+const BULK_WORKERS: usize = 1;
 
 /// What became of one message's claim.
 #[derive(Debug)]
@@ -48,31 +54,40 @@ struct Request {
 #[derive(Clone)]
 pub struct Claimer {
     tx: mpsc::Sender<Request>,
+    bulk: mpsc::Sender<Request>,
 }
 
 impl Claimer {
     /// Starts the claim workers; each claim holds its deliveries for `claim_for`.
     /// `stop` ends them (after the senders are done).
     pub fn spawn(store: Store, claim_for: Duration, stop: CancellationToken) -> Self {
-        let (tx, rx) = mpsc::channel(4096);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WORKERS {
-            let worker = Worker {
-                store: store.clone(),
-                claim_for,
-                stop: stop.clone(),
-                rx: rx.clone(),
-            };
-            tokio::spawn(worker.run());
+        let queue = |workers: usize| {
+            let (tx, rx) = mpsc::channel(4096);
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..workers {
+                let worker = Worker {
+                    store: store.clone(),
+                    claim_for,
+                    stop: stop.clone(),
+                    rx: rx.clone(),
+                };
+                tokio::spawn(worker.run());
+            }
+            tx
+        };
+        Self {
+            tx: queue(WORKERS),
+            bulk: queue(BULK_WORKERS),
         }
-        Self { tx }
     }
 
-    /// Claims and loads the open deliveries among `ids` (see `Store::claim_jobs`).
+    /// Claims and loads the open deliveries among `ids` (see `Store::claim_jobs`);
+    /// `bulk`: they came through the bulk ingest lane.
     pub async fn claim(
         &self,
         ids: Vec<Uuid>,
         attempts: Option<Vec<i32>>,
+        bulk: bool,
         cancel: &CancellationToken,
     ) -> ClaimResult {
         let (reply, wait) = oneshot::channel();
@@ -82,7 +97,8 @@ impl Claimer {
             cancel: cancel.clone(),
             reply,
         };
-        if self.tx.send(request).await.is_err() {
+        let tx = if bulk { &self.bulk } else { &self.tx };
+        if tx.send(request).await.is_err() {
             return ClaimResult::Stopped;
         }
         wait.await.unwrap_or(ClaimResult::Stopped)
@@ -303,11 +319,12 @@ mod tests {
         let stop = CancellationToken::new();
         let claimer = Claimer::spawn(store.clone(), Duration::from_secs(30), stop.clone());
         let cancel = CancellationToken::new();
-        // The third message names a delivery of the first: one of them sends it.
+        // The third message names a delivery of the first: one of them sends it. The
+        // second came through the bulk lane, whose worker claims it apart.
         let (a, b, c) = tokio::join!(
-            claimer.claim(first.clone(), Some(vec![0; 3]), &cancel),
-            claimer.claim(second.clone(), Some(vec![0; 3]), &cancel),
-            claimer.claim(vec![first[0]], Some(vec![0]), &cancel),
+            claimer.claim(first.clone(), Some(vec![0; 3]), false, &cancel),
+            claimer.claim(second.clone(), Some(vec![0; 3]), true, &cancel),
+            claimer.claim(vec![first[0]], Some(vec![0]), false, &cancel),
         );
         let (a, b, c) = (jobs(a), jobs(b), jobs(c));
         let ids = |j: &[hookrelay_core::store::SendJob]| {
@@ -343,7 +360,7 @@ mod tests {
             "every delivery is claimed for the claim's length"
         );
         // A second claim of the same deliveries finds them held.
-        let again = jobs(claimer.claim(first, Some(vec![0; 3]), &cancel).await);
+        let again = jobs(claimer.claim(first, Some(vec![0; 3]), false, &cancel).await);
         assert!(again.is_empty());
         stop.cancel();
     }
@@ -356,7 +373,7 @@ mod tests {
         let claimer = Claimer::spawn(store.clone(), Duration::from_secs(30), stop.clone());
         stop.cancel();
         let result = claimer
-            .claim(first, Some(vec![0; 3]), &CancellationToken::new())
+            .claim(first, Some(vec![0; 3]), false, &CancellationToken::new())
             .await;
         assert!(matches!(result, ClaimResult::Stopped), "{result:?}");
         let claimed: i64 =

@@ -127,9 +127,15 @@ impl Dispatcher {
             ),
             metrics: crate::sender::SenderMetrics::new(),
         });
+        let bulk_publisher = Arc::new(Publisher::new(
+            self.broker.clone(),
+            "dispatcher-bulk-publisher",
+            topology.clone(),
+        ));
         let router = Arc::new(Router {
             store: self.store.clone(),
             publisher: publisher.clone(),
+            bulk_publisher: bulk_publisher.clone(),
             prefetch: c.broker.ingest_prefetch,
             unsent_after: c.delivery.unsent_after,
         });
@@ -204,6 +210,7 @@ impl Dispatcher {
             tracing::warn!(error = %e, "could not give the shard leases back; they expire");
         }
         publisher.close().await;
+        bulk_publisher.close().await;
         tracing::info!("dispatcher stopped");
         Ok(())
     }

@@ -8,6 +8,8 @@
 //!
 //! Each ingest lane has its own router loop, so a tenant's burst in the bulk lane
 //! never holds a batch of the priority lane behind it (see the gateway's `lanes`).
+//! The bulk lane publishes its deliveries on a channel of its own, marked as bulk,
+//! so neither their confirms nor their claims wait in front of anyone else's.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -30,7 +32,7 @@ use uuid::Uuid;
 use crate::backoff::Backoff;
 use crate::db_retry::{self, Halt};
 use crate::{DispatchError, isolate};
-use hookrelay_core::queue::delivery_messages;
+use hookrelay_core::queue::lane_delivery_messages;
 
 /// Most ingest messages handled in one database transaction.
 const MAX_BATCH: usize = 256;
@@ -50,6 +52,8 @@ fn batch_window(lane: IngestLane) -> Duration {
 pub struct Router {
     pub store: Store,
     pub publisher: Arc<Publisher>,
+    /// Publishes the bulk lane's deliveries (its own channel).
+    pub bulk_publisher: Arc<Publisher>,
     pub prefetch: u16,
     /// How long after routing a delivery nobody finished is due again.
     pub unsent_after: Duration,
@@ -99,7 +103,8 @@ impl Router {
                     _ => break,
                 }
             }
-            self.handle_batch(&channel, &queue, batch, &cancel).await?;
+            self.handle_batch(&channel, &queue, lane, batch, &cancel)
+                .await?;
         }
         let _ = channel
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
@@ -112,6 +117,7 @@ impl Router {
         &self,
         channel: &Channel,
         queue: &str,
+        lane: IngestLane,
         batch: Vec<Delivery>,
         cancel: &CancellationToken,
     ) -> lapin::Result<()> {
@@ -200,9 +206,13 @@ impl Router {
 
         // Hold the batch and retry while the shard queues refuse: requeueing would
         // count towards the delivery limit and spin on the same messages.
-        let messages = delivery_messages(self.publisher.topology(), &deliveries);
+        let messages = lane_delivery_messages(self.publisher.topology(), &deliveries, lane);
+        let publisher = match lane {
+            IngestLane::Priority => &self.publisher,
+            IngestLane::Bulk => &self.bulk_publisher,
+        };
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        while let Err(e) = self.publisher.publish_all(&messages).await {
+        while let Err(e) = publisher.publish_all(&messages).await {
             tracing::warn!(error = %e, "publishing deliveries failed; holding the batch and retrying");
             if !backoff.wait(cancel).await {
                 // The rows are stored and due: nothing is lost if these come back.

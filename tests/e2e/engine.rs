@@ -322,6 +322,7 @@ async fn a_delivery_named_by_many_messages_is_posted_once() {
     let body = serde_json::to_vec(&DeliveryMessage {
         deliveries: vec![delivery],
         attempts: Some(vec![0]),
+        bulk: false,
     })
     .expect("json");
     let extra: Vec<_> = (0..16).map(|_| (shard.clone(), body.clone())).collect();
@@ -514,6 +515,7 @@ async fn a_stale_message_for_a_delivery_waiting_to_retry_sends_nothing() {
     let body = serde_json::to_vec(&DeliveryMessage {
         deliveries: vec![delivery],
         attempts: Some(vec![0]),
+        bulk: false,
     })
     .expect("json");
     app.publisher()

@@ -39,4 +39,8 @@ pub struct DeliveryMessage {
     /// attempt was made since, and the sender skips it. Absent in older messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Vec<i32>>,
+    /// Routed from the bulk ingest lane (a tenant far above its share): the sender
+    /// claims these apart from everyone else's, so they never delay them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bulk: bool,
 }

@@ -14,5 +14,5 @@ pub use dead_letters::{
 };
 pub use messages::{DeliveryMessage, IngestEvent, IngestMessage};
 pub use publisher::{PublishError, Publisher, persistent_json};
-pub use shards::delivery_messages;
+pub use shards::{delivery_messages, lane_delivery_messages};
 pub use topology::{DEFAULT_DELIVERY_LIMIT, IngestLane, Topology, amqp_code};

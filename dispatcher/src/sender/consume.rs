@@ -93,8 +93,8 @@ impl Sender {
         cancel: CancellationToken,
         tracker: TaskTracker,
     ) {
-        let (ids, attempts) = match serde_json::from_slice::<DeliveryMessage>(&message.data) {
-            Ok(m) => (m.deliveries, m.attempts),
+        let (ids, attempts, bulk) = match serde_json::from_slice::<DeliveryMessage>(&message.data) {
+            Ok(m) => (m.deliveries, m.attempts, m.bulk),
             Err(e) => {
                 let reason = format!("unparseable delivery message: {e}");
                 isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel).await;
@@ -107,7 +107,7 @@ impl Sender {
         // Claimed in the statement that loads them (with the claims of other messages
         // waiting at the same time): deliveries another sender holds, that are
         // finished, or attempted since this message's decision, are not among the jobs.
-        let claimed = match self.claimer.claim(ids, attempts, &cancel).await {
+        let claimed = match self.claimer.claim(ids, attempts, bulk, &cancel).await {
             ClaimResult::Claimed(claimed) => claimed,
             ClaimResult::Stopped => return isolate::requeue(&message.acker).await,
             ClaimResult::Refused(e) => {

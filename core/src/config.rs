@@ -249,7 +249,7 @@ pub struct QuotaSettings {
     /// Events per second a tenant may send through one gateway in the priority
     /// ingest lane while other tenants send too; above it and above its fair share
     /// of the gateway's events, its excess takes the bulk lane. 0: one lane.
-    #[arg(long = "tenant-priority-rate", env = "HOOKRELAY_TENANT_PRIORITY_RATE", default_value = "500",
+    #[arg(long = "tenant-priority-rate", env = "HOOKRELAY_TENANT_PRIORITY_RATE", default_value = "100",
           value_parser = RangedU64ValueParser::<u32>::new().range(0..=10_000_000))]
     pub priority_rate: u32,
     /// Endpoints one tenant may have; a tenant's own max_endpoints replaces it.

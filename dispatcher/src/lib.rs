@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod batch_window;
 mod breaker;
 mod claimer;
 pub mod client;

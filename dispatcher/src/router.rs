@@ -10,6 +10,7 @@
 //! never holds a batch of the priority lane behind it (see the gateway's `lanes`).
 //! The bulk lane publishes its deliveries on a channel of its own, marked as bulk,
 //! so neither their confirms nor their claims wait in front of anyone else's.
+//! How long a batch waits to fill is `batch_window`'s choice.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
+use crate::batch_window::BatchWindow;
 use crate::db_retry::{self, Halt};
 use crate::{DispatchError, isolate};
 use hookrelay_core::queue::lane_delivery_messages;
@@ -39,16 +41,6 @@ const MAX_BATCH: usize = 256;
 /// Most bytes of ingest messages in one batch: memory and statement size follow
 /// the events' bytes, not the count of messages (one may hold 1,000 events).
 const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
-/// How long a batch waits to fill once its first message arrived: briefly in the
-/// priority lane; longer in the bulk lane, whose larger batches cost the database
-/// less per event and so leave more of the machine to the priority lane.
-fn batch_window(lane: IngestLane) -> Duration {
-    match lane {
-        IngestLane::Priority => Duration::from_millis(2),
-        IngestLane::Bulk => Duration::from_millis(50),
-    }
-}
-
 pub struct Router {
     pub store: Store,
     pub publisher: Arc<Publisher>,
@@ -82,6 +74,7 @@ impl Router {
                 FieldTable::default(),
             )
             .await?;
+        let mut window = BatchWindow::new(lane, tokio::time::Instant::now());
         loop {
             let first = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -92,7 +85,8 @@ impl Router {
             };
             let mut bytes = first.data.len();
             let mut batch = vec![first];
-            let deadline = tokio::time::Instant::now() + batch_window(lane);
+            let now = tokio::time::Instant::now();
+            let deadline = now + window.wait(now);
             while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 match tokio::time::timeout_at(deadline, consumer.next()).await {
                     Ok(Some(d)) => {
@@ -103,6 +97,7 @@ impl Router {
                     _ => break,
                 }
             }
+            window.record(batch.len(), now);
             self.handle_batch(&channel, &queue, lane, batch, &cancel)
                 .await?;
         }

@@ -291,3 +291,43 @@ async fn tenants_over_their_ingest_rate_or_endpoint_limit_are_refused_first() {
         .await;
     assert_eq!(changes.len(), 2);
 }
+
+#[tokio::test]
+async fn concurrent_endpoint_creations_never_pass_the_limit() {
+    let app = TestApp::spawn().await;
+    let (key, tenant) = app.tenant().await;
+    let (status, _) = app
+        .put(
+            &format!("/v1/admin/tenants/{tenant}/limits"),
+            ADMIN_TOKEN,
+            json!({ "max_endpoints": 2 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let receiver = Receiver::start().await;
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    let body = json!({ "url": receiver.url });
+    let results =
+        futures_util::future::join_all((0..24).map(|_| app.post(&path, &key, body.clone()))).await;
+    let created = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    for (status, res) in &results {
+        assert!(
+            *status == StatusCode::CREATED
+                || (*status == StatusCode::CONFLICT && res["error"]["code"] == "quota_exceeded"),
+            "{status}: {res}"
+        );
+    }
+    assert_eq!(created, 2, "exactly the limit is created");
+    assert_eq!(app.count("endpoints").await, 2);
+    let logged = app
+        .audit("/v1/admin/audit?action=endpoint.created", ADMIN_TOKEN, 50)
+        .await;
+    assert_eq!(
+        logged.len(),
+        2,
+        "only the creations that happened are recorded"
+    );
+}

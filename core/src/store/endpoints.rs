@@ -84,14 +84,24 @@ impl EndpointChanges {
 
 impl Store {
     /// Adds an endpoint unless the tenant already has `max_endpoints` (its own
-    /// limit, or `default_max` when it has none): `Ok(None)` then.
+    /// limit, or `default_max` when it has none): `Ok(None)` then. Creations for
+    /// one tenant take turns on its row, so concurrent ones never pass the limit.
     pub async fn insert_endpoint(
         &self,
         e: NewEndpoint<'_>,
         default_max: i64,
         by: &Actor,
     ) -> Result<Option<Endpoint>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(audited(
+        let mut tx = self.pool.begin().await?;
+        // NO KEY UPDATE: the turn does not block routing, whose inserts only check
+        // that the tenant exists (a key-share lock).
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(e.tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        // A statement of its own, so its snapshot sees the creations that held the
+        // turn before.
+        let created = sqlx::query_as(sqlx::AssertSqlSafe(audited(
             &format!(
                 "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext,
                                         rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms)
@@ -120,9 +130,11 @@ impl Store {
             action::ENDPOINT_CREATED,
             json!({ "url": e.url.as_str(), "event_types": e.event_types.map(EventTypes::as_slice) }),
         ))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(StoreError::from_write)
+        .map_err(StoreError::from_write)?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     pub async fn get_endpoint(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<Endpoint>> {

@@ -46,7 +46,7 @@ enum Command {
         #[command(subcommand)]
         command: hookrelay::keys::KeysCommand,
     },
-    /// Named operator accounts: add one (prints its token), list them.
+    /// Named operator accounts: add one (prints its token), list them, disable one.
     Operators {
         #[command(subcommand)]
         command: hookrelay::operators::OperatorsCommand,

@@ -1,6 +1,7 @@
 //! `hookrelay operators …`: named operator accounts. `add NAME` prints the new
 //! operator's token once (`hro_…`; only its hash is kept); it works wherever the
-//! admin token does, and the audit log names the operator. `list` shows them.
+//! admin token does, and the audit log names the operator. `list` shows them;
+//! `disable NAME` ends an operator's token and console sessions at once.
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -16,6 +17,11 @@ pub enum OperatorsCommand {
     },
     /// Every operator, oldest first.
     List,
+    /// Disable an operator: its token stops working and its console sessions end.
+    Disable {
+        /// The operator's name.
+        name: String,
+    },
 }
 
 fn valid_name(name: &str) -> bool {
@@ -44,6 +50,19 @@ pub async fn run(store: &Store, cmd: OperatorsCommand) -> anyhow::Result<String>
                 .context("adding the operator")?;
             Ok(format!(
                 "operator {name} ({id}) added; its token, shown only now:\n{token}"
+            ))
+        }
+        OperatorsCommand::Disable { name } => {
+            let disabled = store
+                .disable_operator(&name, &Actor::command_line("operators disable"))
+                .await
+                .context("disabling the operator")?;
+            anyhow::ensure!(
+                disabled,
+                "no operator named {name:?} is enabled (see `hookrelay operators list`)"
+            );
+            Ok(format!(
+                "operator {name} disabled; its token and console sessions no longer work"
             ))
         }
         OperatorsCommand::List => {

@@ -87,4 +87,5 @@ pub mod action {
     pub const CONSOLE_LINK_ISSUED: &str = "console_link.issued";
     pub const CONSOLE_SIGN_IN: &str = "console.signed_in";
     pub const OPERATOR_ADDED: &str = "operator.added";
+    pub const OPERATOR_DISABLED: &str = "operator.disabled";
 }

@@ -242,4 +242,41 @@ async fn named_operators_act_under_their_own_name() {
         .get("/v1/admin/audit?action=operator.added", ADMIN_TOKEN)
         .await;
     assert_eq!(added["data"][0]["actor_name"], "hookrelay operators add");
+
+    // Disabled: the token and the console session stop working at once.
+    let (status, _) = app.get("/v1/admin/audit", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let out = run_to_end(
+        app.hookrelay_command("operators")
+            .args(["disable", "alice"]),
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (status, res) = app.get("/v1/admin/audit", &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{res}");
+    let res = client
+        .get(app.url("/console/admin/tenants"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(res.status().as_u16(), 303, "sent back to sign in");
+    let again = run_to_end(
+        app.hookrelay_command("operators")
+            .args(["disable", "alice"]),
+    )
+    .await;
+    assert!(!again.status.success() && stderr(&again).contains("no operator named"));
+    let list = run_to_end(app.hookrelay_command("operators").arg("list")).await;
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("alice\t") && l.ends_with("disabled")),
+        "{list}"
+    );
+    let (_, disabled) = app
+        .get("/v1/admin/audit?action=operator.disabled", ADMIN_TOKEN)
+        .await;
+    let disabled = disabled["data"].as_array().expect("data");
+    assert_eq!(disabled.len(), 1, "recorded once");
+    assert_eq!(disabled[0]["actor_name"], "hookrelay operators disable");
 }

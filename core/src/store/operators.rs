@@ -40,6 +40,27 @@ impl Store {
         Ok((id, token))
     }
 
+    /// Disables the operator named `name`: its token stops working and its console
+    /// sessions end at once. `false` when there is no such operator, or it is
+    /// already disabled (then nothing is recorded).
+    pub async fn disable_operator(&self, name: &str, by: &Actor) -> Result<bool> {
+        let disabled: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(audited(
+            "UPDATE operators SET disabled_at = now() WHERE name = $1 AND disabled_at IS NULL RETURNING id",
+            2,
+            "NULL::uuid",
+            "changed.id",
+        )))
+        .bind(name)
+        .bind(Pending::new(
+            by,
+            action::OPERATOR_DISABLED,
+            json!({ "name": name }),
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(disabled.is_some())
+    }
+
     /// The operator (id, name) whose token hashes to this, unless disabled.
     pub async fn find_operator(&self, token_hash: &[u8; 32]) -> Result<Option<(Uuid, String)>> {
         Ok(sqlx::query_as(

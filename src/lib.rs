@@ -165,8 +165,11 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
         i64::from(config.quotas.max_endpoints),
     );
     let state = ConsoleState::new(&config, store, actions);
-    let app = hookrelay_console::router(state)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = hookrelay_gateway::forwarded::behind(
+        hookrelay_console::router(state),
+        &config.http.trusted_proxies,
+    )
+    .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -185,6 +185,12 @@ pub struct HttpSettings {
     /// port (gateways serve /metrics on HOOKRELAY_LISTEN anyway).
     #[arg(long = "metrics-listen", env = "HOOKRELAY_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: a
+    /// request from one of them is taken to come from the nearest forwarded
+    /// address that is not itself a trusted proxy. Empty: the TCP peer.
+    #[arg(long = "trusted-proxies", env = "HOOKRELAY_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Args)]

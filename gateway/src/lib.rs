@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod http_metrics;
 pub mod ingest;
 pub mod lanes;
@@ -78,7 +79,8 @@ pub async fn serve(
         state.publisher.broker().clone(),
         shutdown.clone(),
     ));
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = forwarded::behind(app, &state.config.http.trusted_proxies)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;

@@ -587,3 +587,48 @@ async fn keys_are_refused_bad_scopes_and_permissions() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{res}");
     assert_eq!(app.count("api_keys").await, 0, "nothing half-written");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_address() {
+    let app = TestApp::spawn_with(
+        |c| {
+            c.quotas.auth_failures_per_minute = 2;
+            c.http.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+        },
+        false,
+    )
+    .await;
+    let bad_from = |client: &'static str, n: usize| {
+        app.http
+            .get(app.url("/v1/tenants"))
+            .bearer_auth(format!("hr_not-a-key-{n}"))
+            .header("x-forwarded-for", format!("{client}, 127.0.0.1"))
+            .send()
+    };
+    // The first client spends its two failures and is refused; the second, behind
+    // the same proxy, still has its own.
+    for n in 0..2 {
+        let res = bad_from("203.0.113.1", n).await.expect("send");
+        assert_eq!(res.status().as_u16(), 401);
+    }
+    let res = bad_from("203.0.113.1", 2).await.expect("send");
+    assert_eq!(res.status().as_u16(), 429);
+    let res = bad_from("203.0.113.2", 3).await.expect("send");
+    assert_eq!(res.status().as_u16(), 401, "another client, its own limit");
+
+    // The audit log records the forwarded client, not the proxy.
+    let res = app
+        .http
+        .post(app.url("/v1/tenants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&json!({ "name": "Behind a proxy" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status().as_u16(), 201);
+    let (_, log) = app
+        .get("/v1/admin/audit?action=tenant.created", ADMIN_TOKEN)
+        .await;
+    assert_eq!(log["data"][0]["address"], "198.51.100.7", "{log}");
+}

@@ -980,7 +980,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 54, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 55, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -23,6 +23,7 @@ mod limits;
 mod loadtest;
 mod master_keys;
 mod metrics;
+mod plans;
 mod replay;
 mod request_ids;
 mod restart;

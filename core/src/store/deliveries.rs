@@ -450,6 +450,8 @@ impl Store {
                     claimed_until = NULL,
                     updated_at = now()
                 FROM input i WHERE d.id = i.delivery_id
+                  -- The ids again, as values: the plan then touches their days' partitions only.
+                  AND d.id = ANY($2::uuid[])
                 RETURNING d.id, d.attempts, d.endpoint_id
              ), logged AS (
                 INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body,

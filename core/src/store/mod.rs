@@ -183,7 +183,13 @@ impl Store {
         // Every statement here is short and touches few rows, but over partitioned
         // tables the planner's estimates can pass the JIT threshold, and compiling
         // a batch statement then costs far more (half a second) than running it.
-        let options = options.options([("jit", "off")]);
+        //
+        // Every statement is planned for its own values: a plan cached for any
+        // value (a generic plan) cannot prune the day partitions a batch's ids fall
+        // in, and is costed by the tables' sizes when it was made. A connection
+        // opened at midnight would otherwise go on scanning the whole day's
+        // partition with the plan it made for an empty one (see BENCHMARKS.md).
+        let options = options.options([("jit", "off"), ("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))

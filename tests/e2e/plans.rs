@@ -83,7 +83,11 @@ async fn claims_and_attempt_records_are_planned_for_the_ids_they_name() {
     .fetch_all(store.pool())
     .await
     .expect("prepared statements");
-    assert_eq!(plans.len(), 2, "the claim and the attempt record: {plans:?}");
+    assert_eq!(
+        plans.len(),
+        2,
+        "the claim and the attempt record: {plans:?}"
+    );
     for (statement, generic, custom) in plans {
         let head = statement.lines().next().unwrap_or_default();
         assert_eq!(generic, 0, "{head}: {generic} generic plans");

@@ -10,7 +10,9 @@
 //!
 //! Deliveries of the bulk ingest lane (a tenant far above its share) are claimed
 //! by a worker of their own: their batches never hold anyone else's claim, and one
-//! worker keeps the bulk lane to one claim statement at a time.
+//! worker keeps the bulk lane to one claim statement at a time. While bulk claims
+//! come fast, that worker waits a little for more (`BatchWindow::statements`), so
+//! the bulk lane's deliveries cost the database fewer, larger statements.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,10 +21,12 @@ use std::time::Duration;
 use hookrelay_core::Store;
 use hookrelay_core::store::{Claimed, StoreError};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
+use crate::batch_window::{self, BatchWindow};
 
 /// Most deliveries claimed in one statement.
 const MAX_BATCH: usize = 1000;
@@ -61,7 +65,7 @@ impl Claimer {
     /// Starts the claim workers; each claim holds its deliveries for `claim_for`.
     /// `stop` ends them (after the senders are done).
     pub fn spawn(store: Store, claim_for: Duration, stop: CancellationToken) -> Self {
-        let queue = |workers: usize| {
+        let queue = |workers: usize, windowed: bool| {
             let (tx, rx) = mpsc::channel(4096);
             let rx = Arc::new(Mutex::new(rx));
             for _ in 0..workers {
@@ -70,14 +74,15 @@ impl Claimer {
                     claim_for,
                     stop: stop.clone(),
                     rx: rx.clone(),
+                    window: windowed.then(|| BatchWindow::statements(Instant::now())),
                 };
                 tokio::spawn(worker.run());
             }
             tx
         };
         Self {
-            tx: queue(WORKERS),
-            bulk: queue(BULK_WORKERS),
+            tx: queue(WORKERS, false),
+            bulk: queue(BULK_WORKERS, true),
         }
     }
 
@@ -110,10 +115,12 @@ struct Worker {
     claim_for: Duration,
     stop: CancellationToken,
     rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+    /// How long a batch waits to fill; `None`: not at all.
+    window: Option<BatchWindow>,
 }
 
 impl Worker {
-    async fn run(self) {
+    async fn run(mut self) {
         let mut carry: Option<Request> = None;
         loop {
             let batch = match self.gather(carry.take()).await {
@@ -127,17 +134,19 @@ impl Worker {
         }
     }
 
-    /// The first request waiting and whatever else is already waiting behind it:
-    /// batches grow with load, not with delay. A request naming a delivery already
+    /// The first request waiting and whatever else is already waiting behind it
+    /// (or, with a window, arrives within its wait): batches grow with load, not
+    /// with delay. A request naming a delivery already
     /// in the batch (or carrying no decisions when the first does, or the other way
     /// round) is handed back to start the next batch. A batch started by such a
     /// request only takes more if the other worker is not waiting for requests
     /// (holding the queue), so it never waits for one.
-    async fn gather(&self, carry: Option<Request>) -> Option<(Vec<Request>, Option<Request>)> {
+    async fn gather(&mut self, carry: Option<Request>) -> Option<(Vec<Request>, Option<Request>)> {
+        let shared = self.rx.clone();
         let (first, mut rx) = match carry {
-            Some(first) => (first, self.rx.try_lock().ok()),
+            Some(first) => (first, shared.try_lock().ok()),
             None => {
-                let mut rx = self.rx.lock().await;
+                let mut rx = shared.lock().await;
                 let first = tokio::select! {
                     biased;
                     _ = self.stop.cancelled() => return None,
@@ -146,20 +155,29 @@ impl Worker {
                 (first, Some(rx))
             }
         };
+        let now = Instant::now();
+        let deadline = now + self.window.as_mut().map_or(Duration::ZERO, |w| w.wait(now));
         let decided = first.attempts.is_some();
         let mut seen: HashSet<Uuid> = first.ids.iter().copied().collect();
         let mut batch = vec![first];
+        let mut carry = None;
         while let Some(rx) = rx.as_mut()
             && seen.len() < MAX_BATCH
         {
-            let Ok(next) = rx.try_recv() else { break };
+            let Some(next) = batch_window::next_by(&mut **rx, deadline).await else {
+                break;
+            };
             if next.attempts.is_some() != decided || next.ids.iter().any(|id| seen.contains(id)) {
-                return Some((batch, Some(next)));
+                carry = Some(next);
+                break;
             }
             seen.extend(next.ids.iter().copied());
             batch.push(next);
         }
-        Some((batch, None))
+        if let Some(w) = self.window.as_mut() {
+            w.record(batch.len(), now);
+        }
+        Some((batch, carry))
     }
 
     async fn claim_batch(&self, mut batch: Vec<Request>) {
@@ -382,5 +400,61 @@ mod tests {
                 .await
                 .expect("count");
         assert_eq!(claimed, 0, "nothing is claimed once the claimer stopped");
+    }
+
+    /// A bulk worker whose requests arrive every `gap`; returns its batches' sizes.
+    async fn bulk_batches(gap: Duration, requests: usize) -> Vec<usize> {
+        let (tx, rx) = mpsc::channel(64);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://127.0.0.1:9/unused")
+            .expect("lazy pool");
+        let mut worker = Worker {
+            store: Store::from_pool(pool),
+            claim_for: Duration::from_secs(30),
+            stop: CancellationToken::new(),
+            rx: Arc::new(Mutex::new(rx)),
+            window: Some(BatchWindow::statements(Instant::now())),
+        };
+        tokio::spawn(async move {
+            for _ in 0..requests {
+                tokio::time::sleep(gap).await;
+                let (reply, _) = oneshot::channel();
+                let request = Request {
+                    ids: vec![new_id()],
+                    attempts: None,
+                    cancel: CancellationToken::new(),
+                    reply,
+                };
+                if tx.send(request).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut sizes = Vec::new();
+        let mut carry = None;
+        while let Some((batch, next)) = worker.gather(carry.take()).await {
+            sizes.push(batch.len());
+            carry = next;
+        }
+        sizes
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fast_bulk_claims_wait_to_share_a_statement_and_slow_ones_do_not() {
+        // 100 a second for three seconds: once the worker has seen a second of them,
+        // each claim waits 25 ms and takes two or three.
+        let fast = bulk_batches(Duration::from_millis(10), 300).await;
+        assert_eq!(fast.iter().sum::<usize>(), 300, "every request is claimed");
+        assert_eq!(fast[0], 1, "nothing to go by yet: no wait");
+        let late = &fast[fast.len() - 20..fast.len() - 1];
+        assert!(late.iter().all(|n| *n >= 2), "{late:?}");
+        assert!(
+            fast.len() < 200,
+            "{} statements for 300 requests",
+            fast.len()
+        );
+        // 20 a second: a wait would not double a claim, so none is made.
+        let slow = bulk_batches(Duration::from_millis(50), 60).await;
+        assert!(slow.iter().all(|n| *n == 1), "{slow:?}");
     }
 }

@@ -1,5 +1,7 @@
-//! Batches attempt results from every sender task into single database writes.
-//! A result is acknowledged to its sender only once it is durably stored, so the
+//! Batches attempt results from every sender task into single database writes;
+//! while results come fast, a write waits a little for more
+//! (`BatchWindow::statements`): no delivery waits on its record. A result is
+//! acknowledged to its sender only once it is durably stored, so the
 //! sender acks the broker message only after the attempt is on record.
 //!
 //! A batch the database refuses for good (not a transient error) is written again
@@ -12,10 +14,12 @@ use std::collections::HashSet;
 use hookrelay_core::Store;
 use hookrelay_core::store::{AttemptRecord, StoreError};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
+use crate::batch_window::{self, BatchWindow};
 
 const MAX_BATCH: usize = 1000;
 
@@ -61,6 +65,7 @@ impl Recorder {
 
 async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, cancel: CancellationToken) {
     let mut carry: Option<Request> = None;
+    let mut window = BatchWindow::statements(Instant::now());
     loop {
         let first = match carry.take() {
             Some(r) => r,
@@ -70,12 +75,16 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, cancel: Cance
                 None => return,
             },
         };
-        // Take whatever else is already waiting: batches grow with load, not with delay.
+        // Take whatever else is waiting, or arrives within the window's wait.
+        let now = Instant::now();
+        let deadline = now + window.wait(now);
         let mut seen: HashSet<Uuid> = first.0.iter().map(|r| r.delivery_id).collect();
         let mut batch = vec![first];
         let mut size = batch[0].0.len();
         while size < MAX_BATCH {
-            let Ok(next) = rx.try_recv() else { break };
+            let Some(next) = batch_window::next_by(&mut rx, deadline).await else {
+                break;
+            };
             // One statement updates each delivery once: a repeat waits for the next batch.
             if next.0.iter().any(|r| seen.contains(&r.delivery_id)) {
                 carry = Some(next);
@@ -85,6 +94,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Request>, cancel: Cance
             size += next.0.len();
             batch.push(next);
         }
+        window.record(batch.len(), now);
         // The records move into one batch; only the senders' reply channels stay.
         let mut records: Vec<AttemptRecord> = Vec::with_capacity(size);
         let mut sizes = Vec::with_capacity(batch.len());

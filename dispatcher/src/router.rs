@@ -74,7 +74,7 @@ impl Router {
                 FieldTable::default(),
             )
             .await?;
-        let mut window = BatchWindow::new(lane, tokio::time::Instant::now());
+        let mut window = BatchWindow::router(lane, tokio::time::Instant::now());
         loop {
             let first = tokio::select! {
                 _ = cancel.cancelled() => break,

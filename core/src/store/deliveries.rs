@@ -1,13 +1,12 @@
-//! Deliveries and attempts: the router's idempotent fan-out write, the sender's
-//! batched reads and attempt recording, and the API's reads.
+//! Deliveries and attempts: the sender's batched claims and attempt recording, the
+//! scheduler's due rows, and the API's reads. The router's write is `routing`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{NewEvent, Result, RoutingEndpoint, Store};
-use crate::event_type;
+use super::{Result, Store};
 use crate::ids::new_id;
 use crate::model::{Attempt, Delivery, DeliveryStatus};
 
@@ -119,130 +118,6 @@ pub struct AttemptRecord {
 }
 
 impl Store {
-    /// Stores a batch of events and, for each event not seen before, one delivery per
-    /// endpoint subscribed right now, in one transaction. Events already stored (a
-    /// repeated idempotency key, or a redelivered ingest message) add nothing.
-    /// Returns the deliveries created.
-    ///
-    /// New deliveries are due `unsent_lease` from now: their message is published
-    /// right after this commit, and should it be lost (queue purged, shard count
-    /// lowered, dead-lettered), the scheduler sends them then. A sender that claims
-    /// one moves nothing here; finishing it clears the due time.
-    pub async fn route_events(
-        &self,
-        events: &[NewEvent],
-        unsent_lease: std::time::Duration,
-    ) -> Result<Vec<NewDelivery>> {
-        let mut tx = self.pool.begin().await?;
-        // Events are partitioned by acceptance time, so their key is (id, created_at):
-        // a redelivered ingest message (same id, same time) conflicts as before, but a
-        // producer's retry with the same idempotency key is a new acceptance. Keyed
-        // events are therefore looked up by id across the partitions first, under a
-        // lock per id so two routers cannot both miss the other's insert.
-        let keyed: Vec<Uuid> = events
-            .iter()
-            .filter(|e| e.idempotency_key.is_some())
-            .map(|e| e.id)
-            .collect();
-        let seen: HashSet<Uuid> = if keyed.is_empty() {
-            HashSet::new()
-        } else {
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(k) FROM (
-                   SELECT DISTINCT hashtextextended(id::text, 7) AS k FROM unnest($1::uuid[]) AS id ORDER BY k
-                 ) AS locks",
-            )
-            .bind(&keyed)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query_scalar::<_, Uuid>("SELECT id FROM events WHERE id = ANY($1)")
-                .bind(&keyed)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect()
-        };
-        // Once each: a batch may hold one idempotency key twice, accepted apart.
-        let mut once = HashSet::with_capacity(events.len());
-        let events: Vec<&NewEvent> = events
-            .iter()
-            .filter(|e| !seen.contains(&e.id) && once.insert(e.id))
-            .collect();
-        if events.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let inserted: Vec<Uuid> = sqlx::query_scalar(
-            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
-             ON CONFLICT (id, created_at) DO NOTHING RETURNING id",
-        )
-        .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.tenant_id).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.idempotency_key.as_deref()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.accepted_at).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.request_id.as_deref()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.traceparent.as_deref()).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?;
-        if inserted.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let inserted: HashSet<Uuid> = inserted.into_iter().collect();
-        let mut fresh: Vec<&NewEvent> = Vec::with_capacity(inserted.len());
-        let mut seen = HashSet::with_capacity(inserted.len());
-        for e in events {
-            // A batch may hold the same event twice (a repeated idempotency key).
-            if inserted.contains(&e.id) && seen.insert(e.id) {
-                fresh.push(e);
-            }
-        }
-        let mut tenants: Vec<Uuid> = fresh.iter().map(|e| e.tenant_id).collect();
-        tenants.sort_unstable();
-        tenants.dedup();
-        let endpoints: Vec<RoutingEndpoint> = sqlx::query_as(
-            "SELECT id, tenant_id, event_types FROM endpoints
-             WHERE tenant_id = ANY($1) AND deleted_at IS NULL AND NOT disabled",
-        )
-        .bind(&tenants)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut by_tenant: HashMap<Uuid, Vec<&RoutingEndpoint>> = HashMap::new();
-        for ep in &endpoints {
-            by_tenant.entry(ep.tenant_id).or_default().push(ep);
-        }
-
-        let (mut ids, mut event_ids, mut endpoint_ids, mut tenant_ids) =
-            (vec![], vec![], vec![], vec![]);
-        for event in fresh {
-            for ep in by_tenant.get(&event.tenant_id).into_iter().flatten() {
-                if event_type::subscribed(ep.event_types.as_deref(), &event.event_type) {
-                    ids.push(new_id());
-                    event_ids.push(event.id);
-                    endpoint_ids.push(ep.id);
-                    tenant_ids.push(event.tenant_id);
-                }
-            }
-        }
-        let created: Vec<NewDelivery> = sqlx::query_as(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
-             SELECT *, now() + make_interval(secs => $5) FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
-             RETURNING id, endpoint_id, attempts",
-        )
-        .bind(&ids)
-        .bind(&event_ids)
-        .bind(&endpoint_ids)
-        .bind(&tenant_ids)
-        .bind(unsent_lease.as_secs_f64())
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(created)
-    }
-
     /// A test event for one endpoint, whatever it subscribes to, and its delivery,
     /// for the caller to publish (see `PUBLISH_FALLBACK_SECS`). `None` when the
     /// tenant has no such endpoint.

@@ -14,6 +14,7 @@ mod leases;
 mod master_keys;
 mod operators;
 mod retention;
+mod routing;
 mod sessions;
 mod tenant_deletions;
 mod tenants;

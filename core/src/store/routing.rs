@@ -1,0 +1,381 @@
+//! The router's write: a batch of events and one delivery per subscribed endpoint,
+//! idempotent, in as few round trips as the batch allows.
+
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
+
+use super::{NewDelivery, NewEvent, Result, RoutingEndpoint, Store};
+use crate::event_type;
+use crate::ids::new_id;
+
+/// Stores the events given, ignoring ids already stored (a redelivered ingest
+/// message), and returns the ids it inserted. A macro, so statements can embed it.
+macro_rules! insert_events {
+    () => {
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
+         ON CONFLICT (id, created_at) DO NOTHING RETURNING id"
+    };
+}
+
+/// The deliveries of a batch's fan-out, as parallel columns.
+#[derive(Default)]
+struct FanOut {
+    ids: Vec<Uuid>,
+    event_ids: Vec<Uuid>,
+    endpoint_ids: Vec<Uuid>,
+    tenant_ids: Vec<Uuid>,
+}
+
+impl FanOut {
+    /// One delivery per event and endpoint of its tenant subscribed to its type.
+    fn of(events: &[&NewEvent], endpoints: &[RoutingEndpoint]) -> Self {
+        let mut by_tenant: HashMap<Uuid, Vec<&RoutingEndpoint>> = HashMap::new();
+        for ep in endpoints {
+            by_tenant.entry(ep.tenant_id).or_default().push(ep);
+        }
+        let mut out = Self::default();
+        for event in events {
+            for ep in by_tenant.get(&event.tenant_id).into_iter().flatten() {
+                if event_type::subscribed(ep.event_types.as_deref(), &event.event_type) {
+                    out.ids.push(new_id());
+                    out.event_ids.push(event.id);
+                    out.endpoint_ids.push(ep.id);
+                    out.tenant_ids.push(event.tenant_id);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Each event once: a batch may hold one idempotency key twice, accepted apart.
+fn once<'a>(events: impl Iterator<Item = &'a NewEvent>) -> Vec<&'a NewEvent> {
+    let mut seen = HashSet::new();
+    events.filter(|e| seen.insert(e.id)).collect()
+}
+
+/// Binds the events' columns, in `insert_events!`'s order, to a query.
+macro_rules! bind_events {
+    ($query:expr, $events:expr) => {
+        $query
+            .bind($events.iter().map(|e| e.id).collect::<Vec<_>>())
+            .bind($events.iter().map(|e| e.tenant_id).collect::<Vec<_>>())
+            .bind(
+                $events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                $events
+                    .iter()
+                    .map(|e| e.payload.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                $events
+                    .iter()
+                    .map(|e| e.idempotency_key.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind($events.iter().map(|e| e.accepted_at).collect::<Vec<_>>())
+            .bind(
+                $events
+                    .iter()
+                    .map(|e| e.request_id.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                $events
+                    .iter()
+                    .map(|e| e.traceparent.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+    };
+}
+
+impl Store {
+    /// Stores a batch of events and, for each event not seen before, one delivery per
+    /// endpoint subscribed right now. Events already stored (a repeated idempotency
+    /// key, or a redelivered ingest message) add nothing. Returns the deliveries
+    /// created.
+    ///
+    /// New deliveries are due `unsent_lease` from now: their message is published
+    /// right after this commit, and should it be lost (queue purged, shard count
+    /// lowered, dead-lettered), the scheduler sends them then. A sender that claims
+    /// one moves nothing here; finishing it clears the due time.
+    pub async fn route_events(
+        &self,
+        events: &[NewEvent],
+        unsent_lease: std::time::Duration,
+    ) -> Result<Vec<NewDelivery>> {
+        if events.iter().any(|e| e.idempotency_key.is_some()) {
+            self.route_keyed(events, unsent_lease).await
+        } else {
+            self.route_unkeyed(events, unsent_lease).await
+        }
+    }
+
+    /// Without idempotency keys an event's id and time are its message's, so a
+    /// redelivery conflicts on the primary key: the endpoints are read first, then
+    /// the events and their deliveries are written by one statement (its own
+    /// transaction), the deliveries only of the events it inserted.
+    async fn route_unkeyed(
+        &self,
+        events: &[NewEvent],
+        unsent_lease: std::time::Duration,
+    ) -> Result<Vec<NewDelivery>> {
+        let events = once(events.iter());
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let endpoints = routing_endpoints(&self.pool, &events).await?;
+        let fan = FanOut::of(&events, &endpoints);
+        let created: Vec<NewDelivery> = bind_events!(
+            sqlx::query_as(concat!(
+                "WITH inserted AS (",
+                insert_events!(),
+                ")
+                 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
+                 SELECT f.*, now() + make_interval(secs => $13)
+                 FROM UNNEST($9::uuid[], $10::uuid[], $11::uuid[], $12::uuid[]) AS f(id, event_id, endpoint_id, tenant_id)
+                 WHERE f.event_id IN (SELECT id FROM inserted)
+                 RETURNING id, endpoint_id, attempts"
+            )),
+            events
+        )
+        .bind(&fan.ids)
+        .bind(&fan.event_ids)
+        .bind(&fan.endpoint_ids)
+        .bind(&fan.tenant_ids)
+        .bind(unsent_lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(created)
+    }
+
+    /// Events are partitioned by acceptance time, so their key is (id, created_at):
+    /// a redelivered ingest message (same id, same time) conflicts as above, but a
+    /// producer's retry with the same idempotency key is a new acceptance. Keyed
+    /// events are therefore looked up by id across the partitions first, in one
+    /// transaction under a lock per id, so two routers cannot both miss the other's
+    /// insert.
+    async fn route_keyed(
+        &self,
+        events: &[NewEvent],
+        unsent_lease: std::time::Duration,
+    ) -> Result<Vec<NewDelivery>> {
+        let mut tx = self.pool.begin().await?;
+        let keyed: Vec<Uuid> = events
+            .iter()
+            .filter(|e| e.idempotency_key.is_some())
+            .map(|e| e.id)
+            .collect();
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(k) FROM (
+               SELECT DISTINCT hashtextextended(id::text, 7) AS k FROM unnest($1::uuid[]) AS id ORDER BY k
+             ) AS locks",
+        )
+        .bind(&keyed)
+        .execute(&mut *tx)
+        .await?;
+        let seen: HashSet<Uuid> =
+            sqlx::query_scalar::<_, Uuid>("SELECT id FROM events WHERE id = ANY($1)")
+                .bind(&keyed)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let events = once(events.iter().filter(|e| !seen.contains(&e.id)));
+        if events.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let inserted: HashSet<Uuid> = bind_events!(sqlx::query_scalar(insert_events!()), events)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        let fresh: Vec<&NewEvent> = events
+            .into_iter()
+            .filter(|e| inserted.contains(&e.id))
+            .collect();
+        if fresh.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let endpoints = routing_endpoints(&mut *tx, &fresh).await?;
+        let fan = FanOut::of(&fresh, &endpoints);
+        let created: Vec<NewDelivery> = sqlx::query_as(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
+             SELECT *, now() + make_interval(secs => $5) FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
+             RETURNING id, endpoint_id, attempts",
+        )
+        .bind(&fan.ids)
+        .bind(&fan.event_ids)
+        .bind(&fan.endpoint_ids)
+        .bind(&fan.tenant_ids)
+        .bind(unsent_lease.as_secs_f64())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+}
+
+/// The live endpoints of the events' tenants.
+async fn routing_endpoints<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    events: &[&NewEvent],
+) -> Result<Vec<RoutingEndpoint>> {
+    let mut tenants: Vec<Uuid> = events.iter().map(|e| e.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    Ok(sqlx::query_as(
+        "SELECT id, tenant_id, event_types FROM endpoints
+         WHERE tenant_id = ANY($1) AND deleted_at IS NULL AND NOT disabled",
+    )
+    .bind(&tenants)
+    .fetch_all(db)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    /// A tenant with an endpoint for every event and one for `order.*` only.
+    async fn tenant(store: &Store) -> (Uuid, Uuid, Uuid) {
+        let (tenant, all, orders) = (new_id(), new_id(), new_id());
+        sqlx::query("INSERT INTO tenants (id, name) VALUES ($1, 'routing')")
+            .bind(tenant)
+            .execute(store.pool())
+            .await
+            .expect("tenant");
+        for (id, types) in [(all, None), (orders, Some(vec!["order.*".to_string()]))] {
+            sqlx::query(
+                "INSERT INTO endpoints (id, tenant_id, url, secret_ciphertext, event_types)
+                 VALUES ($1, $2, 'http://127.0.0.1:9/hook', '\\x00', $3)",
+            )
+            .bind(id)
+            .bind(tenant)
+            .bind(types)
+            .execute(store.pool())
+            .await
+            .expect("endpoint");
+        }
+        (tenant, all, orders)
+    }
+
+    fn event(tenant: Uuid, event_type: &str, key: Option<&str>) -> NewEvent {
+        NewEvent {
+            id: new_id(),
+            tenant_id: tenant,
+            event_type: event_type.into(),
+            payload: "{}".into(),
+            idempotency_key: key.map(str::to_string),
+            accepted_at: chrono::Utc::now(),
+            request_id: None,
+            traceparent: None,
+        }
+    }
+
+    /// How many events and deliveries are stored.
+    async fn counts(store: &Store) -> (i64, i64) {
+        sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries)")
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn an_unkeyed_batch_fans_out_to_subscribed_endpoints_once(pool: PgPool) {
+        let store = Store::from_pool(pool);
+        let (tenant, all, orders) = tenant(&store).await;
+        let first = event(tenant, "order.paid", None);
+        let batch = vec![
+            first.clone(),
+            event(tenant, "user.created", None),
+            first.clone(),
+        ];
+        let created = store.route_events(&batch, LEASE).await.expect("routed");
+        assert_eq!(created.len(), 3, "order.paid to both, user.created to one");
+        assert_eq!(
+            created.iter().filter(|d| d.endpoint_id == orders).count(),
+            1
+        );
+        assert_eq!(created.iter().filter(|d| d.endpoint_id == all).count(), 2);
+        assert!(created.iter().all(|d| d.attempts == 0));
+        let due: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE next_attempt_at > now() + interval '50 seconds'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("due");
+        assert_eq!(due, 3, "every new delivery is due after the unsent lease");
+
+        // The same message again (a redelivery): nothing new.
+        let again = store.route_events(&batch, LEASE).await.expect("routed");
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(counts(&store).await, (2, 3));
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_repeated_idempotency_key_adds_nothing_beside_new_events(pool: PgPool) {
+        let store = Store::from_pool(pool);
+        let (tenant, _, _) = tenant(&store).await;
+        let keyed = event(tenant, "order.paid", Some("k1"));
+        let created = store
+            .route_events(std::slice::from_ref(&keyed), LEASE)
+            .await
+            .expect("routed");
+        assert_eq!(created.len(), 2);
+        // The producer's retry is a new acceptance with the same id; beside it, an
+        // unkeyed event routes as usual.
+        let retry = NewEvent {
+            accepted_at: chrono::Utc::now() + chrono::Duration::milliseconds(5),
+            ..keyed.clone()
+        };
+        let fresh = event(tenant, "user.created", None);
+        let created = store
+            .route_events(&[retry, fresh.clone()], LEASE)
+            .await
+            .expect("routed");
+        assert_eq!(created.len(), 1, "{created:?}");
+        assert_eq!(counts(&store).await, (2, 3));
+        let of_fresh: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE event_id = $1")
+                .bind(fresh.id)
+                .fetch_one(store.pool())
+                .await
+                .expect("count");
+        assert_eq!(of_fresh, 1);
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn an_event_of_a_tenant_without_endpoints_is_stored_with_no_deliveries(pool: PgPool) {
+        let store = Store::from_pool(pool);
+        let (tenant, _, _) = tenant(&store).await;
+        let lonely = new_id();
+        sqlx::query("INSERT INTO tenants (id, name) VALUES ($1, 'lonely')")
+            .bind(lonely)
+            .execute(store.pool())
+            .await
+            .expect("tenant");
+        let batch = [
+            event(lonely, "order.paid", None),
+            event(tenant, "user.created", None),
+        ];
+        let created = store.route_events(&batch, LEASE).await.expect("routed");
+        assert_eq!(created.len(), 1);
+        assert_eq!(counts(&store).await, (2, 1));
+    }
+}

@@ -4,7 +4,8 @@
 # process, receivers and endpoints). QUIET is the quiet tenant's events/s (one per
 # request); the loud tenant sends in batches of LOUD_BATCH, as a bulk producer does.
 # ROUNDS repeats the pair (alone, beside) so that the machine's drift falls on both
-# halves alike; the figure is the median of the rounds' ratios.
+# halves alike; the figure is the median of the rounds' ratios. Last, each tenant's
+# time per stage, from the run's rows (stages.sql).
 source "$(dirname "$0")/lib.sh"
 start serve
 QUIET="${QUIET:-200}"
@@ -27,4 +28,5 @@ for round in $(seq 1 "$ROUNDS"); do
   if [ "$lost1" != 0 ] || [ "$lost2" != 0 ] || [ "$lost3" != 0 ]; then lost_any=1; fi
 done
 python3 -c "import statistics; r=[float(x) for x in '${ratios[*]}'.split()]; print(f'quiet tenant ($QUIET/s) beside a tenant at {20*$QUIET}/s: median ratio {statistics.median(r):.2f} over $ROUNDS round(s) (' + ', '.join(f'{x:.2f}' for x in r) + ')')"
+psql "$HOOKRELAY_DATABASE_URL" -P footer=off -f "$(dirname "$0")/stages.sql"
 [ "$lost_any" = 0 ]

@@ -134,13 +134,13 @@ impl Worker {
         }
     }
 
-    /// The first request waiting and whatever else is already waiting behind it
-    /// (or, with a window, arrives within its wait): batches grow with load, not
-    /// with delay. A request naming a delivery already
-    /// in the batch (or carrying no decisions when the first does, or the other way
-    /// round) is handed back to start the next batch. A batch started by such a
-    /// request only takes more if the other worker is not waiting for requests
-    /// (holding the queue), so it never waits for one.
+    /// The first request waiting and whatever else is already waiting behind it:
+    /// batches grow with load, not with delay. A worker with a window (the bulk
+    /// lane's) also takes what arrives within its wait. A request naming a delivery
+    /// already in the batch (or carrying no decisions when the first does, or the
+    /// other way round) is handed back to start the next batch. A batch started by
+    /// such a request only takes more if the other worker is not waiting for
+    /// requests (holding the queue), so it never waits for that worker.
     async fn gather(&mut self, carry: Option<Request>) -> Option<(Vec<Request>, Option<Request>)> {
         let shared = self.rx.clone();
         let (first, mut rx) = match carry {

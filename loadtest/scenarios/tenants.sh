@@ -8,9 +8,9 @@
 # time per stage, from the run's rows (stages.sql).
 source "$(dirname "$0")/lib.sh"
 start serve
-QUIET="${QUIET:-200}"
-SECONDS_RUN="${SECONDS_RUN:-30}"
-ROUNDS="${ROUNDS:-1}"
+QUIET="${QUIET:-20}"
+SECONDS_RUN="${SECONDS_RUN:-60}"
+ROUNDS="${ROUNDS:-5}"
 p99() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["e2e_p99_ms"], d["missing"], d["deliveries_per_s"])'; }
 quiet=(--rate "$QUIET" --events $((QUIET * SECONDS_RUN)) --fanout 1 --endpoints 10 --deadline 180)
 loud=(--rate $((QUIET * 20)) --batch "${LOUD_BATCH:-20}" --events $((QUIET * 20 * SECONDS_RUN)) --fanout 1 --endpoints 10 --deadline 180)

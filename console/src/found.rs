@@ -51,6 +51,19 @@ pub fn loaded<T, E: std::fmt::Display>(r: Result<T, E>, nav: Nav) -> Result<T, R
     r.map_err(|e| unavailable(e, nav))
 }
 
+/// A page of a list: a cursor that names nothing of the tenant's is bad input.
+pub fn listed<T>(r: Result<T, hookrelay_core::store::StoreError>, nav: Nav) -> Result<T, Response> {
+    match r {
+        Err(hookrelay_core::store::StoreError::UnknownCursor) => Err(view::message(
+            StatusCode::BAD_REQUEST,
+            "Unknown page",
+            "That page marker names nothing here. Start again from the first page.",
+            nav,
+        )),
+        r => loaded(r, nav),
+    }
+}
+
 /// The page for an action that was not done: a missing row is a 404, a disabled
 /// endpoint a 409, refused input a 400, a database failure a 503.
 pub fn refused(e: ActionError, nav: Nav) -> Response {
@@ -71,6 +84,7 @@ pub fn refused(e: ActionError, nav: Nav) -> Response {
             &e.to_string(),
             nav,
         ),
+        ActionError::Store(hookrelay_core::store::StoreError::Missing(_)) => view::not_found(nav),
         ActionError::Store(e) => unavailable(e, nav),
     }
 }

@@ -24,7 +24,7 @@ pub use state::ConsoleState;
 
 use pages::{
     accounts, audit, dead_letters, deliveries, endpoint_forms, endpoints, events, fleet, jobs,
-    progress, sign_in,
+    progress, sessions, sign_in,
 };
 
 /// Every console route, to be merged into the HTTP server's router.
@@ -95,6 +95,8 @@ pub fn router(state: ConsoleState) -> Router {
             "/console/admin/api-keys/{id}/revoke",
             post(accounts::revoke_key),
         )
+        .route("/console/admin/sessions", get(sessions::sessions))
+        .route("/console/admin/sessions/{id}/end", post(sessions::end))
         .route("/console/admin/jobs/{id}", get(jobs::admin_job))
         .route(
             "/console/admin/jobs/{id}/progress",

@@ -2,8 +2,11 @@
 //! (opened with the admin token or an operator's token), named by a signed,
 //! expiring, HttpOnly SameSite=Lax cookie and kept server-side, so signing out,
 //! revoking the issuing key, disabling the operator or changing the admin token
-//! end them at once; the two kinds never stand in for each other. Extractors for
-//! handlers, and `Posted`, which checks the CSRF token every form carries.
+//! end them at once; the two kinds never stand in for each other. A tenant's
+//! session holds the permissions of its link and every action checks them
+//! (`TenantSession::require`), with the same `Permission` values as the API.
+//! Extractors for handlers, and `Posted`, which checks the CSRF token every form
+//! carries.
 
 use axum::Form;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -11,7 +14,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use hookrelay_core::access::{Permission, Permissions};
 use hookrelay_core::audit::{Actor, ActorKind};
+use hookrelay_core::console_link::Issuer;
 use hookrelay_core::store::{NewSession, OpenSession};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -82,6 +87,34 @@ pub struct TenantSession {
     pub csrf: String,
     /// Who acts through it, for the audit log.
     pub actor: Actor,
+    /// What it may do.
+    pub permissions: Permissions,
+}
+
+impl TenantSession {
+    /// Whether the session may take actions that need `p` (pages hide the rest).
+    pub fn may(&self, p: Permission) -> bool {
+        self.permissions.contains(p)
+    }
+
+    /// Refuses (`403`, nothing changed) an action the session lacks `p` for.
+    // The error is the page to answer with.
+    #[allow(clippy::result_large_err)]
+    pub fn require(&self, p: Permission) -> Result<(), Response> {
+        if self.may(p) {
+            Ok(())
+        } else {
+            Err(view::message(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                &format!(
+                    "This console session was opened without the `{}` permission. Ask for a link that grants it.",
+                    p.as_str()
+                ),
+                Nav::Tenant,
+            ))
+        }
+    }
 }
 
 /// An operator's session.
@@ -171,6 +204,7 @@ impl FromRequestParts<ConsoleState> for TenantSession {
                 tenant,
                 csrf: c.csrf(state),
                 actor: actor(parts, &s),
+                permissions: s.permissions(),
             }),
             _ => Err(view::message(
                 StatusCode::UNAUTHORIZED,
@@ -274,10 +308,11 @@ pub fn check_csrf(expected: &str, given: &str) -> Result<(), Response> {
 
 /// Who opens a session.
 pub(crate) enum Opener {
-    /// A console link for this tenant, issued by this key (`None`: by the operator).
+    /// A console link for this tenant, with its issuer and permissions.
     Link {
         tenant: Uuid,
-        key: Option<Uuid>,
+        issuer: Issuer,
+        permissions: Permissions,
     },
     AdminToken,
     Operator(Uuid),
@@ -299,9 +334,30 @@ pub(crate) async fn start(state: &ConsoleState, opener: Opener, to: &str) -> Res
         },
         tenant_id: tenant,
         api_key_id: match opener {
-            Opener::Link { key, .. } => key,
+            Opener::Link {
+                issuer: Issuer::ApiKey(key),
+                ..
+            } => Some(key),
             _ => None,
         },
+        permissions: match opener {
+            Opener::Link { permissions, .. } => Some(permissions),
+            _ => None,
+        },
+        issued_by_operator: match opener {
+            Opener::Link {
+                issuer: Issuer::Operator(op),
+                ..
+            } => Some(op),
+            _ => None,
+        },
+        issued_by_admin: matches!(
+            opener,
+            Opener::Link {
+                issuer: Issuer::AdminToken,
+                ..
+            }
+        ),
         operator_id: match opener {
             Opener::Operator(id) => Some(id),
             _ => None,

@@ -39,6 +39,7 @@ pub fn page(
             <a href="/console/admin/tenants">"Tenants"</a>
             <a href="/console/admin/api-keys">"API keys"</a>
             <a href="/console/admin/audit">"Audit log"</a>
+            <a href="/console/admin/sessions">"Sessions"</a>
             <a href="/docs">"API docs"</a>
         }
         .into_any(),

@@ -207,8 +207,9 @@ impl Actions {
         new: &NewKey<'_>,
         by: &Actor,
     ) -> Result<(ApiKey, String), StoreError> {
+        let seen = self.keys.revocations();
         let (row, key, hash, grant): (_, _, _, Grant) = self.store.create_api_key(new, by).await?;
-        self.keys.insert(hash, grant);
+        self.keys.insert(hash, grant, seen);
         Ok((row, key))
     }
 

@@ -86,6 +86,7 @@ pub mod action {
     pub const BROKER_DEAD_PURGED: &str = "broker_dead_letters.purged";
     pub const CONSOLE_LINK_ISSUED: &str = "console_link.issued";
     pub const CONSOLE_SIGN_IN: &str = "console.signed_in";
+    pub const CONSOLE_SESSION_ENDED: &str = "console.session_ended";
     pub const OPERATOR_ADDED: &str = "operator.added";
     pub const OPERATOR_DISABLED: &str = "operator.disabled";
 }

@@ -1,10 +1,12 @@
 //! Failed authentications per client address: past the configured number per
-//! minute, an address is refused (`429`, even with good credentials) until its
-//! allowance comes back, so guessing tokens is slow and a flood of bad ones costs
-//! no database query.
+//! minute, an address is refused (`429`) until its allowance comes back, so
+//! guessing tokens is slow and a flood of bad ones costs no database query. A
+//! credential already known to be valid is never refused for failures that others
+//! behind the same address (a NAT, a proxy) made. IPv6 clients count per /64: one
+//! host usually holds a whole prefix.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,6 +21,9 @@ pub struct AuthFailures {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses over their allowance, and until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Hashes of operator tokens seen valid here (API keys are known to the key
+    /// cache, the admin token to the config).
+    known_good: Mutex<HashSet<[u8; 32]>>,
 }
 
 impl AuthFailures {
@@ -27,11 +32,47 @@ impl AuthFailures {
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(n)),
             blocked: Mutex::default(),
+            known_good: Mutex::default(),
         }
     }
 
+    /// What an address counts as: IPv4 (also when mapped into IPv6) as itself,
+    /// IPv6 by its /64 prefix.
     fn key(address: Option<IpAddr>) -> IpAddr {
-        address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        match address {
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+            },
+            Some(v4) => v4,
+        }
+    }
+
+    /// Remembers an operator token that proved valid, so its holder is let through
+    /// while its address is refused for others' failures.
+    pub fn remember_good(&self, hash: [u8; 32]) {
+        let mut good = self.known_good.lock().unwrap_or_else(|p| p.into_inner());
+        if good.len() >= SHRINK_AT {
+            good.clear();
+        }
+        good.insert(hash);
+    }
+
+    /// Forgets a token that is no longer valid (a disabled operator).
+    pub fn forget_good(&self, hash: &[u8; 32]) {
+        self.known_good
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
+    }
+
+    /// Whether this operator token proved valid here before.
+    pub fn is_known_good(&self, hash: &[u8; 32]) -> bool {
+        self.known_good
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(hash)
     }
 
     fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
@@ -39,6 +80,7 @@ impl AuthFailures {
     }
 
     /// Refuses an address that has spent its failures: `Err(how long to wait)`.
+    /// Callers skip this for a credential they know to be valid.
     pub fn check(&self, address: Option<IpAddr>) -> Result<(), Duration> {
         let key = Self::key(address);
         let mut blocked = self.blocked();
@@ -72,5 +114,43 @@ impl AuthFailures {
                 Some(wait)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().expect("address"))
+    }
+
+    #[test]
+    fn an_ipv6_prefix_shares_one_allowance() {
+        let limits = AuthFailures::new(2);
+        assert_eq!(limits.failed(ip("2001:db8:1:2::1")), None);
+        assert_eq!(limits.failed(ip("2001:db8:1:2:ffff::9")), None);
+        assert!(limits.failed(ip("2001:db8:1:2:abcd::77")).is_some());
+        assert!(limits.check(ip("2001:db8:1:2::42")).is_err(), "same /64");
+        assert!(limits.check(ip("2001:db8:1:3::1")).is_ok(), "another /64");
+        assert!(limits.check(ip("192.0.2.1")).is_ok());
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_count_as_ipv4() {
+        let limits = AuthFailures::new(1);
+        assert_eq!(limits.failed(ip("::ffff:192.0.2.7")), None);
+        assert!(limits.failed(ip("192.0.2.7")).is_some());
+        assert!(limits.check(ip("::ffff:192.0.2.7")).is_err());
+    }
+
+    #[test]
+    fn known_good_tokens_are_remembered_until_forgotten() {
+        let limits = AuthFailures::new(1);
+        assert!(!limits.is_known_good(&[1; 32]));
+        limits.remember_good([1; 32]);
+        assert!(limits.is_known_good(&[1; 32]));
+        limits.forget_good(&[1; 32]);
+        assert!(!limits.is_known_good(&[1; 32]));
     }
 }

@@ -6,22 +6,54 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::{Permission, Permissions};
 use crate::signed::Signer;
 
 /// How long a console link may be opened.
 pub const LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
 
-/// What a console link grants: one session for one tenant, if opened before `exp`
-/// (unix seconds). `id` makes it single-use.
+/// Who issued a link: revoking a key or disabling an operator ends the sessions
+/// its links opened; the operator can end any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    ApiKey(Uuid),
+    Operator(Uuid),
+    AdminToken,
+}
+
+/// What a console link grants: one session for one tenant with these
+/// permissions, if opened before `exp` (unix seconds). `id` makes it single-use.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LinkClaims {
     pub id: Uuid,
     pub tenant: Uuid,
     pub exp: i64,
-    /// The API key that issued the link (`None`: the operator): revoking it ends
-    /// the sessions the link opened.
+    /// The API key that issued the link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Uuid>,
+    /// The operator that issued the link (neither: the admin token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Uuid>,
+    /// The session's permissions, by name (links from before carry none: read only).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+impl LinkClaims {
+    pub fn issuer(&self) -> Issuer {
+        match (self.key, self.operator) {
+            (Some(k), _) => Issuer::ApiKey(k),
+            (None, Some(o)) => Issuer::Operator(o),
+            (None, None) => Issuer::AdminToken,
+        }
+    }
+
+    /// What the session the link opens may do; reading is always among it.
+    pub fn permissions(&self) -> Permissions {
+        let mut p = Permissions::from_names(&self.permissions);
+        p.insert(Permission::Read);
+        p
+    }
 }
 
 /// Issues and checks console links.
@@ -38,13 +70,25 @@ impl ConsoleLinks {
     }
 
     /// A link for one tenant: the path to open (with its token) and its expiry.
-    pub fn issue(&self, tenant: Uuid, key: Option<Uuid>) -> (String, DateTime<Utc>) {
+    pub fn issue(
+        &self,
+        tenant: Uuid,
+        issuer: Issuer,
+        permissions: Permissions,
+    ) -> (String, DateTime<Utc>) {
         let expires_at = Utc::now() + LINK_TTL;
+        let (key, operator) = match issuer {
+            Issuer::ApiKey(k) => (Some(k), None),
+            Issuer::Operator(o) => (None, Some(o)),
+            Issuer::AdminToken => (None, None),
+        };
         let token = self.signer.sign(&LinkClaims {
             id: Uuid::new_v4(),
             tenant,
             exp: expires_at.timestamp(),
             key,
+            operator,
+            permissions: permissions.names().into_iter().map(String::from).collect(),
         });
         (format!("/console/open?token={token}"), expires_at)
     }
@@ -65,10 +109,17 @@ mod tests {
     fn links_verify_for_their_tenant_and_only_with_their_key() {
         let links = ConsoleLinks::new(&crate::crypto::MasterKeys::single(&[7; 32]));
         let tenant = Uuid::new_v4();
-        let (path, expires_at) = links.issue(tenant, None);
+        let key = Uuid::new_v4();
+        let (path, expires_at) = links.issue(
+            tenant,
+            Issuer::ApiKey(key),
+            Permissions::from_names(&["replay"]),
+        );
         let token = path.strip_prefix("/console/open?token=").expect("path");
         let claims = links.verify(token).expect("valid");
         assert_eq!(claims.tenant, tenant);
+        assert_eq!(claims.issuer(), Issuer::ApiKey(key));
+        assert_eq!(claims.permissions().names(), vec!["read", "replay"]);
         assert_eq!(claims.exp, expires_at.timestamp());
         assert!(
             ConsoleLinks::new(&crate::crypto::MasterKeys::single(&[8; 32]))

@@ -36,6 +36,9 @@ struct Known {
     revoked: HashSet<[u8; 32]>,
     /// Tokens the database did not know, and when it said so.
     refused: HashMap<[u8; 32], Instant>,
+    /// Revocations seen so far: a key read from the database before one of them
+    /// must not be cached after it (it may be the key just revoked).
+    revocations: u64,
 }
 
 impl KeyCache {
@@ -47,21 +50,36 @@ impl KeyCache {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Knows this key from now on; returns its grant as held.
-    pub fn insert(&self, hash: [u8; 32], grant: Grant) -> Arc<Grant> {
+    /// The count of revocations so far; read it before looking a key up in the
+    /// database and hand it to `insert`.
+    pub fn revocations(&self) -> u64 {
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .revocations
+    }
+
+    /// Knows this key from now on, unless a revocation came since `seen` (from
+    /// `revocations()` before the key was read): the read may predate it, so the
+    /// key is served this once and not cached. Returns its grant as held.
+    pub fn insert(&self, hash: [u8; 32], grant: Grant, seen: u64) -> Arc<Grant> {
         let grant = Arc::new(grant);
         let mut known = self.known();
-        known.refused.remove(&hash);
-        known.valid.insert(hash, grant.clone());
+        if known.revocations == seen && !known.revoked.contains(&hash) {
+            known.refused.remove(&hash);
+            known.valid.insert(hash, grant.clone());
+        }
         grant
     }
 
-    /// Forgets a revoked key at once (other processes forget it at their next refresh).
+    /// Forgets a revoked key at once (other processes hear of it on the access
+    /// fanout, or at their next refresh).
     pub fn remove(&self, hash: &[u8]) {
         if let Ok(hash) = <[u8; 32]>::try_from(hash) {
             let mut known = self.known();
             known.valid.remove(&hash);
             known.revoked.insert(hash);
+            known.revocations += 1;
         }
     }
 
@@ -132,6 +150,31 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            key_id: uuid::Uuid::new_v4(),
+            name: String::new(),
+            tenants: None,
+            permissions: crate::access::Permissions::all(),
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_key_read_before_a_revocation_is_not_cached_after_it() {
+        let cache = KeyCache::new();
+        let hash = [3u8; 32];
+        // A lookup starts, the key is revoked meanwhile, the lookup's answer arrives.
+        let seen = cache.revocations();
+        cache.remove(&hash);
+        cache.insert(hash, grant(), seen);
+        assert!(cache.get(&hash).is_none(), "the revoked key came back");
+        // Another key, looked up after the revocation, is cached.
+        let other = [4u8; 32];
+        cache.insert(other, grant(), cache.revocations());
+        assert!(cache.get(&other).is_some());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_refused_token_is_remembered_for_a_while_only() {

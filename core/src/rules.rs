@@ -86,6 +86,12 @@ impl EndpointUrl {
         targets.check_url(url).map_err(|e| Invalid(e.to_string()))?;
         Ok(Self(url.to_string()))
     }
+
+    /// The URL as the audit log keeps it (append-only, outliving the endpoint):
+    /// user info, query and fragment, where tokens tend to live, replaced.
+    pub fn redacted(&self) -> String {
+        crate::target::redacted_url(&self.0)
+    }
 }
 
 impl Description {

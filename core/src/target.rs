@@ -29,8 +29,8 @@ pub const DEFAULT_DENY: &[&str] = &[
     "203.0.113.0/24",  // documentation
     "224.0.0.0/4",     // multicast
     "240.0.0.0/4",     // reserved, and broadcast
-    "::/128",          // unspecified
-    "::1/128",         // loopback
+    "::/96",           // unspecified, loopback and IPv4-compatible (deprecated), RFC 4291
+    "::ffff:0:0:0/96", // IPv4-translated, RFC 2765
     "64:ff9b::/96",    // NAT64, RFC 6052
     "64:ff9b:1::/48",  // local NAT64, RFC 8215
     "100::/64",        // discard, RFC 6666
@@ -39,6 +39,7 @@ pub const DEFAULT_DENY: &[&str] = &[
     "2002::/16",       // 6to4
     "fc00::/7",        // unique local, RFC 4193
     "fe80::/10",       // link-local
+    "fec0::/10",       // site-local (deprecated), RFC 3879
     "ff00::/8",        // multicast
 ];
 
@@ -146,6 +147,25 @@ impl TargetPolicy {
     }
 }
 
+/// A URL with its user info, query and fragment replaced by `redacted`, for
+/// records that cannot be removed later (the audit log).
+pub fn redacted_url(raw: &str) -> String {
+    let Ok(mut url) = Url::parse(raw) else {
+        return "redacted".to_string();
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("redacted");
+        let _ = url.set_password(None);
+    }
+    if url.query().is_some() {
+        url.set_query(Some("redacted"));
+    }
+    if url.fragment().is_some() {
+        url.set_fragment(Some("redacted"));
+    }
+    url.into()
+}
+
 /// Whether a host name or address is this machine (`localhost` names and loopback
 /// addresses), for warnings about plaintext connections that leave it.
 pub fn is_loopback_host(host: &str) -> bool {
@@ -220,6 +240,12 @@ mod tests {
             "http://198.18.0.1/",
             "http://[2001:db8::1]/",
             "http://255.255.255.255/",
+            "http://[::127.0.0.1]/",
+            "http://[::10.0.0.1]/",
+            "http://[::]/",
+            "http://[fec0::1]/",
+            "http://[::ffff:0:127.0.0.1]/",
+            "http://[::ffff:0:a00:1]/",
         ] {
             assert_eq!(p.check_url(bad), Err(TargetError::Private), "{bad}");
             assert!(
@@ -240,6 +266,23 @@ mod tests {
         assert!(!p.permits("10.2.0.1".parse().expect("ip")));
         assert!(p.check_url("http://localhost/").is_ok());
         assert!(parse_cidrs("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn redacted_urls_keep_where_they_point_and_drop_what_may_be_secret() {
+        assert_eq!(
+            redacted_url("https://hooks.example.com/in/abc?token=s3cret&x=1#frag"),
+            "https://hooks.example.com/in/abc?redacted#redacted"
+        );
+        assert_eq!(
+            redacted_url("https://user:pw@example.com:8443/p"),
+            "https://redacted@example.com:8443/p"
+        );
+        assert_eq!(
+            redacted_url("https://example.com/p"),
+            "https://example.com/p"
+        );
+        assert_eq!(redacted_url("not a url"), "redacted");
     }
 
     #[test]

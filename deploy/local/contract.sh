@@ -47,15 +47,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Schemathesis sends thousands of requests without valid credentials from one
-# address on purpose: the failed-authentication limit is lifted for this run.
+# The failed-authentication limit stays at its default: schemathesis's requests
+# without valid credentials meet the declared `429`, while the admin token, known
+# to be good, is never refused for them.
 HOOKRELAY_DATABASE_URL="postgres://$HOOKRELAY_DB_USER:$HOOKRELAY_DB_PASSWORD@127.0.0.1:5432/$DB" \
 HOOKRELAY_QUEUE_PREFIX="$RUN" \
 HOOKRELAY_LISTEN="127.0.0.1:$PORT" \
 HOOKRELAY_ADMIN_TOKEN="$ADMIN" \
 HOOKRELAY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
 HOOKRELAY_SHARDS=2 \
-HOOKRELAY_AUTH_FAILURES_PER_MINUTE=1000000 \
 HOOKRELAY_ALLOW_PRIVATE_TARGETS=true \
 HOOKRELAY_LOG=warn \
   "$BIN" serve >"$TARGET/contract.log" 2>&1 &

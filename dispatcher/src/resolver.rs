@@ -8,9 +8,11 @@ use std::sync::Arc;
 use hookrelay_core::target::TargetPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// Why a name yielded nothing to connect to.
+/// Why a name yielded nothing to connect to. A name that resolves only to denied
+/// addresses reads exactly like one that does not resolve, so an endpoint's
+/// attempts never tell a tenant which internal names exist (the log says which).
 #[derive(Debug, thiserror::Error)]
-#[error("blocked: {0} resolves only to private, loopback or reserved addresses")]
+#[error("could not resolve {0}")]
 pub struct Blocked(pub String);
 
 pub struct GuardedResolver {
@@ -27,9 +29,20 @@ impl GuardedResolver {
         policy: &TargetPolicy,
         host: &str,
     ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
-        let all: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
-        let allowed: Vec<SocketAddr> = all.into_iter().filter(|a| policy.permits(a.ip())).collect();
+        let all: Vec<SocketAddr> = match tokio::net::lookup_host((host, 0)).await {
+            Ok(all) => all.collect(),
+            Err(e) => {
+                tracing::debug!(host, error = %e, "a delivery target does not resolve");
+                return Err(Box::new(Blocked(host.to_string())));
+            }
+        };
+        let allowed: Vec<SocketAddr> = all
+            .iter()
+            .copied()
+            .filter(|a| policy.permits(a.ip()))
+            .collect();
         if allowed.is_empty() {
+            tracing::info!(host, addresses = ?all, "refused a delivery target: it resolves only to denied addresses");
             return Err(Box::new(Blocked(host.to_string())));
         }
         Ok(allowed)
@@ -57,7 +70,15 @@ mod tests {
         let err = GuardedResolver::lookup(&TargetPolicy::default(), "localhost")
             .await
             .expect_err("refused");
-        assert!(err.to_string().contains("blocked: localhost"), "{err}");
+        let unknown = GuardedResolver::lookup(&TargetPolicy::default(), "no-such-host.invalid")
+            .await
+            .expect_err("unresolvable");
+        // Denied and unresolvable read the same: no oracle for internal names.
+        assert_eq!(err.to_string(), "could not resolve localhost");
+        assert_eq!(
+            unknown.to_string(),
+            "could not resolve no-such-host.invalid"
+        );
         let ok = GuardedResolver::lookup(&TargetPolicy::allow_everything(), "localhost")
             .await
             .expect("allowed");

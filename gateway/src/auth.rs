@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::Utc;
-use hookrelay_core::access::{Grant, Permission};
+use hookrelay_core::access::{Grant, Permission, Permissions};
 use hookrelay_core::audit::{Actor, ActorKind};
 use hookrelay_core::crypto::{KEY_PREFIX, hash_api_key};
 use hookrelay_core::model::Tenant;
@@ -77,6 +77,13 @@ impl Caller {
         self.grant.as_ref().and_then(|g| g.tenants.as_deref())
     }
 
+    /// What the caller may do (the operator: everything).
+    pub fn permissions(&self) -> Permissions {
+        self.grant
+            .as_ref()
+            .map_or_else(Permissions::all, |g| g.permissions)
+    }
+
     pub fn reaches(&self, tenant: Uuid) -> bool {
         self.grant.as_ref().is_none_or(|g| g.reaches(tenant))
     }
@@ -126,13 +133,28 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let address = client_address(parts);
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-        state.auth_failures.check(address).map_err(refused)?;
+        let token = bearer(parts);
+        let hash = token.as_ref().ok().map(|t| hash_api_key(t));
+        // Only unknown credentials wait out an address's failures: a key, operator
+        // or admin token known valid is never refused for what others sent.
+        let known_good = match (&token, &hash) {
+            (Ok(t), Some(h)) => {
+                state.keys.get(h).is_some()
+                    || state.auth_failures.is_known_good(h)
+                    || is_admin(state, t)
+            }
+            _ => false,
+        };
+        if !known_good {
+            state.auth_failures.check(address).map_err(refused)?;
+        }
         let failed = |e: ApiError| match state.auth_failures.failed(address) {
             Some(wait) => refused(wait),
             None => e,
         };
-        let token = bearer(parts).map_err(failed)?;
-        match authenticate(state, token).await {
+        let token = token.map_err(failed)?;
+        let hash = hash.unwrap_or_else(|| hash_api_key(token));
+        match authenticate(state, token, hash).await {
             Ok(mut caller) => {
                 caller.actor = caller.actor.from(address, request_id);
                 Ok(caller)
@@ -143,8 +165,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
-    let hash = hash_api_key(token);
+async fn authenticate(state: &AppState, token: &str, hash: [u8; 32]) -> ApiResult<Caller> {
     let grant = match state.keys.get(&hash) {
         Some(g) => Some(g),
         None if is_admin(state, token) => {
@@ -158,13 +179,16 @@ async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
         }
         None if !token.starts_with(KEY_PREFIX) || state.keys.recently_refused(&hash) => None,
         // Not cached: perhaps created through another gateway moments ago.
-        None => match state.store.find_api_key(&hash).await? {
-            Some(g) => Some(state.keys.insert(hash, g)),
-            None => {
-                state.keys.refuse(hash);
-                None
+        None => {
+            let seen = state.keys.revocations();
+            match state.store.find_api_key(&hash).await? {
+                Some(g) => Some(state.keys.insert(hash, g, seen)),
+                None => {
+                    state.keys.refuse(hash);
+                    None
+                }
             }
-        },
+        }
     };
     let grant = grant.ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
     if grant.expired(Utc::now()) {
@@ -187,17 +211,21 @@ async fn operator(state: &AppState, hash: &[u8; 32]) -> ApiResult<Caller> {
         return Err(ApiError::unauthorized("invalid operator token"));
     }
     match state.store.find_operator(hash).await? {
-        Some((id, name)) => Ok(Caller {
-            actor: Actor {
-                kind: ActorKind::Operator,
-                id: Some(id),
-                name,
-                address: None,
-                request_id: None,
-            },
-            grant: None,
-        }),
+        Some((id, name)) => {
+            state.auth_failures.remember_good(*hash);
+            Ok(Caller {
+                actor: Actor {
+                    kind: ActorKind::Operator,
+                    id: Some(id),
+                    name,
+                    address: None,
+                    request_id: None,
+                },
+                grant: None,
+            })
+        }
         None => {
+            state.auth_failures.forget_good(hash);
             state.keys.refuse(*hash);
             Err(ApiError::unauthorized("invalid operator token"))
         }

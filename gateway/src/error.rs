@@ -217,6 +217,9 @@ impl From<StoreError> for ApiError {
                 tracing::info!(%constraint, "write refused by a foreign key");
                 Self::not_found("the tenant or endpoint it names")
             }
+            StoreError::UnknownCursor => {
+                Self::bad_request("`after` names no row of this list; start from the first page")
+            }
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database call failed");
                 Self::unavailable("the database is unavailable; retry shortly")

@@ -176,6 +176,13 @@ fn routes() -> Vec<(&'static str, &'static str, Needs, Value)> {
         ("POST", "/v1/api-keys", Operator, json!({})),
         ("DELETE", "/v1/api-keys/{key}", Operator, Value::Null),
         ("GET", "/v1/admin/audit", Operator, Value::Null),
+        ("GET", "/v1/admin/console-sessions", Operator, Value::Null),
+        (
+            "DELETE",
+            "/v1/admin/console-sessions/{session}",
+            Operator,
+            Value::Null,
+        ),
         ("GET", "/v1/admin/dead", Operator, Value::Null),
         ("GET", "/v1/admin/dead/stats", Operator, Value::Null),
         (
@@ -379,6 +386,7 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
             .replace("{deletion}", &deletion)
             .replace("{key}", &spare)
             .replace("{message}", "none")
+            .replace("{session}", "01890000-0000-7000-8000-000000000000")
     };
     for ((method, path, needs, body), keys) in routes().into_iter().zip(keys) {
         let url = fill(path);
@@ -560,9 +568,43 @@ async fn keys_expire_and_bad_keys_are_refused_from_memory_then_rate_limited() {
         .parse()
         .expect("seconds");
     assert!((1..=60).contains(&wait), "{wait}");
-    let (status, res) = app.get("/v1/admin/dead/stats", ADMIN_TOKEN).await;
+    // Another unknown token from the same address waits too.
+    let (status, res) = app.get(&path, "hr_another-guess").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{res}");
     assert_eq!(res["error"]["code"], "rate_limited");
+}
+
+#[tokio::test]
+async fn failures_from_a_shared_address_never_lock_out_known_credentials() {
+    let app = TestApp::spawn_with(|c| c.quotas.auth_failures_per_minute = 60, false).await;
+    let (key, tenant) = app.tenant().await;
+    let path = format!("/v1/tenants/{tenant}");
+    // Someone else behind the same address (a NAT) spends its failures and more.
+    let mut refused = 0;
+    for n in 0..61 {
+        let (status, _) = app.get(&path, &format!("hr_guess-{n}")).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_eq!(refused, 1, "the 61st failure within the minute is refused");
+    let (status, _) = app.get(&path, "hr_one-more-guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The good key, the admin token and ingest still work from there.
+    let (status, res) = app.get(&path, &key).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, res) = app.get("/v1/admin/dead/stats", ADMIN_TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, res) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/events"),
+            &key,
+            json!({ "event_type": "x", "payload": 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{res}");
 }
 
 #[tokio::test]
@@ -631,4 +673,60 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_addr
         .get("/v1/admin/audit?action=tenant.created", ADMIN_TOKEN)
         .await;
     assert_eq!(log["data"][0]["address"], "198.51.100.7", "{log}");
+}
+
+#[tokio::test]
+async fn cursors_name_only_rows_of_the_callers_own_tenant() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (key, mine) = app.tenant().await;
+    let (_, theirs) = app.tenant().await;
+    let (my_endpoint, _) = app.endpoint(&key, &mine, &receiver.url, None).await;
+    let (their_endpoint, _) = app.endpoint(&key, &theirs, &receiver.url, None).await;
+    let my_event = app
+        .event(&key, &mine, json!({ "event_type": "x", "payload": 1 }))
+        .await;
+    let their_event = app
+        .event(&key, &theirs, json!({ "event_type": "x", "payload": 2 }))
+        .await;
+    let my_delivery = app.settled_deliveries(&key, &mine, &my_event, 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let their_delivery = app.settled_deliveries(&key, &theirs, &their_event, 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let scoped = app
+        .post(
+            "/v1/api-keys",
+            ADMIN_TOKEN,
+            json!({ "tenants": [mine], "permissions": ["read"] }),
+        )
+        .await
+        .1;
+    let scoped = scoped["key"].as_str().expect("key").to_string();
+    for (list, own, other) in [
+        ("events", &my_event, &their_event),
+        ("endpoints", &my_endpoint, &their_endpoint),
+        ("deliveries", &my_delivery, &their_delivery),
+    ] {
+        let path = format!("/v1/tenants/{mine}/{list}?after=");
+        let (status, res) = app.get(&format!("{path}{own}"), &scoped).await;
+        assert_eq!(status, StatusCode::OK, "{list}: {res}");
+        // Another tenant's id answers exactly like an id that does not exist.
+        let (status, res) = app.get(&format!("{path}{other}"), &scoped).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{list}: {res}");
+        let (status, again) = app
+            .get(&format!("{path}{}", uuid::Uuid::now_v7()), &scoped)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{list}: {again}");
+        assert_eq!(res, again, "{list}");
+    }
+    let (status, res) = app.get(&format!("/v1/tenants?after={mine}"), &scoped).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, res) = app
+        .get(&format!("/v1/tenants?after={theirs}"), &scoped)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
 }

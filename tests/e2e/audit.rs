@@ -331,3 +331,58 @@ async fn concurrent_endpoint_creations_never_pass_the_limit() {
         "only the creations that happened are recorded"
     );
 }
+
+#[tokio::test]
+async fn a_tenants_own_log_names_no_operator_and_keeps_no_url_secret() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (_, tenant) = app.tenant().await;
+    // The operator creates an endpoint whose URL carries a token in its query.
+    let url = format!("{}?token=s3cret-in-query", receiver.url);
+    let (status, created) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints"),
+            ADMIN_TOKEN,
+            json!({ "url": url }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let reader = app
+        .post(
+            "/v1/api-keys",
+            ADMIN_TOKEN,
+            json!({ "tenants": [tenant], "permissions": ["read"] }),
+        )
+        .await
+        .1;
+    let reader = reader["key"].as_str().expect("key").to_string();
+    let own = app
+        .audit(
+            &format!("/v1/tenants/{tenant}/audit?action=endpoint.created"),
+            &reader,
+            50,
+        )
+        .await;
+    assert_eq!(own.len(), 1, "{own:?}");
+    let e = &own[0];
+    assert_eq!(e["actor_kind"], "operator", "{e}");
+    assert_eq!(e["actor_name"], "operator", "{e}");
+    assert!(e["actor_id"].is_null() && e["address"].is_null(), "{e}");
+    let recorded = e["details"]["url"].as_str().expect("url");
+    assert!(recorded.ends_with("?redacted"), "{recorded}");
+    // The operator's own view still says who and from where; no view holds the token.
+    let all = app
+        .audit(
+            &format!("/v1/admin/audit?tenant={tenant}&action=endpoint.created"),
+            ADMIN_TOKEN,
+            50,
+        )
+        .await;
+    assert_eq!(all[0]["actor_kind"], "admin");
+    assert_eq!(all[0]["address"], "127.0.0.1");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT details::text FROM audit_log")
+        .fetch_all(app.store.pool())
+        .await
+        .expect("audit rows");
+    assert!(stored.iter().all(|d| !d.contains("s3cret")), "{stored:?}");
+}

@@ -12,6 +12,7 @@ mod cli;
 mod clock;
 mod console;
 mod console_forms;
+mod console_permissions;
 mod delivery;
 mod dlq;
 mod endpoint_actions;

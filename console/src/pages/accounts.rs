@@ -33,7 +33,7 @@ pub async fn tenants(
     Query(q): Query<TenantsQuery>,
 ) -> Response {
     let after = given(&q.after).and_then(|a| Uuid::parse_str(&a).ok());
-    let mut rows = or_page!(found::loaded(
+    let mut rows = or_page!(found::listed(
         state.store.list_tenants(TENANTS_PAGE, after, None).await,
         Nav::Admin
     ));

@@ -14,6 +14,7 @@ use crate::found::{self, or_page};
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, page};
+use hookrelay_core::access::Permission;
 
 const PAGE: i64 = 50;
 
@@ -26,7 +27,7 @@ pub async fn deliveries(
         Ok(v) => v,
         Err(e) => return bad_request(&e, Nav::Tenant),
     };
-    let (mut rows, endpoints) = or_page!(found::loaded(
+    let (mut rows, endpoints) = or_page!(found::listed(
         tokio::try_join!(
             state.store.find_deliveries(s.tenant, &filter, PAGE, after),
             state.store.list_endpoints(s.tenant, 200, None)
@@ -61,13 +62,17 @@ pub async fn delivery(
         ),
         Nav::Tenant
     ));
-    let replay = view! {
-        <form method="post" action=format!("/console/deliveries/{id}/replay") class="inline">
-            {view::csrf_field(&s.csrf)}
-            <button type="submit" class="primary" id="replay">"Replay"</button>
-        </form>
-    }
-    .into_any();
+    let replay = if s.may(Permission::Replay) {
+        view! {
+            <form method="post" action=format!("/console/deliveries/{id}/replay") class="inline">
+                {view::csrf_field(&s.csrf)}
+                <button type="submit" class="primary" id="replay">"Replay"</button>
+            </form>
+        }
+        .into_any()
+    } else {
+        ().into_any()
+    };
     let body = delivery_detail(d, event.map(|e| e.payload), attempts, replay, false);
     page(StatusCode::OK, "Delivery", Nav::Tenant, None, body)
 }
@@ -77,6 +82,7 @@ pub async fn replay(
     Path(id): Path<String>,
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
+    or_page!(posted.session.require(Permission::Replay));
     let id = or_page!(found::id(&id, Nav::Tenant));
     match state
         .actions

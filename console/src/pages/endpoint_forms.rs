@@ -19,6 +19,7 @@ use crate::pages::endpoints::save;
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, copy_id, page};
+use hookrelay_core::access::Permission;
 
 /// The endpoint form's fields, as typed.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -118,6 +119,7 @@ fn form_page(
 }
 
 pub async fn new_form(s: TenantSession) -> Response {
+    or_page!(s.require(Permission::EndpointsWrite));
     form_page(
         StatusCode::OK,
         "Add an endpoint",
@@ -135,6 +137,7 @@ pub async fn create(
         form: f,
     }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
+    or_page!(s.require(Permission::EndpointsWrite));
     let settings = match f.check(&state) {
         Ok(v) => v,
         Err(e) => {
@@ -170,6 +173,7 @@ pub async fn edit_form(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
+    or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(found::id(&id, Nav::Tenant));
     match state.store.get_endpoint(s.tenant, id).await {
         Ok(Some(e)) => form_page(
@@ -193,6 +197,7 @@ pub async fn update(
         form: f,
     }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
+    or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(found::id(&id, Nav::Tenant));
     let settings = match f.check(&state) {
         Ok(v) => v,
@@ -234,6 +239,7 @@ pub async fn rotate(
         form: f,
     }: Posted<TenantSession, RotateForm>,
 ) -> Response {
+    or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(found::id(&id, Nav::Tenant));
     let Ok(grace) = f
         .grace
@@ -276,6 +282,7 @@ pub async fn test(
     Path(id): Path<String>,
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
+    or_page!(posted.session.require(Permission::EndpointsWrite));
     let id = or_page!(found::id(&id, Nav::Tenant));
     match state.actions.send_test(posted.session.tenant, id).await {
         Ok(d) => Redirect::to(&format!("/console/deliveries/{}", d.id)).into_response(),

@@ -18,6 +18,7 @@ use crate::found::{self, or_page, unavailable};
 use crate::session::{Posted, TenantSession};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, badge, copy_id, page, rate, when};
+use hookrelay_core::access::Permission;
 
 pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> Response {
     let (list, health, recent) = or_page!(found::loaded(
@@ -30,6 +31,7 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
         ),
         Nav::Tenant
     ));
+    let writes = s.may(Permission::EndpointsWrite);
     let health_of = |id: Uuid| {
         health
             .iter()
@@ -42,7 +44,7 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
             <section class="card empty">
                 <h1>"No endpoints yet"</h1>
                 <p>"Add the URL where you want to receive webhooks; the events you subscribe it to will show up here with every delivery attempt."</p>
-                <p><a class="button primary" href="/console/endpoints/new">"Add an endpoint"</a></p>
+                {writes.then(|| view! { <p><a class="button primary" href="/console/endpoints/new">"Add an endpoint"</a></p> })}
             </section>
         }
         .into_any()
@@ -54,7 +56,7 @@ pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> R
         view! {
             <div class="title-row">
                 <h1>"Endpoints"</h1>
-                <a class="button primary" href="/console/endpoints/new" id="add-endpoint">"Add an endpoint"</a>
+                {writes.then(|| view! { <a class="button primary" href="/console/endpoints/new" id="add-endpoint">"Add an endpoint"</a> })}
             </div>
             <table class="list">
                 <thead><tr>
@@ -142,6 +144,7 @@ pub async fn endpoint(
         </form>
     };
     let all = format!("/console/deliveries?endpoint={id}");
+    let writes = s.may(Permission::EndpointsWrite);
     let types = e
         .event_types
         .clone()
@@ -161,9 +164,10 @@ pub async fn endpoint(
                 <dt>"In flight"</dt><dd>{e.max_in_flight.map_or("no cap".to_string(), |n| n.to_string())}</dd>
                 <dt>"Timeout"</dt><dd>{e.timeout_ms.map_or("default".to_string(), |ms| format!("{ms} ms"))}</dd>
             </dl>
-            <div class="actions">{endpoint_cards::actions(id, &s.csrf)} {toggle}</div>
+            {writes.then(|| view! { <div class="actions">{endpoint_cards::actions(id, &s.csrf)} {toggle}</div> })}
         </section>
-        {endpoint_cards::secret_card(&e, &s.csrf)}
+        {writes.then(|| endpoint_cards::secret_card(&e, &s.csrf))}
+        {s.may(Permission::Replay).then(|| view! {
         <section class="card">
             <h2>"Recover failed deliveries"</h2>
             <p class="muted">"Re-sends every delivery of this endpoint not delivered yet (pending, failed, dead or cancelled) created since the time you choose (UTC), with its original webhook-id."</p>
@@ -173,6 +177,7 @@ pub async fn endpoint(
                 <button type="submit" class="primary">"Recover"</button>
             </form>
         </section>
+        })}
         <h2>"Last hour"</h2>
         <div class="charts" id="endpoint-hour">{attempt_charts(HOUR, &hour)}</div>
         <h2>"Last day"</h2>
@@ -198,6 +203,7 @@ pub async fn set_state(
         form: f,
     }: Posted<TenantSession, StateForm>,
 ) -> Response {
+    or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(found::id(&id, Nav::Tenant));
     let disabled = match f.disabled.as_str() {
         "true" => true,
@@ -242,6 +248,7 @@ pub async fn recover(
         form: f,
     }: Posted<TenantSession, RecoverForm>,
 ) -> Response {
+    or_page!(s.require(Permission::Replay));
     let id = or_page!(found::id(&id, Nav::Tenant));
     let since = match parse_time(&f.since) {
         Ok(Some(t)) => t,

@@ -26,7 +26,7 @@ pub async fn events(
         Ok(v) => v,
         Err(e) => return bad_request(&e, Nav::Tenant),
     };
-    let (mut rows, endpoints) = or_page!(found::loaded(
+    let (mut rows, endpoints) = or_page!(found::listed(
         tokio::try_join!(
             state.store.find_events(s.tenant, &filter, PAGE, after),
             state.store.list_endpoints(s.tenant, 200, None)

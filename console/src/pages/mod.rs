@@ -1,6 +1,6 @@
 //! The console's pages, one module per page or small group: signing in, the
 //! customer's endpoints, forms, events, deliveries and jobs, and the operator's
-//! dead letters, fleet, tenants, keys and audit log. `progress` answers the live islands.
+//! dead letters, fleet, tenants, keys, audit log and open sessions. `progress` answers the live islands.
 
 pub mod accounts;
 pub mod audit;
@@ -12,4 +12,5 @@ pub mod events;
 pub mod fleet;
 pub mod jobs;
 pub mod progress;
+pub mod sessions;
 pub mod sign_in;

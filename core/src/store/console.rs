@@ -138,6 +138,8 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<Delivery>> {
+        self.check_cursor(super::Listed::Deliveries, tenant_id, after)
+            .await?;
         let events = self.searched_events(tenant_id, f).await?;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
@@ -148,7 +150,7 @@ impl Store {
                AND ($5::uuid[] IS NULL OR d.event_id = ANY($5))
                AND ($6::timestamptz IS NULL OR d.created_at >= $6)
                AND ($7::timestamptz IS NULL OR d.created_at < $7)
-               AND ($8::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $8))
+               AND ($8::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $8 AND tenant_id = $1))
              ORDER BY d.created_at DESC, d.id DESC LIMIT $9"
         )))
         .bind(tenant_id)
@@ -210,6 +212,8 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<EventSummary>> {
+        self.check_cursor(super::Listed::Events, tenant_id, after)
+            .await?;
         let events = self.searched_events(tenant_id, f).await?;
         Ok(sqlx::query_as(
             "SELECT e.id, e.event_type, e.idempotency_key, e.created_at,
@@ -223,7 +227,7 @@ impl Store {
                   AND ($5::uuid[] IS NULL OR e.id = ANY($5))
                   AND ($6::timestamptz IS NULL OR e.created_at >= $6)
                   AND ($7::timestamptz IS NULL OR e.created_at < $7)
-                  AND ($8::uuid IS NULL OR (e.created_at, e.id) < (SELECT created_at, id FROM events WHERE id = $8))
+                  AND ($8::uuid IS NULL OR (e.created_at, e.id) < (SELECT created_at, id FROM events WHERE id = $8 AND tenant_id = $1))
                   AND (($2::uuid IS NULL AND $4::text IS NULL) OR EXISTS (
                         SELECT 1 FROM deliveries m WHERE m.event_id = e.id
                           AND m.id >= hookrelay_v7_floor(e.created_at - interval '1 hour')

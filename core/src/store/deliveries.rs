@@ -494,12 +494,14 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<Delivery>> {
+        self.check_cursor(super::Listed::Deliveries, tenant_id, after)
+            .await?;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
              WHERE d.tenant_id = $1
                AND ($2::uuid IS NULL OR d.event_id = $2)
                AND ($3::text IS NULL OR d.status = $3)
-               AND ($4::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $4))
+               AND ($4::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM deliveries WHERE id = $4 AND tenant_id = $1))
              ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
         )))
         .bind(tenant_id)

@@ -94,11 +94,17 @@ impl Store {
     ) -> Result<Option<Endpoint>> {
         let mut tx = self.pool.begin().await?;
         // NO KEY UPDATE: the turn does not block routing, whose inserts only check
-        // that the tenant exists (a key-share lock).
-        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(e.tenant_id)
-            .execute(&mut *tx)
-            .await?;
+        // that the tenant exists (a key-share lock). A deletion holds the row until
+        // it commits, and the lock then re-reads it: a deleted tenant gets nothing.
+        let live: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE",
+        )
+        .bind(e.tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live.is_none() {
+            return Err(StoreError::Missing("tenant deleted".into()));
+        }
         // A statement of its own, so its snapshot sees the creations that held the
         // turn before.
         let created = sqlx::query_as(sqlx::AssertSqlSafe(audited(
@@ -128,7 +134,7 @@ impl Store {
         .bind(Pending::new(
             by,
             action::ENDPOINT_CREATED,
-            json!({ "url": e.url.as_str(), "event_types": e.event_types.map(EventTypes::as_slice) }),
+            json!({ "url": e.url.redacted(), "event_types": e.event_types.map(EventTypes::as_slice) }),
         ))
         .fetch_optional(&mut *tx)
         .await
@@ -174,10 +180,12 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<Endpoint>> {
+        self.check_cursor(super::Listed::Endpoints, tenant_id, after)
+            .await?;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM endpoints
              WHERE tenant_id = $1 AND deleted_at IS NULL
-               AND ($2::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM endpoints WHERE id = $2))
+               AND ($2::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM endpoints WHERE id = $2 AND tenant_id = $1))
              ORDER BY created_at DESC, id DESC LIMIT $3"
         )))
         .bind(tenant_id)
@@ -195,7 +203,7 @@ impl Store {
         by: &Actor,
     ) -> Result<Option<Endpoint>> {
         let details =
-            json!({ "fields": c.fields(), "url": c.url.as_ref().map(EndpointUrl::as_str) });
+            json!({ "fields": c.fields(), "url": c.url.as_ref().map(EndpointUrl::redacted) });
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
             &format!(
                 "UPDATE endpoints SET

@@ -42,10 +42,12 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<Event>> {
+        self.check_cursor(super::Listed::Events, tenant_id, after)
+            .await?;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM events
              WHERE tenant_id = $1
-               AND ($2::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM events WHERE id = $2))
+               AND ($2::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM events WHERE id = $2 AND tenant_id = $1))
              ORDER BY created_at DESC, id DESC LIMIT $3"
         )))
         .bind(tenant_id)

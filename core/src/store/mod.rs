@@ -35,7 +35,7 @@ pub use leases::Leases;
 pub use master_keys::{KeyRotation, StoredSecrets};
 pub use operators::OPERATOR_TOKEN_PREFIX;
 pub use retention::{DAYS_AHEAD, Pruned};
-pub use sessions::{NewSession, OpenSession};
+pub use sessions::{ConsoleSession, NewSession, OpenSession};
 pub use tenant_deletions::{TENANT_DELETED, TenantDeletion};
 
 /// Why a store call failed.
@@ -48,6 +48,9 @@ pub enum StoreError {
     /// the constraint's name.
     #[error("refers to a row that does not exist ({0})")]
     Missing(String),
+    /// A page cursor (`after`) that names no row the caller may list.
+    #[error("unknown cursor")]
+    UnknownCursor,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -74,7 +77,7 @@ impl StoreError {
     /// so it is permanent for the input that caused it.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Conflict(_) | Self::Missing(_) => false,
+            Self::Conflict(_) | Self::Missing(_) | Self::UnknownCursor => false,
             Self::Database(e) => is_transient(e),
         }
     }
@@ -105,6 +108,50 @@ fn is_transient(e: &sqlx::Error) -> bool {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The lists a cursor pages, each a table with a `tenant_id`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Listed {
+    Events,
+    Endpoints,
+    Deliveries,
+}
+
+impl Store {
+    /// Refuses a cursor that names no row of this tenant's (`UnknownCursor`), so
+    /// paging never tells whether an id exists in another tenant.
+    pub(crate) async fn check_cursor(
+        &self,
+        list: Listed,
+        tenant_id: uuid::Uuid,
+        after: Option<uuid::Uuid>,
+    ) -> Result<()> {
+        let Some(after) = after else {
+            return Ok(());
+        };
+        let sql = match list {
+            Listed::Events => {
+                "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1 AND tenant_id = $2)"
+            }
+            Listed::Endpoints => {
+                "SELECT EXISTS (SELECT 1 FROM endpoints WHERE id = $1 AND tenant_id = $2)"
+            }
+            Listed::Deliveries => {
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = $1 AND tenant_id = $2)"
+            }
+        };
+        let found: bool = sqlx::query_scalar(sql)
+            .bind(after)
+            .bind(tenant_id)
+            .fetch_one(&self.pool)
+            .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError::UnknownCursor)
+        }
+    }
+}
 
 /// Deliveries a caller publishes itself the moment it makes them pending (replays,
 /// test events) fall due this many seconds later anyway: should that publish fail,

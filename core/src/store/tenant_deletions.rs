@@ -56,6 +56,13 @@ impl Store {
         let Some(name) = name else {
             return Ok(None);
         };
+        // Its console sessions end at once (sessions also check the tenant).
+        sqlx::query(
+            "UPDATE console_sessions SET ended_at = now() WHERE tenant_id = $1 AND ended_at IS NULL",
+        )
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
         let endpoints = sqlx::query(
             "UPDATE endpoints SET deleted_at = now(), updated_at = now()
              WHERE tenant_id = $1 AND deleted_at IS NULL",

@@ -66,6 +66,20 @@ impl Store {
         after: Option<Uuid>,
         only: Option<&[Uuid]>,
     ) -> Result<Vec<Tenant>> {
+        if let Some(after) = after {
+            // A cursor must be a tenant the caller may list.
+            let found: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL
+                                  AND ($2::uuid[] IS NULL OR id = ANY($2)))",
+            )
+            .bind(after)
+            .bind(only)
+            .fetch_one(&self.pool)
+            .await?;
+            if !found {
+                return Err(super::StoreError::UnknownCursor);
+            }
+        }
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tenants
              WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM tenants WHERE id = $1))

@@ -1,6 +1,7 @@
 //! The audit log: every entry for the operator (`/v1/admin/audit`), and a
 //! tenant's own entries for the keys that reach it (`/v1/tenants/{tenant}/audit`);
-//! both filtered and paged newest first.
+//! both filtered and paged newest first. A tenant's view names no operator: what
+//! the admin token or an operator did reads as `operator`, without id or address.
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -130,5 +131,20 @@ pub(super) async fn list_tenant(
             next: None,
         }));
     }
-    Ok(Json(page(&state, &q, f).await?))
+    let mut page = page(&state, &q, f).await?;
+    for e in &mut page.data {
+        anonymize_operator(e);
+    }
+    Ok(Json(page))
+}
+
+/// What a tenant sees of an entry the operator made: that the operator acted,
+/// not who or from where.
+fn anonymize_operator(e: &mut AuditEntry) {
+    if matches!(e.actor_kind.as_str(), "admin" | "operator") {
+        e.actor_kind = "operator".to_string();
+        e.actor_id = None;
+        e.actor_name = "operator".to_string();
+        e.address = None;
+    }
 }

@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod broker_dead;
 mod console_links;
+mod console_sessions;
 mod deliveries;
 mod docs;
 mod endpoint_actions;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(broker_dead::router())
         .merge(console_links::router())
+        .merge(console_sessions::router())
         .merge(audit::router())
         .merge(tenant_limits::router())
         .merge(tenant_deletion::router())

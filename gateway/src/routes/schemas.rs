@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    admin, api_keys, audit, broker_dead, console_links, deliveries, endpoint_actions, endpoints,
-    events, health, replay, tenant_deletion, tenant_limits, tenants,
+    admin, api_keys, audit, broker_dead, console_links, console_sessions, deliveries,
+    endpoint_actions, endpoints, events, health, replay, tenant_deletion, tenant_limits, tenants,
 };
 use crate::error::ErrorCode;
 
@@ -339,7 +339,7 @@ impl Modify for Contract {
         events::ingest, events::ingest_batch, events::list, events::show, events::deliveries,
         deliveries::list, deliveries::show, deliveries::attempts,
         replay::replay, replay::recover, replay::job,
-        console_links::create,
+        console_links::create, console_sessions::list, console_sessions::end,
         admin::list, admin::stats, admin::replay, admin::purge, admin::show,
         broker_dead::list, broker_dead::show, broker_dead::requeue, broker_dead::purge,
         audit::list_all, audit::list_tenant, tenant_limits::set,

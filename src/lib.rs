@@ -168,10 +168,9 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
     let app = hookrelay_gateway::forwarded::behind(
         hookrelay_console::router(state),
         &config.http.trusted_proxies,
-    )
-    .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    );
+    let limits = hookrelay_gateway::server::Limits::from_settings(&config.http);
+    hookrelay_gateway::server::run(listener, app, limits, shutdown)
         .await
         .context("serving the console")
 }

@@ -191,6 +191,40 @@ pub struct HttpSettings {
     #[arg(long = "trusted-proxies", env = "HOOKRELAY_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a client may take to send a request's headers, from its first
+    /// byte (or from the connection's opening); then the connection is closed.
+    #[arg(long = "http-header-timeout", env = "HOOKRELAY_HTTP_HEADER_TIMEOUT", default_value = "10s",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(300)))]
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no request open is closed after this long
+    /// (longer than a load balancer's own idle timeout, so it never reuses a
+    /// connection being closed).
+    #[arg(long = "http-idle-timeout", env = "HOOKRELAY_HTTP_IDLE_TIMEOUT", default_value = "75s",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(3600)))]
+    pub idle_timeout: Duration,
+    /// How long reading a request's body may take; past it the request fails.
+    #[arg(long = "http-body-timeout", env = "HOOKRELAY_HTTP_BODY_TIMEOUT", default_value = "30s",
+          value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(600)))]
+    pub body_timeout: Duration,
+    /// Open connections at most; further ones wait in the listen backlog until
+    /// one closes. Keep it under the process's open-file limit.
+    #[arg(id = "http_max_connections", long = "http-max-connections", env = "HOOKRELAY_HTTP_MAX_CONNECTIONS", default_value = "4096",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: usize,
+    /// Request body bytes the process reads and handles at once, across every
+    /// connection; a request whose body would pass it is answered 503 with
+    /// retry-after (a body of unknown length counts as the largest allowed).
+    #[arg(long = "http-body-budget-bytes", env = "HOOKRELAY_HTTP_BODY_BUDGET_BYTES", default_value = "268435456",
+          value_parser = RangedU64ValueParser::<usize>::new().range(MIB..GIB4))]
+    pub body_budget_bytes: usize,
+    /// Concurrent streams one HTTP/2 connection may open.
+    #[arg(long = "http2-max-streams", env = "HOOKRELAY_HTTP2_MAX_STREAMS", default_value = "100",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub http2_max_streams: u32,
+    /// Largest header list an HTTP/2 request may send, in bytes.
+    #[arg(long = "http2-max-header-bytes", env = "HOOKRELAY_HTTP2_MAX_HEADER_BYTES", default_value = "16384",
+          value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+    pub http2_max_header_bytes: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -980,7 +1014,7 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = envs.iter().collect();
         assert_eq!(unique.len(), envs.len());
-        assert_eq!(envs.len(), 55, "every HOOKRELAY_* setting is declared here");
+        assert_eq!(envs.len(), 62, "every HOOKRELAY_* setting is declared here");
         for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
             assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
         }

@@ -13,6 +13,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub const HTTP_REQUESTS: &str = "hookrelay_http_requests_total";
 /// Time to answer an HTTP request, by matched route and method.
 pub const HTTP_DURATION: &str = "hookrelay_http_request_duration_seconds";
+/// Connections and requests the HTTP server cut short to protect itself, by
+/// `reason`: `header_timeout`, `idle_timeout`, `body_budget`.
+pub const HTTP_LIMITED: &str = "hookrelay_http_limited_total";
 /// Events the gateway accepted (confirmed by the broker).
 pub const EVENTS_ACCEPTED: &str = "hookrelay_events_accepted_total";
 /// Of those, events the gateway published to the bulk ingest lane (their tenant
@@ -54,9 +57,10 @@ pub const DB_CONNECTIONS: &str = "hookrelay_db_pool_connections";
 pub const BUILD_INFO: &str = "hookrelay_build_info";
 
 /// Every metric above, for checks that name none that does not exist.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 21] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
+    HTTP_LIMITED,
     EVENTS_ACCEPTED,
     EVENTS_BULK,
     PUBLISH_CONFIRM,
@@ -149,6 +153,10 @@ fn describe() {
         HTTP_DURATION,
         Unit::Seconds,
         "Time to answer an HTTP request, by matched route and method."
+    );
+    describe_counter!(
+        HTTP_LIMITED,
+        "Connections closed for a slow request head or idleness, and requests refused for the body budget, by reason."
     );
     describe_counter!(
         EVENTS_ACCEPTED,

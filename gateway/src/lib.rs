@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod budget;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
@@ -12,6 +13,7 @@ pub mod lanes;
 pub mod quota;
 pub mod request_id;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod tenant_cache;
 
@@ -79,11 +81,9 @@ pub async fn serve(
         state.publisher.broker().clone(),
         shutdown.clone(),
     ));
-    let app = forwarded::behind(app, &state.config.http.trusted_proxies)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let app = forwarded::behind(app, &state.config.http.trusted_proxies);
+    let limits = server::Limits::from_settings(&state.config.http);
+    let result = server::run(listener, app, limits, shutdown.clone()).await;
     shutdown.cancel();
     let _ = refresh.await;
     let _ = gauges.await;

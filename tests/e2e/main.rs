@@ -31,6 +31,7 @@ mod restart;
 mod retention;
 mod retries;
 mod sessions;
+mod slow_clients;
 mod ssrf;
 mod tenant_deletion;
 mod tls;

@@ -29,7 +29,7 @@ use hookrelay_core::access::Permission;
 pub const MAX_BATCH: usize = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// A batch may be this many times the single-event limit.
-const BATCH_BODY_FACTOR: usize = 16;
+pub const BATCH_BODY_FACTOR: usize = 16;
 
 pub fn router(max_payload_bytes: usize) -> Router<AppState> {
     Router::new()

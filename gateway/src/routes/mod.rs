@@ -21,6 +21,8 @@ mod tenants;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
+pub use events::BATCH_BODY_FACTOR as BATCH_FACTOR;
+
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 

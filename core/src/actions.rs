@@ -228,12 +228,17 @@ impl Actions {
         self.create_api_key(&new, by).await
     }
 
-    /// Revokes a key: refused at once by this process, within a key refresh by the
-    /// others. `false` if no active key has this id.
+    /// Revokes a key: refused at once by this process, and by the others as soon as
+    /// they hear it on the access fanout. `false` if no active key has this id.
     pub async fn revoke_api_key(&self, id: Uuid, by: &Actor) -> Result<bool, StoreError> {
         match self.store.revoke_api_key(id, by).await? {
             Some(hash) => {
                 self.keys.remove(&hash);
+                crate::queue::access::announce(
+                    &self.publisher,
+                    &crate::queue::access::AccessChange::key_revoked(&hash),
+                )
+                .await;
                 Ok(true)
             }
             None => Ok(false),

@@ -2,6 +2,7 @@
 //! path), tenants, endpoints, events, deliveries and attempts; authentication.
 #![forbid(unsafe_code)]
 
+pub mod access_changes;
 pub mod auth;
 pub mod budget;
 pub mod error;
@@ -75,6 +76,12 @@ pub async fn serve(
             )
         })
     };
+    let access = tokio::spawn(hookrelay_core::queue::access::listen(
+        state.publisher.broker().clone(),
+        state.config.topology(),
+        access_changes::Caches(state.clone()),
+        shutdown.clone(),
+    ));
     let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
         state.store.clone(),
         state.config.topology(),
@@ -87,6 +94,7 @@ pub async fn serve(
     shutdown.cancel();
     let _ = refresh.await;
     let _ = gauges.await;
+    let _ = access.await;
     state.publisher.close().await;
     result
 }

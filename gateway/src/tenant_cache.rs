@@ -1,7 +1,9 @@
 //! Resolves `{tenant}` path segments (an id or a uid) to tenants, from memory when
-//! possible, so ingest for known tenants keeps working while Postgres is away.
+//! possible, so ingest for known tenants keeps working while Postgres is away. A
+//! tenant deleted (here, or as another gateway announced) never comes back, even
+//! from a read that began before the deletion.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use hookrelay_core::Store;
@@ -12,10 +14,21 @@ use crate::error::ApiError;
 #[derive(Default)]
 pub struct TenantCache {
     by_key: RwLock<HashMap<String, Tenant>>,
+    deleted: RwLock<HashSet<uuid::Uuid>>,
 }
 
 impl TenantCache {
+    fn is_deleted(&self, id: uuid::Uuid) -> bool {
+        self.deleted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
     pub fn insert(&self, tenant: &Tenant) {
+        if self.is_deleted(tenant.id) {
+            return;
+        }
         let mut map = self.by_key.write().unwrap_or_else(|p| p.into_inner());
         map.insert(tenant.id.to_string(), tenant.clone());
         if let Some(uid) = &tenant.uid {
@@ -23,10 +36,15 @@ impl TenantCache {
         }
     }
 
-    /// Forgets a deleted tenant at once (other gateways at their next refresh).
-    pub fn remove(&self, tenant: &Tenant) {
+    /// Forgets a deleted tenant at once, for good (other gateways hear of it on
+    /// the access fanout).
+    pub fn remove(&self, tenant: uuid::Uuid) {
+        self.deleted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant);
         let mut map = self.by_key.write().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, t| t.id != tenant.id);
+        map.retain(|_, t| t.id != tenant);
     }
 
     /// Loads every tenant (at start, then at each refresh, which also forgets
@@ -34,7 +52,12 @@ impl TenantCache {
     pub async fn preload(&self, store: &Store) -> Result<usize, hookrelay_core::store::StoreError> {
         let all = store.all_tenants().await?;
         let mut map = HashMap::with_capacity(all.len() * 2);
-        for t in &all {
+        let deleted = self
+            .deleted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for t in all.iter().filter(|t| !deleted.contains(&t.id)) {
             map.insert(t.id.to_string(), t.clone());
             if let Some(uid) = &t.uid {
                 map.insert(uid.clone(), t.clone());

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod access_fanout;
 mod api;
 mod api_docs;
 mod audit;

@@ -40,7 +40,10 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     for parent in ["events", "deliveries", "attempts"] {
         let names = partitions(&app, parent).await;
         assert!(names.contains(&day_name(parent, 0)), "{names:?}");
-        assert!(names.contains(&format!("{parent}_default")), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n.ends_with("_default")),
+            "no default partition: {names:?}"
+        );
     }
     let (status, _) = app
         .delete(&format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), &key)
@@ -69,26 +72,37 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     assert_eq!(pruned.days_dropped, 0);
     assert_eq!(app.count("events").await, 1);
 
-    // A row no day holds (accepted five days ago, before any partition): it
-    // waits in the default partition.
-    sqlx::query(
-        "INSERT INTO events (id, tenant_id, event_type, payload, created_at)
-         VALUES ($1, $2::uuid, 'a.b', '{}', now() - interval '5 days')",
-    )
-    .bind(Uuid::now_v7())
-    .bind(&tenant)
-    .execute(app.store.pool())
-    .await
-    .expect("an old event");
-    let in_default: i64 = sqlx::query_scalar("SELECT count(*) FROM events_default")
-        .fetch_one(app.store.pool())
+    // An event accepted five days ago, on a day no partition holds (a backlog
+    // older than every day kept): routing makes its day and stores it.
+    let old = hookrelay_core::store::NewEvent {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.parse().expect("tenant id"),
+        event_type: "a.b".into(),
+        payload: "{}".into(),
+        idempotency_key: None,
+        accepted_at: now - Duration::days(5),
+        request_id: None,
+        traceparent: None,
+    };
+    assert!(
+        !partitions(&app, "events")
+            .await
+            .contains(&day_name("events", -5))
+    );
+    app.store
+        .route_events(&[old], std::time::Duration::from_secs(60))
         .await
-        .expect("count");
-    assert_eq!(in_default, 1);
+        .expect("routed into a day made for it");
+    assert!(
+        partitions(&app, "events")
+            .await
+            .contains(&day_name("events", -5))
+    );
+    assert_eq!(app.count("events").await, 2);
 
-    // Forty days on, with 30 days' retention: today's day is dropped whole, in
-    // every table (the default partition's old rows go by row), and the deleted
-    // endpoint (nothing refers to it now) with it.
+    // Forty days on, with 30 days' retention: today's day and the old one are
+    // detached and dropped whole, in every table, and the deleted endpoint
+    // (nothing refers to it now) with them.
     let later = now + Duration::days(40);
     let pruned = app
         .store
@@ -96,7 +110,7 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
         .await
         .expect("retention")
         .expect("not locked");
-    assert!(pruned.days_dropped >= 1, "{pruned:?}");
+    assert!(pruned.days_dropped >= 2, "{pruned:?}");
     assert!(pruned.days_created >= 4, "{pruned:?}");
     for parent in ["events", "deliveries", "attempts"] {
         let names = partitions(&app, parent).await;
@@ -173,6 +187,10 @@ async fn idempotency_keys_hold_across_acceptances_and_partitions() {
 
     // A key first used five days ago: its event sits in an older partition.
     let old_id = Uuid::new_v5(&tenant_id, b"order-0");
+    app.store
+        .ensure_partitions((Utc::now() - Duration::days(5)).date_naive())
+        .await
+        .expect("the old day");
     sqlx::query(
         "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at)
          VALUES ($1, $2, 'a.b', '{}', 'order-0', now() - interval '5 days')",
@@ -261,7 +279,7 @@ async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
             .await
             .unwrap_or_else(|e| panic!("{e}: {sql}"));
     }
-    let snapshot = "SELECT (SELECT md5(string_agg(id::text || payload || coalesce(idempotency_key, '') || created_at::text, ',' ORDER BY id)) FROM events)
+    let snapshot = "SELECT (SELECT md5(string_agg(id::text || payload || coalesce(idempotency_key, '') || created_at::text, ',' ORDER BY id)) FROM events WHERE event_type <> 'stray')
                      || (SELECT md5(string_agg(id::text || event_id::text || status, ',' ORDER BY id)) FROM deliveries)
                      || (SELECT md5(string_agg(id::text || delivery_id::text || response_status, ',' ORDER BY id)) FROM attempts)";
     let before: String = sqlx::query_scalar(snapshot)
@@ -269,7 +287,26 @@ async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
         .await
         .expect("snapshot");
 
-    full.run(&pool).await.expect("the partitioning migration");
+    // Partitioned, with a row no day holds (it waits in the default partition)
+    // when the default partitions go.
+    let mut middle = sqlx::migrate!("./migrations");
+    middle.migrations = full
+        .migrations
+        .iter()
+        .filter(|m| m.version < 20261201000025)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    middle.run(&pool).await.expect("partitioned, with defaults");
+    sqlx::query(
+        "INSERT INTO events (id, tenant_id, event_type, payload, created_at)
+         VALUES ('00000000-0000-7000-8000-0000000000ff', '00000000-0000-7000-8000-000000000001',
+                 'stray', '{}', now() - interval '60 days')",
+    )
+    .execute(&pool)
+    .await
+    .expect("a stray row");
+    full.run(&pool).await.expect("the partitioning migrations");
     let after: String = sqlx::query_scalar(snapshot)
         .fetch_one(&pool)
         .await
@@ -285,16 +322,26 @@ async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
             .expect("partitions");
     assert!(
         days >= 11 + 2,
-        "a partition per day of history and ahead, and default: {days}"
+        "a partition per day of history and ahead: {days}"
     );
     for table in ["events_default", "deliveries_default", "attempts_default"] {
-        let n: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-                .fetch_one(&pool)
-                .await
-                .expect("count");
-        assert_eq!(n, 0, "{table}: every row found its day");
+        let left: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(table)
+            .fetch_one(&pool)
+            .await
+            .expect("regclass");
+        assert_eq!(left, None, "{table} is gone");
     }
+    let stray: String = sqlx::query_scalar(
+        "SELECT tableoid::regclass::text FROM events WHERE event_type = 'stray'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the stray row kept");
+    let day = (Utc::now() - Duration::days(60))
+        .format("events_p%Y%m%d")
+        .to_string();
+    assert_eq!(stray, day, "moved to a day of its own");
     let partitioned: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_partitioned_table WHERE partrelid IN
            ('events'::regclass, 'deliveries'::regclass, 'attempts'::regclass)",
@@ -350,4 +397,88 @@ async fn a_deliverys_attempts_come_in_pages() {
     assert!(second["next"].is_null(), "{second}");
     let (status, _) = app.get(&format!("{path}?limit=0"), &key).await;
     assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
+}
+
+fn old_event(tenant: &str, accepted_at: chrono::DateTime<Utc>) -> hookrelay_core::store::NewEvent {
+    hookrelay_core::store::NewEvent {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.parse().expect("tenant id"),
+        event_type: "a.b".into(),
+        payload: "{}".into(),
+        idempotency_key: None,
+        accepted_at,
+        request_id: None,
+        traceparent: None,
+    }
+}
+
+#[tokio::test]
+async fn partition_upkeep_passes_open_writes_and_never_blocks_routing() {
+    let app = TestApp::spawn_with(|_| {}, false).await;
+    let (_, tenant) = app.tenant().await;
+    let lease = std::time::Duration::from_secs(60);
+    let now = Utc::now();
+
+    // A write stays open on the events table (a routing transaction in flight):
+    // making a day attaches beside it, where creating a partition of the parent
+    // would wait for it (and everyone after would wait behind that).
+    let mut open = app.store.pool().begin().await.expect("begin");
+    sqlx::query(
+        "INSERT INTO events (id, tenant_id, event_type, payload, created_at)
+         VALUES ($1, $2::uuid, 'a.b', '{}', now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&tenant)
+    .execute(&mut *open)
+    .await
+    .expect("an open write");
+    let day = (now + Duration::days(10)).date_naive();
+    assert!(app.store.ensure_partitions(day).await.expect("attached"));
+    open.commit().await.expect("commit");
+    assert!(
+        partitions(&app, "events")
+            .await
+            .contains(&day_name("events", 10))
+    );
+
+    // An old day, then routing without pause while upkeep detaches and drops it.
+    app.store
+        .route_events(&[old_event(&tenant, now - Duration::days(5))], lease)
+        .await
+        .expect("an old event");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let router = {
+        let (store, tenant, stop) = (app.store.clone(), tenant.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut routed = 0u32;
+            while !stop.is_cancelled() {
+                store
+                    .route_events(&[old_event(&tenant, Utc::now())], lease)
+                    .await
+                    .expect("routing never fails for upkeep");
+                routed += 1;
+            }
+            routed
+        })
+    };
+    let pruned = app
+        .store
+        .apply_retention(now, Duration::days(2), None)
+        .await
+        .expect("retention")
+        .expect("not locked");
+    stop.cancel();
+    let routed = router.await.expect("router");
+    assert!(routed > 0);
+    assert_eq!(pruned.days_dropped, 1, "{pruned:?}");
+    for parent in ["events", "deliveries", "attempts"] {
+        let gone = day_name(parent, -5);
+        assert!(!partitions(&app, parent).await.contains(&gone), "{gone}");
+        let left: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(&gone)
+            .fetch_one(app.store.pool())
+            .await
+            .expect("regclass");
+        assert_eq!(left, None, "{gone} dropped after detaching");
+    }
 }

@@ -1,5 +1,7 @@
-//! RabbitMQ: connections, the queue topology, message formats and a confirming publisher.
+//! RabbitMQ: connections, the queue topology, message formats, a confirming
+//! publisher and the access-change fanout.
 
+pub mod access;
 mod broker;
 mod dead_letters;
 mod messages;

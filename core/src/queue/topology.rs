@@ -63,6 +63,11 @@ impl Topology {
         self.shards
     }
 
+    /// The fanout exchange on which access changes reach every gateway.
+    pub fn access_exchange(&self) -> String {
+        format!("{}.access", self.prefix)
+    }
+
     /// Where the gateway publishes accepted events (the priority lane).
     pub fn ingest_queue(&self) -> String {
         format!("{}.ingest", self.prefix)
@@ -187,7 +192,7 @@ impl Topology {
             }
         }
         let _ = channel.close(200, "declared".into()).await;
-        Ok(())
+        super::access::declare(connection, self).await
     }
 
     /// Messages ready in each queue: the ingest queues, every shard queue in order,
@@ -210,8 +215,14 @@ impl Topology {
         Ok(depths)
     }
 
-    /// Deletes every queue (tests and uninstalls).
+    /// Deletes every queue and the access exchange (tests and uninstalls).
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
+        channel
+            .exchange_delete(
+                self.access_exchange().as_str().into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await?;
         for queue in self.ingest_queues() {
             channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())

@@ -75,6 +75,13 @@ impl StoreError {
     /// busy or restarting, or the transaction lost a race (serialization failure,
     /// deadlock). Anything else (a constraint, bad data) fails again the same way,
     /// so it is permanent for the input that caused it.
+    /// A row for which no partition exists (SQLSTATE 23514, "no partition of
+    /// relation … found for row"): made good by creating its day's partition.
+    pub fn is_missing_partition(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
+    }
+
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Conflict(_) | Self::Missing(_) | Self::UnknownCursor => false,

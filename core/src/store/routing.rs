@@ -111,6 +111,27 @@ impl Store {
         events: &[NewEvent],
         unsent_lease: std::time::Duration,
     ) -> Result<Vec<NewDelivery>> {
+        match self.route_once(events, unsent_lease).await {
+            // Accepted on a day that has no partition (a backlog older than every
+            // day kept, a skewed clock): its day is made, then it is stored.
+            Err(e) if e.is_missing_partition() => {
+                let mut days: Vec<_> = events.iter().map(|e| e.accepted_at.date_naive()).collect();
+                days.sort_unstable();
+                days.dedup();
+                for day in days {
+                    self.ensure_partitions(day).await?;
+                }
+                self.route_once(events, unsent_lease).await
+            }
+            other => other,
+        }
+    }
+
+    async fn route_once(
+        &self,
+        events: &[NewEvent],
+        unsent_lease: std::time::Duration,
+    ) -> Result<Vec<NewDelivery>> {
         if events.iter().any(|e| e.idempotency_key.is_some()) {
             self.route_keyed(events, unsent_lease).await
         } else {

@@ -45,7 +45,12 @@ pub(super) async fn delete_tenant(
         .start_tenant_deletion(tenant.id, &caller.actor)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
-    state.tenants.remove(&tenant);
+    state.tenants.remove(tenant.id);
+    hookrelay_core::queue::access::announce(
+        &state.publisher,
+        &hookrelay_core::queue::access::AccessChange::TenantDeleted { tenant: tenant.id },
+    )
+    .await;
     Ok((StatusCode::ACCEPTED, Json(deletion)))
 }
 

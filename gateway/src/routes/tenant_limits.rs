@@ -32,7 +32,8 @@ pub(super) struct LimitsIn {
     max_endpoints: Option<i32>,
 }
 
-/// Takes effect at once on this gateway, within a refresh (30 s) on the others.
+/// Takes effect at once on this gateway, and on the others as soon as they hear it
+/// on the access fanout.
 #[utoipa::path(
     put,
     path = "/v1/admin/tenants/{tenant}/limits",
@@ -68,5 +69,10 @@ pub(super) async fn set(
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     state.tenants.insert(&tenant);
+    hookrelay_core::queue::access::announce(
+        &state.publisher,
+        &hookrelay_core::queue::access::AccessChange::TenantChanged { tenant: tenant.id },
+    )
+    .await;
     Ok(Json(tenant))
 }

@@ -431,7 +431,7 @@ const GIB4: u64 = 4 * 1024 * MIB;
 impl Default for BreakerSettings {
     fn default() -> Self {
         Self::from_arg_matches(&defaults_command().get_matches_from(["hookrelay"]))
-            .unwrap_or_else(|e| unreachable!("the declared defaults parse: {e}"))
+            .expect("the declared defaults parse")
     }
 }
 
@@ -468,7 +468,7 @@ impl Config {
     pub fn local_defaults() -> Self {
         let zero = BASE64.encode([0u8; 32]);
         Self::from_lookup(|name| (name == "HOOKRELAY_ENCRYPTION_KEY").then(|| zero.clone()))
-            .unwrap_or_else(|e| unreachable!("the declared defaults are valid: {e}"))
+            .expect("the declared defaults are valid")
     }
 
     /// The queues of this installation, as configured.
@@ -768,7 +768,7 @@ impl SecuritySettings {
     /// The master keys in effect, the current one first.
     pub fn master_keys(&self) -> crate::crypto::MasterKeys {
         self.checked_master_keys()
-            .unwrap_or_else(|e| unreachable!("checked when the settings were read: {e}"))
+            .expect("checked when the settings were read")
     }
 
     fn checked_master_keys(&self) -> Result<crate::crypto::MasterKeys, ConfigError> {
@@ -974,7 +974,7 @@ mod tests {
         );
         for bad in [
             format!("k1:{k1},k1:{k2}"),
-            format!("{k1}"),
+            k1.to_string(),
             format!("bad id:{k1}"),
             "k1:short".into(),
         ] {

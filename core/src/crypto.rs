@@ -173,7 +173,7 @@ impl Cipher {
                     aad: &bound,
                 },
             )
-            .unwrap_or_else(|_| unreachable!("AES-GCM encrypts inputs below 64 GiB"));
+            .expect("AES-GCM encrypts inputs below 64 GiB");
         out.extend_from_slice(&ciphertext);
         out
     }

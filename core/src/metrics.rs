@@ -95,7 +95,7 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets(&BUCKETS)
-            .unwrap_or_else(|_| unreachable!("the buckets are not empty"))
+            .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
         if ::metrics::set_global_recorder(recorder).is_err() {

@@ -230,8 +230,7 @@ pub fn secret_or_new(whsec: Option<&str>) -> Result<Secret, Invalid> {
 
 /// 32 fresh random bytes.
 pub fn new_secret() -> Secret {
-    Secret::from_bytes(rand::random::<[u8; 32]>().to_vec())
-        .unwrap_or_else(|_| unreachable!("32 bytes is a valid key length"))
+    Secret::from_bytes(rand::random::<[u8; 32]>().to_vec()).expect("32 bytes is a valid key length")
 }
 
 /// The JSON body of a test event: says what it is, so a subscriber's logs do too.

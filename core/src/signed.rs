@@ -31,8 +31,7 @@ impl KeyIndex {
 }
 
 fn derive(secret: &[u8], purpose: &str) -> Vec<u8> {
-    let mut mac =
-        HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("any key length"));
+    let mut mac = HmacSha256::new_from_slice(secret).expect("any key length");
     mac.update(purpose.as_bytes());
     mac.finalize().into_bytes().to_vec()
 }
@@ -48,8 +47,7 @@ impl Signer {
     }
 
     fn mac(&self, k: KeyIndex) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.keys[k.0].1)
-            .unwrap_or_else(|_| unreachable!("any key length"))
+        HmacSha256::new_from_slice(&self.keys[k.0].1).expect("any key length")
     }
 
     /// `key id.base64(json).base64(mac)`, with the current key.

@@ -51,7 +51,11 @@ export HOOKRELAY_LOG="${HOOKRELAY_LOG:-warn}"
 cd "$ROOT"
 
 start=$(date +%s)
-# Documentation examples first (the subscriber's verification example), then the suite.
+# The code's own rules first: formatting, and every lint (Cargo.toml's
+# [workspace.lints] included) as an error.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# Documentation examples (the subscriber's verification example), then the suite.
 cargo test --workspace --locked --doc
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --profile ci

@@ -181,7 +181,7 @@ impl<C: Clock + Clone> Lane<C> {
             .clone()
             .acquire_owned()
             .await
-            .unwrap_or_else(|_| unreachable!("the share semaphore is never closed"))
+            .expect("the share semaphore is never closed")
     }
 
     /// Spacing between parked deliveries so they come back at the lane's pace.
@@ -246,7 +246,7 @@ impl Lanes {
         };
         sem.acquire_owned()
             .await
-            .unwrap_or_else(|_| unreachable!("tenant semaphores are never closed"))
+            .expect("tenant semaphores are never closed")
     }
 
     /// Forgets lanes unused for `idle` whose breaker is closed and that nothing holds,

@@ -71,6 +71,10 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
     all
 }
 
+/// A console form: where it posts, its fields besides the CSRF token, and the
+/// permission it needs.
+type Form = (String, Vec<(&'static str, &'static str)>, &'static str);
+
 async fn post(client: &reqwest::Client, url: String, form: &[(&str, &str)]) -> (u16, String) {
     let res = client.post(url).form(form).send().await.expect("post");
     (res.status().as_u16(), res.text().await.expect("body"))
@@ -113,7 +117,7 @@ async fn every_console_form_needs_its_permission_and_changes_nothing_without_it(
 
     let (client, csrf) = session(&app, &linker, &tenant, json!({})).await;
     let before = snapshot(&app).await;
-    let forms: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    let forms: Vec<Form> = vec![
         (
             "/console/endpoints".into(),
             vec![("url", "http://127.0.0.1:9/evil")],

@@ -60,7 +60,7 @@ async fn a_process_with_the_wrong_key_refuses_to_start_naming_the_setting() {
     }
 
     // The right key records its check value; a different key under its id is refused.
-    let status = run(&mut with_keys(&app, "keys", &default_key(&app)).arg("status")).await;
+    let status = run(with_keys(&app, "keys", &default_key(&app)).arg("status")).await;
     assert!(status.status.success(), "{}", stderr(&status));
     let checks: i64 = sqlx::query_scalar("SELECT count(*) FROM master_key_checks")
         .fetch_one(app.store.pool())
@@ -138,7 +138,7 @@ async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
         (1, "running")
     );
 
-    let out = run(&mut with_keys(&app, "keys", &both).arg("rotate")).await;
+    let out = run(with_keys(&app, "keys", &both).arg("rotate")).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

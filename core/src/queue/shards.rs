@@ -39,7 +39,7 @@ pub fn lane_delivery_messages(
                 attempts: Some(chunk.iter().map(|(_, n)| *n).collect()),
                 bulk: lane == IngestLane::Bulk,
             })
-            .unwrap_or_else(|_| unreachable!("ids always serialize"));
+            .expect("ids always serialize");
             messages.push((topology.delivery_queue(shard), body));
         }
     }

@@ -105,7 +105,7 @@ impl LoadBudget {
             .clone()
             .acquire_many_owned(n.clamp(1, self.max_deliveries) as u32)
             .await
-            .unwrap_or_else(|_| unreachable!("the budget is never closed"))
+            .expect("the budget is never closed")
     }
 
     /// Room for `n` payload bytes (all of the budget if `n` is larger).
@@ -114,7 +114,7 @@ impl LoadBudget {
             .clone()
             .acquire_many_owned(n.min(self.max_bytes) as u32)
             .await
-            .unwrap_or_else(|_| unreachable!("the budget is never closed"))
+            .expect("the budget is never closed")
     }
 }
 

@@ -44,8 +44,10 @@ impl BodyBudget {
     /// `app` with every request body counted against the budget and timed.
     pub fn guard(self, app: Router) -> Router {
         let timeout = self.timeout;
-        app.layer(axum::middleware::from_fn_with_state(self, take))
-            .layer(RequestBodyTimeoutLayer::new(timeout))
+        // The budget outermost: it must see the body's own length, which a timed
+        // body no longer tells.
+        app.layer(RequestBodyTimeoutLayer::new(timeout))
+            .layer(axum::middleware::from_fn_with_state(self, take))
     }
 
     /// The units a body of `bytes` takes (never more than the whole budget, so one
@@ -58,8 +60,11 @@ impl BodyBudget {
 }
 
 async fn take(State(budget): State<BodyBudget>, request: Request, next: Next) -> Response {
-    let hint = request.body().size_hint();
-    let bytes = match hint.exact() {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let bytes = match request.body().size_hint().exact().or(declared) {
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => budget.unknown_length,
     };

@@ -187,10 +187,11 @@ impl Verifier {
             .trim()
             .parse()
             .map_err(|_| Error::InvalidTimestamp)?;
-        if ts < now - self.tolerance_secs {
+        // Saturating: any clock and tolerance a caller gives are checked, never overflow.
+        if ts < now.saturating_sub(self.tolerance_secs) {
             return Err(Error::TimestampTooOld);
         }
-        if ts > now + self.tolerance_secs {
+        if ts > now.saturating_add(self.tolerance_secs) {
             return Err(Error::TimestampTooNew);
         }
         // Each entry is `version,base64`; unknown versions are skipped, as the spec asks.
@@ -215,6 +216,26 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_clocks_and_tolerances_are_checked_without_overflow() {
+        let secret = Secret::from_bytes(vec![1; 32]).expect("key");
+        let header = secret.sign("msg_1", 0, b"{}");
+        let wide = Verifier::new(vec![secret.clone()]).with_tolerance_secs(i64::MAX);
+        assert!(
+            wide.verify_at("msg_1", "0", &header, b"{}", i64::MAX)
+                .is_ok()
+        );
+        assert!(
+            wide.verify_at("msg_1", "0", &header, b"{}", i64::MIN)
+                .is_ok()
+        );
+        let narrow = Verifier::new(vec![secret]);
+        assert_eq!(
+            narrow.verify_at("msg_1", "0", &header, b"{}", i64::MIN),
+            Err(Error::TimestampTooNew)
+        );
+    }
 
     // Vector computed independently with Python:
     //   base64(hmac.new(b64decode(secret[6:]), b"{id}.{ts}.{body}", sha256).digest())

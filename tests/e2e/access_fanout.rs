@@ -22,6 +22,24 @@ async fn status(http: &reqwest::Client, url: &str, token: &str) -> u16 {
         .as_u16()
 }
 
+/// POSTs `body` to `url` with `token`; the JSON answer.
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    http.post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// Polls until `url` answers `want` with `token`; how long it took.
 async fn until_status(http: &reqwest::Client, url: &str, token: &str, want: u16) -> Duration {
     let started = tokio::time::Instant::now();
@@ -48,30 +66,24 @@ async fn a_revocation_or_deletion_through_one_gateway_is_refused_by_the_other_at
     let http = reqwest::Client::new();
 
     // A key made through the first works on the second (which caches it).
-    let made: serde_json::Value = http
-        .post(format!("{one}/v1/api-keys"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "name": "to revoke" }))
-        .send()
-        .await
-        .expect("create key")
-        .json()
-        .await
-        .expect("json");
+    let made = post(
+        &http,
+        format!("{one}/v1/api-keys"),
+        ADMIN_TOKEN,
+        json!({ "name": "to revoke" }),
+    )
+    .await;
     let (id, key) = (
         made["id"].as_str().expect("id"),
         made["key"].as_str().expect("key"),
     );
-    let tenant: serde_json::Value = http
-        .post(format!("{one}/v1/tenants"))
-        .bearer_auth(key)
-        .json(&json!({ "name": "Fanout" }))
-        .send()
-        .await
-        .expect("create tenant")
-        .json()
-        .await
-        .expect("json");
+    let tenant = post(
+        &http,
+        format!("{one}/v1/tenants"),
+        key,
+        json!({ "name": "Fanout" }),
+    )
+    .await;
     let tenant = tenant["id"].as_str().expect("tenant id");
     let on_two = format!("{two}/v1/tenants/{tenant}");
     assert_eq!(status(&http, &on_two, key).await, 200);
@@ -89,16 +101,13 @@ async fn a_revocation_or_deletion_through_one_gateway_is_refused_by_the_other_at
 
     // A tenant deleted through the first is not found on the second, whose cache
     // holds it from the ingest before.
-    let other: serde_json::Value = http
-        .post(format!("{one}/v1/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "name": "Deleted soon" }))
-        .send()
-        .await
-        .expect("create tenant")
-        .json()
-        .await
-        .expect("json");
+    let other = post(
+        &http,
+        format!("{one}/v1/tenants"),
+        ADMIN_TOKEN,
+        json!({ "name": "Deleted soon" }),
+    )
+    .await;
     let other = other["id"].as_str().expect("tenant id");
     let on_two = format!("{two}/v1/tenants/{other}/events");
     let ingest = |token: &'static str| {

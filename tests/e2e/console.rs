@@ -341,3 +341,15 @@ async fn the_console_works_in_a_real_browser() {
     slow.wait_for(1).await;
     app.wait_for_delivered(5).await;
 }
+
+/// The session cookie a response set, as `name=value`.
+pub(crate) fn session_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("hookrelay_console="))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}

@@ -7,20 +7,8 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::console::{browser, csrf_of, open_console, page_text};
+use crate::console::{browser, csrf_of, open_console, page_text, session_cookie};
 use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
-
-/// The session cookie an opened link set.
-fn session_cookie(res: &reqwest::Response) -> String {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("hookrelay_console="))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string()
-}
 
 /// The CSRF token of a session, as its pages would carry it. A session whose pages
 /// show no form still holds one: the permission check, not the token, refuses.

@@ -6,20 +6,8 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::console::{browser, console_link, open_console};
+use crate::console::{browser, console_link, open_console, session_cookie};
 use crate::helpers::{ADMIN_TOKEN, TestApp, run_to_end, spawn_ready, stderr};
-
-/// The session cookie a response set, as `name=value`.
-fn session_cookie(res: &reqwest::Response) -> String {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("hookrelay_console="))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string()
-}
 
 /// The status of a console page fetched with only this cookie.
 async fn status_with(base: &str, path: &str, cookie: &str) -> u16 {

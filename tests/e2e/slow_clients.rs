@@ -157,6 +157,34 @@ async fn bodies_beyond_the_budget_are_refused_before_they_are_read() {
         assert_eq!(status.as_u16(), 201, "{t}");
         (key, t["id"].as_str().expect("id").to_string())
     };
+    // Small bodies count for what they are: twenty at once, their heads first,
+    // all fit (were each counted as a whole batch, four would).
+    let small = r#"{"name":"a tenant of a small body"}"#;
+    let mut waiting = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(
+            format!(
+                "POST /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                small.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("head");
+        waiting.push(s);
+    }
+    for s in &mut waiting {
+        s.write_all(small.as_bytes()).await.expect("body");
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(PATIENCE, s.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    }
     let length = 16usize << 20;
     let head = format!(
         "POST /v1/tenants/{tenant}/events/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\

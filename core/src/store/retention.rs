@@ -29,6 +29,10 @@ const RETENTION_LOCK: i64 = 0x6872_7265_7465_6e74; // "hrretent"
 /// How long upkeep waits for a lock before it gives way and tries again: anyone
 /// queued behind it waits at most this long.
 const LOCK_WAIT: &str = "1s";
+/// How long a concurrent detach may wait for the transactions that still see the
+/// partition (a long report, say): nobody queues behind it, since it takes no lock
+/// that reads, inserts or updates wait for.
+const DETACH_WAIT: &str = "60s";
 /// Tries of one piece of upkeep that meets a lock (or a deadlock) before the pass
 /// gives up until the next one.
 const TRIES: u32 = 5;
@@ -82,18 +86,35 @@ async fn ensure_day_once(conn: &mut PgConnection, day: NaiveDate) -> Result<bool
 }
 
 /// One statement outside a transaction (simple protocol, as DETACH ... CONCURRENTLY
-/// needs), after `SET lock_timeout`.
-async fn autocommit(conn: &mut PgConnection, sql: &str) -> Result<()> {
+/// needs), after `SET lock_timeout = wait`.
+async fn autocommit(conn: &mut PgConnection, wait: &str, sql: &str) -> Result<()> {
     // Two queries: one string of several statements would be one transaction.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET lock_timeout = '{LOCK_WAIT}'"
-    )))
-    .execute(&mut *conn)
-    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET lock_timeout = '{wait}'")))
+        .execute(&mut *conn)
+        .await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// Detaches `table` from `parent` if it is still attached: concurrently, or, when
+/// an earlier try was cut short and left the detach pending, by finishing it.
+async fn detach(conn: &mut PgConnection, parent: &str, table: &str) -> Result<()> {
+    let attached: Option<bool> = sqlx::query_scalar(
+        "SELECT i.inhdetachpending FROM pg_inherits i
+          WHERE i.inhrelid = to_regclass($1) AND i.inhparent = $2::regclass",
+    )
+    .bind(table)
+    .bind(parent)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(pending) = attached else {
+        return Ok(());
+    };
+    let how = if pending { "FINALIZE" } else { "CONCURRENTLY" };
+    let sql = format!("ALTER TABLE {parent} DETACH PARTITION {table} {how}");
+    autocommit(conn, DETACH_WAIT, &sql).await
 }
 
 /// Detaches (concurrently) and drops every day's tables that ended before
@@ -115,22 +136,9 @@ async fn drop_days_before(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> Res
         debug_assert!(day.bytes().all(|b| b.is_ascii_digit()));
         for parent in DAY_TABLES {
             let table = format!("{parent}_p{day}");
-            let attached: Option<bool> = sqlx::query_scalar(
-                "SELECT i.inhdetachpending FROM pg_inherits i
-                  WHERE i.inhrelid = to_regclass($1) AND i.inhparent = $2::regclass",
-            )
-            .bind(&table)
-            .bind(parent)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let Some(pending) = attached {
-                let how = if pending { "FINALIZE" } else { "CONCURRENTLY" };
-                // Not in a transaction: DETACH ... CONCURRENTLY runs on its own.
-                let detach = format!("ALTER TABLE {parent} DETACH PARTITION {table} {how}");
-                retried!(autocommit(&mut *conn, &detach))?;
-            }
+            retried!(detach(&mut *conn, parent, &table))?;
             let drop = format!("DROP TABLE IF EXISTS {table}");
-            retried!(autocommit(&mut *conn, &drop))?;
+            retried!(autocommit(&mut *conn, LOCK_WAIT, &drop))?;
         }
     }
     Ok(days.len() as i64)

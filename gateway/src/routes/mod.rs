@@ -22,6 +22,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
 pub use events::BATCH_BODY_FACTOR as BATCH_FACTOR;
+pub use events::{batch_body_status, event_body_status};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;

@@ -65,6 +65,6 @@ for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>
 log "schemathesis: every operation of openapi.json against http://127.0.0.1:$PORT"
 # shellcheck disable=SC2086
 cd "$TARGET" # schemathesis keeps its example database in the working directory
-"$VENV/bin/st" run "$ROOT/openapi.json" --url "http://127.0.0.1:$PORT" \
+"$VENV/bin/st" --config-file "$ROOT/deploy/local/schemathesis.toml" run "$ROOT/openapi.json" --url "http://127.0.0.1:$PORT" \
   --header "Authorization: Bearer $ADMIN" --checks all \
   --max-examples "${ST_EXAMPLES:-25}" --seed "${ST_SEED:-1}" --no-color ${ST_ARGS:-}

@@ -133,18 +133,14 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let address = client_address(parts);
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-        let token = bearer(parts);
-        let hash = token.as_ref().ok().map(|t| hash_api_key(t));
+        // No credentials at all is no guess: answered 401, never counted or held back.
+        let token = bearer(parts)?;
+        let hash = hash_api_key(token);
         // Only unknown credentials wait out an address's failures: a key, operator
         // or admin token known valid is never refused for what others sent.
-        let known_good = match (&token, &hash) {
-            (Ok(t), Some(h)) => {
-                state.keys.get(h).is_some()
-                    || state.auth_failures.is_known_good(h)
-                    || is_admin(state, t)
-            }
-            _ => false,
-        };
+        let known_good = state.keys.get(&hash).is_some()
+            || state.auth_failures.is_known_good(&hash)
+            || is_admin(state, token);
         if !known_good {
             state.auth_failures.check(address).map_err(refused)?;
         }
@@ -152,8 +148,6 @@ impl FromRequestParts<AppState> for Caller {
             Some(wait) => refused(wait),
             None => e,
         };
-        let token = token.map_err(failed)?;
-        let hash = hash.unwrap_or_else(|| hash_api_key(token));
         match authenticate(state, token, hash).await {
             Ok(mut caller) => {
                 caller.actor = caller.actor.from(address, request_id);

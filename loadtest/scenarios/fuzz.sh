@@ -12,9 +12,8 @@ JOBS="${JOBS:-2}"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 cd "$ROOT"
-FUZZ=(cargo fuzz --fuzz-dir tests/fuzz)
-TARGETS="${TARGETS:-$("${FUZZ[@]}" list | tr '\n' ' ')}"
-"${FUZZ[@]}" build --sanitizer none --debug-assertions >/dev/null
+TARGETS="${TARGETS:-$(cargo fuzz list --fuzz-dir tests/fuzz | tr '\n' ' ')}"
+cargo fuzz build --fuzz-dir tests/fuzz --sanitizer none --debug-assertions >/dev/null
 OUT="$ROOT/target/fuzz-runs"
 mkdir -p "$OUT"
 run() {

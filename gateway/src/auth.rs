@@ -138,9 +138,9 @@ impl FromRequestParts<AppState> for Caller {
         let hash = hash_api_key(token);
         // Only unknown credentials wait out an address's failures: a key, operator
         // or admin token known valid is never refused for what others sent.
-        let known_good = state.keys.get(&hash).is_some()
-            || state.auth_failures.is_known_good(&hash)
-            || is_admin(state, token);
+        let cached = state.keys.get(&hash);
+        let admin = cached.is_none() && is_admin(state, token);
+        let known_good = cached.is_some() || admin || state.auth_failures.is_known_good(&hash);
         if !known_good {
             state.auth_failures.check(address).map_err(refused)?;
         }
@@ -148,7 +148,7 @@ impl FromRequestParts<AppState> for Caller {
             Some(wait) => refused(wait),
             None => e,
         };
-        match authenticate(state, token, hash).await {
+        match authenticate(state, token, hash, cached, admin).await {
             Ok(mut caller) => {
                 caller.actor = caller.actor.from(address, request_id);
                 Ok(caller)
@@ -159,10 +159,18 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-async fn authenticate(state: &AppState, token: &str, hash: [u8; 32]) -> ApiResult<Caller> {
-    let grant = match state.keys.get(&hash) {
+/// Who `token` is. `cached` is the key cache's grant for it and `admin` whether it
+/// is the admin token, both already looked up by the caller.
+async fn authenticate(
+    state: &AppState,
+    token: &str,
+    hash: [u8; 32],
+    cached: Option<Arc<Grant>>,
+    admin: bool,
+) -> ApiResult<Caller> {
+    let grant = match cached {
         Some(g) => Some(g),
-        None if is_admin(state, token) => {
+        None if admin => {
             return Ok(Caller {
                 actor: Actor::admin(),
                 grant: None,

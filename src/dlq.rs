@@ -4,8 +4,9 @@
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use hookrelay_core::Store;
+use hookrelay_core::actions::{self, ActionError, DeadScope};
 use hookrelay_core::store::DeadFilter;
+use hookrelay_core::{Config, Store};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Default, Args)]
@@ -40,15 +41,6 @@ impl FilterArgs {
             until: self.until,
             reason: self.reason.clone(),
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tenant.is_none()
-            && self.endpoint.is_none()
-            && self.event_type.is_none()
-            && self.since.is_none()
-            && self.until.is_none()
-            && self.reason.is_none()
     }
 }
 
@@ -97,11 +89,11 @@ pub enum DlqCommand {
     },
 }
 
-/// Runs a command on Postgres's dead letters; returns what to print. The broker's
-/// (`dlq broker …`) need the configuration: see `crate::dlq`.
-pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
+/// Runs a dead-letter command (Postgres's dead deliveries, or the broker's with
+/// `dlq broker …`); returns what to print.
+pub async fn run(config: &Config, store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
     match cmd {
-        DlqCommand::Broker { .. } => bail!("`dlq broker` commands run through `hookrelay::dlq`"),
+        DlqCommand::Broker { command } => crate::dlq_broker::run(config, store, command).await,
         DlqCommand::List {
             filter,
             limit,
@@ -159,17 +151,12 @@ pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
             filter,
             all,
         } => {
-            if filter.is_empty() && !all {
+            let Ok(scope) = DeadScope::new(filter.filter(), all) else {
                 bail!("name a delivery, give filters, or pass --all");
-            }
+            };
             // A durable job: should this command stop half-way, dispatchers finish it.
-            let job = store
-                .create_dead_replay_job(
-                    hookrelay_core::ids::new_id(),
-                    &filter.filter(),
-                    &hookrelay_core::audit::Actor::command_line("dlq replay"),
-                )
-                .await?;
+            let by = hookrelay_core::audit::Actor::command_line("dlq replay");
+            let job = actions::replay_dead_matching(store, &scope, &by).await?;
             while store.work_job_chunk(Some(job.id)).await?.is_some() {}
             let done = store.get_job(job.id).await?.context("the job vanished")?;
             Ok(format!(
@@ -178,27 +165,21 @@ pub async fn run(store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
             ))
         }
         DlqCommand::Purge { filter, all, yes } => {
-            if filter.is_empty() && !all {
+            let Ok(scope) = DeadScope::new(filter.filter(), all) else {
                 bail!("give filters, or pass --all");
+            };
+            let by = hookrelay_core::audit::Actor::command_line("dlq purge");
+            match actions::purge_dead(store, &scope, yes, &by).await {
+                Ok(n) => Ok(format!("purged {n} dead deliveries")),
+                Err(ActionError::Unconfirmed) => {
+                    let stats = store.dead_stats(scope.filter()).await?;
+                    let n: i64 = stats.iter().map(|s| s.dead).sum();
+                    bail!(
+                        "this would delete {n} dead deliveries and their attempts; add --yes to do it"
+                    )
+                }
+                Err(e) => Err(e.into()),
             }
-            if !yes {
-                let n: i64 = store
-                    .dead_stats(&filter.filter())
-                    .await?
-                    .iter()
-                    .map(|s| s.dead)
-                    .sum();
-                bail!(
-                    "this would delete {n} dead deliveries and their attempts; add --yes to do it"
-                );
-            }
-            let n = store
-                .purge_dead(
-                    &filter.filter(),
-                    &hookrelay_core::audit::Actor::command_line("dlq purge"),
-                )
-                .await?;
-            Ok(format!("purged {n} dead deliveries"))
         }
         DlqCommand::Stats { filter, json } => {
             let stats = store.dead_stats(&filter.filter()).await?;

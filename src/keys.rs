@@ -8,6 +8,7 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use clap::Subcommand;
 use hookrelay_core::crypto::Cipher;
+use hookrelay_core::states::JobStatus;
 use hookrelay_core::store::KeyRotation;
 use hookrelay_core::{Config, Store};
 
@@ -28,7 +29,11 @@ fn line(job: &KeyRotation) -> String {
         job.done_count,
         job.total,
         job.rewritten,
-        if job.status == "done" { ", done" } else { "" }
+        if job.status == JobStatus::Done {
+            ", done"
+        } else {
+            ""
+        }
     )
 }
 

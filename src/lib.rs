@@ -4,6 +4,7 @@
 //! shutdown on Ctrl-C or SIGTERM.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod dlq;
 pub mod dlq_broker;
 pub mod keys;
@@ -87,14 +88,53 @@ pub async fn operators(config: &Config, cmd: operators::OperatorsCommand) -> any
     Ok(())
 }
 
+/// Prints every setting in effect with its source, and what is sent in plain text.
+pub fn print_config(parsed: &hookrelay_core::config::Parsed, config: &Config) {
+    println!("{}", hookrelay_core::config::describe(parsed));
+    for warning in plaintext_warnings(config) {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// Runs one command: telemetry and metrics first, then the role until it ends
+/// or `Ctrl-C`/SIGTERM stops it.
+pub async fn run(role: cli::Role, config: Config) -> anyhow::Result<()> {
+    use cli::Role;
+    // Before any HTTP client is built (the span exporter's is the first).
+    hookrelay_dispatcher::client::install_tls_provider();
+    let telemetry = hookrelay_core::telemetry::init(&config.log);
+    hookrelay_core::metrics::handle();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    if let Some(addr) = config.http.metrics_listen {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = metrics_listener(addr, stop).await {
+                tracing::error!(error = format!("{e:#}"), "metrics listener stopped");
+            }
+        });
+    }
+    for warning in plaintext_warnings(&config) {
+        tracing::warn!("{warning}");
+    }
+    let ran = match role {
+        Role::Serve => serve(config, shutdown).await,
+        Role::Gateway => gateway(config, shutdown).await,
+        Role::Dispatcher => dispatcher(config, shutdown).await,
+        Role::Console => console(config, shutdown).await,
+        Role::Migrate => migrate(&config).await,
+        Role::Dlq { command } => dlq(&config, command).await,
+        Role::Keys { command } => keys(&config, command).await,
+        Role::Operators { command } => operators(&config, command).await,
+    };
+    telemetry.shutdown().await;
+    ran
+}
+
 /// Runs an operator's dead-letter command and prints its output.
 pub async fn dlq(config: &Config, cmd: dlq::DlqCommand) -> anyhow::Result<()> {
     let store = store(config)?;
-    let out = match cmd {
-        dlq::DlqCommand::Broker { command } => dlq_broker::run(config, &store, command).await,
-        cmd => dlq::run(&store, cmd).await,
-    };
-    let out = out?;
+    let out = dlq::run(config, &store, cmd).await?;
     println!("{out}");
     store.close().await;
     Ok(())
@@ -157,13 +197,7 @@ pub async fn console(config: Config, shutdown: CancellationToken) -> anyhow::Res
         "console",
         config.topology(),
     ));
-    let actions = Actions::new(
-        store.clone(),
-        publisher,
-        Cipher::with_keys(&config.security.master_keys()),
-        Arc::new(KeyCache::new()),
-        i64::from(config.quotas.max_endpoints),
-    );
+    let actions = Actions::configured(&config, store.clone(), publisher, Arc::new(KeyCache::new()));
     let state = ConsoleState::new(&config, store, actions);
     let app = hookrelay_gateway::forwarded::behind(
         hookrelay_console::router(state),

@@ -9,7 +9,7 @@
 mod assets;
 mod components;
 mod form;
-mod found;
+mod page_errors;
 mod pages;
 mod pkg;
 mod session;

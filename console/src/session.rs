@@ -31,13 +31,8 @@ pub(crate) const COOKIE: &str = "hookrelay_console";
 /// How long a session lasts.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
 
-/// Whose session it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Tenant,
-    Admin,
-}
+/// Whose session it is: the same names in the session token and the stored row.
+pub use hookrelay_core::states::SessionKind as Kind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Claims {
@@ -51,7 +46,7 @@ pub(crate) struct Claims {
     sid: Option<Uuid>,
     /// Which master key signed the cookie (its CSRF tokens use the same one).
     #[serde(skip)]
-    signed_by: Option<hookrelay_core::signed::KeyIndex>,
+    signed_by: Option<hookrelay_core::signed_token::KeyIndex>,
 }
 
 impl Claims {
@@ -59,9 +54,9 @@ impl Claims {
         self.sid
     }
 
-    fn key(&self) -> hookrelay_core::signed::KeyIndex {
+    fn key(&self) -> hookrelay_core::signed_token::KeyIndex {
         self.signed_by
-            .unwrap_or(hookrelay_core::signed::KeyIndex::CURRENT)
+            .unwrap_or(hookrelay_core::signed_token::KeyIndex::CURRENT)
     }
 
     fn csrf(&self, state: &ConsoleState) -> String {
@@ -71,7 +66,10 @@ impl Claims {
 
 /// What a session row keeps of the admin token that opened it, under the master
 /// key that signs the session: a new admin token no longer matches.
-fn admin_digest(state: &ConsoleState, key: hookrelay_core::signed::KeyIndex) -> Option<Vec<u8>> {
+fn admin_digest(
+    state: &ConsoleState,
+    key: hookrelay_core::signed_token::KeyIndex,
+) -> Option<Vec<u8>> {
     let token = state.admin_token.as_ref()?;
     Some(
         state
@@ -139,13 +137,13 @@ async fn open(state: &ConsoleState, parts: &Parts) -> Option<(Claims, OpenSessio
 }
 
 fn actor(parts: &Parts, open: &OpenSession) -> Actor {
-    let (kind, id, name) = match (open.kind.as_str(), open.operator_id) {
-        ("admin", Some(op)) => (
+    let (kind, id, name) = match (open.kind, open.operator_id) {
+        (Kind::Admin, Some(op)) => (
             ActorKind::Operator,
             Some(op),
             open.holder.clone().unwrap_or_default(),
         ),
-        ("admin", None) => (
+        (Kind::Admin, None) => (
             ActorKind::Admin,
             Some(open.id),
             "admin token (console)".to_string(),
@@ -200,7 +198,7 @@ impl FromRequestParts<ConsoleState> for TenantSession {
                     ..
                 },
                 s,
-            )) if s.kind == "tenant" && s.tenant_id == Some(tenant) => Ok(Self {
+            )) if s.kind == Kind::Tenant && s.tenant_id == Some(tenant) => Ok(Self {
                 tenant,
                 csrf: c.csrf(state),
                 actor: actor(parts, &s),
@@ -221,7 +219,7 @@ impl FromRequestParts<ConsoleState> for AdminSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
         match open(state, parts).await {
-            Some((c, s)) if c.kind == Kind::Admin && s.kind == "admin" => Ok(Self {
+            Some((c, s)) if c.kind == Kind::Admin && s.kind == Kind::Admin => Ok(Self {
                 csrf: c.csrf(state),
                 actor: actor(parts, &s),
             }),
@@ -328,10 +326,7 @@ pub(crate) async fn start(state: &ConsoleState, opener: Opener, to: &str) -> Res
     };
     let row = NewSession {
         id: sid,
-        kind: match kind {
-            Kind::Tenant => "tenant",
-            Kind::Admin => "admin",
-        },
+        kind,
         tenant_id: tenant,
         api_key_id: match opener {
             Opener::Link {
@@ -363,13 +358,15 @@ pub(crate) async fn start(state: &ConsoleState, opener: Opener, to: &str) -> Res
             _ => None,
         },
         admin_digest: match opener {
-            Opener::AdminToken => admin_digest(state, hookrelay_core::signed::KeyIndex::CURRENT),
+            Opener::AdminToken => {
+                admin_digest(state, hookrelay_core::signed_token::KeyIndex::CURRENT)
+            }
             _ => None,
         },
         expires_at,
     };
     if let Err(e) = state.store.start_session(&row).await {
-        return crate::found::unavailable(e, Nav::None);
+        return crate::page_errors::unavailable(e, Nav::None);
     }
     let claims = Claims {
         kind,

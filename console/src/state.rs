@@ -7,8 +7,8 @@ use hookrelay_core::actions::Actions;
 use hookrelay_core::config::Sensitive;
 use hookrelay_core::console_link::ConsoleLinks;
 use hookrelay_core::queue::Topology;
-use hookrelay_core::signed::Signer;
-use hookrelay_core::target::TargetPolicy;
+use hookrelay_core::signed_token::Signer;
+use hookrelay_core::target_policy::TargetPolicy;
 use hookrelay_core::{Config, Store};
 
 use crate::pkg;

@@ -1,7 +1,8 @@
 //! What customers and operators do besides reading and editing rows, implemented
 //! once for the API and the console: replay a delivery, recover an endpoint's
 //! failures, send a test event, add an endpoint, rotate its secret, replay picked
-//! dead letters, create and revoke API keys. Re-sends are made due in the database
+//! dead letters, replay or purge the dead letters a filter matches, create and
+//! revoke API keys. Re-sends are made due in the database
 //! first and then published at once, so a failed publish only delays them.
 
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use crate::ids::new_id;
 use crate::key_cache::KeyCache;
 use crate::model::{ApiKey, Endpoint, Job};
 use crate::queue::Publisher;
-use crate::rules::{self, Description, EndpointUrl, EventTypes, Grace, Invalid, KeyName};
-use crate::store::{Limits, NewDelivery, NewEndpoint, NewKey, StoreError};
+use crate::store::{DeadFilter, Limits, NewDelivery, NewEndpoint, NewKey, StoreError};
+use crate::validation::{self, Description, EndpointUrl, EventTypes, Grace, Invalid, KeyName};
 
 /// Why an action was not done.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +37,57 @@ pub enum ActionError {
         "this tenant has as many endpoints as its quota allows: delete one, or ask the operator to raise max_endpoints"
     )]
     TooManyEndpoints,
+    /// A bulk dead-letter action named no filter and did not ask for all.
+    #[error("give a filter, or ask for all of them")]
+    Unscoped,
+    /// A purge was not confirmed.
+    #[error("purging deletes dead deliveries and their attempts for good: confirm it")]
+    Unconfirmed,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The dead deliveries a bulk action means: those a filter matches, or every one
+/// when asked for explicitly. An empty filter alone is refused, so a forgotten
+/// filter never replays or purges them all.
+pub struct DeadScope(DeadFilter);
+
+impl DeadScope {
+    pub fn new(filter: DeadFilter, all: bool) -> Result<Self, ActionError> {
+        if filter.is_empty() && !all {
+            return Err(ActionError::Unscoped);
+        }
+        Ok(Self(filter))
+    }
+
+    pub fn filter(&self) -> &DeadFilter {
+        &self.0
+    }
+}
+
+/// Starts a durable job that makes every dead delivery of `scope` due again
+/// (dispatchers work it; the command line may work it itself). Needs only the
+/// database, so the command line runs it without a broker.
+pub async fn replay_dead_matching(
+    store: &Store,
+    scope: &DeadScope,
+    by: &Actor,
+) -> Result<Job, ActionError> {
+    Ok(store.create_dead_replay_job(new_id(), &scope.0, by).await?)
+}
+
+/// Deletes the dead deliveries of `scope` and their attempts, once confirmed;
+/// returns how many.
+pub async fn purge_dead(
+    store: &Store,
+    scope: &DeadScope,
+    confirmed: bool,
+    by: &Actor,
+) -> Result<u64, ActionError> {
+    if !confirmed {
+        return Err(ActionError::Unconfirmed);
+    }
+    Ok(store.purge_dead(&scope.0, by).await?)
 }
 
 /// A new endpoint's settings, each already checked.
@@ -68,6 +118,22 @@ pub struct Actions {
 }
 
 impl Actions {
+    /// The actions as `config` sets them up: its master keys, its endpoint quota.
+    pub fn configured(
+        config: &crate::Config,
+        store: Store,
+        publisher: Arc<Publisher>,
+        keys: Arc<KeyCache>,
+    ) -> Self {
+        Self::new(
+            store,
+            publisher,
+            Cipher::with_keys(&config.security.master_keys()),
+            keys,
+            i64::from(config.quotas.max_endpoints),
+        )
+    }
+
     pub fn new(
         store: Store,
         publisher: Arc<Publisher>,
@@ -82,6 +148,11 @@ impl Actions {
             keys,
             max_endpoints,
         }
+    }
+
+    /// The process's publisher, whose connection the actions use.
+    pub fn publisher(&self) -> &Arc<Publisher> {
+        &self.publisher
     }
 
     /// Sends one delivery again, with its original `webhook-id`.
@@ -130,10 +201,10 @@ impl Actions {
         if self.endpoint(tenant, endpoint).await?.disabled {
             return Err(ActionError::EndpointDisabled);
         }
-        let payload = rules::test_payload(endpoint, Utc::now());
+        let payload = validation::test_payload(endpoint, Utc::now());
         let d = self
             .store
-            .insert_test_delivery(tenant, endpoint, rules::TEST_EVENT_TYPE, &payload)
+            .insert_test_delivery(tenant, endpoint, validation::TEST_EVENT_TYPE, &payload)
             .await?
             .ok_or(ActionError::NotFound("endpoint"))?;
         self.publisher.send_now(&[d]).await;

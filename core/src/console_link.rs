@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::{Permission, Permissions};
-use crate::signed::Signer;
+use crate::signed_token::Signer;
 
 /// How long a console link may be opened.
 pub const LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);

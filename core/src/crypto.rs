@@ -13,6 +13,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use sha2::{Digest, Sha256};
 
+use crate::config::{ConfigError, SecuritySettings};
+
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const FORMAT: u8 = 1;
@@ -264,6 +266,49 @@ pub fn api_key_hint(key: &str) -> String {
 /// there is nothing to brute-force that a slow hash would protect.
 pub fn hash_api_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
+}
+
+/// The master keys the settings name: `HOOKRELAY_ENCRYPTION_KEYS` (ids must be
+/// unique) and `HOOKRELAY_ENCRYPTION_KEY` (id `default`, the same key if both name it).
+impl SecuritySettings {
+    /// The master keys in effect, the current one first.
+    pub fn master_keys(&self) -> MasterKeys {
+        self.checked_master_keys()
+            .expect("checked when the settings were read")
+    }
+
+    pub(crate) fn checked_master_keys(&self) -> Result<MasterKeys, ConfigError> {
+        let invalid = |reason: String| ConfigError::setting("encryption_keys", reason);
+        let mut keys: Vec<(String, [u8; 32])> = self
+            .encryption_keys
+            .iter()
+            .map(|k| k.expose().clone())
+            .collect();
+        for (i, (id, _)) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|(other, _)| other == id) {
+                return Err(invalid(format!("key id {id:?} appears twice")));
+            }
+        }
+        if let Some(key) = &self.encryption_key {
+            let id = DEFAULT_KEY_ID;
+            match keys.iter().find(|(other, _)| other == id) {
+                Some((_, same)) if same == key.expose() => {}
+                Some(_) => {
+                    let key = crate::config::env_name("encryption_key");
+                    return Err(invalid(format!("key id {id:?} differs from {key}")));
+                }
+                None => keys.push((id.to_string(), *key.expose())),
+            }
+        }
+        if keys.is_empty() {
+            let keys = crate::config::env_name("encryption_keys");
+            let why = format!(
+                "is required (or {keys}): base64 of 32 random bytes (openssl rand -base64 32)"
+            );
+            return Err(ConfigError::setting("encryption_key", why));
+        }
+        Ok(MasterKeys::new(keys))
+    }
 }
 
 #[cfg(test)]

@@ -81,7 +81,16 @@ async fn sample_broker(
             .await
         {
             Ok(Ok(c)) => *broker = Some(c),
-            _ => return false,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot reach the broker for queue depths; next sample then");
+                return false;
+            }
+            Err(_) => {
+                tracing::debug!(
+                    "connecting to the broker for queue depths timed out; next sample then"
+                );
+                return false;
+            }
         }
     }
     let Some(connection) = broker.as_ref() else {

@@ -135,15 +135,7 @@ impl KeyCache {
 
     /// Keeps the set fresh until `cancel` fires.
     pub async fn refresh_loop(&self, store: Store, cancel: CancellationToken) {
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(REFRESH_EVERY) => {}
-            }
-            if let Err(e) = self.reload(&store).await {
-                tracing::warn!(error = %e, "cannot refresh API keys; keeping the cached ones");
-            }
-        }
+        crate::refresh::every("API keys", REFRESH_EVERY, &cancel, || self.reload(&store)).await;
     }
 }
 

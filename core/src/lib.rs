@@ -18,13 +18,15 @@ pub mod master_keys;
 pub mod metrics;
 pub mod model;
 pub mod queue;
+pub mod refresh;
 pub mod retry;
-pub mod rules;
-pub mod signed;
+pub mod signed_token;
 pub mod states;
 pub mod store;
-pub mod target;
+pub mod target_policy;
 pub mod telemetry;
+pub mod time;
+pub mod validation;
 
 pub use config::Config;
 pub use store::Store;

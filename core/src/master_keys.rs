@@ -141,7 +141,7 @@ pub async fn rotate(
             current: cipher.current_id().to_string(),
         });
     }
-    while job.status != "done" {
+    while job.status != crate::states::JobStatus::Done {
         job = store
             .rotate_key_chunk(&job, CHUNK, |row| reencrypt(cipher, row))
             .await?

@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-pub use crate::states::{CircuitState, DeliveryStatus, JobKind, JobStatus};
+pub use crate::states::{CircuitState, DeliveryStatus, JobKind, JobStatus, SessionKind};
 
 /// One of the producer's customers; owns endpoints, events and deliveries.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -102,7 +102,7 @@ impl RetryPolicy {
             }
             _ => self.jittered(self.delay_before(attempt + 1), draw),
         };
-        let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
+        let at = now + crate::time::to_chrono(delay);
         let age = (at - routed_at).to_std().unwrap_or(Duration::ZERO);
         if age > self.max_age {
             return Verdict::Dead(format!(

@@ -1,8 +1,6 @@
 //! Every state a stored row can be in, as enums with one text name each: the
 //! same name in the database, in JSON, on console pages and filters, and in the CLI.
 
-use serde::{Deserialize, Serialize};
-
 /// A state name nobody defined.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {given:?}; expected one of: {expected}")]
@@ -12,16 +10,19 @@ pub struct UnknownState {
     pub expected: String,
 }
 
-/// Declares a state enum with its text names, `ALL`, `as_str`, `FromStr` and `Display`.
-macro_rules! states {
-    ($(#[$meta:meta])* $name:ident ($what:literal) {
+/// Declares an enum whose every variant has one text name: `ALL` (in declaration
+/// order), `as_str`, `FromStr`, `Display`, serde and an OpenAPI schema listing the
+/// names (with a description when one is given). Also for enums that are not
+/// stored, such as the API's error codes.
+#[macro_export]
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident ($what:literal $(, $desc:literal)?) {
         $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
     }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-        #[sqlx(type_name = "text")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] #[sqlx(rename = $text)] $variant,)+
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
         }
 
         impl $name {
@@ -35,10 +36,10 @@ macro_rules! states {
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownState;
+            type Err = $crate::states::UnknownState;
 
-            fn from_str(s: &str) -> Result<Self, UnknownState> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| UnknownState {
+            fn from_str(s: &str) -> Result<Self, $crate::states::UnknownState> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| $crate::states::UnknownState {
                     what: $what,
                     given: s.to_string(),
                     expected: Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
@@ -46,20 +47,38 @@ macro_rules! states {
             }
         }
 
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                let description: Option<&str> = None $(.or(Some($desc)))?;
+                ::utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(::utoipa::openapi::schema::Type::String)
                     .enum_values(Some(Self::ALL.iter().map(|v| v.as_str())))
+                    .description(description)
                     .into()
             }
         }
 
-        impl utoipa::ToSchema for $name {}
+        impl ::utoipa::ToSchema for $name {}
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// A `named_enum` stored as text: every state a row can be in.
+macro_rules! states {
+    ($(#[$meta:meta])* $name:ident ($what:literal) {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+    }) => {
+        $crate::named_enum! {
+            $(#[$meta])*
+            #[derive(sqlx::Type)]
+            #[sqlx(type_name = "text")]
+            $name ($what) {
+                $($(#[$vmeta])* #[sqlx(rename = $text)] $variant = $text,)+
             }
         }
     };
@@ -116,6 +135,15 @@ states! {
         Queued = "queued",
         Running = "running",
         Done = "done",
+    }
+}
+
+states! {
+    /// Whose console session it is: a tenant's (opened by a console link) or an
+    /// operator's (signed in with a token).
+    SessionKind ("session kind") {
+        Tenant = "tenant",
+        Admin = "admin",
     }
 }
 

@@ -19,10 +19,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, fmt};
 
+pub use crate::config::DEFAULT_FILTER;
 use crate::config::{LogFormat, LogSettings};
-
-/// The filter when none is configured.
-pub const DEFAULT_FILTER: &str = "info,sqlx=warn,lapin=warn";
 
 /// The crates whose spans are exported (at debug, whatever `HOOKRELAY_LOG` says).
 const TRACED: [&str; 4] = [

@@ -8,7 +8,7 @@ use chrono::Utc;
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::retry;
 use hookrelay_core::store::AttemptRecord;
-use hookrelay_core::target::TargetPolicy;
+use hookrelay_core::target_policy::TargetPolicy;
 use hookrelay_signature::{Secret, headers, sign_header};
 use serde_json::json;
 use uuid::Uuid;

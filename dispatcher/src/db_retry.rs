@@ -1,7 +1,7 @@
 //! Retrying store calls while Postgres is unavailable, so a database restart
 //! delays work instead of failing it. Only transient errors are retried
 //! (`StoreError::is_transient`): a permanent one is handed back, so the caller can
-//! isolate the message that caused it instead of retrying it forever.
+//! dead-letter the message that caused it instead of retrying it forever.
 
 use std::future::Future;
 
@@ -9,22 +9,15 @@ use hookrelay_core::store::StoreError;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::outcome::Outcome;
 
-/// Why a store call gave no result.
-#[derive(Debug)]
-pub enum Halt {
-    /// Shutdown began while the database was away.
-    Cancelled,
-    /// Retrying cannot help: the input is at fault.
-    Permanent(StoreError),
-}
-
-/// Runs `op` until it succeeds or fails for good; transient failures wait with backoff.
+/// Runs `op` until it succeeds or fails for good; transient failures wait with
+/// backoff. `Stopped` once `cancel` fires while waiting.
 pub async fn until_done<T, F, Fut>(
     what: &str,
     cancel: &CancellationToken,
     mut op: F,
-) -> Result<T, Halt>
+) -> Outcome<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
@@ -32,14 +25,14 @@ where
     let mut backoff = Backoff::outage();
     loop {
         match op().await {
-            Ok(v) => return Ok(v),
+            Ok(v) => return Outcome::Done(v),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "{what} failed; retrying");
                 if !backoff.wait(cancel).await {
-                    return Err(Halt::Cancelled);
+                    return Outcome::Stopped;
                 }
             }
-            Err(e) => return Err(Halt::Permanent(e)),
+            Err(e) => return Outcome::Refused(e),
         }
     }
 }
@@ -55,9 +48,9 @@ where
     let mut backoff = Backoff::outage();
     loop {
         match until_done(what, cancel, &mut op).await {
-            Ok(v) => return Some(v),
-            Err(Halt::Cancelled) => return None,
-            Err(Halt::Permanent(e)) => {
+            Outcome::Done(v) => return Some(v),
+            Outcome::Stopped => return None,
+            Outcome::Refused(e) => {
                 tracing::warn!(error = %e, "{what} failed; retrying");
                 if !backoff.wait(cancel).await {
                     return None;

@@ -4,48 +4,46 @@
 //! shard queues) and a sender per delivery shard (shard queue → signed POST →
 //! attempt on record → ack) for each shard it leases in Postgres: dispatchers
 //! share the shards fairly, and single active consumer on each shard queue keeps
-//! two of them off one shard even while leases move. It holds one broker
-//! connection, rebuilds it after a failure, and on shutdown stops consuming, lets
-//! in-flight work finish within the grace period, leaves anything unfinished
-//! unacked for the broker to redeliver, and gives its leases back.
+//! two of them off one shard even while leases move.
+//!
+//! Broker connections: one consuming connection per session (`session`), rebuilt
+//! after a failure; one for each of its two publishers (`parts`); and the gauges'
+//! own, opened while they sample. On shutdown it stops consuming, lets in-flight
+//! work finish within the grace period, leaves anything unfinished unacked for the
+//! broker to redeliver, and gives its leases back.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod backoff;
 mod batch_window;
 mod breaker;
-mod claimer;
 pub mod client;
+mod consumer;
 mod db_retry;
-mod isolate;
+mod housekeeping;
 mod jobs;
-mod lanes;
 mod leases;
 mod orphans;
-mod recorder;
+mod outcome;
+mod parts;
 mod resolver;
 mod router;
 mod scheduler;
 mod sender;
+mod session;
+mod settle;
+mod signing_keys;
+mod tasks;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use hookrelay_core::crypto::Cipher;
-use hookrelay_core::queue::{self, Publisher, Topology};
+use hookrelay_core::queue;
 use hookrelay_core::{Config, Store};
-use lapin::Connection;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::client::WebhookClient;
-use crate::leases::ShardSet;
-use crate::recorder::Recorder;
-use crate::router::Router;
-use crate::scheduler::Scheduler;
-use crate::sender::Sender;
+use crate::parts::Parts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -53,6 +51,9 @@ pub enum DispatchError {
     Broker(#[from] lapin::Error),
     #[error("the broker ended a consumer")]
     ConsumerEnded,
+    /// A consumer task panicked or was aborted.
+    #[error("a consumer task failed: {0}")]
+    ConsumerFailed(String),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -85,128 +86,37 @@ impl Dispatcher {
         ] {
             metrics::counter!(counter).increment(0);
         }
-        let c = &self.config;
-        let topology = c.topology();
-        let recorder_cancel = CancellationToken::new();
-        let (recorder, recorder_task) =
-            Recorder::spawn(self.store.clone(), recorder_cancel.clone());
-        let scheduler_wake = Arc::new(tokio::sync::Notify::new());
-        let publisher = Arc::new(Publisher::new(
-            self.broker.clone(),
-            "dispatcher-publisher",
-            topology.clone(),
-        ));
-        let sender = Arc::new(Sender {
-            store: self.store.clone(),
-            retry: c.retry.policy(),
-            scheduler_wake: scheduler_wake.clone(),
-            cipher: Cipher::with_keys(&c.security.master_keys()),
-            client: WebhookClient::new(c.delivery.timeout, c.target_policy())?,
-            publisher: publisher.clone(),
-            max_request_time: c.delivery.timeout.max(c.delivery.max_endpoint_timeout),
-            drain_limit: c.dispatcher.shutdown_grace,
-            recorder,
-            claimer: crate::claimer::Claimer::spawn(
-                self.store.clone(),
-                crate::sender::CLAIM,
-                recorder_cancel.clone(),
-            ),
-            lanes: crate::lanes::Lanes::new(
-                c.breaker.clone(),
-                c.delivery.endpoint_max_slow_requests,
-                crate::lanes::share_of(c.delivery.max_in_flight, c.delivery.endpoint_slot_share),
-                crate::lanes::share_of(c.delivery.max_in_flight, c.delivery.tenant_slot_share),
-            ),
-            disable_failing_after: c.delivery.disable_failing_after,
-            topology: topology.clone(),
-            permits: Arc::new(Semaphore::new(c.delivery.max_in_flight)),
-            prefetch: c.broker.delivery_prefetch,
-            // Loaded deliveries: a few rounds of requests' worth, so slots never idle.
-            budget: crate::sender::LoadBudget::new(
-                (4 * c.delivery.max_in_flight).max(2048),
-                c.delivery.payload_budget_bytes,
-            ),
-            metrics: crate::sender::SenderMetrics::new(),
-        });
-        let bulk_publisher = Arc::new(Publisher::new(
-            self.broker.clone(),
-            "dispatcher-bulk-publisher",
-            topology.clone(),
-        ));
-        let router = Arc::new(Router {
-            store: self.store.clone(),
-            publisher: publisher.clone(),
-            bulk_publisher: bulk_publisher.clone(),
-            prefetch: c.broker.ingest_prefetch,
-            unsent_after: c.delivery.unsent_after,
-        });
-        let tracker = TaskTracker::new();
-        let scheduler_stop = CancellationToken::new();
-        let jobs = tokio::spawn(
-            crate::jobs::JobWorker {
-                store: self.store.clone(),
-                scheduler_wake: scheduler_wake.clone(),
-            }
-            .run(scheduler_stop.clone()),
-        );
-        let scheduler = tokio::spawn(
-            Scheduler {
-                store: self.store.clone(),
-                publisher: publisher.clone(),
-                wake: scheduler_wake,
-                lease: c.delivery.unsent_after,
-            }
-            .run(scheduler_stop.clone()),
-        );
-        let gauges = tokio::spawn(hookrelay_core::gauges::sample_until(
-            self.store.clone(),
-            topology.clone(),
-            self.broker.clone(),
-            scheduler_stop.clone(),
-        ));
-        let sweeper = tokio::spawn(housekeeping(
-            sender.clone(),
-            publisher.clone(),
-            self.broker.clone(),
-            c.retention.clone(),
-            scheduler_stop.clone(),
-        ));
+        let parts = Parts::build(&self.config, &self.store, &self.broker)?;
+        let maintenance_stop = CancellationToken::new();
+        let maintenance = parts.maintenance(&self.config, &self.broker, &maintenance_stop);
+        let in_flight = TaskTracker::new();
 
-        let mut backoff =
-            crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-        while !shutdown.is_cancelled() {
-            match self
-                .session(&topology, &router, &sender, &tracker, &shutdown)
-                .await
-            {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "dispatcher lost the broker; reconnecting");
-                    if !backoff.wait(&shutdown).await {
-                        break;
-                    }
-                }
-            }
-        }
+        self.consume(&parts, &in_flight, &shutdown).await;
 
-        scheduler_stop.cancel();
-        let _ = scheduler.await;
-        let _ = jobs.await;
-        let _ = sweeper.await;
-        let _ = gauges.await;
+        // Shutdown, in order: no new retries, jobs or chores; the deliveries in
+        // flight finish (within the grace period); then the batchers they used stop;
+        // the leases go back; the publishers close.
+        maintenance_stop.cancel();
+        maintenance.join().await;
         metrics::gauge!(hookrelay_core::metrics::SHARDS_HELD).set(0.0);
-        tracker.close();
+        in_flight.close();
+        let Parts {
+            sender,
+            publisher,
+            bulk_publisher,
+            batchers_stop,
+            batchers,
+            ..
+        } = parts;
         drop(sender);
-        if tokio::time::timeout(self.config.dispatcher.shutdown_grace, tracker.wait())
-            .await
-            .is_err()
-        {
+        let grace = self.config.dispatcher.shutdown_grace;
+        if tokio::time::timeout(grace, in_flight.wait()).await.is_err() {
             tracing::warn!(
                 "shutdown grace period over; unfinished deliveries stay queued for redelivery"
             );
         }
-        recorder_cancel.cancel();
-        let _ = recorder_task.await;
+        batchers_stop.cancel();
+        batchers.join().await;
         if let Err(e) = self.store.release_leases(self.id).await {
             tracing::warn!(error = %e, "could not give the shard leases back; they expire");
         }
@@ -216,158 +126,23 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// One broker connection's life: consume until shutdown (`Ok`) or failure (`Err`).
-    async fn session(
-        &self,
-        topology: &Topology,
-        router: &Arc<Router>,
-        sender: &Arc<Sender>,
-        tracker: &TaskTracker,
-        shutdown: &CancellationToken,
-    ) -> Result<(), DispatchError> {
-        let connection = Arc::new(self.broker.connect("dispatcher").await?);
-        topology.declare(&connection).await?;
-        tracing::info!(shards = topology.shards(), "dispatcher consuming");
-
-        let session = shutdown.child_token();
-        let mut loops: JoinSet<(Option<u16>, Result<(), DispatchError>)> = JoinSet::new();
-        for lane in [queue::IngestLane::Priority, queue::IngestLane::Bulk] {
-            let (router, connection, session) =
-                (router.clone(), connection.clone(), session.clone());
-            loops.spawn(async move { (None, router.run(&connection, lane, session).await) });
-        }
-        let mut shards = ShardSet::default();
-        let heartbeat = self.config.dispatcher.shard_heartbeat;
-        let mut tick = tokio::time::interval(heartbeat);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut outcome = Ok(());
-        loop {
-            tokio::select! {
-                _ = session.cancelled() => break,
-                _ = tick.tick() => {
-                    let drained: Vec<u16> = shards.drained.iter().copied().collect();
-                    match self
-                        .store
-                        .heartbeat_leases(self.id, topology.shards(), heartbeat * 5, &drained)
-                        .await
-                    {
-                        Ok(leases) => {
-                            shards.drained.clear();
-                            for shard in shards.apply(&leases, &session) {
-                                let stop = shards.consuming[&shard].clone();
-                                let sender = sender.clone();
-                                let (connection, tracker) = (connection.clone(), tracker.clone());
-                                loops.spawn(async move {
-                                    (Some(shard), sender.run_shard(connection, shard, stop, tracker).await)
-                                });
-                            }
-                            metrics::gauge!(hookrelay_core::metrics::SHARDS_HELD)
-                                .set(shards.consuming.len() as f64);
-                        }
-                        // Keep consuming what we hold; if the leases expire meanwhile,
-                        // single active consumer still keeps others off these shards.
-                        Err(e) => tracing::warn!(error = %e, "could not renew the shard leases"),
-                    }
-                }
-                Some(joined) = loops.join_next() => {
-                    let (shard, result) = joined.unwrap_or((None, Err(DispatchError::ConsumerEnded)));
-                    match result {
-                        Ok(()) => shards.ended(shard),
-                        Err(e) => {
-                            // One consumer failing means the connection is suspect: restart them all.
-                            session.cancel();
-                            outcome = Err(e);
-                        }
+    /// Broker sessions, one after another, until `shutdown` fires.
+    async fn consume(&self, parts: &Parts, in_flight: &TaskTracker, shutdown: &CancellationToken) {
+        let topology = self.config.topology();
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        while !shutdown.is_cancelled() {
+            let session =
+                self.session(&topology, &parts.router, &parts.sender, in_flight, shutdown);
+            match session.await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dispatcher lost the broker; reconnecting");
+                    if !backoff.wait(shutdown).await {
+                        break;
                     }
                 }
             }
         }
-        while let Some(joined) = loops.join_next().await {
-            if let Ok((_, Err(e))) = joined
-                && outcome.is_ok()
-            {
-                outcome = Err(e);
-            }
-        }
-        if outcome.is_ok() {
-            // Shutdown: in-flight deliveries still need this connection to ack.
-            let _ = tokio::time::timeout(self.config.dispatcher.shutdown_grace, wait_for(tracker))
-                .await;
-        }
-        close(&connection).await;
-        outcome
-    }
-}
-
-/// Waits until the tracker has no running tasks, then lets it take new ones again.
-async fn wait_for(tracker: &TaskTracker) {
-    tracker.close();
-    tracker.wait().await;
-    tracker.reopen();
-}
-
-async fn close(connection: &Connection) {
-    if connection.status().connected() {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(5), connection.close(200, "bye".into())).await;
-    }
-}
-
-/// Every minute: forgets idle endpoint lanes, drops health rollup rows too old for
-/// the console to show, and moves deliveries out of shard queues above today's
-/// shard count (left by a larger `HOOKRELAY_SHARDS`). At start and then hourly:
-/// retention (partitions ahead, expired days dropped).
-async fn housekeeping(
-    sender: Arc<Sender>,
-    publisher: Arc<Publisher>,
-    broker: queue::Broker,
-    retention: hookrelay_core::config::RetentionSettings,
-    stop: CancellationToken,
-) {
-    const EVERY: Duration = Duration::from_secs(60);
-    const IDLE: Duration = Duration::from_secs(600);
-    const RETENTION_EVERY: Duration = Duration::from_secs(3600);
-    let mut tick = tokio::time::interval(EVERY);
-    let mut retained_at: Option<tokio::time::Instant> = None;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {
-                let forgotten = sender.lanes.evict_idle(IDLE);
-                if forgotten > 0 {
-                    tracing::debug!(forgotten, "forgot idle endpoint lanes");
-                }
-                if let Err(e) = sender.store.prune_health_minutes().await {
-                    tracing::debug!(error = %e, "pruning the health rollup failed; next minute then");
-                }
-                crate::orphans::drain(&sender.store, &publisher, &broker).await;
-                if retained_at.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
-                    retained_at = Some(tokio::time::Instant::now());
-                    retain(&sender.store, &retention).await;
-                }
-            }
-        }
-    }
-}
-
-/// One retention pass; failures are logged and tried again at the next pass.
-async fn retain(
-    store: &hookrelay_core::Store,
-    settings: &hookrelay_core::config::RetentionSettings,
-) {
-    let as_chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-    match store
-        .apply_retention(
-            chrono::Utc::now(),
-            as_chrono(settings.history),
-            settings.bodies.map(as_chrono),
-        )
-        .await
-    {
-        Ok(Some(pruned)) if pruned != hookrelay_core::store::Pruned::default() => {
-            tracing::info!(?pruned, "retention applied");
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "retention pass failed; next hour then"),
     }
 }

@@ -4,14 +4,14 @@
 
 use hookrelay_core::Store;
 use hookrelay_core::queue::{self, DeliveryMessage, Publisher};
+use hookrelay_core::store::StoreError;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicAckOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
+
+use crate::consumer::QueueConsumer;
 
 /// A drained queue is one that delivers nothing for this long.
 const QUIET: Duration = Duration::from_millis(500);
@@ -53,6 +53,19 @@ pub async fn drain(store: &Store, publisher: &Publisher, broker: &queue::Broker)
     let _ = connection.close(200, "drained".into()).await;
 }
 
+/// Why an orphaned queue was not drained this round.
+#[derive(Debug, thiserror::Error)]
+enum NotDrained {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("publishing: {0}")]
+    Publish(#[from] queue::PublishError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{messages} messages and {consumers} consumers left; trying again next round")]
+    InUse { messages: u32, consumers: u32 },
+}
+
 /// Republishes every message of the shard's queue to today's shards, then deletes
 /// the queue once it is empty and unused. Returns how many messages moved. (Shard
 /// queues use single active consumer, which rules out `basic.get`: this consumes.)
@@ -61,13 +74,10 @@ async fn move_shard(
     store: &Store,
     publisher: &Publisher,
     shard: u16,
-) -> Result<usize, String> {
+) -> Result<usize, NotDrained> {
     let topology = publisher.topology();
     let name = topology.delivery_queue(shard);
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| e.to_string())?;
+    let channel = connection.create_channel().await?;
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
@@ -79,74 +89,45 @@ async fn move_shard(
         Ok(_) => {}
         // Already gone: nothing to move.
         Err(e) if queue::amqp_code(&e) == Some(404) => return Ok(0),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     }
-    channel
-        .basic_qos(100, BasicQosOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let tag = format!("orphans-{shard}");
-    let mut consumer = channel
-        .basic_consume(
-            name.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut consumer =
+        QueueConsumer::open(connection, &name, 100, &format!("orphans-{shard}")).await?;
     let mut moved = 0;
     // Done once the queue stays quiet for a moment.
-    while let Ok(Some(next)) = tokio::time::timeout(QUIET, consumer.next()).await {
-        let message = next.map_err(|e| e.to_string())?;
+    while let Ok(Some(next)) = tokio::time::timeout(QUIET, consumer.stream.next()).await {
+        let message = next?;
         match serde_json::from_slice::<DeliveryMessage>(&message.data) {
             Ok(m) => {
-                let known = store
-                    .delivery_endpoints(&m.deliveries)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let known = store.delivery_endpoints(&m.deliveries).await?;
                 publisher
                     .publish_all(&queue::delivery_messages(topology, &known))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
             }
-            Err(e) => publisher
-                .dead_letter(
-                    &name,
-                    &message.data,
-                    &format!("unparseable delivery message: {e}"),
-                )
-                .await
-                .map_err(|e| e.to_string())?,
+            Err(e) => {
+                let reason = format!("unparseable delivery message: {e}");
+                publisher.dead_letter(&name, &message.data, &reason).await?
+            }
         }
-        message
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        message.acker.ack(BasicAckOptions::default()).await?;
         moved += 1;
     }
-    channel
-        .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    consumer.cancel().await?;
     // Quorum queues refuse `if-unused`/`if-empty` deletes: check, then delete. A
     // message published in between would be lost, but its rows are due anyway.
     let left = channel
         .queue_declare(name.as_str().into(), passive, FieldTable::default())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if left.message_count() > 0 || left.consumer_count() > 0 {
-        return Err(format!(
-            "{} messages and {} consumers left; trying again next round",
-            left.message_count(),
-            left.consumer_count()
-        ));
+        return Err(NotDrained::InUse {
+            messages: left.message_count(),
+            consumers: left.consumer_count(),
+        });
     }
     channel
         .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let _ = channel.close(200, "drained".into()).await;
+    let _ = consumer.channel.close(200, "drained".into()).await;
     Ok(moved)
 }

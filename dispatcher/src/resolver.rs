@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hookrelay_core::target::TargetPolicy;
+use hookrelay_core::target_policy::TargetPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Why a name yielded nothing to connect to. A name that resolves only to denied

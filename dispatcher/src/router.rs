@@ -21,19 +21,18 @@ use futures_util::StreamExt;
 use hookrelay_core::Store;
 use hookrelay_core::queue::{IngestLane, IngestMessage, Publisher};
 use hookrelay_core::store::{NewDelivery, NewEvent};
-use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
-use lapin::types::FieldTable;
+use lapin::message::Delivery as BrokerMessage;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
 use crate::batch_window::BatchWindow;
-use crate::db_retry::{self, Halt};
-use crate::{DispatchError, isolate};
+use crate::consumer::QueueConsumer;
+use crate::db_retry;
+use crate::outcome::Outcome;
+use crate::{DispatchError, settle};
 use hookrelay_core::queue::lane_delivery_messages;
 
 /// Most ingest messages handled in one database transaction.
@@ -61,24 +60,12 @@ impl Router {
         cancel: CancellationToken,
     ) -> Result<(), DispatchError> {
         let queue = self.publisher.topology().ingest_lane(lane);
-        let channel = connection.create_channel().await?;
-        channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
-            .await?;
-        let tag = format!("router-{}", Uuid::new_v4());
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let mut consumer = QueueConsumer::open(connection, &queue, self.prefetch, "router").await?;
         let mut window = BatchWindow::router(lane, tokio::time::Instant::now());
         loop {
             let first = tokio::select! {
                 _ = cancel.cancelled() => break,
-                next = consumer.next() => match next {
+                next = consumer.stream.next() => match next {
                     Some(d) => d?,
                     None => return Err(DispatchError::ConsumerEnded),
                 },
@@ -88,7 +75,7 @@ impl Router {
             let now = tokio::time::Instant::now();
             let deadline = now + window.wait(now);
             while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-                match tokio::time::timeout_at(deadline, consumer.next()).await {
+                match tokio::time::timeout_at(deadline, consumer.stream.next()).await {
                     Ok(Some(d)) => {
                         let d = d?;
                         bytes += d.data.len();
@@ -98,12 +85,10 @@ impl Router {
                 }
             }
             window.record(batch.len(), now);
-            self.handle_batch(&channel, &queue, lane, batch, &cancel)
+            self.handle_batch(&consumer.channel, &queue, lane, batch, &cancel)
                 .await?;
         }
-        let _ = channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-            .await;
+        let _ = consumer.cancel().await;
         Ok(())
     }
 
@@ -113,7 +98,7 @@ impl Router {
         channel: &Channel,
         queue: &str,
         lane: IngestLane,
-        batch: Vec<Delivery>,
+        batch: Vec<BrokerMessage>,
         cancel: &CancellationToken,
     ) -> lapin::Result<()> {
         // Events of every parsed message, in message order; `spans[i]` is message i's.
@@ -145,7 +130,7 @@ impl Router {
                 }
                 Err(e) => {
                     let reason = format!("unparseable ingest message: {e}");
-                    isolate::dead_letter(&self.publisher, &message, queue, &reason, cancel).await;
+                    settle::dead_letter(&self.publisher, &message, queue, &reason, cancel).await;
                 }
             }
         }
@@ -223,9 +208,9 @@ impl Router {
         // The refused messages go to the dead-letter queue; the rest are done.
         for (message, reason) in good.into_iter().zip(refused) {
             match reason {
-                None => isolate::ack(&message.acker).await,
+                None => settle::ack(&message.acker).await,
                 Some(reason) => {
-                    isolate::dead_letter(&self.publisher, &message, queue, &reason, cancel).await
+                    settle::dead_letter(&self.publisher, &message, queue, &reason, cancel).await
                 }
             }
         }
@@ -260,13 +245,13 @@ impl Router {
             })
             .await
             {
-                Ok(created) => routed.deliveries.extend(created),
-                Err(Halt::Cancelled) => return None,
-                Err(Halt::Permanent(e)) if messages.len() == 1 => {
+                Outcome::Done(created) => routed.deliveries.extend(created),
+                Outcome::Stopped => return None,
+                Outcome::Refused(e) if messages.len() == 1 => {
                     routed.refused[messages.start] =
                         Some(format!("the database refused its events: {e}"));
                 }
-                Err(Halt::Permanent(e)) => {
+                Outcome::Refused(e) => {
                     tracing::warn!(error = %e, messages = messages.len(), "the database refused a batch; splitting it to find the message at fault");
                     let mid = messages.start + messages.len() / 2;
                     todo.push(mid..messages.end);
@@ -285,7 +270,7 @@ struct Routed {
 }
 
 /// Hands a batch back to the broker (shutdown only).
-async fn requeue_all(channel: &Channel, batch: &[Delivery]) -> lapin::Result<()> {
+async fn requeue_all(channel: &Channel, batch: &[BrokerMessage]) -> lapin::Result<()> {
     let Some(last) = batch.last().map(|m| m.delivery_tag) else {
         return Ok(());
     };

@@ -8,92 +8,50 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookrelay_core::actions::ActionError;
 use hookrelay_core::queue::PublishError;
-use hookrelay_core::rules::Invalid;
 use hookrelay_core::store::StoreError;
-use serde::Serialize;
+use hookrelay_core::validation::Invalid;
 use serde_json::json;
 
-/// Every error code the API returns, each with the status it usually comes with;
-/// `as_str` is its one name, in JSON too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// A query parameter or cursor is malformed.
-    BadRequest,
-    /// The body is not JSON.
-    InvalidJson,
-    /// The body could not be read.
-    InvalidBody,
-    /// The JSON is well formed but a field is missing, mistyped or out of range.
-    ValidationFailed,
-    /// No or wrong credentials (or expired ones).
-    Unauthorized,
-    /// The key reaches the tenant but lacks the permission this route needs.
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    /// A unique field is taken (e.g. a tenant's `uid`).
-    Conflict,
-    /// The endpoint is disabled (e.g. a test event was asked for).
-    EndpointDisabled,
-    /// The endpoint's secret cannot be decrypted with this installation's key.
-    SecretUnreadable,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    /// Too many requests: the tenant's ingest rate, or failed authentications from
-    /// this address (`retry-after` says when to try again).
-    RateLimited,
-    /// The tenant is at one of its limits (e.g. its number of endpoints): `409`,
-    /// since the same request succeeds once the tenant is under it again.
-    QuotaExceeded,
-    /// The database or the broker is unreachable; retry (`retry-after` says when).
-    Unavailable,
-    /// `/readyz`: this gateway cannot serve yet (its checks say which part is down).
-    NotReady,
+hookrelay_core::named_enum! {
+    /// Every error code the API returns, each with the status it usually comes with;
+    /// `as_str` is its one name, in JSON too.
+    ErrorCode ("error code", "Every error code the API returns") {
+        /// A query parameter or cursor is malformed.
+        BadRequest = "bad_request",
+        /// The body is not JSON.
+        InvalidJson = "invalid_json",
+        /// The body could not be read.
+        InvalidBody = "invalid_body",
+        /// The JSON is well formed but a field is missing, mistyped or out of range.
+        ValidationFailed = "validation_failed",
+        /// No or wrong credentials (or expired ones).
+        Unauthorized = "unauthorized",
+        /// The key reaches the tenant but lacks the permission this route needs.
+        Forbidden = "forbidden",
+        /// Too many requests: the tenant's ingest rate, or failed authentications from
+        /// this address (`retry-after` says when to try again).
+        RateLimited = "rate_limited",
+        /// The tenant is at one of its limits (e.g. its number of endpoints): `409`,
+        /// since the same request succeeds once the tenant is under it again.
+        QuotaExceeded = "quota_exceeded",
+        NotFound = "not_found",
+        MethodNotAllowed = "method_not_allowed",
+        /// A unique field is taken (e.g. a tenant's `uid`).
+        Conflict = "conflict",
+        /// The endpoint is disabled (e.g. a test event was asked for).
+        EndpointDisabled = "endpoint_disabled",
+        /// The endpoint's secret cannot be decrypted with this installation's key.
+        SecretUnreadable = "secret_unreadable",
+        PayloadTooLarge = "payload_too_large",
+        UnsupportedMediaType = "unsupported_media_type",
+        /// The database or the broker is unreachable; retry (`retry-after` says when).
+        Unavailable = "unavailable",
+        /// `/readyz`: this gateway cannot serve yet (its checks say which part is down).
+        NotReady = "not_ready",
+    }
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 17] = [
-        Self::BadRequest,
-        Self::InvalidJson,
-        Self::InvalidBody,
-        Self::ValidationFailed,
-        Self::Unauthorized,
-        Self::Forbidden,
-        Self::RateLimited,
-        Self::QuotaExceeded,
-        Self::NotFound,
-        Self::MethodNotAllowed,
-        Self::Conflict,
-        Self::EndpointDisabled,
-        Self::SecretUnreadable,
-        Self::PayloadTooLarge,
-        Self::UnsupportedMediaType,
-        Self::Unavailable,
-        Self::NotReady,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BadRequest => "bad_request",
-            Self::InvalidJson => "invalid_json",
-            Self::InvalidBody => "invalid_body",
-            Self::ValidationFailed => "validation_failed",
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::RateLimited => "rate_limited",
-            Self::QuotaExceeded => "quota_exceeded",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict => "conflict",
-            Self::EndpointDisabled => "endpoint_disabled",
-            Self::SecretUnreadable => "secret_unreadable",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Unavailable => "unavailable",
-            Self::NotReady => "not_ready",
-        }
-    }
-
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest | Self::InvalidJson | Self::InvalidBody => StatusCode::BAD_REQUEST,
@@ -111,24 +69,6 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
-    }
-}
-
-impl utoipa::PartialSchema for ErrorCode {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(Self::ALL.iter().map(|c| c.as_str())))
-            .description(Some("Every error code the API returns"))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for ErrorCode {}
-
-impl Serialize for ErrorCode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
     }
 }
 
@@ -241,6 +181,7 @@ impl From<ActionError> for ApiError {
             ActionError::EndpointDisabled => Self::new(ErrorCode::EndpointDisabled, e.to_string()),
             ActionError::Invalid(e) => e.into(),
             ActionError::TooManyEndpoints => Self::new(ErrorCode::QuotaExceeded, e.to_string()),
+            ActionError::Unscoped | ActionError::Unconfirmed => Self::invalid(e.to_string()),
             ActionError::Store(e) => e.into(),
         }
     }

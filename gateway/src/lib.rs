@@ -26,7 +26,7 @@ use hookrelay_core::{Config, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use routes::schemas::document_json as openapi_json;
+pub use routes::contract::document_json as openapi_json;
 pub use state::AppState;
 
 /// Builds the state: a lazy broker publisher and warm caches (best effort: a

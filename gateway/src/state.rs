@@ -7,7 +7,7 @@ use hookrelay_core::console_link::ConsoleLinks;
 use hookrelay_core::crypto::Cipher;
 use hookrelay_core::key_cache::KeyCache;
 use hookrelay_core::queue::Publisher;
-use hookrelay_core::target::TargetPolicy;
+use hookrelay_core::target_policy::TargetPolicy;
 use hookrelay_core::{Config, Store};
 
 use crate::ingest::IngestBatcher;
@@ -43,13 +43,7 @@ impl AppState {
         );
         let targets = config.target_policy();
         let keys = Arc::new(KeyCache::new());
-        let actions = Actions::new(
-            store.clone(),
-            publisher.clone(),
-            cipher.clone(),
-            keys.clone(),
-            i64::from(config.quotas.max_endpoints),
-        );
+        let actions = Actions::configured(&config, store.clone(), publisher.clone(), keys.clone());
         Self(Arc::new(Inner {
             links: ConsoleLinks::new(&config.security.master_keys()),
             auth_failures: AuthFailures::new(config.quotas.auth_failures_per_minute),

@@ -70,15 +70,8 @@ impl TenantCache {
     /// Reads every tenant again every `REFRESH_EVERY` (limits changed through
     /// another gateway) until `cancel` fires.
     pub async fn refresh_loop(&self, store: Store, cancel: tokio_util::sync::CancellationToken) {
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(hookrelay_core::key_cache::REFRESH_EVERY) => {}
-            }
-            if let Err(e) = self.preload(&store).await {
-                tracing::warn!(error = %e, "cannot refresh tenants; keeping the cached ones");
-            }
-        }
+        let every = hookrelay_core::key_cache::REFRESH_EVERY;
+        hookrelay_core::refresh::every("tenants", every, &cancel, || self.preload(&store)).await;
     }
 
     pub async fn resolve(&self, store: &Store, key: &str) -> Result<Tenant, ApiError> {

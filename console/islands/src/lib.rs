@@ -9,8 +9,10 @@ compile_error!("build the islands either for the server (ssr) or for the browser
 mod live;
 #[cfg(feature = "hydrate")]
 mod poll;
+mod snapshot;
 
-pub use live::{Live, Snapshot};
+pub use live::Live;
+pub use snapshot::Snapshot;
 
 /// The wasm entry point: sets up the reactive runtime; `hydrate.js` then calls each
 /// island's export.

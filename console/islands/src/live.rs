@@ -2,18 +2,8 @@
 //! under way (a recovery or dead-letter replay job, a delivery's attempts).
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-/// What a progress URL answers, as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub status: String,
-    pub count: i64,
-    /// Nothing more will change: polling stops.
-    pub finished: bool,
-    /// A short line shown beside the count (e.g. when the job finished).
-    pub note: String,
-}
+use crate::snapshot::Snapshot;
 
 /// Shows `status` and `count`, polling `poll_url` every second until the snapshot
 /// says it is finished. With `reload_on_change`, a new count reloads the page (to

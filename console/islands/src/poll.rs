@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::live::Snapshot;
+use crate::snapshot::Snapshot;
 
 const EVERY_MS: i32 = 1000;
 

@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{ApiKey, Tenant};
-use hookrelay_core::rules::{KeyName, TenantName, TenantUid};
+use hookrelay_core::validation::{KeyName, TenantName, TenantUid};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::form::{encode, given};
-use crate::found::{self, or_page, unavailable};
+use crate::page_errors::{self, or_page, unavailable};
 use crate::session::{AdminSession, NoFields, Posted};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, copy_id, maybe_when, page, when};
@@ -33,7 +33,7 @@ pub async fn tenants(
     Query(q): Query<TenantsQuery>,
 ) -> Response {
     let after = given(&q.after).and_then(|a| Uuid::parse_str(&a).ok());
-    let mut rows = or_page!(found::listed(
+    let mut rows = or_page!(page_errors::listed(
         state.store.list_tenants(TENANTS_PAGE, after, None).await,
         Nav::Admin
     ));
@@ -138,7 +138,10 @@ pub async fn create_tenant(
 }
 
 pub async fn api_keys(State(state): State<ConsoleState>, s: AdminSession) -> Response {
-    let keys = or_page!(found::loaded(state.store.list_api_keys().await, Nav::Admin));
+    let keys = or_page!(page_errors::loaded(
+        state.store.list_api_keys().await,
+        Nav::Admin
+    ));
     let list = if keys.is_empty() {
         view! { <section class="card empty"><h2>"No API keys yet"</h2><p>"Producers send events with an API key. Create one and hand it to the service that publishes events."</p></section> }.into_any()
     } else {
@@ -242,7 +245,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     posted: Posted<AdminSession, NoFields>,
 ) -> Response {
-    let id = or_page!(found::id(&id, Nav::Admin));
+    let id = or_page!(page_errors::id(&id, Nav::Admin));
     match state
         .actions
         .revoke_api_key(id, &posted.session.actor)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::form::{encode, given};
-use crate::found::{self, or_page};
+use crate::page_errors::{self, or_page};
 use crate::session::AdminSession;
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, page, when};
@@ -52,7 +52,7 @@ pub async fn audit(
         since: None,
         until: None,
     };
-    let mut rows = or_page!(found::loaded(
+    let mut rows = or_page!(page_errors::loaded(
         state.store.list_audit(&filter, PAGE, after).await,
         Nav::Admin
     ));

@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use hookrelay_core::ids::new_id;
+use hookrelay_core::actions::{self, DeadScope};
 use hookrelay_core::store::{DeadFilter, MAX_PICKED};
 use leptos::prelude::*;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::components::deliveries_table::{Rows, deliveries_table};
 use crate::components::delivery_detail::delivery_detail;
 use crate::form::{encode, given, parse_time};
-use crate::found::{self, or_page, unavailable};
+use crate::page_errors::{self, or_page, refused, unavailable};
 use crate::session::{AdminSession, check_csrf};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, page};
@@ -55,6 +55,12 @@ impl DeadQuery {
         })
     }
 
+    /// The forms act on everything the list shows: all that matches, even with no
+    /// filter (the buttons say so).
+    fn scope(&self) -> Result<DeadScope, String> {
+        DeadScope::new(self.filter()?, true).map_err(|e| e.to_string())
+    }
+
     fn params(&self) -> Vec<(&'static str, String)> {
         [
             ("tenant", &self.tenant),
@@ -88,7 +94,7 @@ pub async fn dead(
         Ok(f) => f,
         Err(e) => return bad_request(&e),
     };
-    let (rows, stats) = or_page!(found::loaded(
+    let (rows, stats) = or_page!(page_errors::loaded(
         tokio::try_join!(
             state.store.list_dead(&filter, 100),
             state.store.dead_stats(&filter)
@@ -152,17 +158,13 @@ pub async fn replay(
     if let Err(r) = check_csrf(&s.csrf, q.csrf.as_deref().unwrap_or_default()) {
         return r;
     }
-    let filter = match q.filter() {
-        Ok(f) => f,
+    let scope = match q.scope() {
+        Ok(scope) => scope,
         Err(e) => return bad_request(&e),
     };
-    match state
-        .store
-        .create_dead_replay_job(new_id(), &filter, &s.actor)
-        .await
-    {
+    match actions::replay_dead_matching(&state.store, &scope, &s.actor).await {
         Ok(job) => Redirect::to(&format!("/console/admin/jobs/{}", job.id)).into_response(),
-        Err(e) => unavailable(e, Nav::Admin),
+        Err(e) => refused(e, Nav::Admin),
     }
 }
 
@@ -220,20 +222,18 @@ pub async fn purge(
     if let Err(r) = check_csrf(&s.csrf, q.csrf.as_deref().unwrap_or_default()) {
         return r;
     }
-    if given(&q.confirm).as_deref() != Some("yes") {
-        return bad_request("Tick the box to confirm the purge.");
-    }
-    let filter = match q.filter() {
-        Ok(f) => f,
+    let scope = match q.scope() {
+        Ok(scope) => scope,
         Err(e) => return bad_request(&e),
     };
-    match state.store.purge_dead(&filter, &s.actor).await {
+    let confirmed = given(&q.confirm).as_deref() == Some("yes");
+    match actions::purge_dead(&state.store, &scope, confirmed, &s.actor).await {
         Ok(n) => {
             let mut params = q.params();
             params.push(("done", format!("Purged {n} dead deliveries.")));
             Redirect::to(&format!("/console/admin/dead?{}", encode(&params))).into_response()
         }
-        Err(e) => unavailable(e, Nav::Admin),
+        Err(e) => refused(e, Nav::Admin),
     }
 }
 
@@ -242,7 +242,7 @@ pub async fn delivery(
     _s: AdminSession,
     Path(id): Path<String>,
 ) -> Response {
-    let id = or_page!(found::id(&id, Nav::Admin));
+    let id = or_page!(page_errors::id(&id, Nav::Admin));
     match state.store.inspect_delivery(id).await {
         Ok(Some((d, event, attempts))) => {
             let body = delivery_detail(d, Some(event.payload), attempts, ().into_any(), true);

@@ -10,7 +10,7 @@ use crate::components::deliveries_table::{Rows, deliveries_table};
 use crate::components::delivery_detail::delivery_detail;
 use crate::components::log_filters::LogQuery;
 use crate::form::bad_request;
-use crate::found::{self, or_page};
+use crate::page_errors::{self, or_page};
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, page};
@@ -27,7 +27,7 @@ pub async fn deliveries(
         Ok(v) => v,
         Err(e) => return bad_request(&e, Nav::Tenant),
     };
-    let (mut rows, endpoints) = or_page!(found::listed(
+    let (mut rows, endpoints) = or_page!(page_errors::listed(
         tokio::try_join!(
             state.store.find_deliveries(s.tenant, &filter, PAGE, after),
             state.store.list_endpoints(s.tenant, 200, None)
@@ -50,12 +50,12 @@ pub async fn delivery(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let id = or_page!(found::id(&id, Nav::Tenant));
-    let d = or_page!(found::row(
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
+    let d = or_page!(page_errors::row(
         state.store.get_delivery(s.tenant, id).await,
         Nav::Tenant
     ));
-    let (event, attempts) = or_page!(found::loaded(
+    let (event, attempts) = or_page!(page_errors::loaded(
         tokio::try_join!(
             state.store.get_event(s.tenant, d.event_id),
             state.store.all_attempts(s.tenant, id)
@@ -83,13 +83,13 @@ pub async fn replay(
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
     or_page!(posted.session.require(Permission::Replay));
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     match state
         .actions
         .replay(posted.session.tenant, id, &posted.session.actor)
         .await
     {
         Ok(_) => Redirect::to(&format!("/console/deliveries/{id}")).into_response(),
-        Err(e) => found::refused(e, Nav::Tenant),
+        Err(e) => page_errors::refused(e, Nav::Tenant),
     }
 }

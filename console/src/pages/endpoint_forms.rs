@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::actions::EndpointSettings;
 use hookrelay_core::model::Endpoint;
-use hookrelay_core::rules::{self, Description, EndpointUrl, EventTypes, Grace, Invalid};
 use hookrelay_core::store::{EndpointChanges, Limits};
+use hookrelay_core::validation::{self, Description, EndpointUrl, EventTypes, Grace, Invalid};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::form::given;
-use crate::found::{self, or_page, unavailable};
+use crate::page_errors::{self, or_page, unavailable};
 use crate::pages::endpoints::save;
 use crate::session::{NoFields, Posted, TenantSession};
 use crate::state::ConsoleState;
@@ -77,7 +77,7 @@ impl EndpointForm {
             url: EndpointUrl::parse(&state.targets, &url)?,
             description: Description::parse(self.description.as_deref().unwrap_or_default())?,
             event_types: EventTypes::parse_optional((!types.is_empty()).then_some(types))?,
-            limits: rules::limits(state.max_endpoint_timeout, limits)?,
+            limits: validation::limits(state.max_endpoint_timeout, limits)?,
         })
     }
 }
@@ -152,7 +152,7 @@ pub async fn create(
             );
         }
     };
-    let secret = rules::new_secret();
+    let secret = validation::new_secret();
     let created = state
         .actions
         .create_endpoint(s.tenant, settings, &secret, &s.actor)
@@ -164,7 +164,7 @@ pub async fn create(
             secret.to_whsec(),
             "Use this secret to verify the webhook-signature header of every request. It is shown only this once.".into(),
         ),
-        Err(e) => found::refused(e, Nav::Tenant),
+        Err(e) => page_errors::refused(e, Nav::Tenant),
     }
 }
 
@@ -174,7 +174,7 @@ pub async fn edit_form(
     Path(id): Path<String>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     match state.store.get_endpoint(s.tenant, id).await {
         Ok(Some(e)) => form_page(
             StatusCode::OK,
@@ -198,7 +198,7 @@ pub async fn update(
     }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     let settings = match f.check(&state) {
         Ok(v) => v,
         Err(e) => {
@@ -240,7 +240,7 @@ pub async fn rotate(
     }: Posted<TenantSession, RotateForm>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     let Ok(grace) = f
         .grace
         .parse::<u64>()
@@ -256,7 +256,7 @@ pub async fn rotate(
     };
     let rotated = state
         .actions
-        .rotate_secret(s.tenant, id, rules::new_secret(), grace, &s.actor)
+        .rotate_secret(s.tenant, id, validation::new_secret(), grace, &s.actor)
         .await;
     match rotated {
         Ok(r) => {
@@ -272,7 +272,7 @@ pub async fn rotate(
             };
             secret_page("Secret rotated", id, r.secret.to_whsec(), note)
         }
-        Err(e) => found::refused(e, Nav::Tenant),
+        Err(e) => page_errors::refused(e, Nav::Tenant),
     }
 }
 
@@ -283,10 +283,10 @@ pub async fn test(
     posted: Posted<TenantSession, NoFields>,
 ) -> Response {
     or_page!(posted.session.require(Permission::EndpointsWrite));
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     match state.actions.send_test(posted.session.tenant, id).await {
         Ok(d) => Redirect::to(&format!("/console/deliveries/{}", d.id)).into_response(),
-        Err(e) => found::refused(e, Nav::Tenant),
+        Err(e) => page_errors::refused(e, Nav::Tenant),
     }
 }
 

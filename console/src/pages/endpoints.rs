@@ -14,14 +14,14 @@ use crate::components::chart::{DAY, HOUR, Range, attempt_charts, sparkline};
 use crate::components::deliveries_table::{Rows, deliveries_table};
 use crate::components::endpoint_cards;
 use crate::form::{bad_request, parse_time};
-use crate::found::{self, or_page, unavailable};
+use crate::page_errors::{self, or_page, unavailable};
 use crate::session::{Posted, TenantSession};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, badge, copy_id, page, rate, when};
 use hookrelay_core::access::Permission;
 
 pub async fn endpoints(State(state): State<ConsoleState>, s: TenantSession) -> Response {
-    let (list, health, recent) = or_page!(found::loaded(
+    let (list, health, recent) = or_page!(page_errors::loaded(
         tokio::try_join!(
             state.store.list_endpoints(s.tenant, 200, None),
             state.store.endpoint_health(s.tenant),
@@ -108,8 +108,8 @@ pub async fn endpoint(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let id = or_page!(found::id(&id, Nav::Tenant));
-    let e = or_page!(found::row(
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
+    let e = or_page!(page_errors::row(
         state.store.get_endpoint(s.tenant, id).await,
         Nav::Tenant
     ));
@@ -121,7 +121,7 @@ pub async fn endpoint(
         tenant: s.tenant,
         endpoint: id,
     };
-    let (recent, hour, day) = or_page!(found::loaded(
+    let (recent, hour, day) = or_page!(page_errors::loaded(
         tokio::try_join!(
             state.store.find_deliveries(s.tenant, &filter, 20, None),
             state
@@ -204,7 +204,7 @@ pub async fn set_state(
     }: Posted<TenantSession, StateForm>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     let disabled = match f.disabled.as_str() {
         "true" => true,
         "false" => false,
@@ -249,7 +249,7 @@ pub async fn recover(
     }: Posted<TenantSession, RecoverForm>,
 ) -> Response {
     or_page!(s.require(Permission::Replay));
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     let since = match parse_time(&f.since) {
         Ok(Some(t)) => t,
         Ok(None) => return bad_request("Choose since when to recover.", Nav::Tenant),
@@ -261,6 +261,6 @@ pub async fn recover(
         .await
     {
         Ok(job) => Redirect::to(&format!("/console/jobs/{}", job.id)).into_response(),
-        Err(e) => found::refused(e, Nav::Tenant),
+        Err(e) => page_errors::refused(e, Nav::Tenant),
     }
 }

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::components::deliveries_table::{Rows, deliveries_table};
 use crate::components::log_filters::LogQuery;
 use crate::form::bad_request;
-use crate::found::{self, or_page, unavailable};
+use crate::page_errors::{self, or_page, unavailable};
 use crate::session::TenantSession;
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, copy_id, page, when};
@@ -26,7 +26,7 @@ pub async fn events(
         Ok(v) => v,
         Err(e) => return bad_request(&e, Nav::Tenant),
     };
-    let (mut rows, endpoints) = or_page!(found::listed(
+    let (mut rows, endpoints) = or_page!(page_errors::listed(
         tokio::try_join!(
             state.store.find_events(s.tenant, &filter, PAGE, after),
             state.store.list_endpoints(s.tenant, 200, None)
@@ -96,7 +96,7 @@ pub async fn event(
     s: TenantSession,
     Path(id): Path<String>,
 ) -> Response {
-    let id = or_page!(found::id(&id, Nav::Tenant));
+    let id = or_page!(page_errors::id(&id, Nav::Tenant));
     let of_event = DeliveryFilter {
         search: Some(id.to_string()),
         ..Default::default()

@@ -9,22 +9,28 @@ use hookrelay_core::store::Scope;
 use leptos::prelude::*;
 
 use crate::components::chart::{DAY, HOUR, attempt_charts, lag_chart};
-use crate::found::{self, or_page};
+use crate::page_errors::{self, or_page};
 use crate::session::AdminSession;
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, page};
 
-/// Messages waiting in each queue, read from the broker (`None` if unreachable).
-async fn queue_depths(state: &ConsoleState) -> Option<Vec<(String, u32)>> {
-    let connect = state.broker.connect("console");
-    let connection = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
+/// Messages waiting in each queue, read on the process's own broker connection;
+/// why not, when the broker cannot be read.
+async fn queue_depths(state: &ConsoleState) -> Result<Vec<(String, u32)>, String> {
+    let read = async {
+        let channel = state
+            .actions
+            .publisher()
+            .side_channel()
+            .await
+            .map_err(|e| e.to_string())?;
+        let depths = state.topology.depths(&channel).await;
+        let _ = channel.close(200, "read".into()).await;
+        depths.map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
         .await
-        .ok()?
-        .ok()?;
-    let channel = connection.create_channel().await.ok()?;
-    let depths = state.topology.depths(&channel).await.ok()?;
-    let _ = connection.close(200, "bye".into()).await;
-    Some(depths)
+        .unwrap_or_else(|_| Err("timed out".into()))
 }
 
 /// How many messages sit in the broker's dead-letter queue and the latest one
@@ -55,9 +61,9 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
         queue_depths(&state),
         broker_dead(&state)
     );
-    let n = or_page!(found::loaded(numbers, Nav::Admin));
+    let n = or_page!(page_errors::loaded(numbers, Nav::Admin));
     let store = &state.store;
-    let (hour, day, hour_lag, day_lag) = or_page!(found::loaded(
+    let (hour, day, hour_lag, day_lag) = or_page!(page_errors::loaded(
         tokio::try_join!(
             store.attempt_bins(Scope::Fleet, HOUR.span_minutes, HOUR.bin_minutes),
             store.attempt_bins(Scope::Fleet, DAY.span_minutes, DAY.bin_minutes),
@@ -74,12 +80,15 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
         view! { <div class=format!("tile {class}")><div class="value">{value}</div><div class="label">{label}</div></div> }
     };
     let queues = match depths {
-        Some(d) => d
+        Ok(d) => d
             .into_iter()
             .map(|(name, count)| view! { <tr><td><code>{name}</code></td><td class="num">{count}</td></tr> })
             .collect_view()
             .into_any(),
-        None => view! { <tr><td colspan="2" class="error-text">"The broker cannot be reached."</td></tr> }.into_any(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the fleet page cannot read the queue depths");
+            view! { <tr><td colspan="2" class="error-text">"The broker cannot be reached: " {e}</td></tr> }.into_any()
+        }
     };
     let broker_dead = match broker_dead {
         None => view! { <p class="error-text">"The broker cannot be reached."</p> }.into_any(),

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::store::ConsoleSession;
 use leptos::prelude::*;
 
-use crate::found::{self, or_page, unavailable};
+use crate::page_errors::{self, or_page, unavailable};
 use crate::session::{AdminSession, NoFields, Posted};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, copy_id, page, when};
@@ -16,7 +16,7 @@ use crate::view::{self, Nav, copy_id, page, when};
 const SHOWN: i64 = 500;
 
 pub async fn sessions(State(state): State<ConsoleState>, s: AdminSession) -> Response {
-    let rows = or_page!(found::loaded(
+    let rows = or_page!(page_errors::loaded(
         state.store.list_console_sessions(None, SHOWN).await,
         Nav::Admin
     ));
@@ -50,7 +50,7 @@ fn session_row(r: ConsoleSession, csrf: &str) -> AnyView {
     view! {
         <tr>
             <td>{copy_id(r.id.to_string())}</td>
-            <td>{r.kind.clone()}</td>
+            <td>{r.kind.as_str()}</td>
             <td>{r.tenant_id.map(|t| t.to_string()).unwrap_or_default()}</td>
             <td>{r.issued_by.clone()} " " <span class="muted small">{r.issuer_id.map(|i| i.to_string()).unwrap_or_default()}</span></td>
             <td>{may}</td>
@@ -72,7 +72,7 @@ pub async fn end(
     Path(id): Path<String>,
     posted: Posted<AdminSession, NoFields>,
 ) -> Response {
-    let id = or_page!(found::id(&id, Nav::Admin));
+    let id = or_page!(page_errors::id(&id, Nav::Admin));
     match state
         .store
         .end_console_session(id, &posted.session.actor)

@@ -65,7 +65,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The form's token for this link in the browser holding `nonce`.
 fn open_csrf(state: &ConsoleState, nonce: &str, token: &str) -> String {
     state.sessions.digest(
-        hookrelay_core::signed::KeyIndex::CURRENT,
+        hookrelay_core::signed_token::KeyIndex::CURRENT,
         &format!("open {nonce} {token}"),
     )
 }
@@ -141,7 +141,7 @@ pub async fn open_link(
             "Each console link opens one session. Ask for a new one from your account.",
             Nav::None,
         ),
-        Err(e) => crate::found::unavailable(e, Nav::None),
+        Err(e) => crate::page_errors::unavailable(e, Nav::None),
     }
 }
 
@@ -219,7 +219,7 @@ pub async fn login(
                 state.sign_in_failures.forget_good(&hash);
                 return refused(&state, address);
             }
-            Err(e) => return crate::found::unavailable(e, Nav::None),
+            Err(e) => return crate::page_errors::unavailable(e, Nav::None),
         }
     } else {
         return refused(&state, address);
@@ -231,7 +231,7 @@ pub async fn login(
         .record_audit(&by, action::CONSOLE_SIGN_IN, None, None, details)
         .await
     {
-        return crate::found::unavailable(e, Nav::None);
+        return crate::page_errors::unavailable(e, Nav::None);
     }
     session::start(&state, opener, "/console/admin/dead").await
 }
@@ -251,7 +251,7 @@ pub async fn logout(State(state): State<ConsoleState>, headers: HeaderMap) -> Re
     if let Some(sid) = session::claims(&state, &headers).and_then(|c| c.sid())
         && let Err(e) = state.store.end_session(sid).await
     {
-        return crate::found::unavailable(e, Nav::None);
+        return crate::page_errors::unavailable(e, Nav::None);
     }
     let cookie = format!(
         "{}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0{}",

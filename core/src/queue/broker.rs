@@ -144,7 +144,7 @@ impl Broker {
             .filter_map(|(index, url)| {
                 let uri = url.parse::<AMQPUri>().ok()?;
                 let plain = matches!(uri.scheme, AMQPScheme::AMQP);
-                (plain && !crate::target::is_loopback_host(&uri.authority.host))
+                (plain && !crate::target_policy::is_loopback_host(&uri.authority.host))
                     .then(|| self.describe(index))
             })
             .collect()

@@ -138,6 +138,21 @@ impl Publisher {
         }
     }
 
+    /// A plain channel of its own on the publisher's connection, for reads such as
+    /// queue depths (a refused passive declare closes only this channel).
+    pub async fn side_channel(&self) -> Result<Channel, PublishError> {
+        self.channel().await?;
+        let state = self.state.lock().await;
+        let link = state
+            .link
+            .as_ref()
+            .ok_or_else(|| PublishError::Unavailable("reconnecting".into()))?;
+        link.connection
+            .create_channel()
+            .await
+            .map_err(|e| PublishError::Unavailable(e.to_string()))
+    }
+
     async fn invalidate(&self) {
         self.state.lock().await.link = None;
     }

@@ -258,3 +258,11 @@ pub fn amqp_code(e: &lapin::Error) -> Option<u16> {
         _ => None,
     }
 }
+impl crate::Config {
+    /// The queues of this installation, as configured.
+    pub fn topology(&self) -> Topology {
+        Topology::new(self.broker.queue_prefix.clone(), self.broker.shards)
+            .with_delivery_limit(self.broker.queue_delivery_limit)
+            .with_replicas(self.broker.quorum_replicas)
+    }
+}

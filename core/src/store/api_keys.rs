@@ -14,7 +14,7 @@ use crate::audit::{Actor, action};
 use crate::crypto::{api_key_hint, generate_api_key, hash_api_key};
 use crate::ids::new_id;
 use crate::model::ApiKey;
-use crate::rules::KeyName;
+use crate::validation::KeyName;
 
 const COLUMNS: &str = "id, name, hint, tenant_ids, permissions, expires_at, created_at, revoked_at";
 

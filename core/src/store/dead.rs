@@ -3,6 +3,7 @@
 //! jobs, see `jobs`).
 
 use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::audit::{Pending, audited_count};
@@ -26,6 +27,16 @@ pub struct DeadFilter {
 }
 
 impl DeadFilter {
+    /// Names nothing: it matches every dead delivery.
+    pub fn is_empty(&self) -> bool {
+        self.tenant_id.is_none()
+            && self.endpoint_id.is_none()
+            && self.event_type.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+            && self.reason.is_none()
+    }
+
     /// The filter as the audit log shows it.
     pub fn describe(&self) -> serde_json::Value {
         serde_json::json!({
@@ -39,13 +50,36 @@ impl DeadFilter {
     }
 }
 
-pub(super) const MATCH_DEAD: &str = "d.status = 'dead'
-    AND ($1::uuid IS NULL OR d.tenant_id = $1)
-    AND ($2::uuid IS NULL OR d.endpoint_id = $2)
-    AND ($3::text IS NULL OR e.event_type = $3)
-    AND ($4::timestamptz IS NULL OR d.created_at >= $4)
-    AND ($5::timestamptz IS NULL OR d.created_at < $5)
-    AND ($6::text IS NULL OR d.last_error ILIKE '%' || $6 || '%')";
+impl DeadFilter {
+    /// Appends the condition matching this filter's dead deliveries (`d`, joined
+    /// to their events as `e`), binding only the filters given.
+    pub(super) fn push_match(&self, q: &mut QueryBuilder<Postgres>) {
+        q.push("d.status = 'dead'");
+        if let Some(tenant) = self.tenant_id {
+            q.push(" AND d.tenant_id = ").push_bind(tenant);
+        }
+        if let Some(endpoint) = self.endpoint_id {
+            q.push(" AND d.endpoint_id = ").push_bind(endpoint);
+        }
+        if let Some(event_type) = &self.event_type {
+            q.push(" AND e.event_type = ").push_bind(event_type.clone());
+        }
+        if let Some(since) = self.since {
+            q.push(" AND d.created_at >= ").push_bind(since);
+        }
+        if let Some(until) = self.until {
+            q.push(" AND d.created_at < ").push_bind(until);
+        }
+        if let Some(reason) = &self.reason {
+            q.push(" AND d.last_error ILIKE '%' || ")
+                .push_bind(reason.clone())
+                .push(" || '%'");
+        }
+    }
+}
+
+/// The dead deliveries' rows joined to their events, filtered: `WHERE` is open.
+const DEAD_FROM: &str = " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ";
 
 /// Dead deliveries per endpoint.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -57,42 +91,27 @@ pub struct DeadStat {
     pub newest: DateTime<Utc>,
 }
 
-macro_rules! bind_filter {
-    ($query:expr, $f:expr) => {
-        $query
-            .bind($f.tenant_id)
-            .bind($f.endpoint_id)
-            .bind($f.event_type.as_deref())
-            .bind($f.since)
-            .bind($f.until)
-            .bind($f.reason.as_deref())
-    };
-}
-pub(super) use bind_filter;
-
 impl Store {
     pub async fn list_dead(&self, f: &DeadFilter, limit: i64) -> Result<Vec<Delivery>> {
-        let sql = format!(
+        let mut q = QueryBuilder::new(
             "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts, d.next_attempt_at,
-                    d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at
-             FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE {MATCH_DEAD} ORDER BY d.created_at DESC, d.id DESC LIMIT $7"
+                    d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at",
         );
-        Ok(bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        q.push(DEAD_FROM);
+        f.push_match(&mut q);
+        q.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
+            .push_bind(limit);
+        Ok(q.build_query_as().fetch_all(&self.pool).await?)
     }
 
     pub async fn dead_stats(&self, f: &DeadFilter) -> Result<Vec<DeadStat>> {
-        let sql = format!(
-            "SELECT d.tenant_id, d.endpoint_id, count(*) AS dead, min(d.created_at) AS oldest, max(d.created_at) AS newest
-             FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE {MATCH_DEAD} GROUP BY d.tenant_id, d.endpoint_id ORDER BY dead DESC"
+        let mut q = QueryBuilder::new(
+            "SELECT d.tenant_id, d.endpoint_id, count(*) AS dead, min(d.created_at) AS oldest, max(d.created_at) AS newest",
         );
-        Ok(bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f)
-            .fetch_all(&self.pool)
-            .await?)
+        q.push(DEAD_FROM);
+        f.push_match(&mut q);
+        q.push(" GROUP BY d.tenant_id, d.endpoint_id ORDER BY dead DESC");
+        Ok(q.build_query_as().fetch_all(&self.pool).await?)
     }
 
     /// Makes these deliveries pending again if they are still dead (at most
@@ -126,12 +145,11 @@ impl Store {
     /// Deletes matching dead deliveries and their attempts, in one transaction.
     pub async fn purge_dead(&self, f: &DeadFilter, by: &Actor) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {MATCH_DEAD} FOR UPDATE OF d"
-        );
-        let ids: Vec<Uuid> = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), f)
-            .fetch_all(&mut *tx)
-            .await?;
+        let mut q = QueryBuilder::new("SELECT d.id");
+        q.push(DEAD_FROM);
+        f.push_match(&mut q);
+        q.push(" FOR UPDATE OF d");
+        let ids: Vec<Uuid> = q.build_query_scalar().fetch_all(&mut *tx).await?;
         sqlx::query("DELETE FROM attempts WHERE delivery_id = ANY($1)")
             .bind(&ids)
             .execute(&mut *tx)

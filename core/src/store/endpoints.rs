@@ -8,7 +8,7 @@ use super::audit::{Pending, audited, audited_after};
 use super::{Result, Store, StoreError};
 use crate::audit::{Actor, action};
 use crate::model::{CircuitState, Endpoint};
-use crate::rules::{Description, EndpointUrl, EventTypes};
+use crate::validation::{Description, EndpointUrl, EventTypes, Limits};
 
 /// Secrets rotated out that may still sign at once, besides the current one.
 const MAX_PREVIOUS_SECRETS: i64 = 5;
@@ -27,15 +27,6 @@ pub struct NewEndpoint<'a> {
     pub event_types: Option<&'a EventTypes>,
     pub secret_ciphertext: &'a [u8],
     pub limits: Limits,
-}
-
-/// Per-endpoint protection settings (`None`: none / default).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    pub rate_limit_per_second: Option<i32>,
-    pub rate_limit_burst: Option<i32>,
-    pub max_in_flight: Option<i32>,
-    pub timeout_ms: Option<i32>,
 }
 
 /// A partial update; `None` leaves a field alone. `event_types: Some(None)` means "all".

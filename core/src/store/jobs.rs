@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::audit::{Pending, audited};
 use crate::audit::{Actor, action};
 
-use super::dead::MATCH_DEAD;
 use super::{DeadFilter, NewDelivery, Result, Store, StoreError};
 use crate::model::{Job, JobKind};
 
@@ -160,21 +160,21 @@ impl Store {
             };
             // Only what was dead when the job was asked for: a delivery that dies
             // again meanwhile is not replayed twice.
-            let sql = format!(
+            let mut q = QueryBuilder::new(
                 "WITH picked AS (
-                    SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
-                    WHERE {MATCH_DEAD} AND d.updated_at <= $7 AND ($8::uuid IS NULL OR d.id > $8)
-                    ORDER BY d.id LIMIT $9)
-                 UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
-                 FROM picked WHERE d.id = picked.id
-                 RETURNING d.id"
+                    SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ",
             );
-            super::dead::bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), filter)
-                .bind(job.created_at)
-                .bind(job.cursor)
-                .bind(CHUNK)
-                .fetch_all(&mut *tx)
-                .await?
+            filter.push_match(&mut q);
+            q.push(" AND d.updated_at <= ").push_bind(job.created_at);
+            if let Some(cursor) = job.cursor {
+                q.push(" AND d.id > ").push_bind(cursor);
+            }
+            q.push(" ORDER BY d.id LIMIT ").push_bind(CHUNK).push(
+                ") UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
+                 FROM picked WHERE d.id = picked.id
+                 RETURNING d.id",
+            );
+            q.build_query_scalar().fetch_all(&mut *tx).await?
         } else {
             sqlx::query_scalar(
                 "WITH picked AS (

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Result, Store};
+use crate::states::JobStatus;
 
 /// One endpoint's ciphertexts: its secret and those still signing beside it.
 #[derive(Debug, sqlx::FromRow)]
@@ -19,7 +20,8 @@ pub struct StoredSecrets {
 pub struct KeyRotation {
     pub id: Uuid,
     pub key_id: String,
-    pub status: String,
+    /// `running` or `done`.
+    pub status: JobStatus,
     pub cursor: Option<Uuid>,
     pub total: i64,
     pub done_count: i64,

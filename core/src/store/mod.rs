@@ -1,9 +1,14 @@
-//! Postgres store: the pool, migrations, and one module of queries per table.
+//! Postgres store: the pool, migrations, and the queries: a module per table
+//! (`tenants`, `endpoints`, `events`, `deliveries`, `attempts`, `jobs`, …) or per
+//! work that spans tables (`routing`: the router's write; `claims`: the sender's;
+//! `dead`: dead deliveries; `console` and `charts`: the console's reads).
 //! Hot-path writes (routing, attempts) are batched into single `UNNEST` statements.
 
 mod api_keys;
+mod attempts;
 mod audit;
 mod charts;
+mod claims;
 mod console;
 mod dead;
 mod deliveries;
@@ -23,13 +28,16 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
+pub use crate::validation::Limits;
 pub use api_keys::NewKey;
+pub use attempts::AttemptRecord;
 pub use audit::{AuditEntry, AuditFilter};
 pub use charts::{AttemptBin, LATENCY_BOUNDS_MS, LagBin, Scope, SuccessBin};
+pub use claims::{Claimed, INLINE_PAYLOAD_BYTES, SendJob};
 pub use console::{Backlog, DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
 pub use dead::{DeadFilter, DeadStat, MAX_PICKED};
-pub use deliveries::{AttemptRecord, Claimed, INLINE_PAYLOAD_BYTES, NewDelivery, SendJob};
-pub use endpoints::{EndpointChanges, Limits, NewEndpoint, RoutingEndpoint};
+pub use deliveries::NewDelivery;
+pub use endpoints::{EndpointChanges, NewEndpoint, RoutingEndpoint};
 pub use events::NewEvent;
 pub use leases::Leases;
 pub use master_keys::{KeyRotation, StoredSecrets};
@@ -178,7 +186,9 @@ pub fn connect_options(
 /// Whether the options reach this machine: a Unix socket or a loopback host.
 fn stays_local(options: &PgConnectOptions) -> bool {
     let host = options.get_host();
-    options.get_socket().is_some() || host.starts_with('/') || crate::target::is_loopback_host(host)
+    options.get_socket().is_some()
+        || host.starts_with('/')
+        || crate::target_policy::is_loopback_host(host)
 }
 
 fn url_options(

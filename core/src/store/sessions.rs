@@ -11,13 +11,14 @@ use super::audit::{Pending, audited};
 use super::{Result, Store};
 use crate::access::Permissions;
 use crate::audit::{Actor, action};
+use crate::states::SessionKind;
 
 /// A session as stored.
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub id: Uuid,
     /// `tenant` or `admin`.
-    pub kind: &'static str,
+    pub kind: SessionKind,
     pub tenant_id: Option<Uuid>,
     pub api_key_id: Option<Uuid>,
     pub operator_id: Option<Uuid>,
@@ -35,7 +36,7 @@ pub struct NewSession {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OpenSession {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: SessionKind,
     pub tenant_id: Option<Uuid>,
     pub api_key_id: Option<Uuid>,
     pub operator_id: Option<Uuid>,
@@ -61,7 +62,7 @@ impl OpenSession {
 pub struct ConsoleSession {
     pub id: Uuid,
     /// `tenant` (opened by a console link) or `admin` (an operator signed in).
-    pub kind: String,
+    pub kind: SessionKind,
     pub tenant_id: Option<Uuid>,
     /// Who opened it or issued its link: `api_key`, `operator` or `admin`.
     pub issued_by: String,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{Result, Store};
 use crate::audit::{Actor, action};
 use crate::ids::new_id;
+use crate::states::JobStatus;
 
 /// Rows removed per chunk, per table.
 const CHUNK: i64 = 500;
@@ -25,8 +26,7 @@ pub struct TenantDeletion {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub tenant_name: String,
-    /// `queued`, `running` or `done`.
-    pub status: String,
+    pub status: JobStatus,
     /// Rows removed so far (attempts, deliveries and events).
     pub removed: i64,
     pub created_at: DateTime<Utc>,

@@ -8,7 +8,7 @@ use crate::audit::{Actor, action};
 
 use super::{Result, Store, StoreError};
 use crate::model::Tenant;
-use crate::rules::{TenantName, TenantUid};
+use crate::validation::{TenantName, TenantUid};
 
 const COLUMNS: &str = "id, uid, name, ingest_rate, max_endpoints, created_at";
 

@@ -1,4 +1,4 @@
-//! One attempt: within the endpoint's lane (rate limit, its fair share of request
+//! One attempt: through the endpoint's gate (rate limit, its fair share of request
 //! slots, slow-request allowance, breaker) and its tenant's fair share, signed,
 //! sent, and judged by the retry policy on the database's clock. A delivery that
 //! would wait too long for any of these is parked without using an attempt.
@@ -8,17 +8,18 @@ use std::time::{Duration, Instant};
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::retry::{AttemptResult, Verdict};
 use hookrelay_core::store::SendJob;
+use hookrelay_core::time::to_chrono;
 
 use super::handoff::{SLOW_AFTER, SLOW_PARK, SlowWatch};
-use super::{Outcome, Sender, to_chrono};
+use super::{Decision, Sender};
+use crate::admission::{MAX_GATE_WAIT, OwnSlot};
 use crate::breaker::Permit;
 use crate::client::{Outgoing, not_sent};
-use crate::lanes::MAX_LANE_WAIT;
 use tracing::Instrument as _;
 
 impl Sender {
     /// One attempt, in a span of its own that joins the event's trace.
-    pub(super) async fn attempt(&self, job: &SendJob, watch: &SlowWatch) -> Outcome {
+    pub(super) async fn attempt(&self, job: &SendJob, watch: &SlowWatch) -> Decision {
         let span = tracing::debug_span!(
             "attempt",
             delivery = %job.delivery_id,
@@ -30,33 +31,34 @@ impl Sender {
         if let Some(tp) = job.traceparent.as_deref() {
             hookrelay_core::telemetry::continue_from(&span, tp);
         }
-        self.attempt_in_lane(job, watch).instrument(span).await
+        self.attempt_through_gate(job, watch).instrument(span).await
     }
 
-    async fn attempt_in_lane(&self, job: &SendJob, watch: &SlowWatch) -> Outcome {
+    async fn attempt_through_gate(&self, job: &SendJob, watch: &SlowWatch) -> Decision {
         let claimed = Instant::now();
-        let lane = self.lane_of(job);
-        let parked = |wait| Outcome::Parked {
+        let gate = self.gate_of(job);
+        let parked = |wait| Decision::Parked {
             wait,
-            spacing: lane.spacing(),
+            spacing: gate.spacing(),
         };
-        if lane.slow_full() {
+        if gate.slow_full() {
             return parked(SLOW_PARK);
         }
         loop {
-            match lane.admit() {
+            match gate.admit() {
                 Ok(()) => break,
-                Err(wait) if wait <= MAX_LANE_WAIT => tokio::time::sleep(wait).await,
+                Err(wait) if wait <= MAX_GATE_WAIT => tokio::time::sleep(wait).await,
                 Err(wait) => return parked(wait),
             }
         }
         // The endpoint's own cap parks; its and its tenant's fair shares are waited for.
-        let Ok(_slot) = lane.slot().await else {
-            return parked(MAX_LANE_WAIT);
+        let _slot = match gate.own_slot().await {
+            OwnSlot::Full => return parked(MAX_GATE_WAIT),
+            slot => slot,
         };
-        let _share = counted_wait(lane.share_slot(), watch).await;
-        let _tenant_share = counted_wait(self.lanes.tenant_slot(job.tenant_id), watch).await;
-        let probe = match lane.breaker.permit() {
+        let _share = counted_wait(gate.share_slot(), watch).await;
+        let _tenant_share = counted_wait(self.admission.tenant_slot(job.tenant_id), watch).await;
+        let probe = match gate.breaker.permit() {
             Permit::Go => false,
             Permit::Probe => true,
             // Open: wait for the probe time without using an attempt.
@@ -69,9 +71,12 @@ impl Sender {
         let (mut record, retry_after) = {
             let _permit = counted_wait(self.permits.acquire(), watch).await;
             // During a rotation's grace period the old secrets sign too.
-            match lane.signing_keys(&job.secret_ciphertext, &job.previous_secrets, |c| {
-                self.secret(c, job.endpoint_id)
-            }) {
+            let decrypt = |c: &[u8]| self.secret(c, job.endpoint_id);
+            let (current, previous) = (&job.secret_ciphertext, &job.previous_secrets);
+            match self
+                .signing_keys
+                .get(job.endpoint_id, current, previous, decrypt)
+            {
                 Some(secrets) => {
                     let send = self.client.send(Outgoing {
                         delivery_id: job.delivery_id,
@@ -84,7 +89,7 @@ impl Sender {
                     match tokio::time::timeout(SLOW_AFTER, &mut send).await {
                         Ok(done) => done,
                         Err(_) => {
-                            let _lane = lane.slow_request();
+                            let _slow = gate.slow_request();
                             let _message = watch.enter();
                             send.await
                         }
@@ -104,9 +109,8 @@ impl Sender {
         // long this took. A dispatcher whose own clock is off changes no due time.
         let now = job.loaded_at + to_chrono(claimed.elapsed());
         record.at = now;
-        // 5xx or no answer counts against the endpoint; 4xx shows it is up.
-        let failed = record.response_status.is_none_or(|s| s >= 500);
-        lane.breaker.done(failed, probe);
+        let failed = record.counts_against_endpoint();
+        gate.breaker.done(failed, probe);
         let result = AttemptResult {
             status: record.response_status.and_then(|s| u16::try_from(s).ok()),
             retry_after,
@@ -138,7 +142,7 @@ impl Sender {
                 endpoint_gone = true;
             }
         }
-        Outcome::Attempted {
+        Decision::Attempted {
             record,
             endpoint_gone,
         }

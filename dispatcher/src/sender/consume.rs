@@ -11,9 +11,7 @@ use futures_util::stream::FuturesUnordered;
 use hookrelay_core::queue::DeliveryMessage;
 use hookrelay_core::store::SendJob;
 use lapin::Connection;
-use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::message::Delivery as BrokerMessage;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -21,10 +19,10 @@ use uuid::Uuid;
 use super::Outcomes;
 use super::Sender;
 use super::handoff::SlowWatch;
-use super::outcomes::Stored;
-use crate::claimer::ClaimResult;
-use crate::db_retry::{self, Halt};
-use crate::{DispatchError, isolate};
+use crate::consumer::QueueConsumer;
+use crate::db_retry;
+use crate::outcome::Outcome;
+use crate::{DispatchError, settle};
 
 impl Sender {
     /// Consumes one shard until `cancel` fires or the channel fails. Message handling
@@ -37,20 +35,9 @@ impl Sender {
         cancel: CancellationToken,
         tracker: TaskTracker,
     ) -> Result<(), DispatchError> {
-        let channel = connection.create_channel().await?;
-        channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
-            .await?;
-        let tag = format!("sender-{shard}-{}", Uuid::new_v4());
         let queue = self.topology.delivery_queue(shard);
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let role = format!("sender-{shard}");
+        let mut consumer = QueueConsumer::open(&connection, &queue, self.prefetch, &role).await?;
         let queue: Arc<str> = queue.into();
         // This shard's handlers, so a shard given up is drained before it is released.
         let local = TaskTracker::new();
@@ -58,7 +45,7 @@ impl Sender {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                next = consumer.next() => match next {
+                next = consumer.stream.next() => match next {
                     Some(message) => {
                         let message = message?;
                         let handler = self.clone().handle(message, queue.clone(), cancel.clone(), tracker.clone());
@@ -68,9 +55,7 @@ impl Sender {
                 },
             }
         }
-        let _ = channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-            .await;
+        let _ = consumer.cancel().await;
         local.close();
         if tokio::time::timeout(self.drain_limit, local.wait())
             .await
@@ -82,13 +67,13 @@ impl Sender {
             );
         }
         // Requeues whatever was prefetched but not handled.
-        let _ = channel.close(200, "shard released".into()).await;
+        let _ = consumer.channel.close(200, "shard released".into()).await;
         Ok(())
     }
 
     async fn handle(
         self: Arc<Self>,
-        message: Delivery,
+        message: BrokerMessage,
         queue: Arc<str>,
         cancel: CancellationToken,
         tracker: TaskTracker,
@@ -97,7 +82,7 @@ impl Sender {
             Ok(m) => (m.deliveries, m.attempts, m.bulk),
             Err(e) => {
                 let reason = format!("unparseable delivery message: {e}");
-                isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel).await;
+                settle::dead_letter(&self.publisher, &message, &queue, &reason, &cancel).await;
                 return;
             }
         };
@@ -107,12 +92,13 @@ impl Sender {
         // Claimed in the statement that loads them (with the claims of other messages
         // waiting at the same time): deliveries another sender holds, that are
         // finished, or attempted since this message's decision, are not among the jobs.
-        let claimed = match self.claimer.claim(ids, attempts, bulk, &cancel).await {
-            ClaimResult::Claimed(claimed) => claimed,
-            ClaimResult::Stopped => return isolate::requeue(&message.acker).await,
-            ClaimResult::Refused(e) => {
-                let reason = format!("the database refused to load its deliveries: {e}");
-                return isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel)
+        let claimed = match self.claims.claim(ids, attempts, bulk, &cancel).await {
+            Outcome::Done(claimed) => claimed,
+            other => {
+                let other =
+                    other.explain(|e| format!("the database refused to load its deliveries: {e}"));
+                return self
+                    .settle(other.map(drop), &message, &queue, &cancel)
                     .await;
             }
         };
@@ -178,7 +164,9 @@ impl Sender {
                         let _held = held;
                         let outcomes: Vec<_> = rest.collect().await;
                         // A failure here is covered by the lease: the scheduler re-sends.
-                        let _ = this.conclude(outcomes, &cancel).await;
+                        if let Outcome::Refused(reason) = this.conclude(outcomes, &cancel).await {
+                            tracing::warn!(reason, "outcomes of handed-off deliveries refused; their leases bring them back");
+                        }
                     });
                     break;
                 }
@@ -192,16 +180,29 @@ impl Sender {
                 _ = watch.changed.notified() => {}
             }
         }
-        match self.conclude(finished, &cancel).await {
-            Stored::Yes => isolate::ack(&message.acker).await,
-            Stored::Refused(reason) => {
-                isolate::dead_letter(&self.publisher, &message, &queue, &reason, &cancel).await
-            }
-            // Shutdown with the database away: the claims lapse and the deliveries'
-            // due times bring them back.
-            Stored::Stopped => isolate::requeue(&message.acker).await,
-        }
+        // Shutdown with the database away (`Stopped`): the claims lapse and the
+        // deliveries' due times bring them back.
+        let concluded = self.conclude(finished, &cancel).await;
+        self.settle(concluded, &message, &queue, &cancel).await;
         drop(held);
+    }
+
+    /// Settles a message as its outcome says: acked once done, dead-lettered with
+    /// the reason when refused, handed back when shutdown came first.
+    async fn settle(
+        &self,
+        outcome: Outcome,
+        message: &BrokerMessage,
+        queue: &str,
+        cancel: &CancellationToken,
+    ) {
+        match outcome {
+            Outcome::Done(()) => settle::ack(&message.acker).await,
+            Outcome::Refused(reason) => {
+                settle::dead_letter(&self.publisher, message, queue, &reason, cancel).await
+            }
+            Outcome::Stopped => settle::requeue(&message.acker).await,
+        }
     }
 
     /// A store call on behalf of `message`, retried while the database is away.
@@ -211,7 +212,7 @@ impl Sender {
         &self,
         what: &str,
         refused: &str,
-        message: &Delivery,
+        message: &BrokerMessage,
         queue: &str,
         cancel: &CancellationToken,
         op: F,
@@ -221,14 +222,10 @@ impl Sender {
         Fut: std::future::Future<Output = Result<T, hookrelay_core::store::StoreError>>,
     {
         match db_retry::until_done(what, cancel, op).await {
-            Ok(v) => Some(v),
-            Err(Halt::Cancelled) => {
-                isolate::requeue(&message.acker).await;
-                None
-            }
-            Err(Halt::Permanent(e)) => {
-                let reason = format!("{refused}: {e}");
-                isolate::dead_letter(&self.publisher, message, queue, &reason, cancel).await;
+            Outcome::Done(v) => Some(v),
+            other => {
+                let other = other.map(drop).explain(|e| format!("{refused}: {e}"));
+                self.settle(other, message, queue, cancel).await;
                 None
             }
         }

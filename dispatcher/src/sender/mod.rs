@@ -1,19 +1,24 @@
 //! The sender: one consumer per delivery shard. Each message names deliveries of
 //! that shard; the sender claims and loads them in one statement, sends each one
-//! it claimed (signed), has the recorder store every attempt, and acks the message
+//! it claimed (signed), has every attempt recorded, and acks the message
 //! only after that. A message no consumer can handle is dead-lettered with its
 //! reason, never requeued in a loop.
 //!
 //! One file per job: `consume` (the shard's consumer and one message's life),
-//! `handoff` (slow requests let go of their message), `attempt` (one request within
-//! its endpoint's lane and the dispatcher's fair share of request slots),
-//! `outcomes` (storing what became of a message's deliveries).
+//! `claims` (claiming a message's deliveries), `handoff` (slow requests let go of
+//! their message), `attempt` (one request through its endpoint's gate and the
+//! dispatcher's fair share of request slots), `conclude` (storing what became of a
+//! message's deliveries), `records` (the attempt records), `batcher` (the batching
+//! task claims and records share), `measure` (the sender's metrics).
 
 mod attempt;
+mod batcher;
+mod claims;
+mod conclude;
 mod consume;
 mod handoff;
 mod measure;
-mod outcomes;
+mod records;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,26 +31,27 @@ use hookrelay_core::store::{AttemptRecord, SendJob};
 use hookrelay_signature::Secret;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::claimer::Claimer;
+use crate::admission::{Admission, EndpointLimits, Gate};
 use crate::client::WebhookClient;
-use crate::lanes::{Lane, Lanes};
-use crate::recorder::Recorder;
+use crate::signing_keys::SigningKeys;
+pub(crate) use claims::Claims;
 pub(crate) use measure::{Outcomes, SenderMetrics};
+pub(crate) use records::Records;
 
 /// A claim's first length: far beyond a fast request, short enough that the
 /// deliveries of a sender killed mid-request come back within a minute. A request
 /// that turns slow has its claim extended with its lease (`handoff`).
 pub(crate) const CLAIM: Duration = Duration::from_secs(30);
 
-/// What became of one delivery in a message.
-pub(crate) enum Outcome {
+/// What the sender did with one delivery of a message.
+pub(crate) enum Decision {
     /// Sent, or refused before sending (never unsigned, blocked address).
     Attempted {
         record: AttemptRecord,
         /// The endpoint answered `410 Gone`: it is disabled.
         endpoint_gone: bool,
     },
-    /// Not sent now (rate limit, full lane, open breaker): due again after `wait`,
+    /// Not sent now (rate limit, full in-flight cap, open breaker): due again after `wait`,
     /// plus `spacing` per place in line among this endpoint's parked deliveries.
     Parked { wait: Duration, spacing: Duration },
 }
@@ -63,11 +69,14 @@ pub struct Sender {
     pub max_request_time: Duration,
     /// How long a stopped shard consumer waits for its messages' handlers.
     pub drain_limit: Duration,
-    pub recorder: Recorder,
+    /// Stores attempts, batched with other messages' records.
+    pub records: Records,
     /// Claims each message's deliveries, batched with other messages' claims.
-    pub claimer: Claimer,
+    pub claims: Claims,
     pub topology: Topology,
-    pub lanes: Lanes,
+    /// Every endpoint's gate: rate limit, in-flight cap, breaker.
+    pub admission: Admission,
+    pub signing_keys: SigningKeys,
     /// Endpoints failing for this long are disabled.
     pub disable_failing_after: Duration,
     /// Bounds concurrent outgoing requests across all shards of this process.
@@ -127,18 +136,12 @@ impl Sender {
             .and_then(|key| Secret::from_bytes(key).ok())
     }
 
-    fn lane_of(&self, job: &SendJob) -> Arc<Lane> {
-        self.lanes.get(
-            job.endpoint_id,
-            (
-                job.rate_limit_per_second,
-                job.rate_limit_burst,
-                job.max_in_flight,
-            ),
-        )
+    fn gate_of(&self, job: &SendJob) -> Arc<Gate> {
+        let limits = EndpointLimits::stored(
+            job.rate_limit_per_second,
+            job.rate_limit_burst,
+            job.max_in_flight,
+        );
+        self.admission.gate(job.endpoint_id, limits)
     }
-}
-
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }

@@ -5,15 +5,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use hookrelay_core::ids::new_id;
+use hookrelay_core::actions::{self, ActionError, DeadScope};
 use hookrelay_core::model::{Delivery, Job};
 use hookrelay_core::store::{DeadFilter, DeadStat};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::{DeadList, DeadStats, ErrorBody, Inspection, Purged};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params, path_id};
@@ -88,18 +86,19 @@ impl Filter {
         }
     }
 
-    fn require_scope(&self) -> ApiResult<()> {
-        let none = self.tenant.is_none()
-            && self.endpoint.is_none()
-            && self.event_type.is_none()
-            && self.since.is_none()
-            && self.until.is_none()
-            && self.reason.is_none();
-        if none && !self.all {
-            Err(ApiError::invalid("give a filter, or \"all\": true"))
-        } else {
-            Ok(())
-        }
+    fn scope(&self) -> ApiResult<DeadScope> {
+        DeadScope::new(self.dead(), self.all).map_err(refusal)
+    }
+}
+
+/// A bulk action's refusal in the API's words.
+fn refusal(e: ActionError) -> ApiError {
+    match e {
+        ActionError::Unscoped => ApiError::invalid("give a filter, or \"all\": true"),
+        ActionError::Unconfirmed => ApiError::invalid(
+            "purging deletes deliveries and their attempts: send \"confirm\": true",
+        ),
+        e => e.into(),
     }
 }
 
@@ -116,13 +115,13 @@ pub(super) async fn list(
     State(state): State<AppState>,
     _a: Admin,
     Params(f): Params<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeadList>> {
     f.check(ApiError::bad_request)?;
     let rows: Vec<Delivery> = state
         .store
         .list_dead(&f.dead(), f.limit.unwrap_or(50))
         .await?;
-    Ok(Json(json!({ "data": rows })))
+    Ok(Json(DeadList { data: rows }))
 }
 
 #[utoipa::path(
@@ -138,11 +137,11 @@ pub(super) async fn stats(
     State(state): State<AppState>,
     _a: Admin,
     Params(f): Params<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeadStats>> {
     f.check(ApiError::bad_request)?;
     let rows: Vec<DeadStat> = state.store.dead_stats(&f.dead()).await?;
     let total: i64 = rows.iter().map(|s| s.dead).sum();
-    Ok(Json(json!({ "data": rows, "total": total })))
+    Ok(Json(DeadStats { data: rows, total }))
 }
 
 /// Starts a durable job that re-sends every matching dead delivery; `202` with the
@@ -165,11 +164,9 @@ pub(super) async fn replay(
     Body(f): Body<Filter>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     f.check(ApiError::invalid)?;
-    f.require_scope()?;
-    let job = state
-        .store
-        .create_dead_replay_job(new_id(), &f.dead(), &by)
-        .await?;
+    let job = actions::replay_dead_matching(&state.store, &f.scope()?, &by)
+        .await
+        .map_err(refusal)?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
@@ -186,16 +183,12 @@ pub(super) async fn purge(
     State(state): State<AppState>,
     Admin(by): Admin,
     Body(f): Body<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Purged>> {
     f.check(ApiError::invalid)?;
-    f.require_scope()?;
-    if !f.confirm {
-        return Err(ApiError::invalid(
-            "purging deletes deliveries and their attempts: send \"confirm\": true",
-        ));
-    }
-    let n = state.store.purge_dead(&f.dead(), &by).await?;
-    Ok(Json(json!({ "purged": n })))
+    let purged = actions::purge_dead(&state.store, &f.scope()?, f.confirm, &by)
+        .await
+        .map_err(refusal)?;
+    Ok(Json(Purged { purged }))
 }
 
 #[utoipa::path(
@@ -211,14 +204,16 @@ pub(super) async fn show(
     State(state): State<AppState>,
     _a: Admin,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Inspection>> {
     let id = path_id(&id, "delivery")?;
     let (delivery, event, attempts) = state
         .store
         .inspect_delivery(id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    Ok(Json(
-        json!({ "delivery": delivery, "event": event, "attempts": attempts }),
-    ))
+    Ok(Json(Inspection {
+        delivery,
+        event,
+        attempts,
+    }))
 }

@@ -9,14 +9,12 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hookrelay_core::access::{Permission, Permissions};
 use hookrelay_core::model::ApiKey;
-use hookrelay_core::rules::KeyName;
 use hookrelay_core::store::NewKey;
+use hookrelay_core::validation::KeyName;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::{ApiKeyList, CreatedKey, ErrorBody};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{OptionalBody, path_id};
@@ -130,7 +128,7 @@ pub(super) async fn create(
     State(state): State<AppState>,
     Admin(by): Admin,
     OptionalBody(req): OptionalBody<CreateKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let name = KeyName::parse(&req.name.unwrap_or_default())?;
     let permissions = match req.permissions {
         None => Permissions::all(),
@@ -155,9 +153,7 @@ pub(super) async fn create(
         expires_at: req.expires_at,
     };
     let (row, key) = state.actions.create_api_key(&new, &by).await?;
-    let mut body = serde_json::to_value(&row).map_err(|e| ApiError::invalid(e.to_string()))?;
-    body["key"] = json!(key);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(CreatedKey { row, key })))
 }
 
 #[utoipa::path(
@@ -168,9 +164,12 @@ pub(super) async fn create(
     responses((status = 200, description = "Every key, newest first (never the key itself)", body = ApiKeyList)),
     security(("admin_token" = [])),
 )]
-pub(super) async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Value>> {
-    let keys: Vec<ApiKey> = state.store.list_api_keys().await?;
-    Ok(Json(json!({ "data": keys })))
+pub(super) async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<ApiKeyList>> {
+    let data: Vec<ApiKey> = state.store.list_api_keys().await?;
+    Ok(Json(ApiKeyList { data }))
 }
 
 /// Takes effect at once on this gateway and within a key refresh on the others.

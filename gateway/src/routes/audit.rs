@@ -13,8 +13,6 @@ use hookrelay_core::store::{AuditEntry, AuditFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
-#[allow(unused_imports)]
-use super::schemas::*;
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, bounded_limit};

@@ -9,8 +9,7 @@ use hookrelay_core::queue::{DeadLetter, DeadLetters, Pick, RequeueReport};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::{BrokerDeadLetter, BrokerDeadList, BrokerPurged};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
@@ -81,10 +80,11 @@ fn broker_down(e: &lapin::Error) -> ApiError {
     ApiError::unavailable("the message broker is unavailable")
 }
 
-fn view(letter: &DeadLetter) -> Value {
-    let mut v = json!(letter);
-    v["body"] = json!(letter.body_text());
-    v
+fn view(letter: DeadLetter) -> BrokerDeadLetter {
+    BrokerDeadLetter {
+        body: letter.body_text(),
+        letter,
+    }
 }
 
 #[utoipa::path(
@@ -100,15 +100,15 @@ pub(super) async fn list(
     State(state): State<AppState>,
     _a: Admin,
     Params(q): Params<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BrokerDeadList>> {
     let dead = open(&state).await?;
     let count = dead.count().await.map_err(|e| broker_down(&e))?;
     let letters = dead
         .list(crate::extract::bounded_limit(q.limit, 50, 1000)? as usize)
         .await
         .map_err(|e| broker_down(&e))?;
-    let data: Vec<Value> = letters.iter().map(view).collect();
-    Ok(Json(json!({ "count": count, "data": data })))
+    let data = letters.into_iter().map(view).collect();
+    Ok(Json(BrokerDeadList { count, data }))
 }
 
 #[utoipa::path(
@@ -124,14 +124,14 @@ pub(super) async fn show(
     State(state): State<AppState>,
     _a: Admin,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BrokerDeadLetter>> {
     let dead = open(&state).await?;
     let letter = dead
         .find(&id)
         .await
         .map_err(|e| broker_down(&e))?
         .ok_or_else(|| ApiError::not_found("dead letter"))?;
-    Ok(Json(view(&letter)))
+    Ok(Json(view(letter)))
 }
 
 #[utoipa::path(
@@ -147,7 +147,7 @@ pub(super) async fn requeue(
     State(state): State<AppState>,
     Admin(by): Admin,
     Body(s): Body<Selection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RequeueReport>> {
     let pick = s.pick()?;
     let dead = open(&state).await?;
     let report = dead
@@ -162,7 +162,7 @@ pub(super) async fn requeue(
         details,
     )
     .await;
-    Ok(Json(json!(report)))
+    Ok(Json(report))
 }
 
 #[utoipa::path(
@@ -178,7 +178,7 @@ pub(super) async fn purge(
     State(state): State<AppState>,
     Admin(by): Admin,
     Body(s): Body<Selection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BrokerPurged>> {
     if !s.confirm {
         return Err(ApiError::invalid(
             "purging deletes the messages for good: send \"confirm\": true",
@@ -194,5 +194,5 @@ pub(super) async fn purge(
         json!({ "purged": purged }),
     )
     .await;
-    Ok(Json(json!({ "purged": purged })))
+    Ok(Json(BrokerPurged { purged }))
 }

@@ -11,11 +11,10 @@ use hookrelay_core::access::Permissions;
 use hookrelay_core::audit::ActorKind;
 use hookrelay_core::console_link::Issuer;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::api_keys::KeyPermission;
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::ConsoleLink;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::OptionalBody;
@@ -53,7 +52,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     Path(tenant): Path<String>,
     OptionalBody(req): OptionalBody<LinkIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ConsoleLink>)> {
     let tenant = caller
         .tenant(&state, &tenant, Permission::ConsoleLinks)
         .await?;
@@ -107,6 +106,9 @@ pub(super) async fn create(
     };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "url": format!("{base}{path}"), "expires_at": expires_at })),
+        Json(ConsoleLink {
+            url: format!("{base}{path}"),
+            expires_at,
+        }),
     ))
 }

@@ -6,8 +6,6 @@ use axum::{Json, Router};
 use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Page};
 use serde::Deserialize;
 
-#[allow(unused_imports)]
-use super::schemas::*;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, path_id};

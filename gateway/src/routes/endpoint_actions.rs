@@ -6,12 +6,10 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use hookrelay_core::model::DeliveryStatus;
-use hookrelay_core::rules::{self, Grace};
+use hookrelay_core::validation::{self, Grace};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::{ErrorBody, Rotated, TestSent};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{OptionalBody, path_id};
@@ -57,21 +55,21 @@ pub(super) async fn rotate(
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
     OptionalBody(req): OptionalBody<RotateIn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Rotated>> {
     let tenant = caller
         .tenant(&state, &tenant, Permission::EndpointsWrite)
         .await?;
     let id = path_id(&id, "endpoint")?;
     let grace = Grace::from_secs(req.grace_period_seconds)?;
-    let secret = rules::secret_or_new(req.secret.as_deref())?;
+    let secret = validation::secret_or_new(req.secret.as_deref())?;
     let rotated = state
         .actions
         .rotate_secret(tenant.id, id, secret, grace, &caller.actor)
         .await?;
-    Ok(Json(json!({
-        "secret": rotated.secret.to_whsec(),
-        "previous_secret_expires_at": rotated.previous_secret_expires_at,
-    })))
+    Ok(Json(Rotated {
+        secret: rotated.secret.to_whsec(),
+        previous_secret_expires_at: rotated.previous_secret_expires_at,
+    }))
 }
 
 /// Sends a `hookrelay.test` event to this endpoint only, whatever it subscribes to
@@ -89,7 +87,7 @@ pub(super) async fn test(
     State(state): State<AppState>,
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TestSent>)> {
     let tenant = caller
         .tenant(&state, &tenant, Permission::EndpointsWrite)
         .await?;
@@ -97,6 +95,9 @@ pub(super) async fn test(
     let delivery = state.actions.send_test(tenant.id, id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "delivery_id": delivery.id, "status": DeliveryStatus::Pending })),
+        Json(TestSent {
+            delivery_id: delivery.id,
+            status: DeliveryStatus::Pending.as_str().into(),
+        }),
     ))
 }

@@ -7,14 +7,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use hookrelay_core::actions::EndpointSettings;
 use hookrelay_core::model::{Endpoint, Page};
-use hookrelay_core::rules::{self, Description, EndpointUrl, EventTypes};
 use hookrelay_core::store::{EndpointChanges, Limits};
+use hookrelay_core::validation::{self, Description, EndpointUrl, EventTypes};
 use hookrelay_signature::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Value, json};
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::{ErrorBody, SecretOut};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{Body, PageParams, Params, path_id};
@@ -149,7 +147,7 @@ fn url(state: &AppState, url: &str) -> ApiResult<EndpointUrl> {
 }
 
 fn limits(state: &AppState, l: Limits) -> ApiResult<Limits> {
-    Ok(rules::limits(
+    Ok(validation::limits(
         state.config.delivery.max_endpoint_timeout,
         l,
     )?)
@@ -191,7 +189,7 @@ pub(super) async fn create(
             },
         )?,
     };
-    let secret = rules::secret_or_new(req.secret.as_deref())?;
+    let secret = validation::secret_or_new(req.secret.as_deref())?;
     let endpoint = state
         .actions
         .create_endpoint(tenant.id, settings, &secret, &caller.actor)
@@ -349,7 +347,7 @@ pub(super) async fn secret(
     State(state): State<AppState>,
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretOut>> {
     let tenant = caller
         .tenant(&state, &tenant, Permission::SecretsRead)
         .await?;
@@ -368,5 +366,7 @@ pub(super) async fn secret(
     })?;
     let secret = Secret::from_bytes(key)
         .map_err(|_| ApiError::new(ErrorCode::SecretUnreadable, "stored secret is malformed"))?;
-    Ok(Json(json!({ "secret": secret.to_whsec() })))
+    Ok(Json(SecretOut {
+        secret: secret.to_whsec(),
+    }))
 }

@@ -14,11 +14,9 @@ use hookrelay_core::model::{Delivery, Event, Page};
 use hookrelay_core::queue::IngestEvent;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::{AcceptedBatch, AcceptedEvent};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{EventBody, PageParams, Params, path_id};
@@ -175,7 +173,7 @@ pub(super) async fn ingest(
     Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
     EventBody(req): EventBody<EventIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AcceptedEvent>)> {
     let tenant = caller
         .tenant(&state, &tenant, Permission::EventsWrite)
         .await?;
@@ -186,7 +184,7 @@ pub(super) async fn ingest(
     let id = event.id;
     state.quotas.take(&tenant, 1)?;
     state.ingest.submit(tenant.id, vec![event]).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
+    Ok((StatusCode::ACCEPTED, Json(AcceptedEvent { id })))
 }
 
 #[tracing::instrument(
@@ -211,7 +209,7 @@ pub(super) async fn ingest_batch(
     Extension(request_id): Extension<RequestId>,
     Path(tenant): Path<String>,
     EventBody(req): EventBody<BatchIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AcceptedBatch>)> {
     let tenant = caller
         .tenant(&state, &tenant, Permission::EventsWrite)
         .await?;
@@ -234,7 +232,7 @@ pub(super) async fn ingest_batch(
     state.quotas.take(&tenant, events.len())?;
     // The batch travels in one message: all of it is accepted, or none.
     state.ingest.submit(tenant.id, events).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
+    Ok((StatusCode::ACCEPTED, Json(AcceptedBatch { ids })))
 }
 
 #[utoipa::path(

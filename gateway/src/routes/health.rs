@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::{Checks, ErrorDetail, NotReady, Readiness, Status};
 use crate::error::ErrorCode;
 use crate::state::AppState;
 
@@ -48,8 +46,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     summary = "The process is alive",
     responses((status = 200, description = "Alive", body = Status)),
 )]
-pub(super) async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub(super) async fn healthz() -> Json<Status> {
+    Json(Status {
+        status: "ok".into(),
+    })
 }
 
 #[utoipa::path(
@@ -59,7 +59,7 @@ pub(super) async fn healthz() -> Json<Value> {
     summary = "Postgres and RabbitMQ are reachable",
     responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready: `checks` names the part that is down", body = NotReady)),
 )]
-pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let postgres = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
@@ -76,27 +76,31 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
         }
         Err(_) => Err("timed out"),
     };
-    let show = |r: &Result<(), &str>| match r {
-        Ok(()) => json!("ok"),
-        Err(e) => json!(e),
+    let show = |r: &Result<(), &str>| r.err().unwrap_or("ok").to_string();
+    let checks = Checks {
+        postgres: show(&postgres),
+        rabbitmq: show(&rabbitmq),
     };
-    let checks = json!({ "postgres": show(&postgres), "rabbitmq": show(&rabbitmq) });
     let failing: Vec<&str> = [("postgres", &postgres), ("rabbitmq", &rabbitmq)]
         .into_iter()
         .filter(|(_, r)| r.is_err())
         .map(|(name, _)| name)
         .collect();
     if failing.is_empty() {
-        (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": checks })),
-        )
+        let ready = Readiness {
+            status: "ready".into(),
+            checks,
+        };
+        (StatusCode::OK, Json(ready)).into_response()
     } else {
         let message = format!("not ready: {} unreachable", failing.join(" and "));
-        let body = json!({
-            "error": { "code": ErrorCode::NotReady, "message": message },
-            "checks": checks
-        });
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        let body = NotReady {
+            error: ErrorDetail {
+                code: ErrorCode::NotReady,
+                message,
+            },
+            checks,
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }

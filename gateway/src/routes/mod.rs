@@ -3,9 +3,11 @@
 mod admin;
 mod api_keys;
 mod audit;
+mod bodies;
 mod broker_dead;
 mod console_links;
 mod console_sessions;
+pub mod contract;
 mod deliveries;
 mod docs;
 mod endpoint_actions;
@@ -13,7 +15,6 @@ mod endpoints;
 mod events;
 mod health;
 mod replay;
-pub mod schemas;
 mod tenant_deletion;
 mod tenant_limits;
 mod tenants;
@@ -31,7 +32,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.http.max_payload_bytes;
     Router::new()
         .merge(health::router())
-        .route("/openapi.json", axum::routing::get(schemas::serve))
+        .route("/openapi.json", axum::routing::get(contract::serve))
         .merge(docs::router())
         .merge(api_keys::router())
         .merge(tenants::router())

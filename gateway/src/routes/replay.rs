@@ -9,10 +9,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hookrelay_core::model::{DeliveryStatus, Job, JobKind};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::Replayed;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, path_id};
@@ -39,13 +37,16 @@ pub(super) async fn replay(
     State(state): State<AppState>,
     caller: Caller,
     Path((tenant, id)): Path<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Replayed>)> {
     let tenant = caller.tenant(&state, &tenant, Permission::Replay).await?;
     let id = path_id(&id, "delivery")?;
     let delivery = state.actions.replay(tenant.id, id, &caller.actor).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "id": delivery.id, "status": DeliveryStatus::Pending })),
+        Json(Replayed {
+            id: delivery.id,
+            status: DeliveryStatus::Pending.as_str().into(),
+        }),
     ))
 }
 

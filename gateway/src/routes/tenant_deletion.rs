@@ -10,8 +10,6 @@ use axum::{Json, Router};
 use hookrelay_core::access::Permission;
 use hookrelay_core::store::TenantDeletion;
 
-#[allow(unused_imports)]
-use super::schemas::*;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path_id;

@@ -7,8 +7,6 @@ use axum::{Json, Router};
 use hookrelay_core::model::Tenant;
 use serde::Deserialize;
 
-#[allow(unused_imports)]
-use super::schemas::*;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body;

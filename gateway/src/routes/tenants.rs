@@ -6,11 +6,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use hookrelay_core::ids::new_id;
 use hookrelay_core::model::{Page, Tenant};
-use hookrelay_core::rules::{TenantName, TenantUid};
+use hookrelay_core::validation::{TenantName, TenantUid};
 use serde::Deserialize;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::bodies::ErrorBody;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{Body, PageParams, Params};

@@ -1,12 +1,13 @@
-//! Isolating a message that cannot be handled: it moves to the broker's
+//! Settling broker messages, shared by every consumer: ack, hand back, or, for a
+//! message that cannot be handled, dead-letter it: it moves to the broker's
 //! dead-letter queue with its original body and the reason, and only then is it
-//! acked, so it neither blocks its queue nor gets lost. Shared by every consumer.
+//! acked, so it neither blocks its queue nor gets lost.
 
 use std::time::Duration;
 
 use hookrelay_core::queue::Publisher;
 use lapin::Acker;
-use lapin::message::Delivery;
+use lapin::message::Delivery as BrokerMessage;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +46,7 @@ pub async fn requeue(acker: &Acker) {
 /// the dead letter, holds on with backoff; on shutdown the message is handed back.
 pub async fn dead_letter(
     publisher: &Publisher,
-    message: &Delivery,
+    message: &BrokerMessage,
     source: &str,
     reason: &str,
     cancel: &CancellationToken,

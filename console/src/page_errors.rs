@@ -84,6 +84,18 @@ pub fn refused(e: ActionError, nav: Nav) -> Response {
             &e.to_string(),
             nav,
         ),
+        ActionError::Unscoped => view::message(
+            StatusCode::BAD_REQUEST,
+            "Check the form",
+            "Give a filter, or choose all of them.",
+            nav,
+        ),
+        ActionError::Unconfirmed => view::message(
+            StatusCode::BAD_REQUEST,
+            "Check the form",
+            "Tick the box to confirm the purge.",
+            nav,
+        ),
         ActionError::Store(hookrelay_core::store::StoreError::Missing(_)) => view::not_found(nav),
         ActionError::Store(e) => unavailable(e, nav),
     }

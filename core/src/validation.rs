@@ -8,11 +8,19 @@ use std::time::Duration;
 use hookrelay_signature::Secret;
 
 use crate::event_type;
-use crate::store::Limits;
-use crate::target::TargetPolicy;
+use crate::target_policy::TargetPolicy;
 
 pub const MAX_EVENT_TYPES: usize = 100;
 pub const MAX_DESCRIPTION: usize = 1024;
+/// Per-endpoint protection settings (`None`: none / default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
+    pub max_in_flight: Option<i32>,
+    pub timeout_ms: Option<i32>,
+}
+
 /// Longest grace period during which a rotated-out secret still signs.
 pub const MAX_SECRET_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Grace period when the caller names none.
@@ -90,7 +98,7 @@ impl EndpointUrl {
     /// The URL as the audit log keeps it (append-only, outliving the endpoint):
     /// user info, query and fragment, where tokens tend to live, replaced.
     pub fn redacted(&self) -> String {
-        crate::target::redacted_url(&self.0)
+        crate::target_policy::redacted_url(&self.0)
     }
 }
 

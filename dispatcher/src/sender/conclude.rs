@@ -1,5 +1,5 @@
 //! Storing what became of a message's deliveries: parked ones get their due time
-//! (database clock) and lose their claim, attempts go to the recorder, breaker
+//! (database clock) and lose their claim, attempts are recorded, breaker
 //! changes and endpoint health are saved, endpoints that answered 410 are disabled.
 
 use std::collections::{HashMap, HashSet};
@@ -10,25 +10,16 @@ use hookrelay_core::store::SendJob;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Outcome, Outcomes, Sender};
-use crate::db_retry::{self, Halt};
-use crate::recorder::Recorded;
-
-/// Whether a message's outcomes are on record, so it may be acked.
-pub(super) enum Stored {
-    Yes,
-    /// The database refused them for good: the message is dead-lettered with this.
-    Refused(String),
-    /// Shutdown began while the database was away.
-    Stopped,
-}
+use super::{Decision, Outcomes, Sender};
+use crate::db_retry;
+use crate::outcome::Outcome;
 
 impl Sender {
     pub(super) async fn conclude(
         &self,
-        outcomes: Vec<(SendJob, Outcome)>,
+        outcomes: Vec<(SendJob, Decision)>,
         cancel: &CancellationToken,
-    ) -> Stored {
+    ) -> Outcome {
         let mut records = Vec::with_capacity(outcomes.len());
         let mut gone = Vec::new();
         let mut parked: Vec<(Uuid, Duration)> = Vec::new();
@@ -37,17 +28,17 @@ impl Sender {
         let mut endpoints = HashMap::new();
         for (job, outcome) in outcomes {
             match outcome {
-                Outcome::Attempted {
+                Decision::Attempted {
                     record,
                     endpoint_gone,
                 } => {
                     if endpoint_gone {
                         gone.push(job.endpoint_id);
                     }
-                    if record.response_status.is_none_or(|s| s >= 500) {
+                    if record.counts_against_endpoint() {
                         failing.insert(job.endpoint_id);
                     } else if !healthy.contains(&job.endpoint_id)
-                        && self.lane_of(&job).breaker.take_failing_mark()
+                        && self.gate_of(&job).breaker.take_failing_mark()
                     {
                         // Only an endpoint with failures on record needs them cleared.
                         healthy.insert(job.endpoint_id);
@@ -60,7 +51,7 @@ impl Sender {
                     );
                     records.push(record);
                 }
-                Outcome::Parked { wait, spacing } => {
+                Decision::Parked { wait, spacing } => {
                     self.metrics.outcome(Outcomes::Parked, 1);
                     // Spread an endpoint's parked deliveries at its own pace.
                     let k = queued.entry(job.endpoint_id).or_default();
@@ -71,22 +62,19 @@ impl Sender {
             endpoints.entry(job.endpoint_id).or_insert(job);
         }
         if !parked.is_empty() {
-            match db_retry::until_done("parking deliveries", cancel, || self.store.park(&parked))
-                .await
-            {
-                Ok(()) => {}
-                Err(Halt::Cancelled) => return Stored::Stopped,
-                Err(Halt::Permanent(e)) => {
-                    return Stored::Refused(format!(
-                        "the database refused to park its deliveries: {e}"
-                    ));
+            let park = || self.store.park(&parked);
+            match db_retry::until_done("parking deliveries", cancel, park).await {
+                Outcome::Done(()) => {}
+                other => {
+                    return other
+                        .explain(|e| format!("the database refused to park its deliveries: {e}"));
                 }
             }
         }
         if !parked.is_empty() || records.iter().any(|r| r.next_attempt_at.is_some()) {
             self.scheduler_wake.notify_one();
         }
-        let recorded = self.recorder.record(records).await;
+        let recorded = self.records.record(records).await;
         self.report_circuits(endpoints.values()).await;
         self.note_health(healthy, failing).await;
         for endpoint in gone {
@@ -98,11 +86,7 @@ impl Sender {
                 tracing::warn!(error = %e, %endpoint, "could not disable a gone endpoint");
             }
         }
-        match recorded {
-            Recorded::Yes => Stored::Yes,
-            Recorded::Refused(reason) => Stored::Refused(reason),
-            Recorded::Stopped => Stored::Stopped,
-        }
+        recorded
     }
 
     /// Tracks endpoints' runs of failures; one failing for too long is disabled.
@@ -129,8 +113,8 @@ impl Sender {
     /// Saves breaker transitions of these jobs' endpoints, so the API can show them.
     async fn report_circuits(&self, jobs: impl Iterator<Item = &SendJob>) {
         for job in jobs {
-            let lane = self.lane_of(job);
-            if let Some(view) = lane.breaker.take_change()
+            let gate = self.gate_of(job);
+            if let Some(view) = gate.breaker.take_change()
                 && let Err(e) = self
                     .store
                     .set_circuit(

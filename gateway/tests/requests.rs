@@ -2,113 +2,14 @@
 //! (`#[sqlx::test]` gives each test its own): what bad input and bad credentials get
 //! back — a 4xx with `{"error": {"code", "message"}}` — and that they write nothing.
 
-use axum::Router;
+mod support;
+
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use hookrelay_core::config::Sensitive;
-use hookrelay_core::queue::Publisher;
-use hookrelay_core::rules::KeyName;
-use hookrelay_core::{Config, Store};
-use hookrelay_gateway::AppState;
+use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use support::{ADMIN, Api};
 use tower::ServiceExt as _;
-
-const ADMIN: &str = "admin-token-for-requests-tests";
-
-struct Api {
-    router: Router,
-    state: AppState,
-}
-
-impl Api {
-    /// The gateway's router over `pool`; its publisher never connects unless a
-    /// request gets as far as publishing, which none of these do.
-    fn new(pool: PgPool) -> Self {
-        let mut config = Config::local_defaults();
-        config.security.admin_token = Some(Sensitive::new(ADMIN.into()));
-        config.security.allow_private_targets = true;
-        config.http.max_payload_bytes = 64 * 1024;
-        config.broker.queue_prefix = format!("requests-{}", uuid::Uuid::new_v4().simple());
-        let publisher = std::sync::Arc::new(Publisher::new(
-            hookrelay_core::queue::Broker::from_settings(&config.broker),
-            "requests-test",
-            config.topology(),
-        ));
-        let state = AppState::new(config, Store::from_pool(pool), publisher);
-        Self {
-            router: hookrelay_gateway::app(state.clone()),
-            state,
-        }
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::CONTENT_TYPE, content_type);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let res = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::from(body)).expect("request"))
-            .await
-            .expect("infallible");
-        let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{path}: body is not JSON: {e}"))
-        };
-        (status, body)
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.send("GET", path, Some(token), "application/json", Vec::new())
-            .await
-    }
-
-    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.send("DELETE", path, Some(token), "application/json", Vec::new())
-            .await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        let body = serde_json::to_vec(&body).expect("json");
-        self.send("POST", path, Some(token), "application/json", body)
-            .await
-    }
-
-    async fn producer_key(&self) -> String {
-        let name = KeyName::parse("requests").expect("name");
-        self.state
-            .actions
-            .create_full_api_key(&name, &hookrelay_core::audit::Actor::admin())
-            .await
-            .expect("key")
-            .1
-    }
-
-    async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-            .fetch_one(self.state.store.pool())
-            .await
-            .expect("count")
-    }
-}
 
 struct Case {
     name: &'static str,

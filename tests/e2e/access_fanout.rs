@@ -43,19 +43,19 @@ async fn post(
 /// Polls until `url` answers `want` with `token`; how long it took.
 async fn until_status(http: &reqwest::Client, url: &str, token: &str, want: u16) -> Duration {
     let started = tokio::time::Instant::now();
-    while status(http, url, token).await != want {
-        assert!(
-            started.elapsed() < crate::helpers::PATIENCE,
-            "{url} never answered {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::helpers::eventually(format!("{url} to answer {want}"), || async {
+        match status(http, url, token).await {
+            got if got == want => Ok(()),
+            got => Err(got.to_string()),
+        }
+    })
+    .await;
     started.elapsed()
 }
 
 #[tokio::test]
 async fn a_revocation_or_deletion_through_one_gateway_is_refused_by_the_other_at_once() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let gateway = || {
         let mut g = app.hookrelay_command("gateway");
         g.env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN);
@@ -128,13 +128,12 @@ async fn a_revocation_or_deletion_through_one_gateway_is_refused_by_the_other_at
         .expect("delete tenant");
     assert_eq!(res.status().as_u16(), 202);
     let started = tokio::time::Instant::now();
-    loop {
-        let code = ingest(ADMIN_TOKEN).await.expect("ingest").status().as_u16();
-        if code == 404 {
-            break;
+    crate::helpers::eventually("ingest to answer 404", || async {
+        match ingest(ADMIN_TOKEN).await.expect("ingest").status().as_u16() {
+            404 => Ok(()),
+            code => Err(code.to_string()),
         }
-        assert!(started.elapsed() < crate::helpers::PATIENCE, "still {code}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     assert!(started.elapsed() < SOON, "{:?}", started.elapsed());
 }

@@ -5,7 +5,7 @@ use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn the_api_explorer_renders_offline_under_its_csp() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let res = app
         .http
         .get(app.url("/docs"))

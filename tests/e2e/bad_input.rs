@@ -5,13 +5,17 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 #[tokio::test]
 async fn refused_events_are_never_routed() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let events = format!("/v1/tenants/{tenant}/events");
     let big = "x".repeat(70 * 1024);
     let refused: [(&str, Value, StatusCode); 5] = [

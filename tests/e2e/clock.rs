@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
@@ -26,9 +26,13 @@ fn skewed_dispatcher(app: &TestApp, skew: &str) -> tokio::process::Child {
 }
 
 async fn retry_waits_its_time_with_the_clock(skew: &str) {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::failing_first(1).await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let mut dispatcher = skewed_dispatcher(&app, skew);
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
+use crate::helpers::{ADMIN_TOKEN, Receiver, Subscriber, TestApp};
 
 /// Creates a console link for `tenant`; returns its URL.
 pub(crate) async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
@@ -79,7 +79,11 @@ pub(crate) fn browser() -> reqwest::Client {
 async fn links_sessions_and_forms_are_guarded() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
         .await;
@@ -249,7 +253,11 @@ async fn links_sessions_and_forms_are_guarded() {
 #[tokio::test]
 async fn links_use_the_public_url_and_https_makes_the_cookie_secure() {
     let public = "https://hooks.example.test";
-    let app = TestApp::spawn_with(|c| c.http.public_url = Some(public.into()), false).await;
+    let app = TestApp::builder()
+        .config(|c| c.http.public_url = Some(public.into()))
+        .without_dispatcher()
+        .start()
+        .await;
     let (key, tenant) = app.tenant().await;
     let link = console_link(&app, &key, &tenant).await;
     let path = link
@@ -263,11 +271,18 @@ async fn links_use_the_public_url_and_https_makes_the_cookie_secure() {
 
 #[tokio::test]
 async fn the_console_works_in_a_real_browser() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.max_attempts = Some(1))
+        .start()
+        .await;
     let failing = StatusCode::INTERNAL_SERVER_ERROR;
     let receiver =
         Receiver::scripted(vec![(failing, None); 3], StatusCode::OK, "{\"ok\":true}").await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let mut events = Vec::new();
     for i in 0..3 {
         events.push(
@@ -291,7 +306,11 @@ async fn the_console_works_in_a_real_browser() {
     }
 
     let other_receiver = Receiver::start().await;
-    let (other_key, other_tenant, _) = app.subscriber(&other_receiver.url).await;
+    let Subscriber {
+        key: other_key,
+        tenant: other_tenant,
+        endpoint: _,
+    } = app.subscriber(&other_receiver.url).await;
     let other_event = app
         .event(
             &other_key,

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::console::{
     another_tenants_session, browser, console_link, csrf_of, open_console, page_text,
 };
-use crate::helpers::{ADMIN_TOKEN, PATIENCE, Receiver, TestApp, verifies};
+use crate::helpers::{ADMIN_TOKEN, PATIENCE, Receiver, Subscriber, TestApp, verifies};
 
 /// The `whsec_`/`hr_` value a "shown once" page displays.
 fn shown_once(page: &str, prefix: &str) -> String {
@@ -252,7 +252,10 @@ async fn operator_session(app: &TestApp) -> reqwest::Client {
 
 #[tokio::test]
 async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.max_attempts = Some(1))
+        .start()
+        .await;
     let client = operator_session(&app).await;
     let csrf = csrf_of(&page_text(&client, app.url("/console/admin/tenants")).await);
 
@@ -322,7 +325,11 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     // Two dead letters; the operator ticks one and only that one is re-sent.
     let failing = StatusCode::INTERNAL_SERVER_ERROR;
     let receiver = Receiver::scripted(vec![(failing, None); 2], StatusCode::OK, "ok").await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let mut dead = Vec::new();
     for _ in 0..2 {
         let event = app

@@ -13,7 +13,7 @@ use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
 /// The CSRF token of a session, as its pages would carry it. A session whose pages
 /// show no form still holds one: the permission check, not the token, refuses.
 fn session_csrf(app: &TestApp, cookie: &str) -> String {
-    let signer = hookrelay_core::signed::Signer::new(
+    let signer = hookrelay_core::signed_token::Signer::new(
         &app.config.security.master_keys(),
         "hookrelay console sessions",
     );

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use hookrelay_signature::{Secret, Verifier};
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 #[tokio::test]
 async fn an_event_reaches_its_endpoint_signed_and_on_record() {
@@ -128,7 +128,11 @@ async fn events_fan_out_only_to_subscribed_endpoints() {
 async fn an_idempotency_key_gives_one_id_and_one_delivery() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
 
     let body = json!({ "event_type": "order.created", "payload": { "n": 1 }, "idempotency_key": "order-1" });
     let first = app.event(&key, &tenant, body.clone()).await;
@@ -156,7 +160,11 @@ async fn an_idempotency_key_gives_one_id_and_one_delivery() {
 async fn a_batch_of_500_arrives_complete_without_duplicates() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
 
     let events: Vec<_> = (0..500)
         .map(|i| json!({ "event_type": "item.created", "payload": { "seq": i } }))
@@ -220,13 +228,16 @@ async fn a_batch_of_500_arrives_complete_without_duplicates() {
 #[tokio::test]
 async fn a_failing_endpoint_leaves_a_failed_delivery_with_the_response_on_record() {
     // A long first retry delay keeps the delivery waiting in `failed` for the asserts.
-    let app = TestApp::spawn_with(
-        |c| c.retry.schedule = vec![std::time::Duration::from_secs(3600)],
-        true,
-    )
-    .await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.schedule = vec![std::time::Duration::from_secs(3600)])
+        .start()
+        .await;
     let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "boom").await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
 
     let event = app
         .event(
@@ -265,11 +276,10 @@ async fn a_failing_endpoint_leaves_a_failed_delivery_with_the_response_on_record
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_recorded_as_a_connection_failure() {
-    let app = TestApp::spawn_with(
-        |c| c.retry.schedule = vec![std::time::Duration::from_secs(3600)],
-        true,
-    )
-    .await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.schedule = vec![std::time::Duration::from_secs(3600)])
+        .start()
+        .await;
     // Bind then drop a listener: nothing listens on that port any more.
     let port = {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -304,7 +314,11 @@ async fn an_unreachable_endpoint_is_recorded_as_a_connection_failure() {
 async fn a_response_body_with_a_nul_byte_is_recorded_not_refused() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::replying(StatusCode::OK, "ok\0then more").await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
         .await;

@@ -4,11 +4,14 @@ use axum::http::StatusCode;
 use hookrelay::dlq::{DlqCommand, FilterArgs, run};
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
+use crate::helpers::{ADMIN_TOKEN, Receiver, Subscriber, TestApp};
 
 #[tokio::test]
 async fn operators_list_replay_and_purge_dead_deliveries() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.max_attempts = Some(1))
+        .start()
+        .await;
     let flaky = Receiver::failing_first(2).await;
     let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
     let (key, tenant) = app.tenant().await;
@@ -29,6 +32,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     };
 
     let listed = run(
+        &app.config,
         &app.store,
         DlqCommand::List {
             filter: FilterArgs::default(),
@@ -41,6 +45,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
     assert_eq!(listed.as_array().expect("array").len(), 3);
     let stats = run(
+        &app.config,
         &app.store,
         DlqCommand::Stats {
             filter: FilterArgs::default(),
@@ -51,6 +56,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     .expect("stats");
     assert!(stats.ends_with("3 dead in all"), "{stats}");
     let shown = run(
+        &app.config,
         &app.store,
         DlqCommand::Show {
             id: dead[2].parse().expect("uuid"),
@@ -65,6 +71,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     // Refusals: no filter without --all; purge without --yes.
     assert!(
         run(
+            &app.config,
             &app.store,
             DlqCommand::Replay {
                 id: None,
@@ -76,6 +83,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
         .is_err()
     );
     let refused = run(
+        &app.config,
         &app.store,
         DlqCommand::Purge {
             filter: by(&broken_id),
@@ -88,6 +96,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     assert!(refused.to_string().contains("would delete 1"), "{refused}");
 
     let replayed = run(
+        &app.config,
         &app.store,
         DlqCommand::Replay {
             id: None,
@@ -105,6 +114,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     assert_eq!(flaky.wait_for(4).await.len(), 4);
 
     let purged = run(
+        &app.config,
         &app.store,
         DlqCommand::Purge {
             filter: by(&broken_id),
@@ -117,6 +127,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     assert_eq!(purged, "purged 1 dead deliveries");
     assert_eq!(app.count("deliveries").await, 2);
     let stats = run(
+        &app.config,
         &app.store,
         DlqCommand::Stats {
             filter: FilterArgs::default(),
@@ -131,9 +142,16 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
 #[tokio::test]
 async fn the_admin_api_mirrors_the_dlq_commands() {
     use crate::helpers::ADMIN_TOKEN;
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.max_attempts = Some(1))
+        .start()
+        .await;
     let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
-    let (key, tenant, endpoint) = app.subscriber(&broken.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&broken.url).await;
     let e = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -219,7 +237,11 @@ async fn broker_dead_letters_are_listed_requeued_and_purged_by_cli_and_api() {
 
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let publisher = app.publisher();
     let ingest = app.config.topology().ingest_queue();
     let good = json!({ "tenant_id": tenant, "events": [

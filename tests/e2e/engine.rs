@@ -12,7 +12,7 @@ use hookrelay_core::store::NewEvent;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{Receiver, TestApp, broker_channel};
+use crate::helpers::{Receiver, Subscriber, TestApp, broker_channel};
 
 pub(crate) fn ingest_body(tenant: Uuid, n: usize) -> Vec<u8> {
     let events: Vec<_> = (0..n)
@@ -31,9 +31,13 @@ pub(crate) fn ingest_body(tenant: Uuid, n: usize) -> Vec<u8> {
 #[tokio::test]
 async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_batch_is_routed() {
     // No dispatcher yet: the messages queue up and reach the router as one batch.
-    let mut app = TestApp::spawn_with(|_| {}, false).await;
+    let mut app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let tenant: Uuid = tenant.parse().expect("uuid");
     let ingest = app.config.topology().ingest_queue();
     let publisher = app.publisher();
@@ -106,7 +110,11 @@ async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_bat
 async fn a_requeued_dead_letter_is_routed_once_its_cause_is_gone() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (_key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key: _key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let tenant: Uuid = tenant.parse().expect("uuid");
     let publisher = app.publisher();
     let topology = app.config.topology();
@@ -127,9 +135,16 @@ async fn a_requeued_dead_letter_is_routed_once_its_cause_is_gone() {
 
 #[tokio::test]
 async fn an_unparseable_delivery_message_is_dead_lettered_and_the_shard_goes_on() {
-    let app = TestApp::spawn_with(|c| c.broker.shards = 1, true).await;
+    let app = TestApp::builder()
+        .config(|c| c.broker.shards = 1)
+        .start()
+        .await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let shard = app.config.topology().delivery_queue(0);
     app.publisher()
         .publish(shard.clone(), b"[1,2".to_vec())
@@ -183,9 +198,17 @@ impl Drop for ShardQueueCap {
 
 #[tokio::test]
 async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
-    let mut app = TestApp::spawn_with(|c| c.broker.queue_delivery_limit = 20, false).await;
+    let mut app = TestApp::builder()
+        .config(|c| c.broker.queue_delivery_limit = 20)
+        .without_dispatcher()
+        .start()
+        .await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     // Nobody consumes the shard queues (another holder leases them) and they take no
     // messages: every publish of the router is refused for as long as this lasts.
     hold_shards(&app).await;
@@ -240,9 +263,16 @@ pub async fn route_unpublished(
 
 #[tokio::test]
 async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease() {
-    let app = TestApp::spawn_with(|c| c.delivery.unsent_after = Duration::from_secs(2), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.delivery.unsent_after = Duration::from_secs(2))
+        .start()
+        .await;
     let receiver = Receiver::start().await;
-    let (_key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key: _key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     // Its message is lost (purged, dead-lettered, ...).
     let routed = route_unpublished(&app, &tenant, app.config.delivery.unsent_after).await;
     assert_eq!(routed.len(), 1);
@@ -254,14 +284,14 @@ async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease()
 #[tokio::test]
 async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() {
     // Four shards' worth of queued deliveries, then a dispatcher configured for two.
-    let mut app = TestApp::spawn_with(
-        |c| {
+    let mut app = TestApp::builder()
+        .config(|c| {
             c.broker.shards = 4;
             c.delivery.unsent_after = Duration::from_secs(3600);
-        },
-        false,
-    )
-    .await;
+        })
+        .without_dispatcher()
+        .start()
+        .await;
     let receiver = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
     let mut endpoints = Vec::new();
@@ -304,9 +334,16 @@ async fn lowering_the_shard_count_moves_deliveries_out_of_the_orphaned_queues() 
 
 #[tokio::test]
 async fn a_delivery_named_by_many_messages_is_posted_once() {
-    let app = TestApp::spawn_with(|c| c.broker.shards = 1, true).await;
+    let app = TestApp::builder()
+        .config(|c| c.broker.shards = 1)
+        .start()
+        .await;
     let receiver = Receiver::slow(Duration::from_secs(3)).await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
         .await;
@@ -352,7 +389,10 @@ async fn a_delivery_named_by_many_messages_is_posted_once() {
 
 #[tokio::test]
 async fn a_slow_endpoint_cannot_take_every_request_slot() {
-    let app = TestApp::spawn_with(|c| c.delivery.max_in_flight = 16, true).await;
+    let app = TestApp::builder()
+        .config(|c| c.delivery.max_in_flight = 16)
+        .start()
+        .await;
     let slow = Receiver::slow(Duration::from_secs(6)).await;
     let fast = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
@@ -417,10 +457,17 @@ async fn release_shards(app: &TestApp) {
 
 #[tokio::test]
 async fn a_purged_shard_queue_delays_its_deliveries_but_loses_none() {
-    let mut app =
-        TestApp::spawn_with(|c| c.delivery.unsent_after = Duration::from_secs(2), false).await;
+    let mut app = TestApp::builder()
+        .config(|c| c.delivery.unsent_after = Duration::from_secs(2))
+        .without_dispatcher()
+        .start()
+        .await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     hold_shards(&app).await;
     app.start_dispatcher();
     for n in 0..5 {
@@ -474,9 +521,16 @@ async fn queues_declared_by_an_older_version_are_kept() {
         )
         .await
         .expect("old-style queue");
-    let app = TestApp::spawn_with(|c| c.broker.queue_prefix = prefix.clone(), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.broker.queue_prefix = prefix.clone())
+        .start()
+        .await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
         .await;
     receiver.wait_for(1).await;
@@ -485,17 +539,20 @@ async fn queues_declared_by_an_older_version_are_kept() {
 
 #[tokio::test]
 async fn a_stale_message_for_a_delivery_waiting_to_retry_sends_nothing() {
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             c.broker.shards = 1;
             c.retry.schedule = vec![Duration::from_secs(3600)];
             c.retry.max_attempts = Some(2);
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let receiver = Receiver::failing_first(1).await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;

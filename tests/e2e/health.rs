@@ -2,11 +2,11 @@
 
 use axum::http::StatusCode;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Subscriber, TestApp};
 
 #[tokio::test]
 async fn health_and_readiness_report_the_services() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let (status, body) = app.get("/healthz", "").await;
     assert_eq!(
         (status, body["status"].as_str()),
@@ -21,14 +21,14 @@ async fn health_and_readiness_report_the_services() {
 #[tokio::test]
 async fn readiness_names_an_unreachable_broker() {
     // Port 1 on loopback: nothing listens there.
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             c.broker.amqp_url =
                 hookrelay_core::config::Sensitive::new("amqp://guest:guest@127.0.0.1:1/%2f".into())
-        },
-        false,
-    )
-    .await;
+        })
+        .without_dispatcher()
+        .start()
+        .await;
     let (status, body) = app.get("/readyz", "").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["checks"]["postgres"], "ok");
@@ -60,7 +60,11 @@ async fn readiness_names_an_unreachable_broker() {
 async fn ingest_keeps_accepting_while_the_gateway_cannot_reach_postgres() {
     let app = TestApp::spawn().await;
     let receiver = crate::helpers::Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
 
     app.cut_gateway_database().await;
     let (status, body) = app.get("/readyz", "").await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 /// Open deliveries of the endpoint `$1` that have a time set and no attempt yet:
 /// leased while their request is open, or parked.
@@ -31,17 +31,20 @@ async fn endpoint_with_timeout(app: &TestApp, key: &str, tenant: &str, url: &str
 #[tokio::test]
 async fn a_slow_request_does_not_hold_its_shard_message() {
     // One shard and one unacked message at a time: anything held blocks everything.
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             c.broker.shards = 1;
             c.broker.delivery_prefetch = 1;
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let healthy = Receiver::start().await;
     let stuck = Receiver::slow(Duration::from_secs(60)).await;
-    let (key, tenant, _) = app.subscriber(&healthy.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&healthy.url).await;
     let slow = endpoint_with_timeout(&app, &key, &tenant, &stuck.url).await;
 
     app.event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
@@ -68,7 +71,10 @@ async fn a_slow_request_does_not_hold_its_shard_message() {
 
 #[tokio::test]
 async fn an_endpoint_with_its_fill_of_slow_requests_is_parked() {
-    let app = TestApp::spawn_with(|c| c.delivery.endpoint_max_slow_requests = 2, true).await;
+    let app = TestApp::builder()
+        .config(|c| c.delivery.endpoint_max_slow_requests = 2)
+        .start()
+        .await;
     let stuck = Receiver::slow(Duration::from_secs(60)).await;
     let (key, tenant) = app.tenant().await;
     let slow = endpoint_with_timeout(&app, &key, &tenant, &stuck.url).await;

@@ -7,7 +7,7 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp, broker_channel};
+use crate::helpers::{Receiver, Subscriber, TestApp, broker_channel};
 use crate::limits::post_batch;
 
 /// Messages ready in `queue`.
@@ -26,10 +26,22 @@ async fn ready(channel: &lapin::Channel, queue: &str) -> u32 {
 #[tokio::test]
 async fn a_tenant_far_above_its_share_takes_the_bulk_lane_and_both_lanes_are_delivered() {
     // No dispatcher yet, so the messages stay where the gateway put them.
-    let mut app = TestApp::spawn_with(|c| c.quotas.priority_rate = 10, false).await;
+    let mut app = TestApp::builder()
+        .config(|c| c.quotas.priority_rate = 10)
+        .without_dispatcher()
+        .start()
+        .await;
     let (quiet_rx, loud_rx) = (Receiver::start().await, Receiver::start().await);
-    let (quiet_key, quiet, _) = app.subscriber(&quiet_rx.url).await;
-    let (loud_key, loud, _) = app.subscriber(&loud_rx.url).await;
+    let Subscriber {
+        key: quiet_key,
+        tenant: quiet,
+        endpoint: _,
+    } = app.subscriber(&quiet_rx.url).await;
+    let Subscriber {
+        key: loud_key,
+        tenant: loud,
+        endpoint: _,
+    } = app.subscriber(&loud_rx.url).await;
     let event = json!({ "event_type": "x", "payload": {} });
 
     app.event(&quiet_key, &quiet, event.clone()).await;
@@ -74,9 +86,17 @@ async fn a_tenant_far_above_its_share_takes_the_bulk_lane_and_both_lanes_are_del
 
 #[tokio::test]
 async fn a_lone_tenant_stays_in_the_priority_lane() {
-    let mut app = TestApp::spawn_with(|c| c.quotas.priority_rate = 10, false).await;
+    let mut app = TestApp::builder()
+        .config(|c| c.quotas.priority_rate = 10)
+        .without_dispatcher()
+        .start()
+        .await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     for _ in 0..3 {
         post_batch(&app, &key, &tenant, 100).await;
     }
@@ -96,7 +116,7 @@ async fn a_lone_tenant_stays_in_the_priority_lane() {
 
 #[tokio::test]
 async fn a_bad_message_in_the_bulk_lane_is_dead_lettered_with_its_source() {
-    let app = TestApp::spawn_with(|_| {}, true).await;
+    let app = TestApp::builder().start().await;
     let bulk = app.config.topology().ingest_lane(IngestLane::Bulk);
     app.publisher()
         .publish_all(&[(bulk.clone(), b"{not json".to_vec())])

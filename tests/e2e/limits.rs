@@ -120,7 +120,10 @@ async fn the_in_flight_cap_holds() {
 
 #[tokio::test]
 async fn an_endpoint_timeout_applies_and_limits_are_validated() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.max_attempts = Some(1))
+        .start()
+        .await;
     let receiver = Receiver::slow(Duration::from_millis(1500)).await;
     let (key, tenant) = app.tenant().await;
     for bad in [

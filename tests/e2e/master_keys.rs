@@ -45,7 +45,7 @@ async fn key_ids(app: &TestApp) -> Vec<Option<String>> {
 
 #[tokio::test]
 async fn a_process_with_the_wrong_key_refuses_to_start_naming_the_setting() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
     app.subscriber(&receiver.url).await;
     let stranger = format!("default:{}", b64(&[42u8; 32]));
@@ -83,7 +83,7 @@ async fn a_process_with_the_wrong_key_refuses_to_start_naming_the_setting() {
 
 #[tokio::test]
 async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
     let mut secrets = Vec::new();
@@ -203,7 +203,7 @@ async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
 
 #[tokio::test]
 async fn console_sessions_outlive_a_key_rotation() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let client = browser();
     let res = client
         .post(app.url("/console/login"))

@@ -1,11 +1,9 @@
 //! `/metrics`: the Prometheus text with every declared metric, counters that match
 //! what happened, and no label that names a tenant, endpoint, event or delivery.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::helpers::{PATIENCE, Receiver, TestApp, free_port};
+use crate::helpers::{Receiver, Subscriber, TestApp, eventually, free_port};
 
 /// The value of the sample `name{labels…}` (labels in any order), if present.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -24,8 +22,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 
 /// Reads `/metrics` until `ready` holds for it.
 async fn metrics_when(app: &TestApp, ready: impl Fn(&str) -> bool) -> String {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    eventually("the metrics", || async {
         let res = app
             .http
             .get(app.url("/metrics"))
@@ -41,22 +38,20 @@ async fn metrics_when(app: &TestApp, ready: impl Fn(&str) -> bool) -> String {
             res.headers()
         );
         let text = res.text().await.expect("text");
-        if ready(&text) {
-            return text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "metrics never got there:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if ready(&text) { Ok(text) } else { Err(text) }
+    })
+    .await
 }
 
 #[tokio::test]
 async fn metrics_count_what_happened_without_ids_in_labels() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(
             &key,
@@ -135,9 +130,13 @@ async fn metrics_count_what_happened_without_ids_in_labels() {
 
 #[tokio::test]
 async fn a_dispatcher_alone_serves_its_metrics_on_the_metrics_address() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let port = free_port();
     let _dispatcher = app
         .dispatcher_command()
@@ -148,46 +147,45 @@ async fn a_dispatcher_alone_serves_its_metrics_on_the_metrics_address() {
         .await;
     receiver.wait_for(1).await;
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    let text = eventually(format!("a delivered outcome at {url}"), || async {
         let text = match app.http.get(&url).send().await {
             Ok(res) => res.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
-        if sample(
-            &text,
-            "hookrelay_delivery_outcomes_total",
-            &[("outcome", "delivered")],
-        ) == Some(1.0)
-        {
-            assert_eq!(
-                sample(&text, "hookrelay_events_routed_total", &[]),
-                Some(1.0),
-                "{text}"
-            );
-            assert_eq!(
-                sample(&text, "hookrelay_events_accepted_total", &[]),
-                None,
-                "the gateway's, not its: {text}"
-            );
-            break;
+        let delivered = [("outcome", "delivered")];
+        match sample(&text, "hookrelay_delivery_outcomes_total", &delivered) {
+            Some(1.0) => Ok(text),
+            _ => Err(text),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no delivered outcome at {url}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(
+        sample(&text, "hookrelay_events_routed_total", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "hookrelay_events_accepted_total", &[]),
+        None,
+        "the gateway's, not its: {text}"
+    );
 }
 
 /// The per-minute rollup the console's charts draw counts each attempt once, by
 /// outcome and in one latency bucket.
 #[tokio::test]
 async fn the_rollup_counts_outcomes_and_latency_for_the_charts() {
-    let app = TestApp::spawn_with(|c| c.retry.max_attempts = Some(1), true).await;
+    let app = TestApp::builder()
+        .config(|c| c.retry.max_attempts = Some(1))
+        .start()
+        .await;
     let ok = Receiver::start().await;
     let failing = Receiver::replying(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no").await;
-    let (key, tenant, _) = app.subscriber(&ok.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&ok.url).await;
     app.endpoint(&key, &tenant, &failing.url, None).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))

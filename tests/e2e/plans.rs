@@ -12,7 +12,7 @@ use hookrelay_core::store::{AttemptRecord, NewEvent};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 const ROUNDS: usize = 12;
 /// As large as the claimer's merged claims and the recorder's batches are under load:
@@ -21,9 +21,13 @@ const BATCH: usize = 60;
 
 #[tokio::test]
 async fn claims_and_attempt_records_are_planned_for_the_ids_they_name() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let (_key, tenant, _endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key: _key,
+        tenant,
+        endpoint: _endpoint,
+    } = app.subscriber(&receiver.url).await;
     let tenant: Uuid = tenant.parse().expect("tenant id");
     // One connection: every statement below is prepared in the session read at the end.
     let store = Store::connect_lazy(app.config.database.url.expose(), 1).expect("pool");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 fn one_attempt(c: &mut hookrelay_core::Config) {
     c.retry.max_attempts = Some(1);
@@ -14,9 +14,13 @@ fn one_attempt(c: &mut hookrelay_core::Config) {
 
 #[tokio::test]
 async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
-    let app = TestApp::spawn_with(one_attempt, true).await;
+    let app = TestApp::builder().config(one_attempt).start().await;
     let receiver = Receiver::failing_first(1).await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -56,9 +60,13 @@ async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
 
 #[tokio::test]
 async fn recover_resends_only_the_window_as_a_durable_job() {
-    let app = TestApp::spawn_with(one_attempt, true).await;
+    let app = TestApp::builder().config(one_attempt).start().await;
     let receiver = Receiver::failing_first(4).await;
-    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&receiver.url).await;
 
     let mut before = Vec::new();
     for n in 0..2 {
@@ -128,7 +136,11 @@ async fn recover_resends_only_the_window_as_a_durable_job() {
 async fn recover_resends_deliveries_cancelled_while_the_endpoint_was_disabled() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&receiver.url).await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
     // Routed while the endpoint was enabled, sent after it was disabled: cancelled.
     let routed = crate::engine::route_unpublished(&app, &tenant, Duration::from_secs(3600)).await;

@@ -5,13 +5,17 @@
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{PATIENCE, Receiver, TestApp};
+use crate::helpers::{PATIENCE, Receiver, Subscriber, TestApp};
 
 #[tokio::test]
 async fn request_ids_are_returned_and_stored_with_the_events() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let events = app.url(&format!("/v1/tenants/{tenant}/events"));
     let body = json!({ "event_type": "order.created", "payload": {} });
 
@@ -70,7 +74,7 @@ async fn request_ids_are_returned_and_stored_with_the_events() {
 
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let mut dispatcher = app
         .dispatcher_command()
         .env("HOOKRELAY_LOG", "info")

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 fn seqs(receiver: &Receiver) -> HashSet<i64> {
     receiver
@@ -20,9 +20,13 @@ fn seqs(receiver: &Receiver) -> HashSet<i64> {
 
 #[tokio::test]
 async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts() {
-    let mut app = TestApp::spawn_with(|_| {}, false).await;
+    let mut app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
 
     for seq in 0..30 {
         app.event(
@@ -46,7 +50,11 @@ async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts(
 async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
     let mut app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
 
     let batch = |from: i64| {
         let events: Vec<_> = (from..from + 200)
@@ -80,16 +88,19 @@ const SHARE: &str = "SELECT count(*) FROM (
 
 #[tokio::test]
 async fn dispatchers_share_the_shards_and_one_takes_over_when_another_stops() {
-    let mut app = TestApp::spawn_with(
-        |c| {
+    let mut app = TestApp::builder()
+        .config(|c| {
             c.broker.shards = 4;
             c.dispatcher.shard_heartbeat = std::time::Duration::from_millis(100);
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     // Alone, the first dispatcher leases every shard.
     app.wait_for_query(
         "SELECT count(*) FROM shard_leases WHERE holder IS NOT NULL",

@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::Connection as _;
 use uuid::Uuid;
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 async fn partitions(app: &TestApp, parent: &str) -> Vec<String> {
     sqlx::query_scalar(
@@ -32,7 +32,11 @@ fn day_name(parent: &str, days_from_now: i64) -> String {
 async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
         .await;
     receiver.wait_for(1).await;
@@ -52,14 +56,15 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
 
     // The dispatcher's housekeeping made the days ahead at start.
     let ahead = day_name("events", hookrelay_core::store::DAYS_AHEAD);
-    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
-    while !partitions(&app, "events").await.contains(&ahead) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no partition {ahead}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::helpers::eventually(format!("partition {ahead}"), || async {
+        let made = partitions(&app, "events").await;
+        if made.contains(&ahead) {
+            Ok(())
+        } else {
+            Err(format!("{made:?}"))
+        }
+    })
+    .await;
 
     // Today, nothing is old enough.
     let now = Utc::now();
@@ -135,7 +140,11 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
 async fn bodies_go_first_when_their_retention_is_shorter() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::replying(axum::http::StatusCode::OK, "a body to forget").await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
         .await;
     app.wait_for_delivered(1).await;
@@ -176,7 +185,11 @@ async fn bodies_go_first_when_their_retention_is_shorter() {
 async fn idempotency_keys_hold_across_acceptances_and_partitions() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let tenant_id = Uuid::parse_str(&tenant).expect("uuid");
 
     // The same key sent twice (two acceptances, two times) makes one event.
@@ -361,16 +374,19 @@ async fn the_partitioning_migration_keeps_every_row_of_the_previous_schema() {
 
 #[tokio::test]
 async fn a_deliverys_attempts_come_in_pages() {
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             c.retry.schedule = vec![std::time::Duration::from_millis(50)];
             c.retry.max_attempts = Some(4);
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let receiver = Receiver::failing_first(2).await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
         .await;
     receiver.wait_for(3).await;
@@ -414,7 +430,7 @@ fn old_event(tenant: &str, accepted_at: chrono::DateTime<Utc>) -> hookrelay_core
 
 #[tokio::test]
 async fn partition_upkeep_passes_open_writes_and_never_blocks_routing() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let (_, tenant) = app.tenant().await;
     let lease = std::time::Duration::from_secs(60);
     let now = Utc::now();

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{Receiver, TestApp};
+use crate::helpers::{Receiver, Subscriber, TestApp};
 
 fn fast(c: &mut hookrelay_core::Config) {
     c.retry.schedule = vec![Duration::from_millis(50)];
@@ -37,7 +37,7 @@ async fn delivery_in(app: &TestApp, key: &str, tenant: &str, event: &str, status
 
 #[tokio::test]
 async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
-    let app = TestApp::spawn_with(fast, true).await;
+    let app = TestApp::builder().config(fast).start().await;
     let receiver = Receiver::scripted(
         vec![
             (StatusCode::INTERNAL_SERVER_ERROR, None),
@@ -47,7 +47,11 @@ async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
         "ok",
     )
     .await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(
             &key,
@@ -73,9 +77,13 @@ async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
 
 #[tokio::test]
 async fn a_delivery_that_never_succeeds_ends_dead_after_the_last_attempt() {
-    let app = TestApp::spawn_with(fast, true).await;
+    let app = TestApp::builder().config(fast).start().await;
     let receiver = Receiver::replying(StatusCode::SERVICE_UNAVAILABLE, "down").await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -101,16 +109,19 @@ async fn a_delivery_that_never_succeeds_ends_dead_after_the_last_attempt() {
 
 #[tokio::test]
 async fn non_retryable_statuses_end_the_delivery_at_once() {
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             fast(c);
             c.retry.non_retryable = vec![422];
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let receiver = Receiver::replying(StatusCode::UNPROCESSABLE_ENTITY, "never").await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -127,14 +138,18 @@ async fn non_retryable_statuses_end_the_delivery_at_once() {
 
 #[tokio::test]
 async fn retry_after_on_a_429_is_honoured() {
-    let app = TestApp::spawn_with(fast, true).await;
+    let app = TestApp::builder().config(fast).start().await;
     let receiver = Receiver::scripted(
         vec![(StatusCode::TOO_MANY_REQUESTS, Some("2"))],
         StatusCode::OK,
         "ok",
     )
     .await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -159,10 +174,14 @@ async fn retry_after_on_a_429_is_honoured() {
 
 #[tokio::test]
 async fn a_410_kills_the_delivery_and_disables_the_endpoint() {
-    let app = TestApp::spawn_with(fast, true).await;
+    let app = TestApp::builder().config(fast).start().await;
     let gone = Receiver::replying(StatusCode::GONE, "bye").await;
     let healthy = Receiver::start().await;
-    let (key, tenant, endpoint) = app.subscriber(&gone.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&gone.url).await;
     let first = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -213,18 +232,21 @@ async fn a_410_kills_the_delivery_and_disables_the_endpoint() {
 
 #[tokio::test]
 async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             c.retry.schedule = vec![Duration::from_millis(50)];
             c.retry.max_attempts = Some(10);
             c.breaker.consecutive_failures = 3;
             c.breaker.open_for = Duration::from_secs(1);
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let receiver = Receiver::failing_first(3).await;
-    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -263,17 +285,20 @@ async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
 
 #[tokio::test]
 async fn an_endpoint_failing_for_too_long_is_disabled_with_a_reason() {
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             c.retry.schedule = vec![Duration::from_millis(300)];
             c.retry.max_attempts = Some(50);
             c.delivery.disable_failing_after = Duration::from_secs(1);
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "down").await;
-    let (key, tenant, endpoint) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint,
+    } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;

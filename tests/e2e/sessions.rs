@@ -26,7 +26,7 @@ async fn status_with(base: &str, path: &str, cookie: &str) -> u16 {
 
 #[tokio::test]
 async fn signing_out_and_revoking_the_issuing_key_end_tenant_sessions() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let (key, tenant) = app.tenant().await;
     let (status, issuer) = app
         .post(
@@ -91,7 +91,7 @@ async fn signing_out_and_revoking_the_issuing_key_end_tenant_sessions() {
 
 #[tokio::test]
 async fn a_link_form_only_opens_in_the_browser_that_was_shown_it() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let (key, tenant) = app.tenant().await;
     let link = console_link(&app, &key, &tenant).await;
     // Another site's page posting its own link: no cookie of ours, no session.
@@ -111,7 +111,11 @@ async fn a_link_form_only_opens_in_the_browser_that_was_shown_it() {
 
 #[tokio::test]
 async fn a_new_admin_token_ends_operator_sessions_and_sign_in_is_rate_limited() {
-    let app = TestApp::spawn_with(|c| c.quotas.auth_failures_per_minute = 2, false).await;
+    let app = TestApp::builder()
+        .config(|c| c.quotas.auth_failures_per_minute = 2)
+        .without_dispatcher()
+        .start()
+        .await;
     let client = browser();
     let res = client
         .post(app.url("/console/login"))
@@ -167,7 +171,7 @@ async fn a_new_admin_token_ends_operator_sessions_and_sign_in_is_rate_limited() 
 
 #[tokio::test]
 async fn named_operators_act_under_their_own_name() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let out = run_to_end(app.hookrelay_command("operators").args(["add", "alice"])).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);

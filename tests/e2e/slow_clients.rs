@@ -29,7 +29,7 @@ fn address(base: &str) -> String {
 
 #[tokio::test]
 async fn a_thousand_slow_heads_neither_stop_others_nor_stay_open() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let mut gateway = app.hookrelay_command("gateway");
     gateway
         .env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -93,7 +93,7 @@ async fn a_thousand_slow_heads_neither_stop_others_nor_stay_open() {
 
 #[tokio::test]
 async fn idle_connections_and_late_bodies_are_cut_off() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let mut gateway = app.hookrelay_command("gateway");
     gateway
         .env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -136,7 +136,7 @@ async fn idle_connections_and_late_bodies_are_cut_off() {
 
 #[tokio::test]
 async fn bodies_beyond_the_budget_are_refused_before_they_are_read() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let mut gateway = app.hookrelay_command("gateway");
     // 16 MiB batches (the default limit) against a 64 MiB budget: four fit.
     gateway.env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN).env(
@@ -263,7 +263,7 @@ async fn bodies_beyond_the_budget_are_refused_before_they_are_read() {
 
 #[tokio::test]
 async fn http2_is_served_within_its_header_limit() {
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let mut gateway = app.hookrelay_command("gateway");
     gateway
         .env("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)

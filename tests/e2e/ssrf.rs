@@ -15,20 +15,19 @@ async fn a_hostname_resolving_to_loopback_is_refused_at_send_time() {
         .await
         .expect("the hostname resolves")
         .collect();
-    let guard = hookrelay_core::target::TargetPolicy::default();
+    let guard = hookrelay_core::target_policy::TargetPolicy::default();
     assert!(
         resolved.iter().all(|a| !guard.permits(a.ip())),
         "precondition: this machine's hostname {host} resolves to private or loopback addresses only ({resolved:?})"
     );
 
-    let app = TestApp::spawn_with(
-        |c| {
+    let app = TestApp::builder()
+        .config(|c| {
             c.security.allow_private_targets = false;
             c.retry.max_attempts = Some(1);
-        },
-        true,
-    )
-    .await;
+        })
+        .start()
+        .await;
     let receiver = Receiver::start().await;
     let port = receiver
         .url

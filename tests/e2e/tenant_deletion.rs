@@ -5,16 +5,24 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp};
+use crate::helpers::{ADMIN_TOKEN, Receiver, Subscriber, TestApp};
 
 #[tokio::test]
 async fn a_deleted_tenant_is_gone_at_once_for_the_api_and_then_from_the_database() {
     let app = TestApp::spawn().await;
     let ok = Receiver::start().await;
     let failing = Receiver::failing_first(100).await;
-    let (key, tenant, _) = app.subscriber(&ok.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&ok.url).await;
     app.endpoint(&key, &tenant, &failing.url, None).await;
-    let (other_key, other, _) = app.subscriber(&ok.url).await;
+    let Subscriber {
+        key: other_key,
+        tenant: other,
+        endpoint: _,
+    } = app.subscriber(&ok.url).await;
     for i in 0..3 {
         app.event(
             &key,

@@ -4,14 +4,13 @@
 //! attempt, each the child of the one before (routing and attempt of the ingest).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::helpers::{PATIENCE, Receiver, TestApp, spawn_ready};
+use crate::helpers::{Receiver, Subscriber, TestApp, eventually, spawn_ready};
 
 type Spans = Arc<Mutex<Vec<Value>>>;
 
@@ -40,9 +39,13 @@ async fn one_event_is_one_trace_from_the_producer_to_the_attempt() {
         let _ = axum::serve(listener, router).await;
     });
 
-    let app = TestApp::spawn_with(|_| {}, false).await;
+    let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let (key, tenant, _) = app.subscriber(&receiver.url).await;
+    let Subscriber {
+        key,
+        tenant,
+        endpoint: _,
+    } = app.subscriber(&receiver.url).await;
     let mut serve = app.hookrelay_command("serve");
     serve
         .env("HOOKRELAY_OTLP_ENDPOINT", &otlp)
@@ -71,23 +74,21 @@ async fn one_event_is_one_trace_from_the_producer_to_the_attempt() {
             .find(|s| s["name"] == name && s["traceId"] == trace)
             .cloned()
     };
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let (request, ingest, routed, attempt) = loop {
-        if let (Some(a), Some(b), Some(c), Some(d)) = (
+    let (request, ingest, routed, attempt) = eventually("every span of the trace", || async {
+        match (
             named("request"),
             named("ingest"),
             named("routed"),
             named("attempt"),
         ) {
-            break (a, b, c, d);
+            (Some(a), Some(b), Some(c), Some(d)) => Ok((a, b, c, d)),
+            _ => Err(format!(
+                "{:?}",
+                spans.lock().unwrap_or_else(|p| p.into_inner())
+            )),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not every span of the trace arrived: {:?}",
-            spans.lock().unwrap_or_else(|p| p.into_inner())
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(request["parentSpanId"], producer_span, "{request}");
     assert_eq!(ingest["parentSpanId"], request["spanId"], "{ingest}");
     assert_eq!(routed["parentSpanId"], ingest["spanId"], "{routed}");

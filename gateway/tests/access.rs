@@ -1,4 +1,5 @@
-//! Access in-process: what keys may be made, and whose jobs a key may read.
+//! Access in-process: what keys may be made, which routes keys and the admin
+//! token open, and whose jobs a key may read.
 
 mod support;
 
@@ -47,4 +48,28 @@ async fn keys_are_refused_bad_scopes_and_permissions(pool: PgPool) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{res}");
     assert_eq!(app.count("api_keys").await, 0, "nothing half-written");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn keys_and_the_admin_token_open_only_their_routes(pool: PgPool) {
+    let app = Api::new(pool);
+    let key = app.producer_key().await;
+    assert_eq!(app.get("/v1/tenants", ADMIN).await.0, StatusCode::OK);
+    let (status, body) = app.get("/v1/tenants", &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.get("/v1/api-keys", &key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, body) = app.get("/v1/api-keys", ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.to_string().contains(&key), "keys are never listed");
+    let id = body["data"][0]["id"].as_str().expect("key id").to_string();
+
+    let revoke = format!("/v1/api-keys/{id}");
+    let (status, _) = app.delete(&revoke, ADMIN).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.get("/v1/tenants", &key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "refused at once: {body}");
+    let (status, body) = app.delete(&revoke, ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

@@ -143,7 +143,7 @@ async fn recover_resends_deliveries_cancelled_while_the_endpoint_was_disabled() 
     } = app.subscriber(&receiver.url).await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
     // Routed while the endpoint was enabled, sent after it was disabled: cancelled.
-    let routed = crate::engine::route_unpublished(&app, &tenant, Duration::from_secs(3600)).await;
+    let routed = crate::messages::route_unpublished(&app, &tenant, Duration::from_secs(3600)).await;
     let path = format!("/v1/tenants/{tenant}/endpoints/{endpoint}");
     let (status, _) = app.patch(&path, &key, json!({ "disabled": true })).await;
     assert_eq!(status, StatusCode::OK);

@@ -118,4 +118,39 @@ impl TestApp {
         assert_eq!(status, StatusCode::ACCEPTED, "{res}");
         res["id"].as_str().expect("id").into()
     }
+
+    /// A key with these permissions (`None`: all) over these tenants (`None`: all).
+    pub async fn scoped_key(
+        &self,
+        tenants: Option<&[&str]>,
+        permissions: Option<Vec<&str>>,
+    ) -> String {
+        let mut body = json!({ "name": "scoped" });
+        if let Some(t) = tenants {
+            body["tenants"] = json!(t);
+        }
+        if let Some(p) = permissions {
+            body["permissions"] = json!(p);
+        }
+        let (status, res) = self.post("/v1/api-keys", ADMIN_TOKEN, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{res}");
+        res["key"].as_str().expect("key").to_string()
+    }
+
+    /// `method` on `path` with `token`, and `body` where the method takes one.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        match method {
+            "GET" => self.get(path, token).await,
+            "DELETE" => self.delete(path, token).await,
+            "PATCH" => self.patch(path, token, body.clone()).await,
+            "PUT" => self.put(path, token, body.clone()).await,
+            _ => self.post(path, token, body.clone()).await,
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use hookrelay_core::target::{TargetPolicy, redacted_url};
+use hookrelay_core::target_policy::{TargetPolicy, redacted_url};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|raw: &str| {

@@ -94,11 +94,7 @@ pub enum DlqCommand {
 pub async fn run(config: &Config, store: &Store, cmd: DlqCommand) -> anyhow::Result<String> {
     match cmd {
         DlqCommand::Broker { command } => crate::dlq_broker::run(config, store, command).await,
-        DlqCommand::List {
-            filter,
-            limit,
-            json,
-        } => {
+        DlqCommand::List { filter, limit, json } => {
             let rows = store
                 .list_dead(&filter.filter(), limit.clamp(1, 10_000))
                 .await?;
@@ -146,11 +142,7 @@ pub async fn run(config: &Config, store: &Store, cmd: DlqCommand) -> anyhow::Res
                 .context("its endpoint was deleted")?;
             Ok(format!("delivery {id} is due now"))
         }
-        DlqCommand::Replay {
-            id: None,
-            filter,
-            all,
-        } => {
+        DlqCommand::Replay { id: None, filter, all } => {
             let Ok(scope) = DeadScope::new(filter.filter(), all) else {
                 bail!("name a delivery, give filters, or pass --all");
             };

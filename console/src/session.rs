@@ -191,19 +191,16 @@ impl FromRequestParts<ConsoleState> for TenantSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
         match open(state, parts).await {
-            Some((
-                c @ Claims {
-                    kind: Kind::Tenant,
-                    tenant: Some(tenant),
-                    ..
-                },
-                s,
-            )) if s.kind == Kind::Tenant && s.tenant_id == Some(tenant) => Ok(Self {
-                tenant,
-                csrf: c.csrf(state),
-                actor: actor(parts, &s),
-                permissions: s.permissions(),
-            }),
+            Some((c @ Claims { kind: Kind::Tenant, tenant: Some(tenant), .. }, s))
+                if s.kind == Kind::Tenant && s.tenant_id == Some(tenant) =>
+            {
+                Ok(Self {
+                    tenant,
+                    csrf: c.csrf(state),
+                    actor: actor(parts, &s),
+                    permissions: s.permissions(),
+                })
+            }
             _ => Err(view::message(
                 StatusCode::UNAUTHORIZED,
                 "Session expired",
@@ -219,10 +216,9 @@ impl FromRequestParts<ConsoleState> for AdminSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
         match open(state, parts).await {
-            Some((c, s)) if c.kind == Kind::Admin && s.kind == Kind::Admin => Ok(Self {
-                csrf: c.csrf(state),
-                actor: actor(parts, &s),
-            }),
+            Some((c, s)) if c.kind == Kind::Admin && s.kind == Kind::Admin => {
+                Ok(Self { csrf: c.csrf(state), actor: actor(parts, &s) })
+            }
             _ => Err(Redirect::to("/console/login").into_response()),
         }
     }
@@ -281,10 +277,7 @@ impl<S: Session + Send, T: DeserializeOwned + Send> FromRequest<ConsoleState> fo
                 )
             })?;
         check_csrf(session.csrf(), &posted.csrf)?;
-        Ok(Self {
-            session,
-            form: posted.form,
-        })
+        Ok(Self { session, form: posted.form })
     }
 }
 
@@ -329,10 +322,7 @@ pub(crate) async fn start(state: &ConsoleState, opener: Opener, to: &str) -> Res
         kind,
         tenant_id: tenant,
         api_key_id: match opener {
-            Opener::Link {
-                issuer: Issuer::ApiKey(key),
-                ..
-            } => Some(key),
+            Opener::Link { issuer: Issuer::ApiKey(key), .. } => Some(key),
             _ => None,
         },
         permissions: match opener {
@@ -340,19 +330,10 @@ pub(crate) async fn start(state: &ConsoleState, opener: Opener, to: &str) -> Res
             _ => None,
         },
         issued_by_operator: match opener {
-            Opener::Link {
-                issuer: Issuer::Operator(op),
-                ..
-            } => Some(op),
+            Opener::Link { issuer: Issuer::Operator(op), .. } => Some(op),
             _ => None,
         },
-        issued_by_admin: matches!(
-            opener,
-            Opener::Link {
-                issuer: Issuer::AdminToken,
-                ..
-            }
-        ),
+        issued_by_admin: matches!(opener, Opener::Link { issuer: Issuer::AdminToken, .. }),
         operator_id: match opener {
             Opener::Operator(id) => Some(id),
             _ => None,

@@ -141,13 +141,7 @@ impl Actions {
         keys: Arc<KeyCache>,
         max_endpoints: i64,
     ) -> Self {
-        Self {
-            store,
-            publisher,
-            cipher,
-            keys,
-            max_endpoints,
-        }
+        Self { store, publisher, cipher, keys, max_endpoints }
     }
 
     /// The process's publisher, whose connection the actions use.

@@ -53,10 +53,7 @@ impl Actor {
 
     /// A command run on the machine (`hookrelay …`), as the operator.
     pub fn command_line(what: &str) -> Self {
-        Self {
-            name: format!("hookrelay {what}"),
-            ..Self::admin()
-        }
+        Self { name: format!("hookrelay {what}"), ..Self::admin() }
     }
 
     pub fn from(mut self, address: Option<IpAddr>, request_id: Option<String>) -> Self {

@@ -170,10 +170,7 @@ impl Cipher {
         let ciphertext = aead
             .encrypt(
                 Nonce::from_slice(&nonce_bytes),
-                Payload {
-                    msg: plaintext,
-                    aad: &bound,
-                },
+                Payload { msg: plaintext, aad: &bound },
             )
             .expect("AES-GCM encrypts inputs below 64 GiB");
         out.extend_from_slice(&ciphertext);
@@ -182,19 +179,10 @@ impl Cipher {
 
     /// Decrypts what any configured key encrypted for the row `aad` names.
     pub fn decrypt(&self, stored: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if let Stored::Keyed {
-            header,
-            id,
-            nonce,
-            body,
-        } = parse(stored)
-        {
+        if let Stored::Keyed { header, id, nonce, body } = parse(stored) {
             let mut bound = header.to_vec();
             bound.extend_from_slice(aad);
-            let payload = || Payload {
-                msg: body,
-                aad: &bound,
-            };
+            let payload = || Payload { msg: body, aad: &bound };
             if let Some((_, aead)) = self.keys.iter().find(|(k, _)| k == id) {
                 return aead
                     .decrypt(Nonce::from_slice(nonce), payload())

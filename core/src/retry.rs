@@ -150,10 +150,7 @@ mod tests {
             .with_timezone(&Utc)
     }
     fn failed(status: Option<u16>) -> AttemptResult {
-        AttemptResult {
-            status,
-            retry_after: None,
-        }
+        AttemptResult { status, retry_after: None }
     }
     fn secs(v: &Verdict, from: DateTime<Utc>) -> f64 {
         match v {
@@ -208,10 +205,7 @@ mod tests {
 
     #[test]
     fn stops_at_max_attempts_and_max_age() {
-        let p = RetryPolicy {
-            max_attempts: 3,
-            ..Default::default()
-        };
+        let p = RetryPolicy { max_attempts: 3, ..Default::default() };
         let now = t0();
         assert!(matches!(
             p.after_attempt(2, now, failed(Some(500)), now, 0.5),

@@ -87,10 +87,7 @@ impl Default for TargetPolicy {
 
 impl TargetPolicy {
     pub fn allow_everything() -> Self {
-        Self {
-            allow_all: true,
-            ..Self::default()
-        }
+        Self { allow_all: true, ..Self::default() }
     }
 
     /// Whether a delivery may connect to `ip`. IPv4-mapped IPv6 is judged as IPv4.

@@ -275,10 +275,7 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(limits(max, ok), Ok(ok));
-        let slow = Limits {
-            timeout_ms: Some(30_001),
-            ..Limits::default()
-        };
+        let slow = Limits { timeout_ms: Some(30_001), ..Limits::default() };
         assert_eq!(
             limits(max, slow).expect_err("refused").0,
             "timeout_ms must be from 100 to 30000"

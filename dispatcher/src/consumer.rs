@@ -35,11 +35,7 @@ impl QueueConsumer {
                 FieldTable::default(),
             )
             .await?;
-        Ok(Self {
-            channel,
-            stream,
-            tag,
-        })
+        Ok(Self { channel, stream, tag })
     }
 
     /// Stops deliveries to this consumer; what it holds unacked stays its own.

@@ -65,10 +65,7 @@ mod tests {
     use super::*;
 
     fn leases(held: &[u16], fair: usize) -> Leases {
-        Leases {
-            held: held.to_vec(),
-            fair,
-        }
+        Leases { held: held.to_vec(), fair }
     }
 
     #[test]

@@ -78,10 +78,7 @@ async fn move_shard(
     let topology = publisher.topology();
     let name = topology.delivery_queue(shard);
     let channel = connection.create_channel().await?;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
     match channel
         .queue_declare(name.as_str().into(), passive, FieldTable::default())
         .await

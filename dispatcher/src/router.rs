@@ -150,11 +150,7 @@ impl Router {
             .collect();
         let routed = self.store_isolating(&events, &spans, cancel).await;
         drop(traced);
-        let Some(Routed {
-            mut deliveries,
-            refused,
-        }) = routed
-        else {
+        let Some(Routed { mut deliveries, refused }) = routed else {
             // Shutting down while the database is away: hand the messages back.
             return requeue_all(channel, &good).await;
         };
@@ -275,12 +271,6 @@ async fn requeue_all(channel: &Channel, batch: &[BrokerMessage]) -> lapin::Resul
         return Ok(());
     };
     channel
-        .basic_nack(
-            last,
-            BasicNackOptions {
-                multiple: true,
-                requeue: true,
-            },
-        )
+        .basic_nack(last, BasicNackOptions { multiple: true, requeue: true })
         .await
 }

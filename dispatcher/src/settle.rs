@@ -35,11 +35,7 @@ pub async fn ack(acker: &Acker) {
 /// Hands the message back to the broker (shutdown only: every requeue counts
 /// towards the queue's delivery limit).
 pub async fn requeue(acker: &Acker) {
-    settle(acker.nack(BasicNackOptions {
-        multiple: false,
-        requeue: true,
-    }))
-    .await;
+    settle(acker.nack(BasicNackOptions { multiple: false, requeue: true })).await;
 }
 
 /// Dead-letters one message with `reason`, then acks it. While the broker refuses

@@ -171,10 +171,7 @@ async fn authenticate(
     let grant = match cached {
         Some(g) => Some(g),
         None if admin => {
-            return Ok(Caller {
-                actor: Actor::admin(),
-                grant: None,
-            });
+            return Ok(Caller { actor: Actor::admin(), grant: None });
         }
         None if token.starts_with(OPERATOR_TOKEN_PREFIX) => {
             return operator(state, &hash).await;

@@ -96,13 +96,7 @@ impl IngestBatcher {
             .map_err(|_| PublishError::Unavailable("ingest is shutting down".into()))?;
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Pending {
-                tenant_id,
-                events,
-                bytes,
-                done,
-                budget,
-            })
+            .send(Pending { tenant_id, events, bytes, done, budget })
             .await
             .map_err(|_| PublishError::Unavailable("ingest is shutting down".into()))?;
         let outcome = wait

@@ -20,10 +20,7 @@ pub struct IngestQuotas {
 
 impl IngestQuotas {
     pub fn new(default_rate: u32) -> Self {
-        Self {
-            default_rate,
-            limiters: RwLock::default(),
-        }
+        Self { default_rate, limiters: RwLock::default() }
     }
 
     /// Takes `n` events from the tenant's allowance, or refuses them all.

@@ -82,11 +82,7 @@ impl FromStr for BehaviourSpec {
             "blackhole" => Behaviour::Blackhole,
             other => return Err(format!("unknown behaviour {other:?}")),
         };
-        Ok(Self {
-            first,
-            last,
-            behaviour,
-        })
+        Ok(Self { first, last, behaviour })
     }
 }
 
@@ -107,11 +103,7 @@ mod tests {
     fn parses_specs() {
         assert_eq!(
             "0:blackhole".parse::<BehaviourSpec>(),
-            Ok(BehaviourSpec {
-                first: 0,
-                last: 0,
-                behaviour: Behaviour::Blackhole
-            })
+            Ok(BehaviourSpec { first: 0, last: 0, behaviour: Behaviour::Blackhole })
         );
         assert_eq!(
             "2-3:fail=0.25".parse::<BehaviourSpec>(),

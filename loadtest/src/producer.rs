@@ -173,12 +173,7 @@ pub async fn produce(
     let ingest_us = std::mem::take(&mut *ctx.latencies.lock().await);
     let accepted_requests = std::mem::take(&mut *ctx.accepted_requests.lock().await);
     let first_error = ctx.first_error.lock().await.clone();
-    Outcome {
-        ingest_us,
-        accepted_requests,
-        elapsed,
-        first_error,
-    }
+    Outcome { ingest_us, accepted_requests, elapsed, first_error }
 }
 
 /// Requests leave on a fixed schedule whatever the answers' speed, and latency is

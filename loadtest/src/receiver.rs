@@ -148,10 +148,7 @@ pub struct Receivers {
 
 impl Receivers {
     pub async fn start(ports: usize) -> anyhow::Result<Self> {
-        let shared = Shared {
-            ledger: Arc::default(),
-            endpoints: Arc::default(),
-        };
+        let shared = Shared { ledger: Arc::default(), endpoints: Arc::default() };
         let mut bases = Vec::new();
         let mut tasks = Vec::new();
         for _ in 0..ports {

@@ -287,11 +287,7 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
         "the route table and openapi.json differ"
     );
 
-    let Subscriber {
-        key: full,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key: full, tenant, endpoint } = app.subscriber(&receiver.url).await;
     let (_, other) = app.tenant().await;
     let event = app
         .event(

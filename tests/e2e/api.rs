@@ -86,11 +86,7 @@ async fn disabled_and_deleted_endpoints_receive_nothing_new() {
         Receiver::start().await,
         Receiver::start().await,
     );
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&live.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&live.url).await;
     let (d, _) = app.endpoint(&key, &tenant, &disabled.url, None).await;
     let (x, _) = app.endpoint(&key, &tenant, &deleted.url, None).await;
     app.patch(

@@ -11,11 +11,7 @@ use crate::helpers::{Receiver, Subscriber, TestApp};
 async fn refused_events_are_never_routed() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let events = format!("/v1/tenants/{tenant}/events");
     let big = "x".repeat(70 * 1024);
     let refused: [(&str, Value, StatusCode); 5] = [

@@ -28,11 +28,7 @@ fn skewed_dispatcher(app: &TestApp, skew: &str) -> tokio::process::Child {
 async fn retry_waits_its_time_with_the_clock(skew: &str) {
     let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::failing_first(1).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let mut dispatcher = skewed_dispatcher(&app, skew);
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))

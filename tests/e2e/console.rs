@@ -79,11 +79,7 @@ pub(crate) fn browser() -> reqwest::Client {
 async fn links_sessions_and_forms_are_guarded() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
         .await;
@@ -278,11 +274,7 @@ async fn the_console_works_in_a_real_browser() {
     let failing = StatusCode::INTERNAL_SERVER_ERROR;
     let receiver =
         Receiver::scripted(vec![(failing, None); 3], StatusCode::OK, "{\"ok\":true}").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let mut events = Vec::new();
     for i in 0..3 {
         events.push(
@@ -306,11 +298,8 @@ async fn the_console_works_in_a_real_browser() {
     }
 
     let other_receiver = Receiver::start().await;
-    let Subscriber {
-        key: other_key,
-        tenant: other_tenant,
-        endpoint: _,
-    } = app.subscriber(&other_receiver.url).await;
+    let Subscriber { key: other_key, tenant: other_tenant, endpoint: _ } =
+        app.subscriber(&other_receiver.url).await;
     let other_event = app
         .event(
             &other_key,

@@ -325,11 +325,7 @@ async fn operators_manage_tenants_keys_and_replay_picked_dead_letters() {
     // Two dead letters; the operator ticks one and only that one is re-sent.
     let failing = StatusCode::INTERNAL_SERVER_ERROR;
     let receiver = Receiver::scripted(vec![(failing, None); 2], StatusCode::OK, "ok").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let mut dead = Vec::new();
     for _ in 0..2 {
         let event = app

@@ -128,11 +128,7 @@ async fn events_fan_out_only_to_subscribed_endpoints() {
 async fn an_idempotency_key_gives_one_id_and_one_delivery() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
 
     let body = json!({ "event_type": "order.created", "payload": { "n": 1 }, "idempotency_key": "order-1" });
     let first = app.event(&key, &tenant, body.clone()).await;
@@ -160,11 +156,7 @@ async fn an_idempotency_key_gives_one_id_and_one_delivery() {
 async fn a_batch_of_500_arrives_complete_without_duplicates() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
 
     let events: Vec<_> = (0..500)
         .map(|i| json!({ "event_type": "item.created", "payload": { "seq": i } }))
@@ -233,11 +225,7 @@ async fn a_failing_endpoint_leaves_a_failed_delivery_with_the_response_on_record
         .start()
         .await;
     let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "boom").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
 
     let event = app
         .event(
@@ -314,11 +302,7 @@ async fn an_unreachable_endpoint_is_recorded_as_a_connection_failure() {
 async fn a_response_body_with_a_nul_byte_is_recorded_not_refused() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::replying(StatusCode::OK, "ok\0then more").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))
         .await;

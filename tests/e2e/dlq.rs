@@ -47,10 +47,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     let stats = run(
         &app.config,
         &app.store,
-        DlqCommand::Stats {
-            filter: FilterArgs::default(),
-            json: false,
-        },
+        DlqCommand::Stats { filter: FilterArgs::default(), json: false },
     )
     .await
     .expect("stats");
@@ -58,9 +55,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     let shown = run(
         &app.config,
         &app.store,
-        DlqCommand::Show {
-            id: dead[2].parse().expect("uuid"),
-        },
+        DlqCommand::Show { id: dead[2].parse().expect("uuid") },
     )
     .await
     .expect("show");
@@ -85,11 +80,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     let refused = run(
         &app.config,
         &app.store,
-        DlqCommand::Purge {
-            filter: by(&broken_id),
-            all: false,
-            yes: false,
-        },
+        DlqCommand::Purge { filter: by(&broken_id), all: false, yes: false },
     )
     .await
     .expect_err("needs --yes");
@@ -98,11 +89,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     let replayed = run(
         &app.config,
         &app.store,
-        DlqCommand::Replay {
-            id: None,
-            filter: by(&flaky_id),
-            all: false,
-        },
+        DlqCommand::Replay { id: None, filter: by(&flaky_id), all: false },
     )
     .await
     .expect("replay");
@@ -116,11 +103,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     let purged = run(
         &app.config,
         &app.store,
-        DlqCommand::Purge {
-            filter: by(&broken_id),
-            all: false,
-            yes: true,
-        },
+        DlqCommand::Purge { filter: by(&broken_id), all: false, yes: true },
     )
     .await
     .expect("purge");
@@ -129,10 +112,7 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     let stats = run(
         &app.config,
         &app.store,
-        DlqCommand::Stats {
-            filter: FilterArgs::default(),
-            json: false,
-        },
+        DlqCommand::Stats { filter: FilterArgs::default(), json: false },
     )
     .await
     .expect("stats");
@@ -147,11 +127,7 @@ async fn the_admin_api_mirrors_the_dlq_commands() {
         .start()
         .await;
     let broken = Receiver::replying(StatusCode::BAD_GATEWAY, "down").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&broken.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&broken.url).await;
     let e = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -237,11 +213,7 @@ async fn broker_dead_letters_are_listed_requeued_and_purged_by_cli_and_api() {
 
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let publisher = app.publisher();
     let ingest = app.config.topology().ingest_queue();
     let good = json!({ "tenant_id": tenant, "events": [
@@ -257,10 +229,7 @@ async fn broker_dead_letters_are_listed_requeued_and_purged_by_cli_and_api() {
     let listed = broker(
         &app.config,
         &app.store,
-        BrokerCommand::List {
-            limit: 50,
-            json: true,
-        },
+        BrokerCommand::List { limit: 50, json: true },
     )
     .await
     .expect("list");
@@ -320,22 +289,14 @@ async fn broker_dead_letters_are_listed_requeued_and_purged_by_cli_and_api() {
     let refused = broker(
         &app.config,
         &app.store,
-        BrokerCommand::Purge {
-            ids: vec![],
-            all: true,
-            yes: false,
-        },
+        BrokerCommand::Purge { ids: vec![], all: true, yes: false },
     )
     .await;
     assert!(refused.is_err(), "the CLI purge needs --yes");
     let out = broker(
         &app.config,
         &app.store,
-        BrokerCommand::Purge {
-            ids: vec![],
-            all: true,
-            yes: true,
-        },
+        BrokerCommand::Purge { ids: vec![], all: true, yes: true },
     )
     .await
     .expect("purge");

@@ -29,11 +29,7 @@ async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_bat
     // No dispatcher yet: the messages queue up and reach the router as one batch.
     let mut app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let tenant: Uuid = tenant.parse().expect("uuid");
     let ingest = app.config.topology().ingest_queue();
     let publisher = app.publisher();
@@ -106,11 +102,7 @@ async fn a_message_for_a_missing_tenant_is_dead_lettered_and_the_rest_of_its_bat
 async fn a_requeued_dead_letter_is_routed_once_its_cause_is_gone() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key: _key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key: _key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let tenant: Uuid = tenant.parse().expect("uuid");
     let publisher = app.publisher();
     let topology = app.config.topology();
@@ -136,11 +128,7 @@ async fn an_unparseable_delivery_message_is_dead_lettered_and_the_shard_goes_on(
         .start()
         .await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let shard = app.config.topology().delivery_queue(0);
     app.publisher()
         .publish(shard.clone(), b"[1,2".to_vec())
@@ -200,11 +188,7 @@ async fn a_fifteen_second_shard_queue_outage_dead_letters_and_loses_nothing() {
         .start()
         .await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     // Nobody consumes the shard queues (another holder leases them) and they take no
     // messages: every publish of the router is refused for as long as this lasts.
     hold_shards(&app).await;
@@ -261,11 +245,7 @@ async fn a_purged_shard_queue_delays_its_deliveries_but_loses_none() {
         .start()
         .await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     hold_shards(&app).await;
     app.start_dispatcher();
     for n in 0..5 {
@@ -311,10 +291,7 @@ async fn queues_declared_by_an_older_version_are_kept() {
     channel
         .queue_declare(
             format!("{prefix}.ingest").as_str().into(),
-            lapin::options::QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            lapin::options::QueueDeclareOptions { durable: true, ..Default::default() },
             args,
         )
         .await
@@ -324,11 +301,7 @@ async fn queues_declared_by_an_older_version_are_kept() {
         .start()
         .await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
         .await;
     receiver.wait_for(1).await;
@@ -346,11 +319,7 @@ async fn a_stale_message_for_a_delivery_waiting_to_retry_sends_nothing() {
         .start()
         .await;
     let receiver = Receiver::failing_first(1).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;

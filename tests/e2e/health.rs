@@ -60,11 +60,7 @@ async fn readiness_names_an_unreachable_broker() {
 async fn ingest_keeps_accepting_while_the_gateway_cannot_reach_postgres() {
     let app = TestApp::spawn().await;
     let receiver = crate::helpers::Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
 
     app.cut_gateway_database().await;
     let (status, body) = app.get("/readyz", "").await;

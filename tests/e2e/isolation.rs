@@ -40,11 +40,7 @@ async fn a_slow_request_does_not_hold_its_shard_message() {
         .await;
     let healthy = Receiver::start().await;
     let stuck = Receiver::slow(Duration::from_secs(60)).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&healthy.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&healthy.url).await;
     let slow = endpoint_with_timeout(&app, &key, &tenant, &stuck.url).await;
 
     app.event(&key, &tenant, json!({ "event_type": "a", "payload": {} }))

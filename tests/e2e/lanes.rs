@@ -12,10 +12,7 @@ use crate::limits::post_batch;
 
 /// Messages ready in `queue`.
 async fn ready(channel: &lapin::Channel, queue: &str) -> u32 {
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
     channel
         .queue_declare(queue.into(), passive, FieldTable::default())
         .await
@@ -32,16 +29,10 @@ async fn a_tenant_far_above_its_share_takes_the_bulk_lane_and_both_lanes_are_del
         .start()
         .await;
     let (quiet_rx, loud_rx) = (Receiver::start().await, Receiver::start().await);
-    let Subscriber {
-        key: quiet_key,
-        tenant: quiet,
-        endpoint: _,
-    } = app.subscriber(&quiet_rx.url).await;
-    let Subscriber {
-        key: loud_key,
-        tenant: loud,
-        endpoint: _,
-    } = app.subscriber(&loud_rx.url).await;
+    let Subscriber { key: quiet_key, tenant: quiet, endpoint: _ } =
+        app.subscriber(&quiet_rx.url).await;
+    let Subscriber { key: loud_key, tenant: loud, endpoint: _ } =
+        app.subscriber(&loud_rx.url).await;
     let event = json!({ "event_type": "x", "payload": {} });
 
     app.event(&quiet_key, &quiet, event.clone()).await;
@@ -92,11 +83,7 @@ async fn a_lone_tenant_stays_in_the_priority_lane() {
         .start()
         .await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     for _ in 0..3 {
         post_batch(&app, &key, &tenant, 100).await;
     }

@@ -43,11 +43,7 @@ async fn a_delivery_whose_message_never_arrives_is_sent_after_the_unsent_lease()
         .start()
         .await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key: _key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key: _key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     // Its message is lost (purged, dead-lettered, ...).
     let routed = route_unpublished(&app, &tenant, app.config.delivery.unsent_after).await;
     assert_eq!(routed.len(), 1);
@@ -114,11 +110,7 @@ async fn a_delivery_named_by_many_messages_is_posted_once() {
         .start()
         .await;
     let receiver = Receiver::slow(Duration::from_secs(3)).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))
         .await;

@@ -47,11 +47,7 @@ async fn metrics_when(app: &TestApp, ready: impl Fn(&str) -> bool) -> String {
 async fn metrics_count_what_happened_without_ids_in_labels() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
     let event = app
         .event(
             &key,
@@ -132,11 +128,7 @@ async fn metrics_count_what_happened_without_ids_in_labels() {
 async fn a_dispatcher_alone_serves_its_metrics_on_the_metrics_address() {
     let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let port = free_port();
     let _dispatcher = app
         .dispatcher_command()
@@ -181,11 +173,7 @@ async fn the_rollup_counts_outcomes_and_latency_for_the_charts() {
         .await;
     let ok = Receiver::start().await;
     let failing = Receiver::replying(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&ok.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&ok.url).await;
     app.endpoint(&key, &tenant, &failing.url, None).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": {} }))

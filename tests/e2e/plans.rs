@@ -23,11 +23,7 @@ const BATCH: usize = 60;
 async fn claims_and_attempt_records_are_planned_for_the_ids_they_name() {
     let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key: _key,
-        tenant,
-        endpoint: _endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key: _key, tenant, endpoint: _endpoint } = app.subscriber(&receiver.url).await;
     let tenant: Uuid = tenant.parse().expect("tenant id");
     // One connection: every statement below is prepared in the session read at the end.
     let store = Store::connect_lazy(app.config.database.url.expose(), 1).expect("pool");

@@ -16,11 +16,7 @@ fn one_attempt(c: &mut hookrelay_core::Config) {
 async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
     let app = TestApp::builder().config(one_attempt).start().await;
     let receiver = Receiver::failing_first(1).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -62,11 +58,7 @@ async fn replaying_a_dead_delivery_sends_it_again_with_the_same_webhook_id() {
 async fn recover_resends_only_the_window_as_a_durable_job() {
     let app = TestApp::builder().config(one_attempt).start().await;
     let receiver = Receiver::failing_first(4).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
 
     let mut before = Vec::new();
     for n in 0..2 {
@@ -136,11 +128,7 @@ async fn recover_resends_only_the_window_as_a_durable_job() {
 async fn recover_resends_deliveries_cancelled_while_the_endpoint_was_disabled() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
     // Routed while the endpoint was enabled, sent after it was disabled: cancelled.
     let routed = crate::messages::route_unpublished(&app, &tenant, Duration::from_secs(3600)).await;

@@ -11,11 +11,7 @@ use crate::helpers::{PATIENCE, Receiver, Subscriber, TestApp};
 async fn request_ids_are_returned_and_stored_with_the_events() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let events = app.url(&format!("/v1/tenants/{tenant}/events"));
     let body = json!({ "event_type": "order.created", "payload": {} });
 

@@ -22,11 +22,7 @@ fn seqs(receiver: &Receiver) -> HashSet<i64> {
 async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts() {
     let mut app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
 
     for seq in 0..30 {
         app.event(
@@ -50,11 +46,7 @@ async fn events_accepted_while_no_dispatcher_runs_are_delivered_once_one_starts(
 async fn replacing_the_dispatcher_mid_stream_loses_nothing() {
     let mut app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
 
     let batch = |from: i64| {
         let events: Vec<_> = (from..from + 200)
@@ -96,11 +88,7 @@ async fn dispatchers_share_the_shards_and_one_takes_over_when_another_stops() {
         .start()
         .await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     // Alone, the first dispatcher leases every shard.
     app.wait_for_query(
         "SELECT count(*) FROM shard_leases WHERE holder IS NOT NULL",

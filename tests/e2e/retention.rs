@@ -31,11 +31,7 @@ fn day_name(parent: &str, days_from_now: i64) -> String {
 async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
         .await;
     receiver.wait_for(1).await;
@@ -139,11 +135,7 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
 async fn bodies_go_first_when_their_retention_is_shorter() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::replying(axum::http::StatusCode::OK, "a body to forget").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
         .await;
     app.wait_for_delivered(1).await;
@@ -184,11 +176,7 @@ async fn bodies_go_first_when_their_retention_is_shorter() {
 async fn idempotency_keys_hold_across_acceptances_and_partitions() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let tenant_id = Uuid::parse_str(&tenant).expect("uuid");
 
     // The same key sent twice (two acceptances, two times) makes one event.
@@ -250,11 +238,7 @@ async fn a_deliverys_attempts_come_in_pages() {
         .start()
         .await;
     let receiver = Receiver::failing_first(2).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     app.event(&key, &tenant, json!({ "event_type": "a.b", "payload": {} }))
         .await;
     receiver.wait_for(3).await;

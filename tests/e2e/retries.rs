@@ -47,11 +47,7 @@ async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
         "ok",
     )
     .await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(
             &key,
@@ -79,11 +75,7 @@ async fn a_flaky_endpoint_gets_retried_until_it_succeeds_with_one_webhook_id() {
 async fn a_delivery_that_never_succeeds_ends_dead_after_the_last_attempt() {
     let app = TestApp::builder().config(fast).start().await;
     let receiver = Receiver::replying(StatusCode::SERVICE_UNAVAILABLE, "down").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -117,11 +109,7 @@ async fn non_retryable_statuses_end_the_delivery_at_once() {
         .start()
         .await;
     let receiver = Receiver::replying(StatusCode::UNPROCESSABLE_ENTITY, "never").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -145,11 +133,7 @@ async fn retry_after_on_a_429_is_honoured() {
         "ok",
     )
     .await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -177,11 +161,7 @@ async fn a_410_kills_the_delivery_and_disables_the_endpoint() {
     let app = TestApp::builder().config(fast).start().await;
     let gone = Receiver::replying(StatusCode::GONE, "bye").await;
     let healthy = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&gone.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&gone.url).await;
     let first = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -242,11 +222,7 @@ async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
         .start()
         .await;
     let receiver = Receiver::failing_first(3).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;
@@ -294,11 +270,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled_with_a_reason() {
         .start()
         .await;
     let receiver = Receiver::replying(StatusCode::INTERNAL_SERVER_ERROR, "down").await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
     let event = app
         .event(&key, &tenant, json!({ "event_type": "x", "payload": 1 }))
         .await;

@@ -12,17 +12,9 @@ async fn a_deleted_tenant_is_gone_at_once_for_the_api_and_then_from_the_database
     let app = TestApp::spawn().await;
     let ok = Receiver::start().await;
     let failing = Receiver::failing_first(100).await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&ok.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&ok.url).await;
     app.endpoint(&key, &tenant, &failing.url, None).await;
-    let Subscriber {
-        key: other_key,
-        tenant: other,
-        endpoint: _,
-    } = app.subscriber(&ok.url).await;
+    let Subscriber { key: other_key, tenant: other, endpoint: _ } = app.subscriber(&ok.url).await;
     for i in 0..3 {
         app.event(
             &key,

@@ -41,11 +41,7 @@ async fn one_event_is_one_trace_from_the_producer_to_the_attempt() {
 
     let app = TestApp::builder().without_dispatcher().start().await;
     let receiver = Receiver::start().await;
-    let Subscriber {
-        key,
-        tenant,
-        endpoint: _,
-    } = app.subscriber(&receiver.url).await;
+    let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     let mut serve = app.hookrelay_command("serve");
     serve
         .env("HOOKRELAY_OTLP_ENDPOINT", &otlp)

@@ -18,12 +18,7 @@ pub fn Live(
     poll_url: String,
     reload_on_change: bool,
 ) -> impl IntoView {
-    let snapshot = RwSignal::new(Snapshot {
-        status,
-        count,
-        finished,
-        note,
-    });
+    let snapshot = RwSignal::new(Snapshot { status, count, finished, note });
     #[cfg(feature = "hydrate")]
     if !finished {
         crate::poll::follow(poll_url, snapshot, reload_on_change);

@@ -68,10 +68,7 @@ pub fn delivery_detail(
     let snapshot = delivery_snapshot(&d);
     let live = if admin {
         live(
-            Snapshot {
-                finished: true,
-                ..snapshot
-            },
+            Snapshot { finished: true, ..snapshot },
             "attempts",
             String::new(),
             false,

@@ -103,11 +103,7 @@ pub struct TenantForm {
 
 pub async fn create_tenant(
     State(state): State<ConsoleState>,
-    Posted {
-        session: s,
-        form: f,
-        ..
-    }: Posted<AdminSession, TenantForm>,
+    Posted { session: s, form: f, .. }: Posted<AdminSession, TenantForm>,
 ) -> Response {
     let name = given(&f.name).unwrap_or_default();
     let uid = given(&f.uid);
@@ -210,11 +206,7 @@ pub struct KeyForm {
 /// Creates a key and shows it this once.
 pub async fn create_key(
     State(state): State<ConsoleState>,
-    Posted {
-        session: s,
-        form: f,
-        ..
-    }: Posted<AdminSession, KeyForm>,
+    Posted { session: s, form: f, .. }: Posted<AdminSession, KeyForm>,
 ) -> Response {
     let name = given(&f.name).unwrap_or_default();
     let name = match KeyName::parse(&name) {

@@ -132,10 +132,7 @@ pub async fn new_form(s: TenantSession) -> Response {
 
 pub async fn create(
     State(state): State<ConsoleState>,
-    Posted {
-        session: s,
-        form: f,
-    }: Posted<TenantSession, EndpointForm>,
+    Posted { session: s, form: f }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
     let settings = match f.check(&state) {
@@ -192,10 +189,7 @@ pub async fn edit_form(
 pub async fn update(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted {
-        session: s,
-        form: f,
-    }: Posted<TenantSession, EndpointForm>,
+    Posted { session: s, form: f }: Posted<TenantSession, EndpointForm>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(page_errors::id(&id, Nav::Tenant));
@@ -234,10 +228,7 @@ pub struct RotateForm {
 pub async fn rotate(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted {
-        session: s,
-        form: f,
-    }: Posted<TenantSession, RotateForm>,
+    Posted { session: s, form: f }: Posted<TenantSession, RotateForm>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(page_errors::id(&id, Nav::Tenant));

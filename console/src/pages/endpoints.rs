@@ -113,14 +113,8 @@ pub async fn endpoint(
         state.store.get_endpoint(s.tenant, id).await,
         Nav::Tenant
     ));
-    let filter = DeliveryFilter {
-        endpoint_id: Some(id),
-        ..Default::default()
-    };
-    let scope = Scope::Endpoint {
-        tenant: s.tenant,
-        endpoint: id,
-    };
+    let filter = DeliveryFilter { endpoint_id: Some(id), ..Default::default() };
+    let scope = Scope::Endpoint { tenant: s.tenant, endpoint: id };
     let (recent, hour, day) = or_page!(page_errors::loaded(
         tokio::try_join!(
             state.store.find_deliveries(s.tenant, &filter, 20, None),
@@ -198,10 +192,7 @@ pub struct StateForm {
 pub async fn set_state(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted {
-        session: s,
-        form: f,
-    }: Posted<TenantSession, StateForm>,
+    Posted { session: s, form: f }: Posted<TenantSession, StateForm>,
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(page_errors::id(&id, Nav::Tenant));
@@ -210,10 +201,7 @@ pub async fn set_state(
         "false" => false,
         _ => return bad_request("Choose to enable or disable.", Nav::Tenant),
     };
-    let changes = EndpointChanges {
-        disabled: Some(disabled),
-        ..Default::default()
-    };
+    let changes = EndpointChanges { disabled: Some(disabled), ..Default::default() };
     save(&state, &s, id, changes).await
 }
 
@@ -243,10 +231,7 @@ pub struct RecoverForm {
 pub async fn recover(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
-    Posted {
-        session: s,
-        form: f,
-    }: Posted<TenantSession, RecoverForm>,
+    Posted { session: s, form: f }: Posted<TenantSession, RecoverForm>,
 ) -> Response {
     or_page!(s.require(Permission::Replay));
     let id = or_page!(page_errors::id(&id, Nav::Tenant));

@@ -97,10 +97,7 @@ pub async fn event(
     Path(id): Path<String>,
 ) -> Response {
     let id = or_page!(page_errors::id(&id, Nav::Tenant));
-    let of_event = DeliveryFilter {
-        search: Some(id.to_string()),
-        ..Default::default()
-    };
+    let of_event = DeliveryFilter { search: Some(id.to_string()), ..Default::default() };
     let (event, deliveries) = match tokio::try_join!(
         state.store.get_event(s.tenant, id),
         state.store.find_deliveries(s.tenant, &of_event, 200, None)

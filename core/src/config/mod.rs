@@ -34,10 +34,7 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error about the setting declared as field `id`, named as declared.
     pub(crate) fn setting(id: &str, reason: impl Into<String>) -> Self {
-        Self {
-            name: env_name(id),
-            reason: reason.into(),
-        }
+        Self { name: env_name(id), reason: reason.into() }
     }
 }
 

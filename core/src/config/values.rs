@@ -81,10 +81,7 @@ pub(super) fn pem_file(v: &str) -> Result<PemFile, String> {
     if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
         return Err(format!("{v} holds no PEM block (-----BEGIN ...)"));
     }
-    Ok(PemFile {
-        path,
-        pem: pem.into(),
-    })
+    Ok(PemFile { path, pem: pem.into() })
 }
 
 pub(super) fn queue_prefix(v: &str) -> Result<String, String> {

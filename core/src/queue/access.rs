@@ -61,10 +61,7 @@ pub async fn declare(connection: &Connection, topology: &Topology) -> lapin::Res
         .exchange_declare(
             topology.access_exchange().as_str().into(),
             ExchangeKind::Fanout,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
             FieldTable::default(),
         )
         .await?;
@@ -163,10 +160,7 @@ async fn hear(
         .basic_consume(
             queue.name().as_str().into(),
             "access".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
             FieldTable::default(),
         )
         .await?;

@@ -45,10 +45,9 @@ impl Broker {
     pub fn from_settings(settings: &BrokerSettings) -> Self {
         let pem = |f: &crate::config::PemFile| String::from_utf8_lossy(f.pem()).into_owned();
         let identity = match (&settings.client_cert, &settings.client_key) {
-            (Some(cert), Some(key)) => Some(OwnedIdentity::PKCS8 {
-                pem: cert.pem().to_vec(),
-                key: key.pem().to_vec(),
-            }),
+            (Some(cert), Some(key)) => {
+                Some(OwnedIdentity::PKCS8 { pem: cert.pem().to_vec(), key: key.pem().to_vec() })
+            }
             _ => None,
         };
         let tls = OwnedTLSConfig {

@@ -165,19 +165,13 @@ pub struct DeadLetters {
 impl DeadLetters {
     pub async fn open(broker: &super::Broker, topology: Topology) -> lapin::Result<Self> {
         let connection = broker.connect("dead-letters").await?;
-        Ok(Self {
-            connection,
-            topology,
-        })
+        Ok(Self { connection, topology })
     }
 
     /// Messages in the queue (0 when it does not exist yet).
     pub async fn count(&self) -> lapin::Result<u32> {
         let channel = self.connection.create_channel().await?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
+        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
         let result = channel
             .queue_declare(
                 self.topology.dead_letter_queue().as_str().into(),
@@ -277,10 +271,7 @@ impl DeadLetters {
                         scan.remove(&acker).await?;
                         report.requeued.push(letter.id);
                     }
-                    Err(reason) => report.refused.push(Refusal {
-                        id: letter.id,
-                        reason,
-                    }),
+                    Err(reason) => report.refused.push(Refusal { id: letter.id, reason }),
                 }
             }
             Ok(())

@@ -98,10 +98,7 @@ impl Publisher {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        Ok(Link {
-            connection,
-            channel,
-        })
+        Ok(Link { connection, channel })
     }
 
     /// A live confirming channel, reconnecting if needed.
@@ -242,10 +239,7 @@ impl Publisher {
     ) -> Vec<Result<(), PublishError>> {
         let unavailable = |e: lapin::Error| PublishError::Unavailable(e.to_string());
         // `mandatory`: a message no queue takes comes back instead of vanishing.
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..Default::default()
-        };
+        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
         let mut confirms = Vec::with_capacity(messages.len());
         for (routing_key, body) in messages {
             match channel

@@ -167,10 +167,7 @@ impl Topology {
         queues.extend((0..self.shards).map(|k| (self.delivery_queue(k), self.quorum_args(true))));
         let mut channel = connection.create_channel().await?;
         for (name, args) in queues {
-            let durable = QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            };
+            let durable = QueueDeclareOptions { durable: true, ..Default::default() };
             match channel
                 .queue_declare(name.as_str().into(), durable, args)
                 .await
@@ -180,10 +177,7 @@ impl Topology {
                     tracing::warn!(queue = %name, "queue exists with other arguments (an older version declared it); keeping it: set its delivery limit with a policy");
                     // A refused declare closes the channel.
                     channel = connection.create_channel().await?;
-                    let passive = QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    };
+                    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
                     channel
                         .queue_declare(name.as_str().into(), passive, FieldTable::default())
                         .await?;
@@ -201,10 +195,7 @@ impl Topology {
         let mut names = self.ingest_queues().to_vec();
         names.extend((0..self.shards).map(|k| self.delivery_queue(k)));
         names.push(self.dead_letter_queue());
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
+        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
         let mut depths = Vec::with_capacity(names.len());
         for name in names {
             let q = channel

@@ -32,6 +32,11 @@ impl AttemptRecord {
     pub fn counts_against_endpoint(&self) -> bool {
         self.response_status.is_none_or(|s| s >= 500)
     }
+
+    /// The HTTP status the receiver answered, if it answered.
+    pub fn status_code(&self) -> Option<u16> {
+        self.response_status.and_then(|s| u16::try_from(s).ok())
+    }
 }
 
 impl Store {

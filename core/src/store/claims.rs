@@ -44,6 +44,19 @@ pub struct SendJob {
     pub loaded_at: DateTime<Utc>,
 }
 
+impl SendJob {
+    /// The endpoint's own request timeout, when it sets one.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        let ms = u64::try_from(self.timeout_ms?).ok()?;
+        Some(std::time::Duration::from_millis(ms))
+    }
+
+    /// Attempts made before this one.
+    pub fn attempts_made(&self) -> u32 {
+        u32::try_from(self.attempts).unwrap_or(0)
+    }
+}
+
 /// A claimed delivery as the claim statement returns it: the payload's size and
 /// (when small) the payload itself only on the first delivery of each event, so a
 /// fan-out to 500 endpoints loads it once.

@@ -3,7 +3,7 @@
 //! sent, and judged by the retry policy on the database's clock. A delivery that
 //! would wait too long for any of these is parked without using an attempt.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::retry::{AttemptResult, Verdict};
@@ -37,10 +37,7 @@ impl Sender {
     async fn attempt_through_gate(&self, job: &SendJob, watch: &SlowWatch) -> Decision {
         let claimed = Instant::now();
         let gate = self.gate_of(job);
-        let parked = |wait| Decision::Parked {
-            wait,
-            spacing: gate.spacing(),
-        };
+        let parked = |wait| Decision::Parked { wait, spacing: gate.spacing() };
         if gate.slow_full() {
             return parked(SLOW_PARK);
         }
@@ -64,10 +61,7 @@ impl Sender {
             // Open: wait for the probe time without using an attempt.
             Permit::Wait(wait) => return parked(wait),
         };
-        let timeout = job
-            .timeout_ms
-            .and_then(|ms| u64::try_from(ms).ok())
-            .map(Duration::from_millis);
+        let timeout = job.timeout();
         let (mut record, retry_after) = {
             let _permit = counted_wait(self.permits.acquire(), watch).await;
             // During a rotation's grace period the old secrets sign too.
@@ -111,12 +105,9 @@ impl Sender {
         record.at = now;
         let failed = record.counts_against_endpoint();
         gate.breaker.done(failed, probe);
-        let result = AttemptResult {
-            status: record.response_status.and_then(|s| u16::try_from(s).ok()),
-            retry_after,
-        };
+        let result = AttemptResult { status: record.status_code(), retry_after };
         let verdict = self.retry.after_attempt(
-            job.attempts as u32 + 1,
+            job.attempts_made() + 1,
             job.routed_at,
             result,
             now,
@@ -142,10 +133,7 @@ impl Sender {
                 endpoint_gone = true;
             }
         }
-        Decision::Attempted {
-            record,
-            endpoint_gone,
-        }
+        Decision::Attempted { record, endpoint_gone }
     }
 }
 

@@ -77,9 +77,7 @@ pub struct Batcher<S: Statement> {
 
 impl<S: Statement> Clone for Batcher<S> {
     fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-        }
+        Self { tx: self.tx.clone() }
     }
 }
 
@@ -116,11 +114,7 @@ impl<S: Statement> Batcher<S> {
         cancel: Option<&CancellationToken>,
     ) -> Outcome<S::Output> {
         let (reply, wait) = oneshot::channel();
-        let request = Request {
-            input,
-            cancel: cancel.cloned(),
-            reply,
-        };
+        let request = Request { input, cancel: cancel.cloned(), reply };
         if self.tx.send(request).await.is_err() {
             return Outcome::Stopped;
         }
@@ -281,11 +275,7 @@ mod tests {
             for _ in 0..requests {
                 tokio::time::sleep(gap).await;
                 let (reply, _) = oneshot::channel();
-                let request = Request::<Echo> {
-                    input: new_id(),
-                    cancel: None,
-                    reply,
-                };
+                let request = Request::<Echo> { input: new_id(), cancel: None, reply };
                 if tx.send(request).await.is_err() {
                     return;
                 }

@@ -84,10 +84,7 @@ impl Claims {
         stop: CancellationToken,
         tasks: &mut Tasks,
     ) -> Self {
-        let statement = || ClaimStatement {
-            store: store.clone(),
-            claim_for,
-        };
+        let statement = || ClaimStatement { store: store.clone(), claim_for };
         Self {
             priority: Batcher::spawn(statement(), WORKERS, false, stop.clone(), tasks),
             bulk: Batcher::spawn(statement(), BULK_WORKERS, true, stop, tasks),
@@ -113,11 +110,7 @@ impl Claims {
 
 /// Hands each request its own deliveries and their events' payloads.
 fn split(claimed: Claimed, batch: &[&ClaimRequest]) -> Vec<Claimed> {
-    let Claimed {
-        jobs,
-        payloads,
-        large,
-    } = claimed;
+    let Claimed { jobs, payloads, large } = claimed;
     let large: HashMap<Uuid, usize> = large.into_iter().collect();
     let mut jobs: HashMap<Uuid, SendJob> = jobs.into_iter().map(|j| (j.delivery_id, j)).collect();
     batch

@@ -28,10 +28,7 @@ impl Sender {
         let mut endpoints = HashMap::new();
         for (job, outcome) in outcomes {
             match outcome {
-                Decision::Attempted {
-                    record,
-                    endpoint_gone,
-                } => {
+                Decision::Attempted { record, endpoint_gone } => {
                     if endpoint_gone {
                         gone.push(job.endpoint_id);
                     }
@@ -44,7 +41,7 @@ impl Sender {
                         healthy.insert(job.endpoint_id);
                     }
                     self.metrics.attempt(
-                        record.response_status,
+                        record.status_code(),
                         record.duration_ms,
                         record.status,
                         job.accepted_at,

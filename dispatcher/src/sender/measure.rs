@@ -54,12 +54,12 @@ impl SenderMetrics {
     /// One recorded attempt: its duration, and its delivery's new status.
     pub fn attempt(
         &self,
-        response_status: Option<i32>,
+        response_status: Option<u16>,
         duration_ms: i32,
         status: DeliveryStatus,
         accepted_at: DateTime<Utc>,
     ) {
-        let class = status_class(response_status.and_then(|s| u16::try_from(s).ok()));
+        let class = status_class(response_status);
         let i = CLASSES
             .iter()
             .position(|c| *c == class)

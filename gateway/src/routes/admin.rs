@@ -211,9 +211,5 @@ pub(super) async fn show(
         .inspect_delivery(id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    Ok(Json(Inspection {
-        delivery,
-        event,
-        attempts,
-    }))
+    Ok(Json(Inspection { delivery, event, attempts }))
 }

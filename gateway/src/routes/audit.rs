@@ -124,10 +124,7 @@ pub(super) async fn list_tenant(
     // Another tenant's filter within this tenant's log matches nothing.
     if q.tenant.is_some_and(|t| t != tenant.id) {
         q.page()?;
-        return Ok(Json(Page {
-            data: Vec::new(),
-            next: None,
-        }));
+        return Ok(Json(Page { data: Vec::new(), next: None }));
     }
     let mut page = page(&state, &q, f).await?;
     for e in &mut page.data {

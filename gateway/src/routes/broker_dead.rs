@@ -81,10 +81,7 @@ fn broker_down(e: &lapin::Error) -> ApiError {
 }
 
 fn view(letter: DeadLetter) -> BrokerDeadLetter {
-    BrokerDeadLetter {
-        body: letter.body_text(),
-        letter,
-    }
+    BrokerDeadLetter { body: letter.body_text(), letter }
 }
 
 #[utoipa::path(

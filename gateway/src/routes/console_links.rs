@@ -106,9 +106,6 @@ pub(super) async fn create(
     };
     Ok((
         StatusCode::CREATED,
-        Json(ConsoleLink {
-            url: format!("{base}{path}"),
-            expires_at,
-        }),
+        Json(ConsoleLink { url: format!("{base}{path}"), expires_at }),
     ))
 }

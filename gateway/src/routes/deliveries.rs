@@ -53,10 +53,7 @@ pub(super) async fn list(
     Params(q): Params<ListParams>,
 ) -> ApiResult<Json<Page<Delivery>>> {
     let tenant = caller.tenant(&state, &tenant, Permission::Read).await?;
-    let page = crate::extract::PageParams {
-        limit: q.limit,
-        after: q.after,
-    };
+    let page = crate::extract::PageParams { limit: q.limit, after: q.after };
     let event_id = match q.event_id.as_deref() {
         Some(raw) => Some(
             uuid::Uuid::parse_str(raw)

@@ -196,10 +196,7 @@ pub(super) async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedEndpoint {
-            endpoint,
-            secret: secret.to_whsec(),
-        }),
+        Json(CreatedEndpoint { endpoint, secret: secret.to_whsec() }),
     ))
 }
 
@@ -366,7 +363,5 @@ pub(super) async fn secret(
     })?;
     let secret = Secret::from_bytes(key)
         .map_err(|_| ApiError::new(ErrorCode::SecretUnreadable, "stored secret is malformed"))?;
-    Ok(Json(SecretOut {
-        secret: secret.to_whsec(),
-    }))
+    Ok(Json(SecretOut { secret: secret.to_whsec() }))
 }

@@ -47,9 +47,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     responses((status = 200, description = "Alive", body = Status)),
 )]
 pub(super) async fn healthz() -> Json<Status> {
-    Json(Status {
-        status: "ok".into(),
-    })
+    Json(Status { status: "ok".into() })
 }
 
 #[utoipa::path(
@@ -87,18 +85,12 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         .map(|(name, _)| name)
         .collect();
     if failing.is_empty() {
-        let ready = Readiness {
-            status: "ready".into(),
-            checks,
-        };
+        let ready = Readiness { status: "ready".into(), checks };
         (StatusCode::OK, Json(ready)).into_response()
     } else {
         let message = format!("not ready: {} unreachable", failing.join(" and "));
         let body = NotReady {
-            error: ErrorDetail {
-                code: ErrorCode::NotReady,
-                message,
-            },
+            error: ErrorDetail { code: ErrorCode::NotReady, message },
             checks,
         };
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()

@@ -30,10 +30,7 @@ async fn rabbitmq(url: &str) -> anyhow::Result<f64> {
     );
     ch.queue_declare(
         queue.as_str().into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
+        QueueDeclareOptions { durable: true, ..Default::default() },
         args,
     )
     .await?;

@@ -81,11 +81,7 @@ impl TestApp {
     pub async fn subscriber(&self, url: &str) -> Subscriber {
         let (key, tenant) = self.tenant().await;
         let (endpoint, _) = self.endpoint(&key, &tenant, url, None).await;
-        Subscriber {
-            key,
-            tenant,
-            endpoint,
-        }
+        Subscriber { key, tenant, endpoint }
     }
 
     /// Creates an endpoint; returns (id, secret).

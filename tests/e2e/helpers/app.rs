@@ -113,10 +113,7 @@ impl TestApp {
 
     /// A test app with settings of its own, or without a dispatcher.
     pub fn builder<'a>() -> AppBuilder<'a> {
-        AppBuilder {
-            tweaks: Vec::new(),
-            dispatcher: true,
-        }
+        AppBuilder { tweaks: Vec::new(), dispatcher: true }
     }
 
     async fn start(builder: AppBuilder<'_>) -> Self {

@@ -147,10 +147,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(secrets: Vec<Secret>) -> Self {
-        Self {
-            secrets,
-            tolerance_secs: DEFAULT_TOLERANCE_SECS,
-        }
+        Self { secrets, tolerance_secs: DEFAULT_TOLERANCE_SECS }
     }
 
     /// Accepted skew in seconds either side of now.

@@ -6,6 +6,11 @@ use serde_json::json;
 
 use crate::helpers::{ADMIN_TOKEN, Receiver, Subscriber, TestApp};
 
+/// `hookrelay dlq …` on this test's database and broker; what it prints.
+async fn cli(app: &TestApp, cmd: DlqCommand) -> anyhow::Result<String> {
+    run(&app.config, &app.store, cmd).await
+}
+
 #[tokio::test]
 async fn operators_list_replay_and_purge_dead_deliveries() {
     let app = TestApp::builder()
@@ -31,9 +36,8 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
         ..Default::default()
     };
 
-    let listed = run(
-        &app.config,
-        &app.store,
+    let listed = cli(
+        &app,
         DlqCommand::List {
             filter: FilterArgs::default(),
             limit: 50,
@@ -44,17 +48,15 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     .expect("list");
     let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
     assert_eq!(listed.as_array().expect("array").len(), 3);
-    let stats = run(
-        &app.config,
-        &app.store,
+    let stats = cli(
+        &app,
         DlqCommand::Stats { filter: FilterArgs::default(), json: false },
     )
     .await
     .expect("stats");
     assert!(stats.ends_with("3 dead in all"), "{stats}");
-    let shown = run(
-        &app.config,
-        &app.store,
+    let shown = cli(
+        &app,
         DlqCommand::Show { id: dead[2].parse().expect("uuid") },
     )
     .await
@@ -65,9 +67,8 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
 
     // Refusals: no filter without --all; purge without --yes.
     assert!(
-        run(
-            &app.config,
-            &app.store,
+        cli(
+            &app,
             DlqCommand::Replay {
                 id: None,
                 filter: FilterArgs::default(),
@@ -77,18 +78,16 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
         .await
         .is_err()
     );
-    let refused = run(
-        &app.config,
-        &app.store,
+    let refused = cli(
+        &app,
         DlqCommand::Purge { filter: by(&broken_id), all: false, yes: false },
     )
     .await
     .expect_err("needs --yes");
     assert!(refused.to_string().contains("would delete 1"), "{refused}");
 
-    let replayed = run(
-        &app.config,
-        &app.store,
+    let replayed = cli(
+        &app,
         DlqCommand::Replay { id: None, filter: by(&flaky_id), all: false },
     )
     .await
@@ -100,18 +99,16 @@ async fn operators_list_replay_and_purge_dead_deliveries() {
     app.wait_for_delivered(2).await;
     assert_eq!(flaky.wait_for(4).await.len(), 4);
 
-    let purged = run(
-        &app.config,
-        &app.store,
+    let purged = cli(
+        &app,
         DlqCommand::Purge { filter: by(&broken_id), all: false, yes: true },
     )
     .await
     .expect("purge");
     assert_eq!(purged, "purged 1 dead deliveries");
     assert_eq!(app.count("deliveries").await, 2);
-    let stats = run(
-        &app.config,
-        &app.store,
+    let stats = cli(
+        &app,
         DlqCommand::Stats { filter: FilterArgs::default(), json: false },
     )
     .await

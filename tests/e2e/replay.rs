@@ -60,29 +60,21 @@ async fn recover_resends_only_the_window_as_a_durable_job() {
     let receiver = Receiver::failing_first(4).await;
     let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
 
-    let mut before = Vec::new();
-    for n in 0..2 {
-        let e = app
-            .event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
-            .await;
-        assert_eq!(
-            app.settled_deliveries(&key, &tenant, &e, 1).await[0]["status"],
-            "dead"
-        );
-        before.push(e);
-    }
+    // Events `payloads`, each of whose one delivery ends dead.
+    let dead_events = async |payloads: std::ops::Range<i32>| {
+        let mut ids = Vec::new();
+        for n in payloads {
+            let body = json!({ "event_type": "x", "payload": n });
+            let e = app.event(&key, &tenant, body).await;
+            let settled = app.settled_deliveries(&key, &tenant, &e, 1).await;
+            assert_eq!(settled[0]["status"], "dead");
+            ids.push(e);
+        }
+        ids
+    };
+    let before = dead_events(0..2).await;
     let since = chrono::Utc::now();
-    let mut inside = Vec::new();
-    for n in 2..4 {
-        let e = app
-            .event(&key, &tenant, json!({ "event_type": "x", "payload": n }))
-            .await;
-        assert_eq!(
-            app.settled_deliveries(&key, &tenant, &e, 1).await[0]["status"],
-            "dead"
-        );
-        inside.push(e);
-    }
+    let inside = dead_events(2..4).await;
 
     let (status, job) = app
         .post(

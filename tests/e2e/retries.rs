@@ -27,6 +27,15 @@ async fn attempts(app: &TestApp, key: &str, tenant: &str, delivery: &str) -> Vec
 }
 
 /// Waits until the event's only delivery reaches `status`.
+/// When an attempt (as the API shows it) was made.
+fn at(attempt: &Value) -> DateTime<Utc> {
+    attempt["created_at"]
+        .as_str()
+        .expect("time")
+        .parse()
+        .expect("rfc3339")
+}
+
 async fn delivery_in(app: &TestApp, key: &str, tenant: &str, event: &str, status: &str) -> Value {
     let path = format!("/v1/tenants/{tenant}/events/{event}/deliveries");
     let body = app
@@ -141,13 +150,6 @@ async fn retry_after_on_a_429_is_honoured() {
     let d = delivery_in(&app, &key, &tenant, &event, "delivered").await;
     let list = attempts(&app, &key, &tenant, d["id"].as_str().expect("id")).await;
     assert_eq!(list.len(), 2);
-    let at = |a: &Value| {
-        a["created_at"]
-            .as_str()
-            .expect("time")
-            .parse::<DateTime<Utc>>()
-            .expect("rfc3339")
-    };
     let gap = at(&list[1]) - at(&list[0]);
     // The schedule alone would have retried after ~50 ms.
     assert!(
@@ -241,13 +243,6 @@ async fn the_breaker_opens_parks_without_burning_attempts_probes_and_closes() {
         "three failures and the probe: parking used no attempts"
     );
     let list = attempts(&app, &key, &tenant, d["id"].as_str().expect("id")).await;
-    let at = |a: &Value| {
-        a["created_at"]
-            .as_str()
-            .expect("time")
-            .parse::<DateTime<Utc>>()
-            .expect("rfc3339")
-    };
     let gap = at(&list[3]) - at(&list[2]);
     assert!(
         gap >= chrono::Duration::milliseconds(900),

@@ -191,6 +191,18 @@ mod tests {
         (of(endpoints[0]), of(endpoints[1]), payloads)
     }
 
+    /// Claims holding deliveries for 30 s, and what stops them.
+    fn spawned(store: &Store) -> (Claims, CancellationToken) {
+        let stop = CancellationToken::new();
+        let claims = Claims::spawn(
+            store.clone(),
+            Duration::from_secs(30),
+            stop.clone(),
+            &mut Tasks::default(),
+        );
+        (claims, stop)
+    }
+
     fn jobs(result: Outcome<Claimed>) -> Vec<hookrelay_core::store::SendJob> {
         match result {
             Outcome::Done(c) => c.into_jobs(Vec::new()),
@@ -202,13 +214,7 @@ mod tests {
     async fn concurrent_claims_each_get_their_own_deliveries_with_payloads(pool: PgPool) {
         let store = Store::from_pool(pool);
         let (first, second, payloads) = routed(&store).await;
-        let stop = CancellationToken::new();
-        let claims = Claims::spawn(
-            store.clone(),
-            Duration::from_secs(30),
-            stop.clone(),
-            &mut Tasks::default(),
-        );
+        let (claims, stop) = spawned(&store);
         let cancel = CancellationToken::new();
         // The third message names a delivery of the first: one of them sends it. The
         // second came through the bulk lane, whose worker claims it apart.
@@ -260,13 +266,7 @@ mod tests {
     async fn stopped_claims_answer_stopped(pool: PgPool) {
         let store = Store::from_pool(pool);
         let (first, _, _) = routed(&store).await;
-        let stop = CancellationToken::new();
-        let claims = Claims::spawn(
-            store.clone(),
-            Duration::from_secs(30),
-            stop.clone(),
-            &mut Tasks::default(),
-        );
+        let (claims, stop) = spawned(&store);
         stop.cancel();
         let result = claims
             .claim(first, Some(vec![0; 3]), false, &CancellationToken::new())

@@ -5,12 +5,11 @@ mod support;
 
 use axum::http::StatusCode;
 use serde_json::json;
-use sqlx::PgPool;
 use support::{ADMIN, Api};
 
-#[sqlx::test(migrations = "../migrations")]
-async fn operators_jobs_are_for_operators_only(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn operators_jobs_are_for_operators_only() {
+    let app = Api::fresh().await;
     let (full, tenant) = app.tenant().await;
     let (status, job) = app
         .post("/v1/admin/dead/replay", ADMIN, json!({ "tenant": tenant }))
@@ -27,9 +26,9 @@ async fn operators_jobs_are_for_operators_only(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{res}");
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn keys_are_refused_bad_scopes_and_permissions(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn keys_are_refused_bad_scopes_and_permissions() {
+    let app = Api::fresh().await;
     for body in [
         json!({ "permissions": [] }),
         json!({ "permissions": ["everything"] }),
@@ -50,9 +49,9 @@ async fn keys_are_refused_bad_scopes_and_permissions(pool: PgPool) {
     assert_eq!(app.count("api_keys").await, 0, "nothing half-written");
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn keys_and_the_admin_token_open_only_their_routes(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn keys_and_the_admin_token_open_only_their_routes() {
+    let app = Api::fresh().await;
     let key = app.producer_key().await;
     assert_eq!(app.get("/v1/tenants", ADMIN).await.0, StatusCode::OK);
     let (status, body) = app.get("/v1/tenants", &key).await;

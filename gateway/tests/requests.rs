@@ -1,12 +1,11 @@
 //! The API in-process, without a socket or a dispatcher, against a real database
-//! (`#[sqlx::test]` gives each test its own): what bad input and bad credentials get
+//! (each test its own, cloned from a migrated template): what bad input and bad credentials get
 //! back — a 4xx with `{"error": {"code", "message"}}` — and that they write nothing.
 
 mod support;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use support::Api;
 
 struct Case {
@@ -40,9 +39,9 @@ fn case(
     }
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn bad_requests_get_clear_4xx_errors_and_write_nothing(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn bad_requests_get_clear_4xx_errors_and_write_nothing() {
+    let app = Api::fresh().await;
     let key = app.producer_key().await;
     let (status, body) = app
         .post("/v1/tenants", &key, json!({ "name": "Acme" }))

@@ -5,12 +5,11 @@ mod support;
 
 use axum::http::StatusCode;
 use serde_json::json;
-use sqlx::PgPool;
 use support::{ADMIN, Api};
 
-#[sqlx::test(migrations = "../migrations")]
-async fn api_keys_are_shown_once_and_stored_hashed(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn api_keys_are_shown_once_and_stored_hashed() {
+    let app = Api::fresh().await;
     let key = app.producer_key().await;
     assert!(key.starts_with("hr_"));
     let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
@@ -40,9 +39,9 @@ async fn api_keys_are_shown_once_and_stored_hashed(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn tenants_are_addressable_by_id_or_uid(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn tenants_are_addressable_by_id_or_uid() {
+    let app = Api::fresh().await;
     let key = app.producer_key().await;
     let (status, t) = app
         .post(
@@ -68,9 +67,9 @@ async fn tenants_are_addressable_by_id_or_uid(pool: PgPool) {
     assert_eq!(endpoint["tenant_id"], id);
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn endpoints_can_be_read_changed_and_deleted(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn endpoints_can_be_read_changed_and_deleted() {
+    let app = Api::fresh().await;
     let (key, tenant) = app.tenant().await;
     let secret = hookrelay_signature::Secret::from_bytes(vec![7u8; 32])
         .expect("secret")
@@ -122,9 +121,9 @@ async fn endpoints_can_be_read_changed_and_deleted(pool: PgPool) {
     assert_eq!(app.delete(&path, &key).await.0, StatusCode::NOT_FOUND);
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn lists_page_newest_first_with_a_cursor(pool: PgPool) {
-    let app = Api::new(pool);
+#[tokio::test]
+async fn lists_page_newest_first_with_a_cursor() {
+    let app = Api::fresh().await;
     let (key, tenant) = app.tenant().await;
     let mut ids = Vec::new();
     for n in 0..5 {

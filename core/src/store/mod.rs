@@ -23,6 +23,8 @@ mod routing;
 mod sessions;
 mod tenant_deletions;
 mod tenants;
+#[cfg(feature = "test-support")]
+pub mod test_databases;
 
 use std::time::Duration;
 

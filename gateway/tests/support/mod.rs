@@ -1,6 +1,6 @@
 //! The in-process tier's harness: the gateway's router called with
-//! `tower::ServiceExt::oneshot`, no socket and no dispatcher, over the database
-//! `#[sqlx::test]` makes for each test. Behaviour that needs only the API and the
+//! `tower::ServiceExt::oneshot`, no socket and no dispatcher, over a database of
+//! each test's own, cloned from the suite's migrated template. Behaviour that needs only the API and the
 //! database is tested here; what crosses the broker is the end-to-end suite's.
 #![allow(dead_code)]
 
@@ -13,21 +13,67 @@ use hookrelay_core::validation::KeyName;
 use hookrelay_core::{Config, Store};
 use hookrelay_gateway::AppState;
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use std::str::FromStr;
+
+use sqlx::Connection as _;
+use sqlx::PgConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tower::ServiceExt as _;
 
 pub const ADMIN: &str = "admin-token-for-requests-tests";
 
-/// The gateway's router, called in-process.
+/// The gateway's router, called in-process, over a database of the test's own.
 pub struct Api {
     pub router: Router,
     pub state: AppState,
+    database: TestDatabase,
+}
+
+/// A migrated database of one test's, dropped with it (even after a panic).
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // The test's runtime may be the one running this drop: use another.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            rt.expect("runtime").block_on(async move {
+                let mut admin = PgConnection::connect(&admin_url).await.ok()?;
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        });
+        let _ = dropped.join();
+    }
 }
 
 impl Api {
-    /// The gateway's router over `pool`; its publisher never connects unless a
-    /// request gets as far as publishing, which none of these do.
-    pub fn new(pool: PgPool) -> Self {
+    /// The gateway's router over a fresh database (cloned from the suite's migrated
+    /// template); its publisher never connects unless a request gets as far as
+    /// publishing, which none of these do.
+    pub async fn fresh() -> Self {
+        let admin_url = std::env::var("HOOKRELAY_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://hookrelay:hookrelay@127.0.0.1:5432/postgres".into());
+        let name = format!("hookrelay_api_test_{}", uuid::Uuid::new_v4().simple());
+        hookrelay_core::store::test_databases::create_migrated(&admin_url, &name)
+            .await
+            .expect("a migrated test database");
+        let options = PgConnectOptions::from_str(&admin_url)
+            .expect("url")
+            .database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(options);
+        let database = TestDatabase { admin_url, name };
         let mut config = Config::local_defaults();
         config.security.admin_token = Some(Sensitive::new(ADMIN.into()));
         config.security.allow_private_targets = true;
@@ -42,6 +88,7 @@ impl Api {
         Self {
             router: hookrelay_gateway::app(state.clone()),
             state,
+            database,
         }
     }
 

@@ -121,21 +121,15 @@ impl TestApp {
         hookrelay_dispatcher::client::install_tls_provider();
         let db_name = format!("hookrelay_test_{}", Uuid::new_v4().simple());
         let admin_url = admin_database_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
+        hookrelay_core::store::test_databases::create_migrated(&admin_url, &db_name)
             .await
-            .expect("connect to the test Postgres");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        admin.close().await.ok();
+            .expect("a migrated test database");
 
         let mut config = test_config(with_database(&admin_url, &db_name));
         for tweak in builder.tweaks {
             tweak(&mut config);
         }
         let store = Store::connect_lazy(config.database.url.expose(), 4).expect("pool");
-        store.migrate().await.expect("migrate");
 
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await

@@ -1,7 +1,7 @@
 //! The API explorer at `/docs` renders the contract in a real browser, offline,
 //! under its Content-Security-Policy (`console/browser/docs.test.mjs`).
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, browser_test};
 
 #[tokio::test]
 async fn the_api_explorer_renders_offline_under_its_csp() {
@@ -23,20 +23,5 @@ async fn the_api_explorer_renders_offline_under_its_csp() {
         page.contains("/docs/redoc.standalone.js") && page.contains("/openapi.json"),
         "the explorer's script is missing (deploy/local/test.sh installs it): {page}"
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/console/browser/docs.test.mjs");
-    let mut node = tokio::process::Command::new("node");
-    node.arg(script).env("DOCS_BASE", app.url(""));
-    if let Ok(dir) = std::env::var("HOOKRELAY_SCREENSHOTS") {
-        node.env("CONSOLE_SCREENSHOTS", dir);
-    }
-    let out = node
-        .output()
-        .await
-        .expect("run node (deploy/local/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    browser_test("docs.test.mjs", &[("DOCS_BASE", &app.url(""))]).await;
 }

@@ -183,15 +183,7 @@ async fn every_change_is_recorded_with_who_where_and_which_request_and_no_secret
 
     // The tenant's own view, for a key that reaches it, holds only its entries.
     let (_, other) = app.tenant().await;
-    let reader = app
-        .post(
-            "/v1/api-keys",
-            ADMIN_TOKEN,
-            json!({ "tenants": [tenant], "permissions": ["read"] }),
-        )
-        .await
-        .1;
-    let reader = reader["key"].as_str().expect("key").to_string();
+    let reader = app.scoped_key(Some(&[&tenant]), Some(vec!["read"])).await;
     let own = app
         .audit(&format!("/v1/tenants/{tenant}/audit"), &reader, 3)
         .await;
@@ -347,15 +339,7 @@ async fn a_tenants_own_log_names_no_operator_and_keeps_no_url_secret() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let reader = app
-        .post(
-            "/v1/api-keys",
-            ADMIN_TOKEN,
-            json!({ "tenants": [tenant], "permissions": ["read"] }),
-        )
-        .await
-        .1;
-    let reader = reader["key"].as_str().expect("key").to_string();
+    let reader = app.scoped_key(Some(&[&tenant]), Some(vec!["read"])).await;
     let own = app
         .audit(
             &format!("/v1/tenants/{tenant}/audit?action=endpoint.created"),

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, Receiver, Subscriber, TestApp};
+use crate::helpers::{ADMIN_TOKEN, Receiver, Subscriber, TestApp, browser_test};
 
 /// Creates a console link for `tenant`; returns its URL.
 pub(crate) async fn console_link(app: &TestApp, key: &str, tenant: &str) -> String {
@@ -18,6 +18,16 @@ pub(crate) async fn console_link(app: &TestApp, key: &str, tenant: &str) -> Stri
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(body["expires_at"].is_string());
     body["url"].as_str().expect("url").to_string()
+}
+
+/// Signs `client` in to the operator console with the admin token.
+pub(crate) async fn operator_login(app: &TestApp, client: &reqwest::Client) -> reqwest::Response {
+    let login = client.post(app.url("/console/login"));
+    login
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .expect("login")
 }
 
 /// Opens a console link as a person does: the link shows a button (and sets the
@@ -316,33 +326,18 @@ async fn the_console_works_in_a_real_browser() {
 
     let slow = Receiver::slow(std::time::Duration::from_secs(2)).await;
     let link = console_link(&app, &key, &tenant).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/console/browser/console.test.mjs"
-    );
-    let mut node = tokio::process::Command::new("node");
-    node.arg(script)
-        .env("CONSOLE_BASE", app.url(""))
-        .env("CONSOLE_LINK", &link)
-        .env("ENDPOINT_URL", &receiver.url)
-        .env("SLOW_ENDPOINT_URL", &slow.url)
-        .env("FAILED_DELIVERY", &failed)
-        .env("OTHER_DELIVERY", &other)
-        .env("ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("DEAD_COUNT", "2");
-    if let Ok(dir) = std::env::var("HOOKRELAY_SCREENSHOTS") {
-        node.env("CONSOLE_SCREENSHOTS", dir);
-    }
-    let out = node
-        .output()
-        .await
-        .expect("run node (deploy/local/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let base = app.url("");
+    let env = [
+        ("CONSOLE_BASE", base.as_str()),
+        ("CONSOLE_LINK", &link),
+        ("ENDPOINT_URL", &receiver.url),
+        ("SLOW_ENDPOINT_URL", &slow.url),
+        ("FAILED_DELIVERY", &failed),
+        ("OTHER_DELIVERY", &other),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("DEAD_COUNT", "2"),
+    ];
+    browser_test("console.test.mjs", &env).await;
     // What the browser did really happened: 3 failures, the replay, the 2 dead
     // letters replayed, and the test event to the endpoint added in the browser.
     receiver.wait_for(6).await;

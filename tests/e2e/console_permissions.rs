@@ -84,15 +84,9 @@ async fn every_console_form_needs_its_permission_and_changes_nothing_without_it(
     receiver.wait_for(1).await;
 
     // A key that may only issue console links, for this tenant only.
-    let (status, linker) = app
-        .post(
-            "/v1/api-keys",
-            ADMIN_TOKEN,
-            json!({ "tenants": [tenant], "permissions": ["console-links"] }),
-        )
+    let linker = app
+        .scoped_key(Some(&[&tenant]), Some(vec!["console-links"]))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{linker}");
-    let linker = linker["key"].as_str().expect("key").to_string();
     // Its link cannot grant what it lacks.
     let (status, res) = app
         .post(
@@ -247,12 +241,7 @@ async fn the_operator_lists_and_ends_sessions_and_a_deleted_tenants_sessions_end
     // The operator console lists open sessions and ends one with a button.
     let (client, _) = session(&app, &key, &tenant, json!({})).await;
     let operator = browser();
-    let res = operator
-        .post(app.url("/console/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .expect("login");
+    let res = crate::console::operator_login(&app, &operator).await;
     assert_eq!(res.status().as_u16(), 303);
     let page = page_text(&operator, app.url("/console/admin/sessions")).await;
     let (_, open) = app

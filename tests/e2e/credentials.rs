@@ -213,15 +213,7 @@ async fn cursors_name_only_rows_of_the_callers_own_tenant() {
         .as_str()
         .expect("id")
         .to_string();
-    let scoped = app
-        .post(
-            "/v1/api-keys",
-            ADMIN_TOKEN,
-            json!({ "tenants": [mine], "permissions": ["read"] }),
-        )
-        .await
-        .1;
-    let scoped = scoped["key"].as_str().expect("key").to_string();
+    let scoped = app.scoped_key(Some(&[&mine]), Some(vec!["read"])).await;
     for (list, own, other) in [
         ("events", &my_event, &their_event),
         ("endpoints", &my_endpoint, &their_endpoint),

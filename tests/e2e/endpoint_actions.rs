@@ -3,9 +3,15 @@
 
 use axum::http::StatusCode;
 use hookrelay_signature::Secret;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_TOKEN, Receiver, TestApp, verifies};
+
+/// Asks for a test event to the endpoint; the answer.
+async fn send_test(app: &TestApp, key: &str, tenant: &str, endpoint: &str) -> (StatusCode, Value) {
+    let path = format!("/v1/tenants/{tenant}/endpoints/{endpoint}/test");
+    app.post(&path, key, json!({})).await
+}
 
 #[tokio::test]
 async fn a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends() {
@@ -131,13 +137,7 @@ async fn a_test_event_reaches_only_that_endpoint_whatever_it_subscribes_to() {
         .await;
     app.endpoint(&key, &tenant, &bystander.url, None).await;
 
-    let (status, body) = app
-        .post(
-            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/test"),
-            &key,
-            json!({}),
-        )
-        .await;
+    let (status, body) = send_test(&app, &key, &tenant, &endpoint).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let delivery = body["delivery_id"].as_str().expect("id").to_string();
     let got = receiver.wait_for(1).await;
@@ -164,13 +164,7 @@ async fn a_test_event_reaches_only_that_endpoint_whatever_it_subscribes_to() {
         json!({ "disabled": true }),
     )
     .await;
-    let (status, body) = app
-        .post(
-            &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/test"),
-            &key,
-            json!({}),
-        )
-        .await;
+    let (status, body) = send_test(&app, &key, &tenant, &endpoint).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "endpoint_disabled");
 

@@ -205,12 +205,7 @@ async fn a_rotation_reencrypts_every_secret_resumes_and_the_old_key_can_go() {
 async fn console_sessions_outlive_a_key_rotation() {
     let app = TestApp::builder().without_dispatcher().start().await;
     let client = browser();
-    let res = client
-        .post(app.url("/console/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .expect("login");
+    let res = crate::console::operator_login(&app, &client).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     // The same installation after a new key was put first: the cookie the old

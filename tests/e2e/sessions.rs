@@ -117,12 +117,7 @@ async fn a_new_admin_token_ends_operator_sessions_and_sign_in_is_rate_limited() 
         .start()
         .await;
     let client = browser();
-    let res = client
-        .post(app.url("/console/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .expect("login");
+    let res = crate::console::operator_login(&app, &client).await;
     assert_eq!(res.status().as_u16(), 303);
     let cookie = session_cookie(&res);
     // The same installation with the same token: the session holds.

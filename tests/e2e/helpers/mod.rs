@@ -15,7 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 pub use app::{Subscriber, TestApp};
-pub use processes::{encryption_keys, run_to_end, spawn_ready, stderr};
+pub use processes::{browser_test, encryption_keys, run_to_end, spawn_ready, stderr};
 pub use subscriber::{Receiver, verifies};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";

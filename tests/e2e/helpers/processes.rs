@@ -72,3 +72,24 @@ pub fn encryption_keys(config: &Config) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Runs the browser test `console/browser/<script>` with node and `env`; fails the
+/// test with what it printed unless it passes. `HOOKRELAY_SCREENSHOTS` passes on.
+pub async fn browser_test(script: &str, env: &[(&str, &str)]) {
+    let path = format!("{}/console/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut node = tokio::process::Command::new("node");
+    node.arg(path).envs(env.iter().copied());
+    if let Ok(dir) = std::env::var("HOOKRELAY_SCREENSHOTS") {
+        node.env("CONSOLE_SCREENSHOTS", dir);
+    }
+    let out = node
+        .output()
+        .await
+        .expect("run node (deploy/local/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

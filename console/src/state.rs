@@ -23,8 +23,6 @@ pub struct Inner {
     pub links: ConsoleLinks,
     pub sessions: Signer,
     pub admin_token: Option<Sensitive<String>>,
-    /// The fleet page reads queue depths with its own short-lived connection.
-    pub broker: hookrelay_core::queue::Broker,
     pub topology: Topology,
     pub targets: TargetPolicy,
     pub max_endpoint_timeout: std::time::Duration,
@@ -53,7 +51,6 @@ impl ConsoleState {
             links: ConsoleLinks::new(&config.security.master_keys()),
             sessions: Signer::new(&config.security.master_keys(), "hookrelay console sessions"),
             admin_token: config.security.admin_token.clone(),
-            broker: hookrelay_core::queue::Broker::from_settings(&config.broker),
             topology: config.topology(),
             targets: config.target_policy(),
             max_endpoint_timeout: config.delivery.max_endpoint_timeout,

@@ -34,25 +34,24 @@ async fn queue_depths(state: &ConsoleState) -> Result<Vec<(String, u32)>, String
 }
 
 /// How many messages sit in the broker's dead-letter queue and the latest one
-/// (among the first `LATEST_SCAN`); `None` if the broker cannot be reached.
-async fn broker_dead(state: &ConsoleState) -> Option<(u32, Option<DeadLetter>)> {
+/// (among the first `LATEST_SCAN`), read on the process's broker connection; why
+/// not, when the broker cannot be read.
+async fn broker_dead(state: &ConsoleState) -> Result<(u32, Option<DeadLetter>), String> {
     const LATEST_SCAN: usize = 1000;
     let work = async {
-        let dead = DeadLetters::open(&state.broker, state.topology.clone())
-            .await
-            .ok()?;
-        let count = dead.count().await.ok()?;
+        let dead = DeadLetters::shared(state.actions.publisher().clone());
+        let count = dead.count().await?;
         let latest = if count > 0 {
-            dead.latest(LATEST_SCAN).await.ok()?
+            dead.latest(LATEST_SCAN).await?
         } else {
             None
         };
-        Some((count, latest))
+        Ok::<_, lapin::Error>((count, latest))
     };
-    tokio::time::timeout(std::time::Duration::from_secs(3), work)
-        .await
-        .ok()
-        .flatten()
+    match tokio::time::timeout(std::time::Duration::from_secs(3), work).await {
+        Ok(read) => read.map_err(|e| e.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
 }
 
 pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Response {
@@ -91,9 +90,12 @@ pub async fn fleet(State(state): State<ConsoleState>, _s: AdminSession) -> Respo
         }
     };
     let broker_dead = match broker_dead {
-        None => view! { <p class="error-text">"The broker cannot be reached."</p> }.into_any(),
-        Some((0, _)) => view! { <p>"No message is dead-lettered on the broker."</p> }.into_any(),
-        Some((count, latest)) => {
+        Err(e) => {
+            tracing::warn!(error = %e, "the fleet page cannot read the broker's dead letters");
+            view! { <p class="error-text">"The broker cannot be reached: " {e}</p> }.into_any()
+        }
+        Ok((0, _)) => view! { <p>"No message is dead-lettered on the broker."</p> }.into_any(),
+        Ok((count, latest)) => {
             let latest = latest.map(|l| {
                 let when = l
                     .dead_at

@@ -8,6 +8,8 @@
 //! works on it); the queue's high delivery limit (see `topology`) keeps
 //! that from ever dead-lettering them again.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -156,21 +158,47 @@ impl Pick {
     }
 }
 
-/// The operator's handle on the dead-letter queue; one broker connection.
+/// The operator's handle on the dead-letter queue: on a connection of its own
+/// (the command line), or on the process's publisher connection (the API and the
+/// console, which read it often); each use takes a channel of its own.
 pub struct DeadLetters {
-    connection: Connection,
+    source: Source,
     topology: Topology,
+}
+
+enum Source {
+    Own(Box<Connection>),
+    Shared(Arc<Publisher>),
 }
 
 impl DeadLetters {
     pub async fn open(broker: &super::Broker, topology: Topology) -> lapin::Result<Self> {
         let connection = broker.connect("dead-letters").await?;
-        Ok(Self { connection, topology })
+        Ok(Self {
+            source: Source::Own(Box::new(connection)),
+            topology,
+        })
+    }
+
+    /// On `publisher`'s connection, for its topology.
+    pub fn shared(publisher: Arc<Publisher>) -> Self {
+        let topology = publisher.topology().clone();
+        Self { source: Source::Shared(publisher), topology }
+    }
+
+    async fn channel(&self) -> lapin::Result<Channel> {
+        match &self.source {
+            Source::Own(connection) => connection.create_channel().await,
+            Source::Shared(publisher) => publisher
+                .side_channel()
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()).into()),
+        }
     }
 
     /// Messages in the queue (0 when it does not exist yet).
     pub async fn count(&self) -> lapin::Result<u32> {
-        let channel = self.connection.create_channel().await?;
+        let channel = self.channel().await?;
         let passive = QueueDeclareOptions { passive: true, ..Default::default() };
         let result = channel
             .queue_declare(
@@ -286,7 +314,7 @@ impl DeadLetters {
             owner: self,
             before: self.count().await?,
             removed: 0,
-            channel: self.connection.create_channel().await?,
+            channel: self.channel().await?,
             queue: self.topology.dead_letter_queue(),
             position: 0,
         })

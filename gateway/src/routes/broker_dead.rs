@@ -70,9 +70,7 @@ impl Selection {
 }
 
 async fn open(state: &AppState) -> ApiResult<DeadLetters> {
-    DeadLetters::open(state.publisher.broker(), state.config.topology())
-        .await
-        .map_err(|e| broker_down(&e))
+    Ok(DeadLetters::shared(state.publisher.clone()))
 }
 
 fn broker_down(e: &lapin::Error) -> ApiError {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::helpers::{Receiver, Subscriber, TestApp};
 
 const ROUNDS: usize = 12;
-/// As large as the claimer's merged claims and the recorder's batches are under load:
+/// As large as the merged claims and the batches of attempt records are under load:
 /// with a plan cache free to choose, a generic plan (costed for ten ids) wins here.
 const BATCH: usize = 60;
 

@@ -277,6 +277,6 @@ mod tests {
                 .fetch_one(store.pool())
                 .await
                 .expect("count");
-        assert_eq!(claimed, 0, "nothing is claimed once the claimer stopped");
+        assert_eq!(claimed, 0, "nothing is claimed once the claims stopped");
     }
 }

@@ -245,8 +245,11 @@ mod tests {
 
     use super::*;
 
-    /// Counts nothing: only the batches' shapes matter here.
-    struct Echo;
+    /// Runs nothing; notes each batch's size.
+    #[derive(Default)]
+    struct Echo {
+        batches: Arc<std::sync::Mutex<Vec<usize>>>,
+    }
 
     impl Statement for Echo {
         type Input = Uuid;
@@ -258,6 +261,7 @@ mod tests {
         }
 
         async fn run(&self, batch: &[&Uuid]) -> Result<Vec<()>, StoreError> {
+            self.batches.lock().expect("lock").push(batch.len());
             Ok(vec![(); batch.len()])
         }
     }
@@ -266,7 +270,7 @@ mod tests {
     async fn windowed_batches(gap: Duration, requests: usize) -> Vec<usize> {
         let (tx, rx) = mpsc::channel(64);
         let mut worker = Worker {
-            statement: Arc::new(Echo),
+            statement: Arc::new(Echo::default()),
             stop: CancellationToken::new(),
             rx: Arc::new(Mutex::new(rx)),
             window: Some(BatchWindow::statements(Instant::now())),
@@ -311,22 +315,34 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_repeating_an_id_starts_the_next_batch() {
-        let batcher = Batcher::spawn(
-            Echo,
-            1,
-            false,
-            CancellationToken::new(),
-            &mut Tasks::default(),
+        let echo = Echo::default();
+        let batches = echo.batches.clone();
+        let stop = CancellationToken::new();
+        let batcher = Batcher::spawn(echo, 1, false, stop, &mut Tasks::default());
+        let (id, other) = (new_id(), new_id());
+        let (a, b, c) = tokio::join!(
+            batcher.submit(id, None),
+            batcher.submit(other, None),
+            batcher.submit(id, None)
         );
-        let id = new_id();
-        let (a, b) = tokio::join!(batcher.submit(id, None), batcher.submit(id, None));
-        assert_eq!((a, b), (Outcome::Done(()), Outcome::Done(())));
+        assert_eq!(
+            (a, b, c),
+            (Outcome::Done(()), Outcome::Done(()), Outcome::Done(()))
+        );
+        // The first two share a statement; the repeat waits for the next one.
+        assert_eq!(*batches.lock().expect("lock"), vec![2, 1]);
     }
 
     #[tokio::test]
     async fn a_stopped_batcher_answers_stopped() {
         let stop = CancellationToken::new();
-        let batcher = Batcher::spawn(Echo, 2, false, stop.clone(), &mut Tasks::default());
+        let batcher = Batcher::spawn(
+            Echo::default(),
+            2,
+            false,
+            stop.clone(),
+            &mut Tasks::default(),
+        );
         stop.cancel();
         assert_eq!(batcher.submit(new_id(), None).await, Outcome::Stopped);
     }

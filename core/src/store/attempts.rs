@@ -45,7 +45,6 @@ impl Store {
     /// already `delivered` stays delivered even if a duplicate send later failed.
     /// Each delivery may appear at most once per call.
     pub async fn record_attempts<R: Borrow<AttemptRecord>>(&self, records: &[R]) -> Result<()> {
-        let records: Vec<&AttemptRecord> = records.iter().map(Borrow::borrow).collect();
         if records.is_empty() {
             return Ok(());
         }
@@ -106,19 +105,20 @@ impl Store {
                 last_error_at = greatest(m.last_error_at, excluded.last_error_at)",
         )
         .bind(records.iter().map(|_| new_id()).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.delivery_id).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.request_headers.to_string()).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.response_status).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.response_body.as_deref()).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.next_attempt_at).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.delivery_id).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.status.as_str()).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.request_headers.to_string()).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.response_status).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.response_body.as_deref()).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.duration_ms).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.error.as_deref()).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.at).collect::<Vec<_>>())
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.next_attempt_at).collect::<Vec<_>>())
         .bind(
             records
                 .iter()
-                .map(|r| r.response_headers.as_ref().map(|h| h.to_string()))
+                .map(Borrow::borrow)
+                .map(|r: &AttemptRecord| r.response_headers.as_ref().map(|h| h.to_string()))
                 .collect::<Vec<_>>(),
         )
         .execute(&self.pool)

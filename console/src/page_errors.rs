@@ -78,6 +78,12 @@ pub fn refused(e: ActionError, nav: Nav) -> Response {
         ActionError::Invalid(e) => {
             view::message(StatusCode::BAD_REQUEST, "Check the form", &e.0, nav)
         }
+        ActionError::NotCancellable(_) => view::message(
+            StatusCode::CONFLICT,
+            "Nothing to cancel",
+            &e.to_string(),
+            nav,
+        ),
         ActionError::TooManyEndpoints => view::message(
             StatusCode::CONFLICT,
             "Endpoint limit reached",

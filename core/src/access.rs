@@ -19,7 +19,7 @@ pub enum Permission {
     SecretsRead,
     /// Issue console links that open the console for a tenant.
     ConsoleLinks,
-    /// Replay deliveries and recover an endpoint's failures.
+    /// Replay deliveries, recover an endpoint's failures, cancel deliveries.
     Replay,
     /// Create tenants (a key reaching every tenant only) and delete them.
     TenantsWrite,

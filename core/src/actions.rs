@@ -17,9 +17,12 @@ use crate::audit::Actor;
 use crate::crypto::Cipher;
 use crate::ids::new_id;
 use crate::key_cache::KeyCache;
-use crate::model::{ApiKey, Endpoint, Job};
+use crate::model::{ApiKey, DeliveryStatus, Endpoint, Job};
 use crate::queue::Publisher;
-use crate::store::{DeadFilter, Limits, NewDelivery, NewEndpoint, NewKey, StoreError};
+use crate::store::{
+    Cancelled, Controls, DeadFilter, EndpointChanges, Limits, NewDelivery, NewEndpoint, NewKey,
+    StoreError,
+};
 use crate::validation::{self, Description, EndpointUrl, EventTypes, Grace, Invalid, KeyName};
 
 /// Why an action was not done.
@@ -43,6 +46,9 @@ pub enum ActionError {
     /// A purge was not confirmed.
     #[error("purging deletes dead deliveries and their attempts for good: confirm it")]
     Unconfirmed,
+    /// Only undelivered deliveries can be cancelled.
+    #[error("this delivery is {0} already: only pending and failed deliveries can be cancelled")]
+    NotCancellable(DeliveryStatus),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -96,6 +102,7 @@ pub struct EndpointSettings {
     pub description: Description,
     pub event_types: Option<EventTypes>,
     pub limits: Limits,
+    pub controls: Controls,
 }
 
 /// A secret made for an endpoint, to be shown once.
@@ -224,6 +231,7 @@ impl Actions {
                     event_types: settings.event_types.as_ref(),
                     secret_ciphertext: &self.cipher.encrypt(secret.as_bytes(), id.as_bytes()),
                     limits: settings.limits,
+                    controls: &settings.controls,
                 },
                 self.max_endpoints,
                 by,
@@ -307,6 +315,91 @@ impl Actions {
                 Ok(true)
             }
             None => Ok(false),
+        }
+    }
+
+    /// Changes an endpoint; a resume sends its held deliveries, oldest first at
+    /// its pace (an ordered endpoint's next in line).
+    pub async fn update_endpoint(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        changes: EndpointChanges,
+        by: &Actor,
+    ) -> Result<Endpoint, ActionError> {
+        let updated = self
+            .store
+            .update_endpoint(tenant, id, changes, by)
+            .await?
+            .ok_or(ActionError::NotFound("endpoint"))?;
+        self.publisher.send_now(&updated.released).await;
+        if updated.resumed_ordered {
+            self.advance(&[id]).await;
+        }
+        Ok(updated.endpoint)
+    }
+
+    /// Cancels one undelivered delivery; an ordered endpoint's order moves on.
+    pub async fn cancel_delivery(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        by: &Actor,
+    ) -> Result<(), ActionError> {
+        match self.store.cancel_delivery(tenant, id, by).await? {
+            None => Err(ActionError::NotFound("delivery")),
+            Some(Cancelled::Final(status)) => Err(ActionError::NotCancellable(status)),
+            Some(Cancelled::Now { endpoint_id }) => {
+                self.advance(&[endpoint_id]).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Cancels every undelivered delivery of one event; returns how many.
+    pub async fn cancel_event(
+        &self,
+        tenant: Uuid,
+        event: Uuid,
+        by: &Actor,
+    ) -> Result<usize, ActionError> {
+        if self.store.get_event(tenant, event).await?.is_none() {
+            return Err(ActionError::NotFound("event"));
+        }
+        let mut endpoints = self
+            .store
+            .cancel_event_deliveries(tenant, event, by)
+            .await?;
+        let n = endpoints.len();
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        self.advance(&endpoints).await;
+        Ok(n)
+    }
+
+    /// Starts the durable job that cancels an endpoint's whole backlog.
+    pub async fn cancel_backlog(
+        &self,
+        tenant: Uuid,
+        endpoint: Uuid,
+        by: &Actor,
+    ) -> Result<Job, ActionError> {
+        self.endpoint(tenant, endpoint).await?;
+        Ok(self
+            .store
+            .create_cancel_job(new_id(), tenant, endpoint, by)
+            .await?)
+    }
+
+    /// Moves ordered endpoints on to their next delivery and publishes it. A
+    /// failure only delays it: the dispatchers' sweep moves them on too.
+    async fn advance(&self, endpoints: &[Uuid]) {
+        let lease = std::time::Duration::from_secs_f64(crate::store::PUBLISH_FALLBACK_SECS);
+        match self.store.advance_ordered(endpoints, lease).await {
+            Ok(heads) => self.publisher.send_now(&heads).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not move ordered endpoints on; the sweep will")
+            }
         }
     }
 

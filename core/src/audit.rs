@@ -71,6 +71,11 @@ pub mod action {
     pub const ENDPOINT_CREATED: &str = "endpoint.created";
     pub const ENDPOINT_UPDATED: &str = "endpoint.updated";
     pub const ENDPOINT_DELETED: &str = "endpoint.deleted";
+    pub const ENDPOINT_PAUSED: &str = "endpoint.paused";
+    pub const ENDPOINT_RESUMED: &str = "endpoint.resumed";
+    pub const BACKLOG_CANCELLED: &str = "endpoint.backlog_cancel_started";
+    pub const DELIVERY_CANCELLED: &str = "delivery.cancelled";
+    pub const EVENT_CANCELLED: &str = "event.deliveries_cancelled";
     pub const SECRET_READ: &str = "endpoint.secret_read";
     pub const SECRET_ROTATED: &str = "endpoint.secret_rotated";
     pub const KEY_CREATED: &str = "api_key.created";

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::Store;
 use crate::metrics::{
     BROKER_DEAD_LETTERS, DEAD_DELIVERIES, DELIVERIES_DUE, OLDEST_UNDELIVERED, OPEN_CIRCUITS,
-    QUEUE_MESSAGES,
+    ORDERED_HEAD_AGE, PAUSED_BACKLOG, QUEUE_MESSAGES,
 };
 use crate::queue::{self, Topology};
 use ::metrics::gauge;
@@ -65,6 +65,13 @@ async fn sample_store(store: &Store) {
             }
         }
         Err(e) => tracing::debug!(error = %e, "metrics: cannot read the backlog"),
+    }
+    match store.held_numbers().await {
+        Ok(h) => {
+            gauge!(PAUSED_BACKLOG).set(h.paused_backlog as f64);
+            gauge!(ORDERED_HEAD_AGE).set(h.oldest_head_seconds);
+        }
+        Err(e) => tracing::debug!(error = %e, "metrics: cannot read the held deliveries"),
     }
     crate::metrics::sample_pool(store);
 }

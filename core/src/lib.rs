@@ -11,6 +11,7 @@ pub mod config;
 pub mod console_link;
 pub mod crypto;
 pub mod event_type;
+pub mod filter;
 pub mod gauges;
 pub mod ids;
 pub mod key_cache;

@@ -47,6 +47,11 @@ pub const DEAD_DELIVERIES: &str = "hookrelay_dead_deliveries";
 pub const BROKER_DEAD_LETTERS: &str = "hookrelay_broker_dead_letters";
 /// Endpoints whose circuit is open or half-open, fleet-wide.
 pub const OPEN_CIRCUITS: &str = "hookrelay_open_circuits";
+/// Deliveries held by paused endpoints, fleet-wide.
+pub const PAUSED_BACKLOG: &str = "hookrelay_paused_backlog";
+/// Age of the oldest head of an ordered endpoint (since its event was accepted),
+/// fleet-wide: how long an order has been stuck.
+pub const ORDERED_HEAD_AGE: &str = "hookrelay_ordered_head_age_seconds";
 /// Messages ready in each queue, by queue kind (ingest, shard, dead) summed.
 pub const QUEUE_MESSAGES: &str = "hookrelay_queue_messages";
 /// Delivery shards this dispatcher consumes.
@@ -57,7 +62,7 @@ pub const DB_CONNECTIONS: &str = "hookrelay_db_pool_connections";
 pub const BUILD_INFO: &str = "hookrelay_build_info";
 
 /// Every metric above, for checks that name none that does not exist.
-pub const ALL: [&str; 21] = [
+pub const ALL: [&str; 23] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_LIMITED,
@@ -75,6 +80,8 @@ pub const ALL: [&str; 21] = [
     DEAD_DELIVERIES,
     BROKER_DEAD_LETTERS,
     OPEN_CIRCUITS,
+    PAUSED_BACKLOG,
+    ORDERED_HEAD_AGE,
     QUEUE_MESSAGES,
     SHARDS_HELD,
     DB_CONNECTIONS,
@@ -179,7 +186,7 @@ fn describe() {
     describe_counter!(DELIVERIES_CREATED, "Deliveries created by the router.");
     describe_counter!(
         DELIVERY_OUTCOMES,
-        "Decisions about deliveries: delivered, failed (retry due), dead, parked, cancelled."
+        "Decisions about deliveries: delivered, failed (retry due), dead, parked, cancelled, held (endpoint paused), retry_deferred (retry slots taken)."
     );
     describe_histogram!(
         ATTEMPT_DURATION,
@@ -208,6 +215,15 @@ fn describe() {
     describe_gauge!(
         OPEN_CIRCUITS,
         "Endpoints whose circuit is open or half-open (fleet-wide)."
+    );
+    describe_gauge!(
+        PAUSED_BACKLOG,
+        "Deliveries held by paused endpoints (fleet-wide)."
+    );
+    describe_gauge!(
+        ORDERED_HEAD_AGE,
+        Unit::Seconds,
+        "Age of the oldest head of an ordered endpoint, since its event was accepted (fleet-wide)."
     );
     describe_gauge!(
         QUEUE_MESSAGES,

@@ -5,7 +5,9 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-pub use crate::states::{CircuitState, DeliveryStatus, JobKind, JobStatus, SessionKind};
+pub use crate::states::{
+    CircuitState, DeliveryStatus, JobKind, JobStatus, OnDead, Ordering, SessionKind,
+};
 
 /// One of the producer's customers; owns endpoints, events and deliveries.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -58,6 +60,21 @@ pub struct Endpoint {
     pub max_in_flight: Option<i32>,
     /// Request timeout (`None`: the installation's default).
     pub timeout_ms: Option<i32>,
+    /// Paused: deliveries wait, no attempt is made or used, until it is resumed.
+    pub paused: bool,
+    pub paused_at: Option<DateTime<Utc>>,
+    /// Why hookrelay paused it (an ordered delivery died with `on_dead: stop`);
+    /// `None` when paused by hand.
+    pub paused_reason: Option<String>,
+    pub ordering: Ordering,
+    /// With `ordering: strict`: what happens when the delivery at the head dies.
+    pub on_dead: OnDead,
+    /// Which events it receives beyond its event types (see the README's filter
+    /// language); `None`: every one.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<sqlx::types::Json<serde_json::Value>>,
+    /// The channels it subscribes to; `None`: events of every channel and none.
+    pub channels: Option<Vec<String>>,
     #[sqlx(flatten)]
     pub circuit: Circuit,
     /// After a rotation, until when the previous secret still signs beside the new one.
@@ -83,6 +100,8 @@ pub struct Event {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub event_type: String,
+    /// The channels it was published on.
+    pub channels: Option<Vec<String>>,
     /// The producer's JSON, any value.
     #[serde(serialize_with = "raw_json")]
     #[schema(value_type = Value)]
@@ -115,6 +134,13 @@ pub struct Delivery {
     pub last_response_status: Option<i32>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Open but waiting with no due time: its endpoint is paused, or it waits its
+    /// turn behind the head of an ordered endpoint.
+    pub held: bool,
+    /// Waiting behind this delivery, the head of its ordered endpoint.
+    pub blocked_by: Option<Uuid>,
+    /// Who cancelled it by hand.
+    pub cancelled_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -134,6 +160,8 @@ pub struct Attempt {
     pub response_body: Option<String>,
     pub duration_ms: i32,
     pub error: Option<String>,
+    /// Sent outside its ordered endpoint's order (a replay by hand).
+    pub out_of_band: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -126,6 +126,28 @@ states! {
         Recover = "recover",
         /// Re-sends the dead deliveries that match a filter.
         DeadReplay = "dead_replay",
+        /// Cancels an endpoint's undelivered deliveries.
+        CancelBacklog = "cancel_backlog",
+    }
+}
+
+states! {
+    /// The order an endpoint's deliveries go out in.
+    Ordering ("ordering") {
+        /// As soon as each can: many in flight, retries beside fresh events.
+        None = "none",
+        /// By acceptance, one request in flight: a failing delivery holds the ones behind it.
+        Strict = "strict",
+    }
+}
+
+states! {
+    /// What an ordered endpoint does when the delivery at its head dies.
+    OnDead ("on_dead") {
+        /// The next one goes.
+        Release = "release",
+        /// The endpoint is paused until someone resumes it.
+        Stop = "stop",
     }
 }
 

@@ -188,6 +188,61 @@ impl EventTypes {
     }
 }
 
+/// Channels on an event or an endpoint: 1 to `MAX_CHANNELS` names of 1 to 128
+/// letters, digits, `.`, `_`, `:` or `-`, each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channels(Vec<String>);
+
+/// Most channels an event or an endpoint names.
+pub const MAX_CHANNELS: usize = 10;
+/// Longest channel name.
+pub const MAX_CHANNEL_LEN: usize = 128;
+
+impl Channels {
+    pub fn parse(mut list: Vec<String>) -> Result<Self, Invalid> {
+        if list.is_empty() {
+            return Err(Invalid::new(
+                "channels must not be empty; omit it (or send null) for every channel",
+            ));
+        }
+        if list.len() > MAX_CHANNELS {
+            return Err(Invalid(format!("at most {MAX_CHANNELS} channels")));
+        }
+        let valid = |c: &str| {
+            !c.is_empty()
+                && c.len() <= MAX_CHANNEL_LEN
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "._:-".contains(ch))
+        };
+        if let Some(bad) = list.iter().find(|c| !valid(c)) {
+            return Err(Invalid(format!(
+                "channel {bad:?} must be 1 to {MAX_CHANNEL_LEN} letters, digits, '.', '_', ':' or '-'"
+            )));
+        }
+        list.sort_unstable();
+        list.dedup();
+        Ok(Self(list))
+    }
+
+    pub fn parse_optional(list: Option<Vec<String>>) -> Result<Option<Self>, Invalid> {
+        list.map(Self::parse).transpose()
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+/// A payload filter, checked (`filter::Filter::parse`) and kept as the caller wrote it.
+pub fn filter(doc: serde_json::Value) -> Result<serde_json::Value, Invalid> {
+    crate::filter::Filter::parse(&doc).map_err(|e| Invalid(e.to_string()))?;
+    Ok(doc)
+}
+
 /// An endpoint's limits, each within its range (the timeout within the installation's).
 pub fn limits(max_timeout: Duration, l: Limits) -> Result<Limits, Invalid> {
     let in_range = |name: &str, v: Option<i32>, min: i32, max: i32| match v {
@@ -263,6 +318,14 @@ mod tests {
         let ok = EventTypes::parse(vec!["order.*".into(), "user.created".into()]).expect("valid");
         assert_eq!(ok.as_slice().len(), 2);
         let err = EventTypes::parse(vec!["bad type".into()]).expect_err("refused");
+        let channels = Channels::parse(vec!["eu".into(), "billing:v2".into(), "eu".into()]);
+        assert_eq!(
+            channels.map(Channels::into_vec),
+            Ok(vec!["billing:v2".to_string(), "eu".to_string()])
+        );
+        assert!(Channels::parse(vec!["has space".into()]).is_err());
+        assert!(Channels::parse(vec![]).is_err());
+        assert!(filter(serde_json::json!({"a": {"$bad": 1}})).is_err());
         assert!(err.0.contains("\"bad type\""), "{err}");
     }
 

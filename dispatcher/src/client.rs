@@ -84,6 +84,7 @@ impl WebhookClient {
             duration_ms: 0,
             error: None,
             at: Utc::now(),
+            out_of_band: false,
         };
         if let Err(e) = self.targets.check_url(out.url) {
             record.error = Some(format!("blocked: {e}"));
@@ -154,6 +155,7 @@ pub fn not_sent(delivery_id: Uuid, reason: &str) -> AttemptRecord {
         duration_ms: 0,
         error: Some(reason.to_string()),
         at: Utc::now(),
+        out_of_band: false,
     }
 }
 

@@ -80,8 +80,13 @@ impl Parts {
             ),
             signing_keys: Default::default(),
             disable_failing_after: c.delivery.disable_failing_after,
+            unsent_after: c.delivery.unsent_after,
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(slots)),
+            retry_permits: Arc::new(Semaphore::new(retry_slots(
+                slots,
+                c.delivery.first_attempt_share,
+            ))),
             prefetch: c.broker.delivery_prefetch,
             // Loaded deliveries: a few rounds of requests' worth, so slots never idle.
             budget: LoadBudget::new((4 * slots).max(2048), c.delivery.payload_budget_bytes),
@@ -144,4 +149,10 @@ impl Parts {
         tasks.spawn("housekeeping", chores);
         tasks
     }
+}
+
+/// The request slots retries may hold: all but the first attempts' share, at least one.
+fn retry_slots(slots: usize, first_attempt_share: f64) -> usize {
+    let kept = (slots as f64 * first_attempt_share).ceil() as usize;
+    slots.saturating_sub(kept).max(1)
 }

@@ -123,6 +123,7 @@ impl Router {
                             accepted_at: e.accepted_at,
                             request_id: e.request_id,
                             traceparent: e.traceparent,
+                            channels: e.channels,
                         });
                     }
                     spans.push(start..events.len());

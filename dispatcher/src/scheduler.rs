@@ -2,7 +2,8 @@
 //! routed deliveries whose message was lost) to their shard. It claims rows with
 //! `FOR UPDATE SKIP LOCKED`, so every dispatcher may run one. When idle it sleeps
 //! until the earliest due time (at most `MAX_SLEEP`), or until a sender in this
-//! process schedules an earlier retry.
+//! process schedules an earlier retry. Every few seconds it also moves on ordered
+//! endpoints left without a head.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,9 +30,17 @@ pub struct Scheduler {
     pub lease: Duration,
 }
 
+/// How often ordered endpoints left without a head are moved on.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
 impl Scheduler {
     pub async fn run(self, cancel: CancellationToken) {
+        let mut swept = tokio::time::Instant::now();
         loop {
+            if swept.elapsed() >= SWEEP_EVERY {
+                swept = tokio::time::Instant::now();
+                self.sweep_ordered().await;
+            }
             let Some(due) = db_retry::until_ok("claiming due deliveries", &cancel, || {
                 self.store.claim_due(BATCH, self.lease)
             })
@@ -55,7 +64,8 @@ impl Scheduler {
             let sleep = match self.store.next_due_in().await {
                 Ok(Some(wait)) => wait.min(MAX_SLEEP),
                 Ok(None) | Err(_) => MAX_SLEEP,
-            };
+            }
+            .min(SWEEP_EVERY);
             let sleep = if sleep.is_zero() && due.is_empty() {
                 // Due rows exist but another scheduler holds them: give it a moment.
                 Duration::from_millis(50)
@@ -67,6 +77,33 @@ impl Scheduler {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
             }
+        }
+    }
+}
+
+impl Scheduler {
+    /// Moves on ordered endpoints that hold deliveries but have no head: their
+    /// head finished in a dispatcher that died before moving on, or a recover job
+    /// put old deliveries back in line.
+    async fn sweep_ordered(&self) {
+        let stalled = match self.store.stalled_ordered_endpoints().await {
+            Ok(s) if s.is_empty() => return,
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot look for stalled ordered endpoints");
+                return;
+            }
+        };
+        match self.store.advance_ordered(&stalled, self.lease).await {
+            Ok(heads) => {
+                if !heads.is_empty() {
+                    let messages = delivery_messages(self.publisher.topology(), &heads);
+                    if let Err(e) = self.publisher.publish_all(&messages).await {
+                        tracing::debug!(error = %e, "publishing ordered heads failed; they come due after the lease");
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot move ordered endpoints on"),
         }
     }
 }

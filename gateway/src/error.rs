@@ -42,6 +42,8 @@ hookrelay_core::named_enum! {
         EndpointDisabled = "endpoint_disabled",
         /// The endpoint's secret cannot be decrypted with this installation's key.
         SecretUnreadable = "secret_unreadable",
+        /// The delivery is delivered, dead or cancelled already: nothing to cancel.
+        NotCancellable = "not_cancellable",
         PayloadTooLarge = "payload_too_large",
         UnsupportedMediaType = "unsupported_media_type",
         /// The database or the broker is unreachable; retry (`retry-after` says when).
@@ -63,6 +65,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict
             | Self::EndpointDisabled
+            | Self::NotCancellable
             | Self::SecretUnreadable
             | Self::QuotaExceeded => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -182,6 +185,7 @@ impl From<ActionError> for ApiError {
             ActionError::Invalid(e) => e.into(),
             ActionError::TooManyEndpoints => Self::new(ErrorCode::QuotaExceeded, e.to_string()),
             ActionError::Unscoped | ActionError::Unconfirmed => Self::invalid(e.to_string()),
+            ActionError::NotCancellable(_) => Self::new(ErrorCode::NotCancellable, e.to_string()),
             ActionError::Store(e) => e.into(),
         }
     }

@@ -258,6 +258,7 @@ mod tests {
             accepted_at: chrono::Utc::now(),
             request_id: None,
             traceparent: None,
+            channels: None,
         };
         let n = size_of(std::slice::from_ref(&event));
         assert!((1000..1000 + 200).contains(&n), "{n}");

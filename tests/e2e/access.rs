@@ -74,6 +74,36 @@ fn routes() -> Vec<(&'static str, &'static str, Needs, Value)> {
             json!({}),
         ),
         (
+            "POST",
+            "/v1/tenants/{tenant}/deliveries/{held}/cancel",
+            Permission("replay"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/events/{event}/cancel",
+            Permission("replay"),
+            json!({}),
+        ),
+        (
+            "GET",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}/backlog",
+            Permission("read"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}/backlog/cancel",
+            Permission("replay"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/tenants/{tenant}/endpoints/{endpoint}/filter/test",
+            Permission("read"),
+            json!({ "event_id": "{event}" }),
+        ),
+        (
             "GET",
             "/v1/tenants/{tenant}/endpoints",
             Permission("read"),
@@ -289,6 +319,16 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
 
     let Subscriber { key: full, tenant, endpoint } = app.subscriber(&receiver.url).await;
     let (_, other) = app.tenant().await;
+    // A paused endpoint holds its delivery of the event: one to cancel.
+    let (status, paused) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/endpoints"),
+            &full,
+            json!({ "url": receiver.url, "paused": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{paused}");
+    let paused = paused["id"].as_str().expect("id").to_string();
     let event = app
         .event(
             &full,
@@ -303,10 +343,18 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
             &full,
         )
         .await;
-    let delivery = deliveries["data"][0]["id"]
-        .as_str()
-        .expect("a delivery")
-        .to_string();
+    let of = |ep: &str| {
+        deliveries["data"]
+            .as_array()
+            .expect("deliveries")
+            .iter()
+            .find(|d| d["endpoint_id"] == ep)
+            .and_then(|d| d["id"].as_str())
+            .expect("a delivery")
+            .to_string()
+    };
+    let delivery = of(&endpoint);
+    let held = of(&paused);
     let (status, job) = app
         .post(
             &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/recover"),
@@ -351,6 +399,7 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
     let fill = |p: &str| {
         p.replace("{tenant}", &tenant)
             .replace("{delivery}", &delivery)
+            .replace("{held}", &held)
             .replace("{endpoint}", &endpoint)
             .replace("{event}", &event)
             .replace("{job}", &job)
@@ -361,6 +410,7 @@ async fn every_route_refuses_other_tenants_and_keys_without_its_permission() {
     };
     for ((method, path, needs, body), keys) in routes().into_iter().zip(keys) {
         let url = fill(path);
+        let body: Value = serde_json::from_str(&fill(&body.to_string())).expect("JSON");
         let what = format!("{method} {path}");
         match needs {
             Needs::Operator => {

@@ -29,6 +29,7 @@ pub async fn route_unpublished(
         accepted_at: chrono::Utc::now(),
         request_id: None,
         traceparent: None,
+        channels: None,
     };
     app.store
         .route_events(&[event], unsent_after)

@@ -107,6 +107,8 @@ async fn metrics_count_what_happened_without_ids_in_labels() {
         "hookrelay_dead_deliveries",
         "hookrelay_broker_dead_letters",
         "hookrelay_open_circuits",
+        "hookrelay_paused_backlog",
+        "hookrelay_ordered_head_age_seconds",
         "hookrelay_db_pool_connections",
     ] {
         assert!(

@@ -38,6 +38,7 @@ async fn claims_and_attempt_records_are_planned_for_the_ids_they_name() {
                 accepted_at: Utc::now(),
                 request_id: None,
                 traceparent: None,
+                channels: None,
             })
             .collect();
         let routed = store
@@ -64,6 +65,7 @@ async fn claims_and_attempt_records_are_planned_for_the_ids_they_name() {
                 duration_ms: 5,
                 error: None,
                 at: Utc::now(),
+                out_of_band: false,
             })
             .collect();
         store.record_attempts(&records).await.expect("record");

@@ -83,6 +83,7 @@ async fn a_later_pass_drops_whole_days_and_deleted_endpoints_with_them() {
         accepted_at: now - Duration::days(5),
         request_id: None,
         traceparent: None,
+        channels: None,
     };
     assert!(
         !partitions(&app, "events")
@@ -277,6 +278,7 @@ fn old_event(tenant: &str, accepted_at: chrono::DateTime<Utc>) -> hookrelay_core
         accepted_at,
         request_id: None,
         traceparent: None,
+        channels: None,
     }
 }
 

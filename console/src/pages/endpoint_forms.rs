@@ -1,5 +1,5 @@
 //! Customer forms that change endpoints: add one (its secret shown once), edit its
-//! URL, event types and limits, rotate its secret with a grace period, send it a
+//! URL, event types, limits, order, channels and filter, rotate its secret with a grace period, send it a
 //! test event. The same rules as the API decide what is valid.
 
 use axum::extract::{Path, State};
@@ -7,8 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookrelay_core::actions::EndpointSettings;
 use hookrelay_core::model::Endpoint;
-use hookrelay_core::store::{EndpointChanges, Limits};
-use hookrelay_core::validation::{self, Description, EndpointUrl, EventTypes, Grace, Invalid};
+use hookrelay_core::store::{Controls, EndpointChanges, Limits};
+use hookrelay_core::validation::{
+    self, Channels, Description, EndpointUrl, EventTypes, Grace, Invalid,
+};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -31,6 +33,31 @@ pub struct EndpointForm {
     rate_limit_per_second: Option<String>,
     rate_limit_burst: Option<String>,
     timeout_ms: Option<String>,
+    /// `none` or `strict`.
+    ordering: Option<String>,
+    /// `release` or `stop`.
+    on_dead: Option<String>,
+    /// Comma, space or newline separated; empty for every channel.
+    channels: Option<String>,
+    /// A JSON filter; empty for none.
+    filter: Option<String>,
+}
+
+/// A choice among a state's names; empty for none.
+fn choice<T: std::str::FromStr>(v: &Option<String>, what: &str) -> Result<Option<T>, Invalid> {
+    given(v)
+        .map(|s| s.parse().map_err(|_| Invalid(format!("Choose {what}."))))
+        .transpose()
+}
+
+/// Words from a comma, space or newline separated field.
+fn words(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn number(v: &Option<String>, label: &str) -> Result<Option<i32>, Invalid> {
@@ -52,21 +79,41 @@ impl EndpointForm {
             rate_limit_per_second: text(e.rate_limit_per_second),
             rate_limit_burst: text(e.rate_limit_burst),
             timeout_ms: text(e.timeout_ms),
+            ordering: Some(e.ordering.to_string()),
+            on_dead: Some(e.on_dead.to_string()),
+            channels: e.channels.as_ref().map(|c| c.join(", ")),
+            filter: e
+                .filter
+                .as_ref()
+                .map(|f| serde_json::to_string_pretty(&f.0).unwrap_or_default()),
         }
+    }
+
+    /// The ordering, channels and filter, checked like the API's.
+    fn controls(&self) -> Result<Controls, Invalid> {
+        let channels = words(&self.channels);
+        let filter = match given(&self.filter) {
+            None => None,
+            Some(text) => {
+                let doc = serde_json::from_str(&text)
+                    .map_err(|e| Invalid(format!("The filter is not JSON: {e}.")))?;
+                Some(validation::filter(doc)?)
+            }
+        };
+        Ok(Controls {
+            paused: false,
+            ordering: choice(&self.ordering, "an ordering")?,
+            on_dead: choice(&self.on_dead, "what happens when the head dies")?,
+            filter,
+            channels: Channels::parse_optional((!channels.is_empty()).then_some(channels))?,
+        })
     }
 
     /// The form's settings, checked by the same rules as the API's.
     fn check(&self, state: &ConsoleState) -> Result<EndpointSettings, Invalid> {
         let url =
             given(&self.url).ok_or_else(|| Invalid("Enter the URL to send webhooks to.".into()))?;
-        let types: Vec<String> = self
-            .event_types
-            .as_deref()
-            .unwrap_or_default()
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect();
+        let types = words(&self.event_types);
         let limits = Limits {
             rate_limit_per_second: number(&self.rate_limit_per_second, "The rate limit")?,
             rate_limit_burst: number(&self.rate_limit_burst, "The burst")?,
@@ -78,6 +125,7 @@ impl EndpointForm {
             description: Description::parse(self.description.as_deref().unwrap_or_default())?,
             event_types: EventTypes::parse_optional((!types.is_empty()).then_some(types))?,
             limits: validation::limits(state.max_endpoint_timeout, limits)?,
+            controls: self.controls()?,
         })
     }
 }
@@ -110,6 +158,28 @@ fn form_page(
                     <label>"Timeout (ms)" <input type="number" name="timeout_ms" min="100" step="100" value=f.timeout_ms/></label>
                 </div>
                 <span class="muted small">"Empty limits mean no rate limit and the installation's default timeout."</span>
+                <div class="row">
+                    <label>"Order"
+                        <select name="ordering" id="ordering">
+                            <option value="none" selected=f.ordering.as_deref() != Some("strict")>"As fast as possible"</option>
+                            <option value="strict" selected=f.ordering.as_deref() == Some("strict")>"Strict: in acceptance order, one at a time"</option>
+                        </select>
+                    </label>
+                    <label>"When the first in line dies"
+                        <select name="on_dead" id="on_dead">
+                            <option value="release" selected=f.on_dead.as_deref() != Some("stop")>"Send the next"</option>
+                            <option value="stop" selected=f.on_dead.as_deref() == Some("stop")>"Pause the endpoint"</option>
+                        </select>
+                    </label>
+                </div>
+                <label>"Channels"
+                    <input type="text" name="channels" id="channels" placeholder="billing, eu" value=f.channels/>
+                    <span class="muted small">"Leave empty to receive events of every channel; otherwise only events published on one of these."</span>
+                </label>
+                <label>"Filter"
+                    <textarea name="filter" id="filter" rows="5" placeholder=r#"{"data.amount": {"$gte": 100}}"#>{f.filter}</textarea>
+                    <span class="muted small">"JSON: paths into the payload (or $event_type) with a value or operators ($eq $ne $gt $gte $lt $lte $in $nin $exists $prefix), combined with $and, $or, $not. Empty: every event."</span>
+                </label>
                 <button type="submit" class="primary">"Save"</button>
             </form>
         </section>
@@ -214,6 +284,10 @@ pub async fn update(
         rate_limit_per_second: Some(settings.limits.rate_limit_per_second),
         rate_limit_burst: Some(settings.limits.rate_limit_burst),
         timeout_ms: Some(settings.limits.timeout_ms),
+        ordering: settings.controls.ordering,
+        on_dead: settings.controls.on_dead,
+        filter: Some(settings.controls.filter),
+        channels: Some(settings.controls.channels),
         ..Default::default()
     };
     save(&state, &s, id, changes).await

@@ -14,7 +14,7 @@ use crate::components::chart::{DAY, HOUR, Range, attempt_charts, sparkline};
 use crate::components::deliveries_table::{Rows, deliveries_table};
 use crate::components::endpoint_cards;
 use crate::form::{bad_request, parse_time};
-use crate::page_errors::{self, or_page, unavailable};
+use crate::page_errors::{self, or_page};
 use crate::session::{Posted, TenantSession};
 use crate::state::ConsoleState;
 use crate::view::{self, Nav, badge, copy_id, page, rate, when};
@@ -213,13 +213,12 @@ pub async fn save(
     changes: EndpointChanges,
 ) -> Response {
     match state
-        .store
+        .actions
         .update_endpoint(s.tenant, id, changes, &s.actor)
         .await
     {
-        Ok(Some(_)) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
-        Ok(None) => view::not_found(Nav::Tenant),
-        Err(e) => unavailable(e, Nav::Tenant),
+        Ok(_) => Redirect::to(&format!("/console/endpoints/{id}")).into_response(),
+        Err(e) => page_errors::refused(e, Nav::Tenant),
     }
 }
 

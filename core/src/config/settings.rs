@@ -279,6 +279,11 @@ pub struct DeliverySettings {
     #[arg(long = "tenant-slot-share", env = "HOOKRELAY_TENANT_SLOT_SHARE", default_value = "0.5",
           value_parser = fraction)]
     pub tenant_slot_share: f64,
+    /// The share (0-1] of the request slots kept for first attempts: retries may
+    /// hold only the rest, so fresh events keep flowing while a retry storm drains.
+    #[arg(long = "first-attempt-share", env = "HOOKRELAY_FIRST_ATTEMPT_SHARE", default_value = "0.25",
+          value_parser = fraction)]
+    pub first_attempt_share: f64,
     /// A routed delivery nobody has finished is sent again by the scheduler this
     /// long after routing (its message may have been lost).
     #[arg(long = "unsent-after", env = "HOOKRELAY_UNSENT_AFTER", default_value = "2m",

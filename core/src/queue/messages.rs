@@ -28,6 +28,9 @@ pub struct IngestEvent {
     /// The trace it was accepted in (W3C `traceparent`), when spans are exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The channels it was published on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
 }
 
 /// Deliveries due now, all of endpoints on the shard the message is published to.

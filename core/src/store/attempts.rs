@@ -24,6 +24,8 @@ pub struct AttemptRecord {
     pub duration_ms: i32,
     pub error: Option<String>,
     pub at: DateTime<Utc>,
+    /// Sent outside its ordered endpoint's order (a replay by hand).
+    pub out_of_band: bool,
 }
 
 impl AttemptRecord {
@@ -51,18 +53,22 @@ impl Store {
         sqlx::query(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::text[],
-                                     $7::int4[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[])
+                                     $7::int4[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::bool[])
                   AS t(attempt_id, delivery_id, status, request_headers, response_status, response_body,
-                       duration_ms, error, at, next_attempt_at, response_headers)
+                       duration_ms, error, at, next_attempt_at, response_headers, out_of_band)
              ), upd AS (
                 UPDATE deliveries d SET
                     attempts = d.attempts + 1,
-                    status = CASE WHEN d.status = 'delivered' THEN d.status ELSE i.status END,
+                    -- Delivered stays delivered; cancelled by hand while in flight stays
+                    -- cancelled unless this attempt delivered it.
+                    status = CASE WHEN d.status = 'delivered' THEN d.status
+                                  WHEN d.status = 'cancelled' AND i.status <> 'delivered' THEN d.status
+                                  ELSE i.status END,
                     last_attempt_at = i.at,
                     last_response_status = i.response_status,
                     last_error = i.error,
                     delivered_at = CASE WHEN i.status = 'delivered' AND d.delivered_at IS NULL THEN i.at ELSE d.delivered_at END,
-                    next_attempt_at = CASE WHEN d.status = 'delivered' THEN NULL ELSE i.next_attempt_at END,
+                    next_attempt_at = CASE WHEN d.status IN ('delivered', 'cancelled') THEN NULL ELSE i.next_attempt_at END,
                     claimed_until = NULL,
                     updated_at = now()
                 FROM input i WHERE d.id = i.delivery_id
@@ -71,9 +77,9 @@ impl Store {
                 RETURNING d.id, d.attempts, d.endpoint_id
              ), logged AS (
                 INSERT INTO attempts (id, delivery_id, attempt, request_headers, response_status, response_body,
-                                      duration_ms, error, created_at, response_headers)
+                                      duration_ms, error, created_at, response_headers, out_of_band)
                 SELECT i.attempt_id, i.delivery_id, upd.attempts, i.request_headers::jsonb, i.response_status,
-                       i.response_body, i.duration_ms, i.error, i.at, i.response_headers::jsonb
+                       i.response_body, i.duration_ms, i.error, i.at, i.response_headers::jsonb, i.out_of_band
                 FROM input i JOIN upd ON upd.id = i.delivery_id
              ), tallied AS (
                 SELECT upd.endpoint_id, date_trunc('minute', i.at) AS minute,
@@ -121,6 +127,7 @@ impl Store {
                 .map(|r: &AttemptRecord| r.response_headers.as_ref().map(|h| h.to_string()))
                 .collect::<Vec<_>>(),
         )
+        .bind(records.iter().map(Borrow::borrow).map(|r: &AttemptRecord| r.out_of_band).collect::<Vec<_>>())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -145,7 +152,7 @@ impl Store {
     ) -> Result<Vec<Attempt>> {
         Ok(sqlx::query_as(
             "SELECT a.id, a.delivery_id, a.attempt, a.request_headers, a.response_status, a.response_headers,
-                    a.response_body, a.duration_ms, a.error, a.created_at
+                    a.response_body, a.duration_ms, a.error, a.out_of_band, a.created_at
              FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
              WHERE d.tenant_id = $1 AND a.delivery_id = $2 AND ($4::uuid IS NULL OR a.id > $4)
              ORDER BY a.id LIMIT $3 + 1",

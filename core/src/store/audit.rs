@@ -142,6 +142,27 @@ pub(super) async fn record_in(
     Ok(())
 }
 
+/// Records an action about one row within the caller's transaction.
+pub(super) async fn record_target_in(
+    tx: &mut sqlx::PgConnection,
+    by: &Actor,
+    action: &str,
+    tenant_id: Option<Uuid>,
+    target_id: Option<Uuid>,
+    details: Value,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{INSERT} {}",
+        unpack(1, "$2", "$3", "a->'details'")
+    )))
+    .bind(Pending::new(by, action, details))
+    .bind(tenant_id)
+    .bind(target_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Records an action that changes no row of ours (a console link issued, a
     /// sign-in, a broker dead-letter requeue).

@@ -39,6 +39,15 @@ pub struct SendJob {
     pub rate_limit_burst: Option<i32>,
     pub max_in_flight: Option<i32>,
     pub timeout_ms: Option<i32>,
+    /// Paused since routing: the delivery is held, not sent.
+    pub paused: bool,
+    /// The endpoint delivers in strict order.
+    pub ordered: bool,
+    /// This delivery takes its place in that order (it was routed while the
+    /// endpoint was ordered, and not replayed by hand since).
+    pub in_order: bool,
+    /// With strict order, the head dying stops the endpoint (`on_dead: stop`).
+    pub stop_on_dead: bool,
     /// The database's clock when the delivery was claimed: attempt times and retry
     /// times are reckoned from it, never from the dispatcher's own clock.
     pub loaded_at: DateTime<Utc>,
@@ -49,6 +58,11 @@ impl SendJob {
     pub fn timeout(&self) -> Option<std::time::Duration> {
         let ms = u64::try_from(self.timeout_ms?).ok()?;
         Some(std::time::Duration::from_millis(ms))
+    }
+
+    /// Sent outside its endpoint's order: a replay by hand of an ordered endpoint's delivery.
+    pub fn out_of_band(&self) -> bool {
+        self.ordered && !self.in_order
     }
 
     /// Attempts made before this one.
@@ -123,7 +137,10 @@ impl Store {
                 UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $2)
                 WHERE d.id = ANY($1) AND d.status IN ('pending', 'failed')
                   AND (d.claimed_until IS NULL OR d.claimed_until < now())
-                RETURNING d.id, d.status, d.attempts, d.created_at, d.event_id, d.endpoint_id, d.tenant_id
+                  -- Held (paused, or waiting its turn in an ordered endpoint): not sent.
+                  AND d.next_attempt_at IS NOT NULL
+                RETURNING d.id, d.status, d.attempts, d.created_at, d.event_id, d.endpoint_id, d.tenant_id,
+                          d.accepted_at IS NOT NULL AS in_order
              )
              SELECT c.id AS delivery_id, c.status, c.attempts, c.created_at AS routed_at, e.created_at AS accepted_at,
                     e.traceparent,
@@ -135,6 +152,7 @@ impl Store {
                               AS u(secret, expires_at) WHERE u.expires_at > now()) AS previous_secrets,
                     (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive,
                     ep.rate_limit_per_second, ep.rate_limit_burst, ep.max_in_flight, ep.timeout_ms,
+                    ep.paused, ep.ordering = 'strict' AS ordered, c.in_order, ep.on_dead = 'stop' AS stop_on_dead,
                     now() AS loaded_at
              FROM claimed c
              JOIN events e ON e.id = c.event_id

@@ -7,6 +7,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::audit::{Pending, audited_count};
+use super::deliveries::DELIVERY_COLUMNS;
 use super::{Result, Store};
 use crate::audit::{Actor, action};
 use crate::model::{Attempt, Delivery, Event};
@@ -93,10 +94,7 @@ pub struct DeadStat {
 
 impl Store {
     pub async fn list_dead(&self, f: &DeadFilter, limit: i64) -> Result<Vec<Delivery>> {
-        let mut q = QueryBuilder::new(
-            "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts, d.next_attempt_at,
-                    d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at",
-        );
+        let mut q = QueryBuilder::new(format!("SELECT {DELIVERY_COLUMNS}"));
         q.push(DEAD_FROM);
         f.push_match(&mut q);
         q.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
@@ -124,7 +122,7 @@ impl Store {
     ) -> Result<Vec<super::NewDelivery>> {
         let ids = &ids[..ids.len().min(MAX_PICKED)];
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited_count(
-            "UPDATE deliveries SET status = 'pending',
+            "UPDATE deliveries SET status = 'pending', accepted_at = NULL,
                     next_attempt_at = now() + make_interval(secs => $2), updated_at = now()
              WHERE id = ANY($1) AND status = 'dead'
              RETURNING id, endpoint_id, attempts",

@@ -9,7 +9,12 @@ use crate::ids::new_id;
 use crate::model::{Delivery, DeliveryStatus};
 
 pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.endpoint_id, d.tenant_id, e.event_type, d.status, d.attempts,
-    d.next_attempt_at, d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at, d.created_at, d.updated_at";
+    d.next_attempt_at, d.last_attempt_at, d.last_response_status, d.last_error, d.delivered_at,
+    (d.next_attempt_at IS NULL AND d.status IN ('pending', 'failed')) AS held,
+    CASE WHEN d.next_attempt_at IS NULL AND d.accepted_at IS NOT NULL AND d.status IN ('pending', 'failed') THEN
+        (SELECT h.id FROM deliveries h WHERE h.endpoint_id = d.endpoint_id AND h.accepted_at IS NOT NULL
+            AND h.status IN ('pending', 'failed') AND h.next_attempt_at IS NOT NULL LIMIT 1) END AS blocked_by,
+    d.cancelled_by, d.created_at, d.updated_at";
 
 /// A delivery to publish: where it goes, and its attempt count at this decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]

@@ -4,17 +4,19 @@
 use serde_json::json;
 use uuid::Uuid;
 
+use super::NewDelivery;
 use super::audit::{Pending, audited, audited_after};
 use super::{Result, Store, StoreError};
 use crate::audit::{Actor, action};
-use crate::model::{CircuitState, Endpoint};
-use crate::validation::{Description, EndpointUrl, EventTypes, Limits};
+use crate::model::{CircuitState, Endpoint, OnDead, Ordering};
+use crate::validation::{Channels, Description, EndpointUrl, EventTypes, Limits};
 
 /// Secrets rotated out that may still sign at once, besides the current one.
 const MAX_PREVIOUS_SECRETS: i64 = 5;
 
 const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason,
     rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms,
+    paused, paused_at, paused_reason, ordering, on_dead, filter, channels,
     circuit_state, circuit_opened_at, circuit_next_probe_at,
     (SELECT max(x) FROM unnest(previous_secrets_expire_at) AS x WHERE x > now()) AS previous_secret_expires_at,
     created_at, updated_at";
@@ -27,6 +29,18 @@ pub struct NewEndpoint<'a> {
     pub event_types: Option<&'a EventTypes>,
     pub secret_ciphertext: &'a [u8],
     pub limits: Limits,
+    pub controls: &'a Controls,
+}
+
+/// How an endpoint's deliveries flow: paused, ordered, filtered, by channel.
+#[derive(Debug, Clone, Default)]
+pub struct Controls {
+    pub paused: bool,
+    pub ordering: Option<Ordering>,
+    pub on_dead: Option<OnDead>,
+    /// A filter checked by `filter::Filter::parse`.
+    pub filter: Option<serde_json::Value>,
+    pub channels: Option<Channels>,
 }
 
 /// A partial update; `None` leaves a field alone. `event_types: Some(None)` means "all".
@@ -41,6 +55,22 @@ pub struct EndpointChanges {
     pub rate_limit_burst: Option<Option<i32>>,
     pub max_in_flight: Option<Option<i32>>,
     pub timeout_ms: Option<Option<i32>>,
+    pub paused: Option<bool>,
+    pub ordering: Option<Ordering>,
+    pub on_dead: Option<OnDead>,
+    /// `Some(None)` removes the filter.
+    pub filter: Option<Option<serde_json::Value>>,
+    /// `Some(None)`: every channel.
+    pub channels: Option<Option<Channels>>,
+}
+
+/// What an update did beyond the row: deliveries a resume released, for the
+/// caller to publish, and whether an ordered endpoint may move on.
+#[derive(Debug)]
+pub struct Updated {
+    pub endpoint: Endpoint,
+    pub released: Vec<NewDelivery>,
+    pub resumed_ordered: bool,
 }
 
 /// What the router needs to fan an event out.
@@ -49,6 +79,9 @@ pub struct RoutingEndpoint {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub event_types: Option<Vec<String>>,
+    pub ordering: Ordering,
+    pub filter: Option<sqlx::types::Json<serde_json::Value>>,
+    pub channels: Option<Vec<String>>,
 }
 
 impl EndpointChanges {
@@ -66,6 +99,11 @@ impl EndpointChanges {
             ("rate_limit_burst", self.rate_limit_burst.is_some()),
             ("max_in_flight", self.max_in_flight.is_some()),
             ("timeout_ms", self.timeout_ms.is_some()),
+            ("paused", self.paused.is_some()),
+            ("ordering", self.ordering.is_some()),
+            ("on_dead", self.on_dead.is_some()),
+            ("filter", self.filter.is_some()),
+            ("channels", self.channels.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -101,8 +139,10 @@ impl Store {
         let created = sqlx::query_as(sqlx::AssertSqlSafe(audited(
             &format!(
                 "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext,
-                                        rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                                        rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms,
+                                        paused, paused_at, ordering, on_dead, filter, channels)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                        $13, CASE WHEN $13 THEN now() END, COALESCE($14, 'none'), COALESCE($15, 'release'), $16, $17
                  WHERE (SELECT count(*) FROM endpoints WHERE tenant_id = $2 AND deleted_at IS NULL)
                        < COALESCE((SELECT max_endpoints FROM tenants WHERE id = $2), $11)
                  RETURNING {COLUMNS}"
@@ -125,8 +165,20 @@ impl Store {
         .bind(Pending::new(
             by,
             action::ENDPOINT_CREATED,
-            json!({ "url": e.url.redacted(), "event_types": e.event_types.map(EventTypes::as_slice) }),
+            json!({
+                "url": e.url.redacted(),
+                "event_types": e.event_types.map(EventTypes::as_slice),
+                "paused": e.controls.paused,
+                "ordering": e.controls.ordering,
+                "filter": e.controls.filter,
+                "channels": e.controls.channels.as_ref().map(Channels::as_slice),
+            }),
         ))
+        .bind(e.controls.paused)
+        .bind(e.controls.ordering)
+        .bind(e.controls.on_dead)
+        .bind(e.controls.filter.as_ref().map(sqlx::types::Json))
+        .bind(e.controls.channels.as_ref().map(Channels::as_slice))
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::from_write)?;
@@ -186,16 +238,40 @@ impl Store {
         .await?)
     }
 
+    /// Changes an endpoint. Resuming it releases its held deliveries (returned for
+    /// the caller to publish; an ordered endpoint's order moves on instead), ending
+    /// strict ordering releases the ones waiting in line, and disabling it cancels
+    /// the held ones. Pausing and resuming are audited apart from the other fields.
     pub async fn update_endpoint(
         &self,
         tenant_id: Uuid,
         id: Uuid,
         c: EndpointChanges,
         by: &Actor,
-    ) -> Result<Option<Endpoint>> {
-        let details =
-            json!({ "fields": c.fields(), "url": c.url.as_ref().map(EndpointUrl::redacted) });
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
+    ) -> Result<Option<Updated>> {
+        let mut tx = self.pool.begin().await?;
+        let before: Option<(bool, Ordering)> = sqlx::query_as(
+            "SELECT paused, ordering FROM endpoints
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((was_paused, was_ordering)) = before else {
+            return Ok(None);
+        };
+        let details = json!({
+            "fields": c.fields(),
+            "url": c.url.as_ref().map(EndpointUrl::redacted),
+            "filter": c.filter,
+            "channels": c.channels.as_ref().map(|c| c.as_ref().map(Channels::as_slice)),
+            "ordering": c.ordering,
+            "on_dead": c.on_dead,
+        });
+        let disabling = c.disabled == Some(true);
+        let pausing = c.paused;
+        let endpoint: Endpoint = sqlx::query_as(sqlx::AssertSqlSafe(audited(
             &format!(
                 "UPDATE endpoints SET
                 url = COALESCE($3, url),
@@ -207,6 +283,13 @@ impl Store {
                 rate_limit_burst = CASE WHEN $10 THEN $11 ELSE rate_limit_burst END,
                 max_in_flight = CASE WHEN $12 THEN $13 ELSE max_in_flight END,
                 timeout_ms = CASE WHEN $14 THEN $15 ELSE timeout_ms END,
+                paused_at = CASE WHEN $17 AND NOT paused THEN now() WHEN NOT $17 THEN NULL ELSE paused_at END,
+                paused_reason = CASE WHEN $17 IS NULL THEN paused_reason ELSE NULL END,
+                paused = COALESCE($17, paused),
+                ordering = COALESCE($18, ordering),
+                on_dead = COALESCE($19, on_dead),
+                filter = CASE WHEN $20 THEN $21 ELSE filter END,
+                channels = CASE WHEN $22 THEN $23 ELSE channels END,
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
@@ -231,8 +314,37 @@ impl Store {
         .bind(c.timeout_ms.is_some())
         .bind(c.timeout_ms.flatten())
         .bind(Pending::new(by, action::ENDPOINT_UPDATED, details))
-        .fetch_optional(&self.pool)
-        .await?)
+        .bind(c.paused)
+        .bind(c.ordering)
+        .bind(c.on_dead)
+        .bind(c.filter.is_some())
+        .bind(c.filter.flatten().map(sqlx::types::Json))
+        .bind(c.channels.is_some())
+        .bind(c.channels.flatten().map(Channels::into_vec))
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut released = Vec::new();
+        if disabling {
+            Self::cancel_held(&mut tx, id).await?;
+        } else {
+            let resumed = was_paused && !endpoint.paused;
+            let unordered = was_ordering == Ordering::Strict && endpoint.ordering == Ordering::None;
+            if (resumed || unordered) && !endpoint.paused {
+                released = Self::release_held(&mut tx, id).await?;
+            }
+        }
+        if let Some(now_paused) = pausing.filter(|p| *p != was_paused) {
+            let what = if now_paused {
+                action::ENDPOINT_PAUSED
+            } else {
+                action::ENDPOINT_RESUMED
+            };
+            super::audit::record_target_in(&mut tx, by, what, Some(tenant_id), Some(id), json!({}))
+                .await?;
+        }
+        tx.commit().await?;
+        let resumed_ordered = !endpoint.paused && endpoint.ordering == Ordering::Strict;
+        Ok(Some(Updated { endpoint, released, resumed_ordered }))
     }
 
     /// Replaces the signing secret. With a grace period the old secret keeps signing
@@ -354,6 +466,7 @@ impl Store {
 
     /// Soft-deletes; returns whether the endpoint existed.
     pub async fn delete_endpoint(&self, tenant_id: Uuid, id: Uuid, by: &Actor) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(audited(
             "UPDATE endpoints SET deleted_at = now(), updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id, tenant_id",
@@ -364,8 +477,12 @@ impl Store {
         .bind(tenant_id)
         .bind(id)
         .bind(Pending::new(by, action::ENDPOINT_DELETED, json!({})))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if done.is_some() {
+            Self::cancel_held(&mut tx, id).await?;
+        }
+        tx.commit().await?;
         Ok(done.is_some())
     }
 }

@@ -7,8 +7,7 @@ use super::Result;
 use super::Store;
 use crate::model::Event;
 
-const COLUMNS: &str =
-    "id, tenant_id, event_type, payload, idempotency_key, request_id, created_at, routed_at";
+const COLUMNS: &str = "id, tenant_id, event_type, channels, payload, idempotency_key, request_id, created_at, routed_at";
 
 /// An event as the router stores it.
 #[derive(Debug, Clone)]
@@ -23,6 +22,8 @@ pub struct NewEvent {
     pub request_id: Option<String>,
     /// The trace it was accepted in, when spans are exported.
     pub traceparent: Option<String>,
+    /// The channels it was published on.
+    pub channels: Option<Vec<String>>,
 }
 
 impl Store {

@@ -25,15 +25,24 @@ struct OpenJob {
     reason: Option<String>,
     cursor: Option<Uuid>,
     created_at: DateTime<Utc>,
+    /// Who asked for it (a cancel job marks what it cancels with it).
+    actor: Option<String>,
 }
 
 const JOB_COLUMNS: &str = "id, kind, tenant_id, endpoint_id, since, until, event_type, reason, status, done_count, created_at, updated_at, finished_at";
+/// A re-sent delivery's due time: now, or none for one that takes its place in an
+/// ordered endpoint's order (it waits its turn; the dispatchers' sweep moves the
+/// order on).
+const DUE_OR_IN_LINE: &str = "CASE WHEN d.accepted_at IS NOT NULL
+        AND (SELECT ordering FROM endpoints WHERE id = d.endpoint_id) = 'strict' THEN NULL ELSE now() END";
+
 /// Deliveries re-queued per chunk of a job.
 const CHUNK: i64 = 500;
 
 impl Store {
     /// Makes one of a tenant's deliveries pending again for the caller to publish
-    /// (see `PUBLISH_FALLBACK_SECS`); not if its endpoint was deleted.
+    /// (see `PUBLISH_FALLBACK_SECS`); not if its endpoint was deleted. On an ordered
+    /// endpoint it goes out of band: it leaves the order and waits for no one.
     pub async fn replay_delivery(
         &self,
         tenant_id: Uuid,
@@ -42,7 +51,7 @@ impl Store {
     ) -> Result<Option<NewDelivery>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
             "UPDATE deliveries d SET status = 'pending', next_attempt_at = now() + make_interval(secs => $3),
-                    updated_at = now()
+                    accepted_at = NULL, updated_at = now()
              FROM endpoints e
              WHERE d.tenant_id = $1 AND d.id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL
              RETURNING d.id, d.endpoint_id, d.attempts",
@@ -85,6 +94,38 @@ impl Store {
             by,
             action::ENDPOINT_RECOVERED,
             json!({ "job": id, "since": since, "until": until }),
+        ))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// A job cancelling every undelivered delivery of an endpoint (routed before it
+    /// reaches them), marked with who asked.
+    pub async fn create_cancel_job(
+        &self,
+        id: Uuid,
+        tenant_id: Uuid,
+        endpoint_id: Uuid,
+        by: &Actor,
+    ) -> Result<Job> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(audited(
+            &format!(
+                "INSERT INTO jobs (id, kind, tenant_id, endpoint_id, since, actor)
+                 VALUES ($1, 'cancel_backlog', $2, $3, now(), $4)
+                 RETURNING {JOB_COLUMNS}"
+            ),
+            5,
+            "changed.tenant_id",
+            "changed.endpoint_id",
+        )))
+        .bind(id)
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(&by.name)
+        .bind(Pending::new(
+            by,
+            action::BACKLOG_CANCELLED,
+            json!({ "job": id }),
         ))
         .fetch_one(&self.pool)
         .await?)
@@ -136,7 +177,7 @@ impl Store {
     pub async fn work_job_chunk(&self, only: Option<Uuid>) -> Result<Option<i64>> {
         let mut tx = self.pool.begin().await?;
         let job: Option<OpenJob> = sqlx::query_as(
-            "SELECT id, kind, tenant_id, endpoint_id, since, until, event_type, reason, cursor, created_at
+            "SELECT id, kind, tenant_id, endpoint_id, since, until, event_type, reason, cursor, created_at, actor
              FROM jobs
              WHERE status IN ('queued', 'running') AND ($1::uuid IS NULL OR id = $1)
              ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -169,24 +210,47 @@ impl Store {
             if let Some(cursor) = job.cursor {
                 q.push(" AND d.id > ").push_bind(cursor);
             }
-            q.push(" ORDER BY d.id LIMIT ").push_bind(CHUNK).push(
-                ") UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
+            q.push(" ORDER BY d.id LIMIT ")
+                .push_bind(CHUNK)
+                .push(") UPDATE deliveries d SET status = 'pending', next_attempt_at = ")
+                .push(DUE_OR_IN_LINE)
+                .push(
+                    ", updated_at = now()
                  FROM picked WHERE d.id = picked.id
                  RETURNING d.id",
-            );
+                );
             q.build_query_scalar().fetch_all(&mut *tx).await?
-        } else {
+        } else if job.kind == JobKind::CancelBacklog {
             sqlx::query_scalar(
+                "WITH picked AS (
+                    SELECT id FROM deliveries
+                    WHERE endpoint_id = $1 AND status IN ('pending', 'failed') AND created_at < $2
+                      AND ($3::uuid IS NULL OR id > $3)
+                    ORDER BY id LIMIT $4)
+                 UPDATE deliveries d SET status = 'cancelled', cancelled_by = $5, last_error = 'cancelled by ' || $5,
+                        next_attempt_at = NULL, updated_at = now()
+                 FROM picked WHERE d.id = picked.id AND d.status IN ('pending', 'failed')
+                 RETURNING d.id",
+            )
+            .bind(job.endpoint_id)
+            .bind(job.created_at)
+            .bind(job.cursor)
+            .bind(CHUNK)
+            .bind(job.actor.as_deref().unwrap_or("a cancel job"))
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "WITH picked AS (
                     SELECT id FROM deliveries
                     WHERE endpoint_id = $1 AND status IN ('pending', 'failed', 'dead', 'cancelled')
                       AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
                       AND ($4::uuid IS NULL OR id > $4)
                     ORDER BY id LIMIT $5)
-                 UPDATE deliveries d SET status = 'pending', next_attempt_at = now(), updated_at = now()
+                 UPDATE deliveries d SET status = 'pending', next_attempt_at = {DUE_OR_IN_LINE}, updated_at = now()
                  FROM picked WHERE d.id = picked.id
-                 RETURNING d.id",
-            )
+                 RETURNING d.id"
+            )))
             .bind(job.endpoint_id)
             .bind(job.since)
             .bind(job.until)

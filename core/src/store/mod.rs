@@ -10,6 +10,7 @@ mod audit;
 mod charts;
 mod claims;
 mod console;
+mod controls;
 mod dead;
 mod deliveries;
 mod endpoints;
@@ -37,9 +38,10 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use charts::{AttemptBin, LATENCY_BOUNDS_MS, LagBin, Scope, SuccessBin};
 pub use claims::{Claimed, INLINE_PAYLOAD_BYTES, SendJob};
 pub use console::{Backlog, DeliveryFilter, EndpointHealth, EventSummary, FleetNumbers};
+pub use controls::{Cancelled, EndpointBacklog, HeldNumbers, ORDERING_SETTLE_SECS};
 pub use dead::{DeadFilter, DeadStat, MAX_PICKED};
 pub use deliveries::NewDelivery;
-pub use endpoints::{EndpointChanges, NewEndpoint, RoutingEndpoint};
+pub use endpoints::{Controls, EndpointChanges, NewEndpoint, RoutingEndpoint, Updated};
 pub use events::NewEvent;
 pub use leases::Leases;
 pub use master_keys::{KeyRotation, StoredSecrets};
@@ -173,7 +175,7 @@ impl Store {
 /// Deliveries a caller publishes itself the moment it makes them pending (replays,
 /// test events) fall due this many seconds later anyway: should that publish fail,
 /// the scheduler sends them then, and it never races the caller's own message.
-pub(super) const PUBLISH_FALLBACK_SECS: f64 = 60.0;
+pub const PUBLISH_FALLBACK_SECS: f64 = 60.0;
 
 /// The connection options of `HOOKRELAY_DATABASE_URL` with the CA file added. A
 /// URL that names no `sslmode` (nor `PGSSLMODE`) reaching this machine connects

@@ -3,18 +3,25 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::{NewDelivery, NewEvent, Result, RoutingEndpoint, Store};
 use crate::event_type;
+use crate::filter::{self, Filter};
 use crate::ids::new_id;
+use crate::model::Ordering;
 
 /// Stores the events given, ignoring ids already stored (a redelivered ingest
 /// message), and returns the ids it inserted. A macro, so statements can embed it.
 macro_rules! insert_events {
     () => {
-        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent, channels)
+         SELECT id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent,
+                CASE WHEN channels = '' THEN NULL ELSE string_to_array(channels, ' ') END
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+           AS t(id, tenant_id, event_type, payload, idempotency_key, created_at, request_id, traceparent, channels)
          ON CONFLICT (id, created_at) DO NOTHING RETURNING id"
     };
 }
@@ -26,27 +33,93 @@ struct FanOut {
     event_ids: Vec<Uuid>,
     endpoint_ids: Vec<Uuid>,
     tenant_ids: Vec<Uuid>,
+    /// The event's acceptance time for a delivery of an ordered endpoint (held
+    /// until its turn), `None` for the others (due at once).
+    accepted_at: Vec<Option<DateTime<Utc>>>,
+    /// The ordered endpoints among them.
+    ordered: HashSet<Uuid>,
+}
+
+/// An endpoint as routing checks it, its filter parsed once per batch.
+struct Route<'a> {
+    endpoint: &'a RoutingEndpoint,
+    filter: Option<Filter>,
+}
+
+impl Route<'_> {
+    fn takes(&self, event: &NewEvent, payload: &mut Payload<'_>) -> bool {
+        let ep = self.endpoint;
+        event_type::subscribed(ep.event_types.as_deref(), &event.event_type)
+            && filter::channels_match(ep.channels.as_deref(), event.channels.as_deref())
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&event.event_type, payload.get()))
+    }
+}
+
+/// An event's payload, parsed the first time a filter needs it.
+struct Payload<'a> {
+    text: &'a str,
+    parsed: Option<Value>,
+}
+
+impl Payload<'_> {
+    fn get(&mut self) -> &Value {
+        self.parsed
+            .get_or_insert_with(|| serde_json::from_str(self.text).unwrap_or(Value::Null))
+    }
 }
 
 impl FanOut {
-    /// One delivery per event and endpoint of its tenant subscribed to its type.
+    /// One delivery per event and endpoint of its tenant that takes it: subscribed
+    /// to its type, to one of its channels (if the endpoint names channels), and
+    /// passing its filter (if it has one).
     fn of(events: &[&NewEvent], endpoints: &[RoutingEndpoint]) -> Self {
-        let mut by_tenant: HashMap<Uuid, Vec<&RoutingEndpoint>> = HashMap::new();
+        let mut by_tenant: HashMap<Uuid, Vec<Route<'_>>> = HashMap::new();
         for ep in endpoints {
-            by_tenant.entry(ep.tenant_id).or_default().push(ep);
+            let filter = ep.filter.as_ref().map(|f| {
+                Filter::parse(&f.0).unwrap_or_else(|e| {
+                    // Checked when it was saved; a filter that no longer parses takes nothing.
+                    tracing::warn!(endpoint = %ep.id, error = %e, "stored filter refused");
+                    Filter::Any(Vec::new())
+                })
+            });
+            by_tenant
+                .entry(ep.tenant_id)
+                .or_default()
+                .push(Route { endpoint: ep, filter });
         }
         let mut out = Self::default();
         for event in events {
-            for ep in by_tenant.get(&event.tenant_id).into_iter().flatten() {
-                if event_type::subscribed(ep.event_types.as_deref(), &event.event_type) {
+            let mut payload = Payload { text: &event.payload, parsed: None };
+            for route in by_tenant.get(&event.tenant_id).into_iter().flatten() {
+                if route.takes(event, &mut payload) {
+                    let ep = route.endpoint;
+                    let ordered = ep.ordering == Ordering::Strict;
                     out.ids.push(new_id());
                     out.event_ids.push(event.id);
                     out.endpoint_ids.push(ep.id);
                     out.tenant_ids.push(event.tenant_id);
+                    out.accepted_at.push(ordered.then_some(event.accepted_at));
+                    if ordered {
+                        out.ordered.insert(ep.id);
+                    }
                 }
             }
         }
         out
+    }
+
+    /// The created deliveries to publish now: not those waiting their turn.
+    fn to_publish(&self, created: Vec<NewDelivery>) -> Vec<NewDelivery> {
+        if self.ordered.is_empty() {
+            return created;
+        }
+        created
+            .into_iter()
+            .filter(|d| !self.ordered.contains(&d.endpoint_id))
+            .collect()
     }
 }
 
@@ -93,7 +166,22 @@ macro_rules! bind_events {
                     .map(|e| e.traceparent.as_deref())
                     .collect::<Vec<_>>(),
             )
+            .bind(channel_column(&$events))
     };
+}
+
+/// The events' channels as one text each (space-separated, '' for none: a
+/// channel name holds no space), parameter `$9` of `insert_events!`.
+fn channel_column(events: &[&NewEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            e.channels
+                .as_deref()
+                .map(|c| c.join(" "))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 impl Store {
@@ -159,9 +247,11 @@ impl Store {
                 "WITH inserted AS (",
                 insert_events!(),
                 ")
-                 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
-                 SELECT f.*, now() + make_interval(secs => $13)
-                 FROM UNNEST($9::uuid[], $10::uuid[], $11::uuid[], $12::uuid[]) AS f(id, event_id, endpoint_id, tenant_id)
+                 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at, accepted_at)
+                 SELECT f.id, f.event_id, f.endpoint_id, f.tenant_id,
+                        CASE WHEN f.accepted_at IS NULL THEN now() + make_interval(secs => $14) END, f.accepted_at
+                 FROM UNNEST($10::uuid[], $11::uuid[], $12::uuid[], $13::uuid[], $15::timestamptz[])
+                   AS f(id, event_id, endpoint_id, tenant_id, accepted_at)
                  WHERE f.event_id IN (SELECT id FROM inserted)
                  RETURNING id, endpoint_id, attempts"
             )),
@@ -172,9 +262,10 @@ impl Store {
         .bind(&fan.endpoint_ids)
         .bind(&fan.tenant_ids)
         .bind(unsent_lease.as_secs_f64())
+        .bind(&fan.accepted_at)
         .fetch_all(&self.pool)
         .await?;
-        Ok(created)
+        self.with_heads(&fan, created, unsent_lease).await
     }
 
     /// Events are partitioned by acceptance time, so their key is (id, created_at):
@@ -230,8 +321,11 @@ impl Store {
         let endpoints = routing_endpoints(&mut *tx, &fresh).await?;
         let fan = FanOut::of(&fresh, &endpoints);
         let created: Vec<NewDelivery> = sqlx::query_as(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at)
-             SELECT *, now() + make_interval(secs => $5) FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
+            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, next_attempt_at, accepted_at)
+             SELECT f.id, f.event_id, f.endpoint_id, f.tenant_id,
+                    CASE WHEN f.accepted_at IS NULL THEN now() + make_interval(secs => $5) END, f.accepted_at
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $6::timestamptz[])
+               AS f(id, event_id, endpoint_id, tenant_id, accepted_at)
              RETURNING id, endpoint_id, attempts",
         )
         .bind(&fan.ids)
@@ -239,10 +333,29 @@ impl Store {
         .bind(&fan.endpoint_ids)
         .bind(&fan.tenant_ids)
         .bind(unsent_lease.as_secs_f64())
+        .bind(&fan.accepted_at)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(created)
+        self.with_heads(&fan, created, unsent_lease).await
+    }
+}
+
+impl Store {
+    /// The created deliveries to publish: those of unordered endpoints, and the
+    /// ordered endpoints' new heads (their others wait their turn, held).
+    async fn with_heads(
+        &self,
+        fan: &FanOut,
+        created: Vec<NewDelivery>,
+        unsent_lease: std::time::Duration,
+    ) -> Result<Vec<NewDelivery>> {
+        let mut publish = fan.to_publish(created);
+        if !fan.ordered.is_empty() {
+            let ordered: Vec<Uuid> = fan.ordered.iter().copied().collect();
+            publish.extend(self.advance_ordered(&ordered, unsent_lease).await?);
+        }
+        Ok(publish)
     }
 }
 
@@ -255,7 +368,7 @@ async fn routing_endpoints<'e>(
     tenants.sort_unstable();
     tenants.dedup();
     Ok(sqlx::query_as(
-        "SELECT id, tenant_id, event_types FROM endpoints
+        "SELECT id, tenant_id, event_types, ordering, filter, channels FROM endpoints
          WHERE tenant_id = ANY($1) AND deleted_at IS NULL AND NOT disabled",
     )
     .bind(&tenants)
@@ -306,6 +419,7 @@ mod tests {
             accepted_at: chrono::Utc::now(),
             request_id: None,
             traceparent: None,
+            channels: None,
         }
     }
 

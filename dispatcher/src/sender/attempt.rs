@@ -15,6 +15,10 @@ use super::{Decision, Sender};
 use crate::admission::{MAX_GATE_WAIT, OwnSlot};
 use crate::breaker::Permit;
 use crate::client::{Outgoing, not_sent};
+
+/// A retry that finds every retry slot taken waits this long, plus up to as
+/// much again at random, so a storm of them comes back spread out.
+const RETRY_SLOTS_FULL: std::time::Duration = std::time::Duration::from_secs(1);
 use tracing::Instrument as _;
 
 impl Sender {
@@ -52,6 +56,20 @@ impl Sender {
         let _slot = match gate.own_slot().await {
             OwnSlot::Full => return parked(MAX_GATE_WAIT),
             slot => slot,
+        };
+        // A retry holds one of the retries' slots too, so the first attempts' share
+        // stays free for fresh events; with none free it goes back to wait, rather
+        // than queue in memory ahead of fresh events.
+        let _retry_slot = if job.attempts_made() > 0 {
+            match self.retry_permits.try_acquire() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    self.metrics.retry_held_back();
+                    return parked(RETRY_SLOTS_FULL + RETRY_SLOTS_FULL.mul_f64(rand::random()));
+                }
+            }
+        } else {
+            None
         };
         let _share = counted_wait(gate.share_slot(), watch).await;
         let _tenant_share = counted_wait(self.admission.tenant_slot(job.tenant_id), watch).await;
@@ -103,6 +121,7 @@ impl Sender {
         // long this took. A dispatcher whose own clock is off changes no due time.
         let now = job.loaded_at + to_chrono(claimed.elapsed());
         record.at = now;
+        record.out_of_band = job.out_of_band();
         let failed = record.counts_against_endpoint();
         gate.breaker.done(failed, probe);
         let result = AttemptResult { status: record.status_code(), retry_after };

@@ -173,6 +173,7 @@ mod tests {
                 accepted_at: chrono::Utc::now(),
                 request_id: None,
                 traceparent: None,
+                channels: None,
             })
             .collect();
         let payloads = events.iter().map(|e| (e.id, e.payload.clone())).collect();

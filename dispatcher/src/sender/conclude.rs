@@ -1,11 +1,13 @@
 //! Storing what became of a message's deliveries: parked ones get their due time
 //! (database clock) and lose their claim, attempts are recorded, breaker
-//! changes and endpoint health are saved, endpoints that answered 410 are disabled.
+//! changes and endpoint health are saved, endpoints that answered 410 are disabled,
+//! ordered endpoints whose head finished move on to the next in line.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
+use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::store::SendJob;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -26,9 +28,11 @@ impl Sender {
         let mut queued: HashMap<Uuid, u32> = HashMap::new();
         let (mut healthy, mut failing) = (HashSet::new(), HashSet::new());
         let mut endpoints = HashMap::new();
+        let mut in_line = OrderedMoves::default();
         for (job, outcome) in outcomes {
             match outcome {
                 Decision::Attempted { record, endpoint_gone } => {
+                    in_line.note(&job, record.status);
                     if endpoint_gone {
                         gone.push(job.endpoint_id);
                     }
@@ -72,6 +76,9 @@ impl Sender {
             self.scheduler_wake.notify_one();
         }
         let recorded = self.records.record(records).await;
+        if matches!(recorded, Outcome::Done(())) {
+            self.move_ordered_on(in_line).await;
+        }
         self.report_circuits(endpoints.values()).await;
         self.note_health(healthy, failing).await;
         for endpoint in gone {
@@ -84,6 +91,32 @@ impl Sender {
             }
         }
         recorded
+    }
+
+    /// Ordered endpoints whose head finished: the next in line goes (published
+    /// now), or, when the head died and the endpoint says `on_dead: stop`, the
+    /// endpoint is paused. A failure here only delays them: the scheduler's
+    /// sweep moves stalled orders on.
+    async fn move_ordered_on(&self, moves: OrderedMoves) {
+        for (endpoint, dead) in moves.stops {
+            if let Err(e) = self.store.stop_ordered(endpoint, dead).await {
+                tracing::warn!(error = %e, %endpoint, "could not stop an ordered endpoint whose head died");
+            }
+        }
+        if moves.advance.is_empty() {
+            return;
+        }
+        let advance: Vec<Uuid> = moves.advance.into_iter().collect();
+        match self
+            .store
+            .advance_ordered(&advance, self.unsent_after)
+            .await
+        {
+            Ok(heads) => self.publisher.send_now(&heads).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not move ordered endpoints on; the sweep will")
+            }
+        }
     }
 
     /// Tracks endpoints' runs of failures; one failing for too long is disabled.
@@ -124,6 +157,32 @@ impl Sender {
             {
                 tracing::warn!(error = %e, endpoint = %job.endpoint_id, "could not save the circuit state");
             }
+        }
+    }
+}
+
+/// What finished heads of ordered endpoints ask for.
+#[derive(Default)]
+struct OrderedMoves {
+    /// Endpoints whose head was delivered or died: the next one goes.
+    advance: HashSet<Uuid>,
+    /// Endpoints to pause, and the head that died.
+    stops: Vec<(Uuid, Uuid)>,
+}
+
+impl OrderedMoves {
+    fn note(&mut self, job: &SendJob, status: DeliveryStatus) {
+        if !job.ordered || !job.in_order {
+            return;
+        }
+        match status {
+            DeliveryStatus::Dead if job.stop_on_dead => {
+                self.stops.push((job.endpoint_id, job.delivery_id))
+            }
+            DeliveryStatus::Delivered | DeliveryStatus::Dead => {
+                self.advance.insert(job.endpoint_id);
+            }
+            _ => {}
         }
     }
 }

@@ -1,5 +1,5 @@
 //! A shard's consumer and one message's life: parse, claim and load its
-//! deliveries, run their attempts (letting go of the message when only slow
+//! deliveries, cancel those of endpoints gone, hold those of paused ones, run their attempts (letting go of the message when only slow
 //! requests remain), store the outcomes, ack. A message that cannot be handled
 //! (unparseable, refused by the database) is dead-lettered with the reason.
 
@@ -137,6 +137,30 @@ impl Sender {
                 return;
             }
             self.metrics.outcome(Outcomes::Cancelled, ids.len());
+        }
+        let (paused, due): (Vec<SendJob>, Vec<SendJob>) = due.into_iter().partition(|j| j.paused);
+        if !paused.is_empty() {
+            let ids: Vec<Uuid> = paused.iter().map(|j| j.delivery_id).collect();
+            let mut endpoints: Vec<Uuid> = paused.iter().map(|j| j.endpoint_id).collect();
+            endpoints.sort_unstable();
+            endpoints.dedup();
+            let hold = || self.store.hold_paused(&ids, &endpoints);
+            let refused = "the database refused to hold its paused deliveries";
+            if self
+                .for_message(
+                    "holding paused deliveries",
+                    refused,
+                    &message,
+                    &queue,
+                    &cancel,
+                    hold,
+                )
+                .await
+                .is_none()
+            {
+                return;
+            }
+            self.metrics.outcome(Outcomes::Held, ids.len());
         }
         let watch = Arc::new(SlowWatch::default());
         let mut open: HashSet<Uuid> = due.iter().map(|j| j.delivery_id).collect();

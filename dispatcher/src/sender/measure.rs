@@ -17,9 +17,21 @@ pub(crate) enum Outcomes {
     Dead,
     Parked,
     Cancelled,
+    /// Its endpoint is paused: held without an attempt.
+    Held,
+    /// A retry parked because the retries' request slots were taken.
+    RetryDeferred,
 }
 
-const OUTCOMES: [&str; 5] = ["delivered", "failed", "dead", "parked", "cancelled"];
+const OUTCOMES: [&str; 7] = [
+    "delivered",
+    "failed",
+    "dead",
+    "parked",
+    "cancelled",
+    "held",
+    "retry_deferred",
+];
 const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
 
 pub(crate) struct SenderMetrics {
@@ -49,6 +61,11 @@ impl SenderMetrics {
 
     pub fn outcome(&self, outcome: Outcomes, n: usize) {
         self.outcomes[outcome as usize].increment(n as u64);
+    }
+
+    /// A retry sent back to wait for a retry slot.
+    pub fn retry_held_back(&self) {
+        self.outcome(Outcomes::RetryDeferred, 1);
     }
 
     /// One recorded attempt: its duration, and its delivery's new status.

@@ -79,8 +79,14 @@ pub struct Sender {
     pub signing_keys: SigningKeys,
     /// Endpoints failing for this long are disabled.
     pub disable_failing_after: Duration,
+    /// A head of an ordered endpoint published here is due again this long
+    /// after, should its message be lost.
+    pub unsent_after: Duration,
     /// Bounds concurrent outgoing requests across all shards of this process.
     pub permits: Arc<Semaphore>,
+    /// Of those, what retries may hold (`HOOKRELAY_FIRST_ATTEMPT_SHARE` is kept
+    /// for first attempts).
+    pub retry_permits: Arc<Semaphore>,
     pub prefetch: u16,
     /// What this process holds loaded at once: deliveries (before they are
     /// claimed) and payload bytes (before the large ones are read).

@@ -25,6 +25,13 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// What cancelling an event's deliveries did.
+#[derive(Serialize, ToSchema)]
+pub struct EventCancelled {
+    /// Deliveries cancelled (those not delivered yet).
+    pub cancelled: usize,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Status {
     #[schema(example = "ok")]

@@ -13,7 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::bodies::{ErrorBody, ErrorDetail};
 use super::{
     admin, api_keys, audit, broker_dead, console_links, console_sessions, deliveries,
-    endpoint_actions, endpoints, events, health, replay, tenant_deletion, tenant_limits, tenants,
+    delivery_controls, endpoint_actions, endpoints, events, health, replay, tenant_deletion,
+    tenant_limits, tenants,
 };
 
 fn filter_scope() -> serde_json::Value {
@@ -193,6 +194,8 @@ impl Modify for Contract {
         tenants::list, tenants::create, tenants::show,
         endpoints::list, endpoints::create, endpoints::show, endpoints::update, endpoints::remove, endpoints::secret,
         endpoint_actions::rotate, endpoint_actions::test,
+        delivery_controls::backlog, delivery_controls::cancel_backlog, delivery_controls::test_filter,
+        delivery_controls::cancel_delivery, delivery_controls::cancel_event,
         events::ingest, events::ingest_batch, events::list, events::show, events::deliveries,
         deliveries::list, deliveries::show, deliveries::attempts,
         replay::replay, replay::recover, replay::job,

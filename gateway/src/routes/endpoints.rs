@@ -6,13 +6,14 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use hookrelay_core::actions::EndpointSettings;
-use hookrelay_core::model::{Endpoint, Page};
-use hookrelay_core::store::{EndpointChanges, Limits};
+use hookrelay_core::model::{Endpoint, OnDead, Ordering, Page};
+use hookrelay_core::store::{Controls, EndpointChanges, Limits};
 use hookrelay_core::validation::{self, Description, EndpointUrl, EventTypes};
 use hookrelay_signature::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::bodies::{ErrorBody, SecretOut};
+use super::events::{ChannelName, channels};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{Body, PageParams, Params, path_id};
@@ -67,6 +68,26 @@ pub(super) struct CreateEndpoint {
     #[serde(default)]
     #[schema(minimum = 100, maximum = 60000)]
     timeout_ms: Option<i32>,
+    /// Start paused: deliveries wait until it is resumed.
+    #[serde(default)]
+    paused: Option<bool>,
+    /// `strict`: deliveries arrive in the order their events were accepted, one
+    /// request in flight at a time.
+    #[serde(default)]
+    ordering: Option<Ordering>,
+    /// With strict ordering: when the delivery at the head dies, `release` the
+    /// next (default) or `stop` (pause the endpoint).
+    #[serde(default)]
+    on_dead: Option<OnDead>,
+    /// A payload filter (see the README's filter language): only events it
+    /// matches are delivered. At most 4 KiB, 8 levels, 64 conditions.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    filter: Option<serde_json::Value>,
+    /// Channels it subscribes to: it receives only events published on one of them.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 10, inline)]
+    channels: Option<Vec<ChannelName>>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -100,6 +121,22 @@ pub(super) struct UpdateEndpoint {
     #[serde(default, deserialize_with = "present")]
     #[schema(minimum = 100, maximum = 60000)]
     timeout_ms: Option<Option<i32>>,
+    /// `true` pauses (deliveries wait, no attempt is used); `false` resumes and
+    /// sends what waited, oldest first at the endpoint's rate limit.
+    #[serde(default)]
+    paused: Option<bool>,
+    #[serde(default)]
+    ordering: Option<Ordering>,
+    #[serde(default)]
+    on_dead: Option<OnDead>,
+    /// Absent: unchanged; `null`: no filter; an object: this filter.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    filter: Option<Option<serde_json::Value>>,
+    /// Absent: unchanged; `null`: every channel; a list: those.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(min_items = 1, max_items = 10, inline)]
+    channels: Option<Option<Vec<ChannelName>>>,
 }
 
 fn patterns(list: Option<Vec<EventPattern>>) -> Option<Vec<String>> {
@@ -188,6 +225,13 @@ pub(super) async fn create(
                 timeout_ms: req.timeout_ms,
             },
         )?,
+        controls: Controls {
+            paused: req.paused.unwrap_or(false),
+            ordering: req.ordering,
+            on_dead: req.on_dead,
+            filter: req.filter.map(validation::filter).transpose()?,
+            channels: channels(req.channels)?,
+        },
     };
     let secret = validation::secret_or_new(req.secret.as_deref())?;
     let endpoint = state
@@ -255,7 +299,10 @@ pub(super) async fn list(
     summary = "Change an endpoint",
     params(("tenant" = String, Path, description = "The tenant's id or its uid"), ("id" = String, Path, description = "The endpoint's id")),
     request_body = UpdateEndpoint,
-    responses((status = 200, description = "Changed", body = Endpoint)),
+    responses(
+        (status = 200, description = "Changed; a resume sends what waited, oldest first", body = Endpoint),
+        (status = 422, description = "A field is out of range, or the filter is invalid (`validation_failed` says where)", body = ErrorBody),
+    ),
     security(("producer_key" = []), ("admin_token" = [])),
 )]
 pub(super) async fn update(
@@ -293,13 +340,21 @@ pub(super) async fn update(
         rate_limit_burst: req.rate_limit_burst,
         max_in_flight: req.max_in_flight,
         timeout_ms: req.timeout_ms,
+        paused: req.paused,
+        ordering: req.ordering,
+        on_dead: req.on_dead,
+        filter: req
+            .filter
+            .map(|f| f.map(validation::filter).transpose())
+            .transpose()?,
+        channels: req.channels.map(channels).transpose()?,
     };
-    state
-        .store
-        .update_endpoint(tenant.id, id, changes, &caller.actor)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("endpoint"))
+    Ok(Json(
+        state
+            .actions
+            .update_endpoint(tenant.id, id, changes, &caller.actor)
+            .await?,
+    ))
 }
 
 #[utoipa::path(

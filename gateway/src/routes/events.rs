@@ -12,6 +12,7 @@ use hookrelay_core::event_type;
 use hookrelay_core::ids;
 use hookrelay_core::model::{Delivery, Event, Page};
 use hookrelay_core::queue::IngestEvent;
+use hookrelay_core::validation::{Channels, Invalid};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -67,6 +68,34 @@ pub(super) struct EventIn {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     idempotency_key: Option<String>,
+    /// Channels it is published on (1 to 10): endpoints that subscribe to
+    /// channels receive it only through one of these.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 10, inline)]
+    channels: Option<Vec<ChannelName>>,
+}
+
+/// A channel: 1 to 128 letters, digits, `.`, `_`, `:` or `-`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub(super) struct ChannelName(pub(super) String);
+
+impl utoipa::PartialSchema for ChannelName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Za-z0-9._:-]{1,128}$"))
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ChannelName {}
+
+/// Channel names as given, checked.
+pub(super) fn channels(list: Option<Vec<ChannelName>>) -> Result<Option<Channels>, Invalid> {
+    Channels::parse_optional(list.map(|l| l.into_iter().map(|c| c.0).collect()))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -145,7 +174,11 @@ fn accept(
             )));
         }
     }
+    let channels = channels(e.channels)
+        .map_err(|bad| ApiError::invalid(format!("{at}{bad}")))?
+        .map(Channels::into_vec);
     Ok(IngestEvent {
+        channels,
         id: ids::event_id(tenant_id, e.idempotency_key.as_deref()),
         event_type: e.event_type,
         payload: e.payload,

@@ -9,6 +9,7 @@ mod console_links;
 mod console_sessions;
 pub mod contract;
 mod deliveries;
+mod delivery_controls;
 mod docs;
 mod endpoint_actions;
 mod endpoints;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tenants::router())
         .merge(endpoints::router())
         .merge(endpoint_actions::router())
+        .merge(delivery_controls::router())
         .merge(events::router(limit))
         .merge(deliveries::router())
         .merge(replay::router())

@@ -16,7 +16,7 @@ use base64::Engine as _;
 
 pub use app::{Subscriber, TestApp};
 pub use processes::{browser_test, encryption_keys, run_to_end, spawn_ready, stderr};
-pub use subscriber::{Receiver, verifies};
+pub use subscriber::{Received, Receiver, verifies};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Upper bound for conditions a test waits for; reached only when something is broken.

@@ -18,6 +18,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: std::time::Instant,
+    /// The status this receiver answered.
+    pub status: StatusCode,
 }
 
 impl Received {
@@ -91,6 +93,22 @@ impl Receiver {
             "ok",
         )
         .await
+    }
+
+    /// Answers `500` to about `failures` (0-1) of its first 100,000 requests, at
+    /// random, and `200 ok` to the others.
+    pub async fn flaky(failures: f64) -> Self {
+        let script = (0..100_000)
+            .map(|_| {
+                let status = if rand::random::<f64>() < failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                };
+                (status, None)
+            })
+            .collect();
+        Self::scripted(script, StatusCode::OK, "ok").await
     }
 
     /// Answers 200 after `delay`, and measures how many requests overlap.
@@ -197,13 +215,14 @@ async fn record(
     }
     inbox.in_flight.fetch_sub(1, Ordering::SeqCst);
     let at = std::time::Instant::now();
+    let next = inbox.script.lock().expect("lock").pop_front();
+    let status = next.map_or(inbox.status, |(status, _)| status);
     inbox
         .got
         .lock()
         .expect("lock")
-        .push(Received { headers, body, at });
+        .push(Received { headers, body, at, status });
     inbox.notify.notify_waiters();
-    let next = inbox.script.lock().expect("lock").pop_front();
     match next {
         Some((status, Some(retry_after))) => {
             (status, [("retry-after", retry_after)], "scripted").into_response()

@@ -406,3 +406,114 @@ async fn the_fleet_page_counts_broker_dead_letters_with_the_latest_reason() {
     );
     assert!(!page.contains("an older reason"));
 }
+
+#[tokio::test]
+async fn customers_order_filter_pause_and_cancel_from_the_console() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let Subscriber { key, tenant, endpoint } = app.subscriber(&receiver.url).await;
+    let client = browser();
+    open_console(&client, &console_link(&app, &key, &tenant).await).await;
+    let page = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
+    let csrf = csrf_of(&page);
+    assert!(page.contains("id=\"controls\""), "{page}");
+
+    // The edit form sets the order, the channels and the filter; a bad filter is
+    // shown on the form again and changes nothing.
+    let edit = app.url(&format!("/console/endpoints/{endpoint}/edit"));
+    let bad = [
+        ("csrf", csrf.as_str()),
+        ("url", receiver.url.as_str()),
+        ("filter", r#"{"data.amount": {"$gtx": 1}}"#),
+    ];
+    let (status, page, _) = post_form(&client, edit.clone(), &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("unknown operator"), "{page}");
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("url", receiver.url.as_str()),
+        ("ordering", "strict"),
+        ("on_dead", "stop"),
+        ("channels", "eu, billing"),
+        ("filter", r#"{"data.amount": {"$gte": 100}}"#),
+    ];
+    let (status, _, _) = post_form(&client, edit, &good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let path = format!("/v1/tenants/{tenant}/endpoints/{endpoint}");
+    let (_, e) = app.get(&path, &key).await;
+    assert_eq!(e["ordering"], "strict");
+    assert_eq!(e["on_dead"], "stop");
+    assert_eq!(e["channels"], json!(["billing", "eu"]));
+    assert_eq!(e["filter"], json!({ "data.amount": { "$gte": 100 } }));
+
+    // Pause from the endpoint page: what comes waits, and the page says how much.
+    let pause = app.url(&format!("/console/endpoints/{endpoint}/pause"));
+    let (status, _, _) = post_form(
+        &client,
+        pause.clone(),
+        &[("csrf", &csrf), ("paused", "true")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let event = app
+        .event(
+            &key,
+            &tenant,
+            json!({ "event_type": "order.paid", "payload": { "data": { "amount": 500 } }, "channels": ["eu"] }),
+        )
+        .await;
+    app.wait_for_json(&format!("{path}/backlog"), &key, "one held", |b| {
+        b["waiting"] == 1
+    })
+    .await;
+    let page = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
+    assert!(page.contains("Resume"), "{page}");
+    // Would it receive that event? With its own filter yes; with a stricter one, no.
+    let test = app.url(&format!("/console/endpoints/{endpoint}/filter-test"));
+    let (status, page, _) = post_form(
+        &client,
+        test.clone(),
+        &[("csrf", &csrf), ("event_id", &event)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("would receive the event"), "{page}");
+    let stricter = [
+        ("csrf", csrf.as_str()),
+        ("event_id", event.as_str()),
+        ("filter", r#"{"data.amount": {"$gt": 1000}}"#),
+    ];
+    let (_, page, _) = post_form(&client, test, &stricter).await;
+    assert!(page.contains("would not receive the event"), "{page}");
+
+    // Cancel the held delivery from its page: it says who did.
+    let (_, list) = app
+        .get(
+            &format!("/v1/tenants/{tenant}/events/{event}/deliveries"),
+            &key,
+        )
+        .await;
+    let delivery = list["data"][0]["id"]
+        .as_str()
+        .expect("a delivery")
+        .to_string();
+    let page = page_text(&client, app.url(&format!("/console/deliveries/{delivery}"))).await;
+    assert!(page.contains("id=\"held\""), "{page}");
+    let cancel = app.url(&format!("/console/deliveries/{delivery}/cancel"));
+    let (status, _, _) = post_form(&client, cancel, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = page_text(&client, app.url(&format!("/console/deliveries/{delivery}"))).await;
+    assert!(page.contains("id=\"cancelled-by\""), "{page}");
+    let (_, d) = app
+        .get(&format!("/v1/tenants/{tenant}/deliveries/{delivery}"), &key)
+        .await;
+    assert_eq!(d["status"], "cancelled");
+    let (status, _, _) = post_form(&client, pause, &[("csrf", &csrf), ("paused", "false")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, e) = app.get(&path, &key).await;
+    assert_eq!(e["paused"], false);
+    assert!(
+        receiver.received().is_empty(),
+        "the cancelled delivery never went out"
+    );
+}

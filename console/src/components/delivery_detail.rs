@@ -39,6 +39,7 @@ pub fn delivery_detail(
                     <article class=class>
                         <header>
                             <strong>{format!("Attempt {}", a.attempt)}</strong>
+                            {a.out_of_band.then(|| view! { <span class="badge" title="sent outside the endpoint's order (a replay by hand)">"out of band"</span> })}
                             <span class="status">{status}</span>
                             <span class="muted">{format!("{} ms", a.duration_ms)}</span>
                             {when(a.created_at)}
@@ -91,6 +92,14 @@ pub fn delivery_detail(
                 <dt>"Endpoint"</dt><dd><a href=endpoint_href>{d.endpoint_id.to_string()}</a></dd>
                 <dt>"Created"</dt><dd>{when(d.created_at)}</dd>
                 <dt>"Next attempt"</dt><dd>{maybe_when(d.next_attempt_at)}</dd>
+                {d.held.then(|| view! {
+                    <dt>"Waiting"</dt>
+                    <dd id="held">{match d.blocked_by {
+                        Some(head) => view! { "its turn, behind " <a href=format!("/console/deliveries/{head}")>{head.to_string()}</a> }.into_any(),
+                        None => view! { "its endpoint is paused, or its turn in line" }.into_any(),
+                    }}</dd>
+                })}
+                {d.cancelled_by.clone().map(|by| view! { <dt>"Cancelled by"</dt><dd id="cancelled-by">{by}</dd> })}
                 <dt>"Last error"</dt><dd class="error-text">{d.last_error.clone().unwrap_or_default()}</dd>
             </dl>
             <div class="actions">{actions}</div>

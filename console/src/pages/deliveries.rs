@@ -63,11 +63,18 @@ pub async fn delivery(
         Nav::Tenant
     ));
     let replay = if s.may(Permission::Replay) {
+        let open = !d.status.is_final();
         view! {
             <form method="post" action=format!("/console/deliveries/{id}/replay") class="inline">
                 {view::csrf_field(&s.csrf)}
                 <button type="submit" class="primary" id="replay">"Replay"</button>
             </form>
+            {open.then(|| view! {
+                <form method="post" action=format!("/console/deliveries/{id}/cancel") class="inline">
+                    {view::csrf_field(&s.csrf)}
+                    <button type="submit" class="danger" id="cancel">"Cancel"</button>
+                </form>
+            })}
         }
         .into_any()
     } else {

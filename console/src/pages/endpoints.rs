@@ -82,6 +82,7 @@ fn endpoint_row(e: Endpoint, h: EndpointHealth, spark: AnyView) -> AnyView {
     let href = format!("/console/endpoints/{}", e.id);
     let state = view! {
         {view::enabled_badge(e.disabled)}
+        {e.paused.then(|| view! { " " {badge("paused")} })}
         " " <span class="muted small">{e.disabled_reason.clone().unwrap_or_default()}</span>
     };
     let limit = match e.rate_limit_per_second {
@@ -115,7 +116,7 @@ pub async fn endpoint(
     ));
     let filter = DeliveryFilter { endpoint_id: Some(id), ..Default::default() };
     let scope = Scope::Endpoint { tenant: s.tenant, endpoint: id };
-    let (recent, hour, day) = or_page!(page_errors::loaded(
+    let (recent, hour, day, backlog) = or_page!(page_errors::loaded(
         tokio::try_join!(
             state.store.find_deliveries(s.tenant, &filter, 20, None),
             state
@@ -124,9 +125,17 @@ pub async fn endpoint(
             state
                 .store
                 .attempt_bins(scope, DAY.span_minutes, DAY.bin_minutes),
+            state.store.endpoint_backlog(s.tenant, id),
         ),
         Nav::Tenant
     ));
+    let controls = backlog.map(|b| {
+        let may = endpoint_cards::May {
+            write: s.may(Permission::EndpointsWrite),
+            cancel: s.may(Permission::Replay),
+        };
+        endpoint_cards::controls_card(&e, &b, &s.csrf, may)
+    });
     let action = format!("/console/endpoints/{id}/recover");
     let toggle = view! {
         <form method="post" action=format!("/console/endpoints/{id}/state") class="inline">
@@ -160,6 +169,7 @@ pub async fn endpoint(
             </dl>
             {writes.then(|| view! { <div class="actions">{endpoint_cards::actions(id, &s.csrf)} {toggle}</div> })}
         </section>
+        {controls}
         {writes.then(|| endpoint_cards::secret_card(&e, &s.csrf))}
         {s.may(Permission::Replay).then(|| view! {
         <section class="card">

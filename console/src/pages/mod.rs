@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod dead_letters;
 pub mod deliveries;
+pub mod endpoint_controls;
 pub mod endpoint_forms;
 pub mod endpoints;
 pub mod events;

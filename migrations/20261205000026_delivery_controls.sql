@@ -27,8 +27,10 @@ ALTER TABLE deliveries ADD COLUMN cancelled_by text;
 ALTER TABLE attempts ADD COLUMN out_of_band boolean NOT NULL DEFAULT false;
 
 -- Ordered endpoints' open deliveries, in their order: the head and those behind it.
+-- A head cancelled while in flight keeps its claim (and its place here) until its
+-- attempt ends, so the next one does not go out beside it.
 CREATE INDEX deliveries_ordered_idx ON deliveries (endpoint_id, accepted_at, event_id)
-    WHERE accepted_at IS NOT NULL AND status IN ('pending', 'failed');
+    WHERE accepted_at IS NOT NULL AND (status IN ('pending', 'failed') OR claimed_until IS NOT NULL);
 -- Held deliveries by endpoint, oldest first: a paused backlog and what resume sends.
 CREATE INDEX deliveries_held_idx ON deliveries (endpoint_id, id)
     WHERE next_attempt_at IS NULL AND status IN ('pending', 'failed');
@@ -37,3 +39,8 @@ CREATE INDEX deliveries_held_idx ON deliveries (endpoint_id, id)
 ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;
 ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('recover', 'dead_replay', 'cancel_backlog'));
 ALTER TABLE jobs ADD COLUMN actor text;
+
+-- hookrelay's own changes (an ordered endpoint stopped when its head died) are audited too.
+ALTER TABLE audit_log DROP CONSTRAINT audit_log_actor_kind_check;
+ALTER TABLE audit_log ADD CONSTRAINT audit_log_actor_kind_check
+    CHECK (actor_kind IN ('api_key', 'admin', 'operator', 'console', 'system'));

@@ -15,6 +15,8 @@ pub enum ActorKind {
     Admin,
     Operator,
     Console,
+    /// hookrelay itself (an ordered endpoint stopped when its head died).
+    System,
 }
 
 impl ActorKind {
@@ -24,6 +26,7 @@ impl ActorKind {
             Self::Admin => "admin",
             Self::Operator => "operator",
             Self::Console => "console",
+            Self::System => "system",
         }
     }
 }
@@ -48,6 +51,15 @@ impl Actor {
             name: "admin token".into(),
             address: None,
             request_id: None,
+        }
+    }
+
+    /// hookrelay acting on its own, by a rule the endpoint chose.
+    pub fn hookrelay() -> Self {
+        Self {
+            kind: ActorKind::System,
+            name: "hookrelay".into(),
+            ..Self::admin()
         }
     }
 

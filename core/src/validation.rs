@@ -240,7 +240,37 @@ impl Channels {
 /// A payload filter, checked (`filter::Filter::parse`) and kept as the caller wrote it.
 pub fn filter(doc: serde_json::Value) -> Result<serde_json::Value, Invalid> {
     crate::filter::Filter::parse(&doc).map_err(|e| Invalid(e.to_string()))?;
+    if let Some(problem) = unstorable(&doc) {
+        return Err(Invalid(format!("filter: {problem}")));
+    }
     Ok(doc)
+}
+
+/// Numbers in a filter stay within this magnitude: PostgreSQL keeps a number
+/// as an exact decimal, and one near the largest double may not read back as one.
+pub const FILTER_NUMBER_LIMIT: f64 = 1e300;
+
+/// What in a JSON document PostgreSQL could not store and give back as it was:
+/// a NUL character in a key or string, or a number beyond `FILTER_NUMBER_LIMIT`.
+fn unstorable(doc: &serde_json::Value) -> Option<&'static str> {
+    use serde_json::Value;
+    const NUL: &str =
+        "its keys and strings must not contain NUL (\\u0000), which PostgreSQL cannot store";
+    match doc {
+        Value::String(s) if s.contains('\0') => Some(NUL),
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.abs() > FILTER_NUMBER_LIMIT) => {
+            Some("its numbers must be within ±1e300")
+        }
+        Value::Array(items) => items.iter().find_map(unstorable),
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(NUL)
+            } else {
+                unstorable(v)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// An endpoint's limits, each within its range (the timeout within the installation's).

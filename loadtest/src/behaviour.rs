@@ -7,6 +7,9 @@ pub enum Behaviour {
     Healthy,
     /// Answers 500 to this fraction of requests.
     Fail(f64),
+    /// Answers 500 to this fraction of requests at random, yet every delivery is
+    /// expected to arrive: the run allows retries enough to get each one through.
+    Flaky(f64),
     /// Does not answer this fraction of requests within any sane timeout.
     Timeout(f64),
     /// Answers after this many milliseconds.
@@ -22,7 +25,10 @@ pub enum Behaviour {
 impl Behaviour {
     /// Whether every delivery to such an endpoint is expected to arrive.
     pub fn expects_all(self) -> bool {
-        matches!(self, Behaviour::Healthy | Behaviour::Slow(_))
+        matches!(
+            self,
+            Behaviour::Healthy | Behaviour::Slow(_) | Behaviour::Flaky(_)
+        )
     }
 }
 
@@ -73,6 +79,7 @@ impl FromStr for BehaviourSpec {
         };
         let behaviour = match name {
             "fail" => Behaviour::Fail(fraction(arg)?),
+            "flaky" => Behaviour::Flaky(fraction(arg)?),
             "timeout" => Behaviour::Timeout(fraction(arg)?),
             "slow" => Behaviour::Slow(number(arg)?),
             "throttle" => {
@@ -117,6 +124,11 @@ mod tests {
             "1:throttle=5".parse::<BehaviourSpec>().map(|s| s.behaviour),
             Ok(Behaviour::Throttle(5))
         );
+        assert_eq!(
+            "0:flaky=0.3".parse::<BehaviourSpec>().map(|s| s.behaviour),
+            Ok(Behaviour::Flaky(0.3))
+        );
+        assert!(Behaviour::Flaky(0.3).expects_all() && !Behaviour::Fail(0.3).expects_all());
         assert!("1:fail=2".parse::<BehaviourSpec>().is_err());
         assert!("x:gone".parse::<BehaviourSpec>().is_err());
         assert!("3-1:gone".parse::<BehaviourSpec>().is_err());

@@ -156,6 +156,7 @@ pub async fn run(opts: Options, cancel: CancellationToken) -> anyhow::Result<Rep
         expected,
         delivered,
         duplicates: snap.duplicates,
+        out_of_order: snap.out_of_order,
         missing: expected.saturating_sub(delivered),
         bad_signatures: snap.bad_signatures,
         faulty_endpoint_deliveries: snap.other_unique,
@@ -196,6 +197,7 @@ mod tests {
                 .iter()
                 .map(|b| b.parse().expect("spec"))
                 .collect(),
+            endpoint_json: None,
             gateway_pid: None,
             json: true,
             quiet: true,

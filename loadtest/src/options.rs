@@ -47,11 +47,16 @@ pub struct Options {
     pub receiver_ports: usize,
     /// Receiver behaviour for some endpoints, repeatable: `RANGE:KIND[=ARG]` where RANGE is an
     /// endpoint index or `a-b` (indexes count across tenants) and KIND is one of
-    /// `fail=FRACTION` (500s), `timeout=FRACTION` (never answers in time), `slow=MS`,
+    /// `fail=FRACTION` (500s), `flaky=FRACTION` (500s, yet every delivery is
+    /// expected through retries), `timeout=FRACTION` (never answers in time), `slow=MS`,
     /// `throttle=PER_SECOND` (429 with Retry-After beyond that rate), `gone` (410),
     /// `blackhole` (accepts the connection, never answers).
     #[arg(long = "behave", value_name = "SPEC")]
     pub behaviours: Vec<BehaviourSpec>,
+    /// Extra fields for every endpoint the run creates, as a JSON object (e.g.
+    /// `{"ordering": "strict"}` or `{"filter": {...}}`).
+    #[arg(long, value_parser = endpoint_fields)]
+    pub endpoint_json: Option<serde_json::Map<String, serde_json::Value>>,
     /// Sample this process's memory (the gateway's pid) and report its peak.
     #[arg(long)]
     pub gateway_pid: Option<u32>,
@@ -102,5 +107,13 @@ impl Options {
     /// Event types: each is subscribed by exactly `fanout` endpoints of a tenant.
     pub fn event_types(&self) -> usize {
         self.endpoints / self.fanout
+    }
+}
+
+fn endpoint_fields(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err("--endpoint-json must be a JSON object".into()),
+        Err(e) => Err(format!("--endpoint-json is not JSON: {e}")),
     }
 }

@@ -2,7 +2,7 @@
 //! `hookrelay-signature` crate, record which (event, endpoint) pairs arrived, how
 //! late, and how often; misbehave on request for fault scenarios.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -65,6 +65,9 @@ pub struct Ledger {
 #[derive(Default)]
 struct LedgerInner {
     seen: HashSet<(u64, u32)>,
+    /// Each endpoint's highest sequence number so far.
+    last: HashMap<u32, u64>,
+    out_of_order: u64,
     latencies_us: Vec<u64>,
     duplicates: u64,
     bad_signatures: u64,
@@ -79,6 +82,8 @@ pub struct LedgerSnapshot {
     pub healthy_unique: u64,
     pub other_unique: u64,
     pub duplicates: u64,
+    /// First arrivals below a sequence number its endpoint already got.
+    pub out_of_order: u64,
     pub bad_signatures: u64,
     pub latencies_us: Vec<u64>,
     pub first_arrival_us: Option<u64>,
@@ -90,6 +95,12 @@ impl Ledger {
         let now = now_us();
         let mut l = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if l.seen.insert((seq, endpoint)) {
+            let last = l.last.entry(endpoint).or_insert(seq);
+            if seq < *last {
+                l.out_of_order += 1;
+            } else {
+                *last = seq;
+            }
             // Latency figures describe the endpoints that should get everything.
             if healthy {
                 l.latencies_us.push(now.saturating_sub(sent_us));
@@ -121,6 +132,7 @@ impl Ledger {
             healthy_unique: self.healthy.load(Ordering::Relaxed),
             other_unique: l.other_unique,
             duplicates: l.duplicates,
+            out_of_order: l.out_of_order,
             bad_signatures: l.bad_signatures,
             latencies_us: l.latencies_us.clone(),
             first_arrival_us: l.first_arrival_us,
@@ -225,7 +237,7 @@ async fn receive(
         return (StatusCode::NOT_FOUND, "unknown endpoint").into_response();
     };
     match endpoint.behaviour {
-        Behaviour::Fail(p) if rand::random::<f64>() < p => {
+        Behaviour::Fail(p) | Behaviour::Flaky(p) if rand::random::<f64>() < p => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "injected failure").into_response();
         }
         Behaviour::Timeout(p) if rand::random::<f64>() < p => {

@@ -22,6 +22,9 @@ pub struct Report {
     pub expected: u64,
     pub delivered: u64,
     pub duplicates: u64,
+    /// Deliveries that arrived after a later event's at the same endpoint (only
+    /// meaningful for ordered endpoints fed one event at a time).
+    pub out_of_order: u64,
     pub missing: u64,
     pub bad_signatures: u64,
     pub faulty_endpoint_deliveries: u64,

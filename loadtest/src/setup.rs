@@ -76,7 +76,10 @@ pub async fn prepare(
         for j in 0..opts.endpoints {
             let index = endpoint_index(opts, t, j);
             let behaviour = behaviour_of(&opts.behaviours, index);
-            let body = json!({ "url": receivers.url(index, behaviour), "event_types": [event_type(j % opts.event_types())] });
+            let mut body = json!({ "url": receivers.url(index, behaviour), "event_types": [event_type(j % opts.event_types())] });
+            for (k, v) in opts.endpoint_json.iter().flatten() {
+                body[k] = v.clone();
+            }
             let endpoint = post(
                 http,
                 format!("{api}/v1/tenants/{tenant_id}/endpoints"),

@@ -362,6 +362,27 @@ async fn filters_and_channels_decide_at_routing_and_bad_filters_are_refused() {
             .is_some_and(|m| m.contains("deeper")),
         "{err}"
     );
+    // What PostgreSQL could not store and give back: a NUL, the largest double.
+    for (filter, problem) in [
+        (json!({ "a\u{0}b": 1 }), "NUL"),
+        (json!({ "a": { "$in": ["x\u{0}"] } }), "NUL"),
+        (json!({ "a": [1.0, f64::MAX] }), "1e300"),
+    ] {
+        let (status, err) = app
+            .post(
+                &endpoints,
+                &key,
+                json!({ "url": big.url, "filter": filter }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(problem)),
+            "{err}"
+        );
+    }
     let (status, err) = app
         .post(
             &endpoints,

@@ -23,6 +23,7 @@ async fn a_few_thousand_events_survive_a_dispatcher_restart_with_nothing_lost() 
         deadline: 60,
         receiver_ports: 2,
         behaviours: vec![],
+        endpoint_json: None,
         gateway_pid: None,
         json: true,
         quiet: true,

@@ -195,6 +195,15 @@ async fn a_dead_head_stops_the_endpoint_until_it_is_resumed_and_a_replay_goes_ou
     .await
     .expect("attempts");
     assert_eq!(out_of_band, vec![false, false, true]);
+    // hookrelay's own stop is in the audit log, by `system`.
+    let (_, stops) = app
+        .get(
+            &format!("/v1/tenants/{}/audit?action=endpoint.paused", s.tenant),
+            &s.key,
+        )
+        .await;
+    assert_eq!(stops["data"][0]["actor_kind"], "system", "{stops}");
+    assert_eq!(stops["data"][0]["details"]["delivery"], dead_id, "{stops}");
     // Resuming is in the audit log, and the stop cleared.
     let (_, audit) = app
         .get(
@@ -203,4 +212,37 @@ async fn a_dead_head_stops_the_endpoint_until_it_is_resumed_and_a_replay_goes_ou
         )
         .await;
     assert_eq!(audit["data"].as_array().map(Vec::len), Some(1), "{audit}");
+}
+
+#[tokio::test]
+async fn a_head_cancelled_in_flight_holds_the_line_until_its_attempt_ends() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::slow(Duration::from_millis(1500)).await;
+    let s = app.subscriber(&receiver.url).await;
+    ordered(&app, &s, "release").await;
+    for n in 0..2 {
+        let body = json!({ "event_type": "order.updated", "payload": { "seq": n } });
+        app.event(&s.key, &s.tenant, body).await;
+    }
+    receiver.wait_for_open(1).await;
+    let head: String = sqlx::query_scalar(
+        "SELECT id::text FROM deliveries WHERE endpoint_id = $1::uuid AND claimed_until > now()",
+    )
+    .bind(&s.endpoint)
+    .fetch_one(app.store.pool())
+    .await
+    .expect("the head in flight");
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{}/deliveries/{head}/cancel", s.tenant),
+            &s.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled", "{body}");
+    // The next goes once the cancelled head's request is over, not beside it.
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got.iter().map(seq).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(receiver.max_concurrency(), 1, "two requests at once");
 }

@@ -16,7 +16,7 @@ use crate::ids::new_id;
 pub struct AuditEntry {
     pub id: Uuid,
     pub at: DateTime<Utc>,
-    /// `api_key`, `admin`, `operator` or `console`.
+    /// `api_key`, `admin`, `operator`, `console` or `system` (hookrelay itself).
     pub actor_kind: String,
     /// The key's, the operator's or the console session's id.
     pub actor_id: Option<Uuid>,

@@ -4,9 +4,10 @@
 //! and the gauges show.
 //!
 //! An ordered endpoint's deliveries carry their event's acceptance time; its head
-//! is the one open delivery of them with a due time, the only one a sender can
-//! claim. `advance_ordered` gives the oldest held one a due time when there is no
-//! head, under a lock per endpoint so two callers never make two heads.
+//! is the one open delivery of them with a due time (or one cancelled while a
+//! sender still holds its claim: its request may be going out), the only one a
+//! sender can claim. `advance_ordered` gives the oldest held one a due time when
+//! there is no head, under a lock per endpoint so two callers never make two heads.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -17,9 +18,10 @@ use super::{NewDelivery, PUBLISH_FALLBACK_SECS, Result, Store};
 use crate::audit::{Actor, action};
 use crate::model::DeliveryStatus;
 
-/// An ordered endpoint's head goes out only once its event was accepted this long
-/// ago, so an event accepted earlier but routed a little later (another router,
-/// another ingest message) still goes first.
+/// An ordered endpoint's head goes out only once it was routed this long ago (by
+/// the database's clock, like every time that gates work), so an event accepted
+/// earlier but routed a little later (another router, another ingest message)
+/// still goes first.
 pub const ORDERING_SETTLE_SECS: f64 = 1.0;
 /// Deliveries released on resume that the caller publishes at once (those due
 /// within `RELEASED_WITHIN_SECS` at the endpoint's pace, at most this many); the
@@ -29,6 +31,26 @@ const RELEASED_WITHIN_SECS: f64 = 0.1;
 /// Without a rate limit, released deliveries are spaced this little apart, so
 /// the scheduler still takes them oldest first.
 const UNLIMITED_SPACING_SECS: f64 = 0.000_01;
+
+/// `h` is the head of its ordered endpoint: open with a due time, or cancelled
+/// while still claimed (in flight: the next waits for its attempt to end).
+/// `deliveries_ordered_idx` covers both.
+macro_rules! is_head {
+    () => {
+        "h.accepted_at IS NOT NULL AND ((h.status IN ('pending', 'failed') AND h.next_attempt_at IS NOT NULL)
+         OR (h.status = 'cancelled' AND h.claimed_until > now()))"
+    };
+}
+
+/// A cancelled delivery keeps its claim only while it is live, so the ordered
+/// index does not keep rows whose claim lapsed long ago.
+macro_rules! cancel_set {
+    () => {
+        "status = 'cancelled', cancelled_by = $3, last_error = 'cancelled by ' || $3, next_attempt_at = NULL,
+         claimed_until = CASE WHEN claimed_until > now() THEN claimed_until END, updated_at = now()"
+    };
+}
+pub(super) use cancel_set;
 
 /// An endpoint's waiting deliveries, as the API and the console show them.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -73,7 +95,8 @@ impl Store {
     pub async fn hold_paused(&self, delivery_ids: &[Uuid], endpoint_ids: &[Uuid]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let paused: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM endpoints WHERE id = ANY($1) AND paused ORDER BY id FOR SHARE",
+            "SELECT id FROM endpoints WHERE id = ANY($1) AND paused AND NOT disabled AND deleted_at IS NULL
+             ORDER BY id FOR SHARE",
         )
         .bind(endpoint_ids)
         .fetch_all(&mut *tx)
@@ -93,7 +116,7 @@ impl Store {
 
     /// Gives each ordered endpoint among `endpoint_ids` that has no head (and is
     /// not paused) its oldest held delivery as head. Returns the heads due now, for
-    /// the caller to publish; a head whose event is younger than the settle time is
+    /// the caller to publish; a head routed more recently than the settle time is
     /// due when it has settled, and the scheduler sends it then.
     ///
     /// An unattempted, unclaimed head that an older delivery (routed later) should
@@ -128,14 +151,13 @@ impl Store {
         .bind(endpoint_ids)
         .execute(&mut *tx)
         .await?;
-        let heads: Vec<(Uuid, Uuid, i32, bool)> = sqlx::query_as(
-            "WITH free AS (
+        let heads: Vec<(Uuid, Uuid, i32, bool)> = sqlx::query_as(concat!(
+            r#"WITH free AS (
                 SELECT e.id FROM endpoints e
                 WHERE e.id = ANY($1) AND e.ordering = 'strict' AND NOT e.paused AND NOT e.disabled
                   AND e.deleted_at IS NULL
                   AND NOT EXISTS (SELECT 1 FROM deliveries h
-                                  WHERE h.endpoint_id = e.id AND h.accepted_at IS NOT NULL
-                                    AND h.status IN ('pending', 'failed') AND h.next_attempt_at IS NOT NULL)
+                                  WHERE h.endpoint_id = e.id AND "#, is_head!(), r#")
              ), next AS (
                 SELECT n.id FROM free, LATERAL (
                     SELECT d.id FROM deliveries d
@@ -143,12 +165,12 @@ impl Store {
                     ORDER BY d.accepted_at, d.event_id LIMIT 1) n
              )
              UPDATE deliveries d SET updated_at = now(),
-                    next_attempt_at = CASE WHEN d.accepted_at + make_interval(secs => $3) <= now()
+                    next_attempt_at = CASE WHEN d.created_at + make_interval(secs => $3) <= now()
                                            THEN now() + make_interval(secs => $2)
-                                           ELSE d.accepted_at + make_interval(secs => $3) END
+                                           ELSE d.created_at + make_interval(secs => $3) END
              FROM next WHERE d.id = next.id
-             RETURNING d.id, d.endpoint_id, d.attempts, d.accepted_at + make_interval(secs => $3) <= now()",
-        )
+             RETURNING d.id, d.endpoint_id, d.attempts, d.created_at + make_interval(secs => $3) <= now()"#
+        ))
         .bind(endpoint_ids)
         .bind(unsent_lease.as_secs_f64())
         .bind(ORDERING_SETTLE_SECS)
@@ -166,30 +188,50 @@ impl Store {
     /// while its dispatcher died, a recover job made old deliveries pending): the
     /// scheduler's sweep advances them.
     pub async fn stalled_ordered_endpoints(&self) -> Result<Vec<Uuid>> {
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_scalar(concat!(
             "SELECT e.id FROM endpoints e
              WHERE e.ordering = 'strict' AND NOT e.paused AND NOT e.disabled AND e.deleted_at IS NULL
                AND EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id AND d.accepted_at IS NOT NULL
                              AND d.status IN ('pending', 'failed') AND d.next_attempt_at IS NULL)
-               AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.endpoint_id = e.id AND h.accepted_at IS NOT NULL
-                             AND h.status IN ('pending', 'failed') AND h.next_attempt_at IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.endpoint_id = e.id AND ",
+            is_head!(),
+            ")
              LIMIT 1000",
-        )
+        ))
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// Pauses an ordered endpoint whose head died (`on_dead: stop`), naming it.
+    /// Pauses an ordered endpoint whose head is dying (`on_dead: stop`), naming
+    /// it, with its audit entry. The sender does this before it records the dead
+    /// attempt, so no moment exists in which the head is dead and the endpoint
+    /// runs on: killed in between, the head is held on the paused endpoint and
+    /// goes once more when someone resumes it.
     pub async fn stop_ordered(&self, endpoint_id: Uuid, dead: Uuid) -> Result<()> {
-        sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let stopped: Option<Uuid> = sqlx::query_scalar(
             "UPDATE endpoints SET paused = true, paused_at = now(), updated_at = now(),
                     paused_reason = 'delivery ' || $2::text || ' died at the head of the order (on_dead: stop)'
-             WHERE id = $1 AND NOT paused",
+             WHERE id = $1 AND NOT paused
+             RETURNING tenant_id",
         )
         .bind(endpoint_id)
         .bind(dead)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(tenant_id) = stopped {
+            let details = json!({ "reason": "on_dead: stop", "delivery": dead });
+            super::audit::record_target_in(
+                &mut tx,
+                &Actor::hookrelay(),
+                action::ENDPOINT_PAUSED,
+                Some(tenant_id),
+                Some(endpoint_id),
+                details,
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -204,7 +246,8 @@ impl Store {
     ) -> Result<Vec<NewDelivery>> {
         Ok(sqlx::query_as(
             "WITH ep AS (
-                SELECT id, CASE WHEN rate_limit_per_second > 0 THEN 1.0 / rate_limit_per_second ELSE $3 END AS spacing
+                SELECT id, ordering,
+                       CASE WHEN rate_limit_per_second > 0 THEN 1.0 / rate_limit_per_second ELSE $3 END AS spacing
                 FROM endpoints WHERE id = $1
              ), held AS (
                 SELECT d.id, row_number() OVER (ORDER BY d.id) - 1 AS k
@@ -213,6 +256,9 @@ impl Store {
                   AND (d.accepted_at IS NULL OR (SELECT ordering FROM endpoints WHERE id = $1) = 'none')
              )
              UPDATE deliveries d SET updated_at = now(),
+                    -- Ordering switched off: out of the order for good, so switching
+                    -- it on again does not make each of them a head.
+                    accepted_at = CASE WHEN ep.ordering = 'none' THEN NULL ELSE d.accepted_at END,
                     next_attempt_at = CASE WHEN held.k < $4 AND held.k * ep.spacing < $5
                                            THEN now() + make_interval(secs => $2)
                                            ELSE now() + make_interval(secs => held.k * ep.spacing) END
@@ -254,10 +300,12 @@ impl Store {
         by: &Actor,
     ) -> Result<Option<Cancelled>> {
         let done: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(audited(
-            "UPDATE deliveries SET status = 'cancelled', cancelled_by = $3, last_error = 'cancelled by ' || $3,
-                    next_attempt_at = NULL, updated_at = now()
-             WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'failed')
-             RETURNING endpoint_id, tenant_id, id",
+            concat!(
+                "UPDATE deliveries SET ",
+                cancel_set!(),
+                " WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'failed')
+             RETURNING endpoint_id, tenant_id, id"
+            ),
             4,
             "changed.tenant_id",
             "changed.id",
@@ -289,10 +337,12 @@ impl Store {
         by: &Actor,
     ) -> Result<Vec<Uuid>> {
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(audited_count(
-            "UPDATE deliveries SET status = 'cancelled', cancelled_by = $3, last_error = 'cancelled by ' || $3,
-                    next_attempt_at = NULL, updated_at = now()
-             WHERE tenant_id = $1 AND event_id = $2 AND status IN ('pending', 'failed')
-             RETURNING endpoint_id",
+            concat!(
+                "UPDATE deliveries SET ",
+                cancel_set!(),
+                " WHERE tenant_id = $1 AND event_id = $2 AND status IN ('pending', 'failed')
+             RETURNING endpoint_id"
+            ),
             4,
             "$1",
         )))

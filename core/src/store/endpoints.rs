@@ -391,13 +391,17 @@ impl Store {
         .await?)
     }
 
-    /// Disables an endpoint on hookrelay's own initiative, keeping the reason.
+    /// Disables an endpoint on hookrelay's own initiative, keeping the reason; what
+    /// it held (paused, or waiting in its order) is cancelled, as a disable by hand does.
     pub async fn disable_endpoint(&self, id: Uuid, reason: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE endpoints SET disabled = true, disabled_reason = $2, updated_at = now() WHERE id = $1")
             .bind(id)
             .bind(reason)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        Self::cancel_held(&mut tx, id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -439,7 +443,10 @@ impl Store {
                         .is_some_and(|r| r.starts_with("every attempt failed"))
             })
             .map(|(id, _, _)| id)
-            .collect();
+            .collect::<Vec<Uuid>>();
+        for id in &disabled {
+            Self::cancel_held(&mut tx, *id).await?;
+        }
         tx.commit().await?;
         Ok(disabled)
     }

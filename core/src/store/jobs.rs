@@ -30,11 +30,16 @@ struct OpenJob {
 }
 
 const JOB_COLUMNS: &str = "id, kind, tenant_id, endpoint_id, since, until, event_type, reason, status, done_count, created_at, updated_at, finished_at";
-/// A re-sent delivery's due time: now, or none for one that takes its place in an
-/// ordered endpoint's order (it waits its turn; the dispatchers' sweep moves the
-/// order on).
+/// A re-sent delivery's due time: now, or, for one that takes its place in an
+/// ordered endpoint's order, none (it waits its turn; the dispatchers' sweep moves
+/// the order on), unless it is open already: the head stays the head, and one
+/// waiting keeps waiting.
 const DUE_OR_IN_LINE: &str = "CASE WHEN d.accepted_at IS NOT NULL
-        AND (SELECT ordering FROM endpoints WHERE id = d.endpoint_id) = 'strict' THEN NULL ELSE now() END";
+        AND (SELECT ordering FROM endpoints WHERE id = d.endpoint_id) = 'strict'
+        THEN CASE WHEN d.status IN ('pending', 'failed') THEN d.next_attempt_at END ELSE now() END";
+/// A re-sent delivery that was cancelled is no longer marked so.
+const UNCANCELLED: &str = "cancelled_by = NULL,
+        last_error = CASE WHEN d.status = 'cancelled' THEN NULL ELSE d.last_error END";
 
 /// Deliveries re-queued per chunk of a job.
 const CHUNK: i64 = 500;
@@ -214,6 +219,8 @@ impl Store {
                 .push_bind(CHUNK)
                 .push(") UPDATE deliveries d SET status = 'pending', next_attempt_at = ")
                 .push(DUE_OR_IN_LINE)
+                .push(", ")
+                .push(UNCANCELLED)
                 .push(
                     ", updated_at = now()
                  FROM picked WHERE d.id = picked.id
@@ -221,22 +228,26 @@ impl Store {
                 );
             q.build_query_scalar().fetch_all(&mut *tx).await?
         } else if job.kind == JobKind::CancelBacklog {
-            sqlx::query_scalar(
+            // The chunk walked, not only what it cancelled: a delivery delivered
+            // meanwhile is left alone, yet the job goes on past it (and a chunk
+            // short of `CHUNK` still means the end).
+            sqlx::query_scalar(concat!(
                 "WITH picked AS (
                     SELECT id FROM deliveries
                     WHERE endpoint_id = $1 AND status IN ('pending', 'failed') AND created_at < $2
-                      AND ($3::uuid IS NULL OR id > $3)
-                    ORDER BY id LIMIT $4)
-                 UPDATE deliveries d SET status = 'cancelled', cancelled_by = $5, last_error = 'cancelled by ' || $5,
-                        next_attempt_at = NULL, updated_at = now()
-                 FROM picked WHERE d.id = picked.id AND d.status IN ('pending', 'failed')
-                 RETURNING d.id",
-            )
+                      AND ($4::uuid IS NULL OR id > $4)
+                    ORDER BY id LIMIT $5),
+                 cancelled AS (
+                    UPDATE deliveries d SET ",
+                super::controls::cancel_set!(),
+                " FROM picked WHERE d.id = picked.id AND d.status IN ('pending', 'failed'))
+                 SELECT id FROM picked",
+            ))
             .bind(job.endpoint_id)
             .bind(job.created_at)
+            .bind(job.actor.as_deref().unwrap_or("a cancel job"))
             .bind(job.cursor)
             .bind(CHUNK)
-            .bind(job.actor.as_deref().unwrap_or("a cancel job"))
             .fetch_all(&mut *tx)
             .await?
         } else {
@@ -247,7 +258,8 @@ impl Store {
                       AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
                       AND ($4::uuid IS NULL OR id > $4)
                     ORDER BY id LIMIT $5)
-                 UPDATE deliveries d SET status = 'pending', next_attempt_at = {DUE_OR_IN_LINE}, updated_at = now()
+                 UPDATE deliveries d SET status = 'pending', next_attempt_at = {DUE_OR_IN_LINE}, {UNCANCELLED},
+                        updated_at = now()
                  FROM picked WHERE d.id = picked.id
                  RETURNING d.id"
             )))

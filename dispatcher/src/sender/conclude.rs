@@ -75,9 +75,12 @@ impl Sender {
         if !parked.is_empty() || records.iter().any(|r| r.next_attempt_at.is_some()) {
             self.scheduler_wake.notify_one();
         }
+        // An ordered endpoint whose head dies with `on_dead: stop` is paused before
+        // the attempt is recorded, so no sweep ever finds it dead and running.
+        self.stop_ordered(&in_line.stops).await;
         let recorded = self.records.record(records).await;
         if matches!(recorded, Outcome::Done(())) {
-            self.move_ordered_on(in_line).await;
+            self.move_ordered_on(in_line.advance).await;
         }
         self.report_circuits(endpoints.values()).await;
         self.note_health(healthy, failing).await;
@@ -93,20 +96,24 @@ impl Sender {
         recorded
     }
 
-    /// Ordered endpoints whose head finished: the next in line goes (published
-    /// now), or, when the head died and the endpoint says `on_dead: stop`, the
-    /// endpoint is paused. A failure here only delays them: the scheduler's
-    /// sweep moves stalled orders on.
-    async fn move_ordered_on(&self, moves: OrderedMoves) {
-        for (endpoint, dead) in moves.stops {
+    /// Pauses ordered endpoints whose head is dying and says `on_dead: stop`.
+    async fn stop_ordered(&self, stops: &[(Uuid, Uuid)]) {
+        for &(endpoint, dead) in stops {
             if let Err(e) = self.store.stop_ordered(endpoint, dead).await {
                 tracing::warn!(error = %e, %endpoint, "could not stop an ordered endpoint whose head died");
             }
         }
-        if moves.advance.is_empty() {
+    }
+
+    /// Ordered endpoints whose head had an attempt: once it is no longer the head
+    /// (delivered, dead, or cancelled while in flight), the next in line goes,
+    /// published now. A failure here only delays them: the scheduler's sweep
+    /// moves stalled orders on.
+    async fn move_ordered_on(&self, advance: HashSet<Uuid>) {
+        if advance.is_empty() {
             return;
         }
-        let advance: Vec<Uuid> = moves.advance.into_iter().collect();
+        let advance: Vec<Uuid> = advance.into_iter().collect();
         match self
             .store
             .advance_ordered(&advance, self.unsent_after)
@@ -161,10 +168,11 @@ impl Sender {
     }
 }
 
-/// What finished heads of ordered endpoints ask for.
+/// What attempted heads of ordered endpoints ask for.
 #[derive(Default)]
 struct OrderedMoves {
-    /// Endpoints whose head was delivered or died: the next one goes.
+    /// Endpoints whose head was attempted: the next one goes if it is done (a
+    /// failed head cancelled in flight is done too, which only the store knows).
     advance: HashSet<Uuid>,
     /// Endpoints to pause, and the head that died.
     stops: Vec<(Uuid, Uuid)>,
@@ -175,14 +183,10 @@ impl OrderedMoves {
         if !job.ordered || !job.in_order {
             return;
         }
-        match status {
-            DeliveryStatus::Dead if job.stop_on_dead => {
-                self.stops.push((job.endpoint_id, job.delivery_id))
-            }
-            DeliveryStatus::Delivered | DeliveryStatus::Dead => {
-                self.advance.insert(job.endpoint_id);
-            }
-            _ => {}
+        if status == DeliveryStatus::Dead && job.stop_on_dead {
+            self.stops.push((job.endpoint_id, job.delivery_id));
+        } else {
+            self.advance.insert(job.endpoint_id);
         }
     }
 }

@@ -6,6 +6,7 @@
 use hookrelay_core::model::{ApiKey, Attempt, Delivery, Endpoint, Event, Job, Tenant};
 use hookrelay_core::queue::RequeueReport;
 use hookrelay_core::store::AuditEntry;
+use hookrelay_core::{filter, validation};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -68,6 +69,96 @@ fn confirmed(mut scope: serde_json::Value) -> serde_json::Value {
     }
     scope
 }
+
+/// The payload filter language (`core/src/filter.rs`) as schemas, so a filter
+/// the schema admits is one the server takes, bar the limits on its size, depth
+/// and count of conditions: (component name, schema). No key or string may hold
+/// a NUL, and numbers stay within `FILTER_NUMBER_LIMIT`: what PostgreSQL cannot
+/// store and give back as it was.
+fn payload_filter() -> [(&'static str, serde_json::Value); 3] {
+    let schema = |name: &str| serde_json::json!({ "$ref": format!("#/components/schemas/{name}") });
+    let (filter, condition, value) = (
+        schema("PayloadFilter"),
+        schema("FilterCondition"),
+        schema("FilterValue"),
+    );
+    let text = serde_json::json!({ "type": "string", "pattern": "^[^\\u0000]*$" });
+    let limit = validation::FILTER_NUMBER_LIMIT;
+    let number = serde_json::json!({ "type": "number", "minimum": -limit, "maximum": limit });
+    let flag = serde_json::json!({ "type": ["boolean", "null"] });
+    let values = serde_json::json!({ "type": "array", "items": value });
+    let filters = serde_json::json!({ "type": "array", "minItems": 1, "items": filter });
+    let comparable = serde_json::json!({ "anyOf": [number, text] });
+    let list = serde_json::json!({ "type": "array", "maxItems": filter::MAX_LIST, "items": value });
+    let path = format!(
+        "^(\\$(and|or|not|event_type)|[^$.\\u0000][^.\\u0000]*(\\.[^.\\u0000]+){{0,{}}})$",
+        filter::MAX_PATH_SEGMENTS - 1
+    );
+    [
+        (
+            "PayloadFilter",
+            serde_json::json!({
+                "description": format!(
+                    "A payload filter: keys are dotted paths into the payload (a number indexes an array) \
+                     or `$event_type`, values a literal to equal or an object of operators; every key must \
+                     hold; `$and`, `$or` and `$not` combine filters. At most {} bytes, {} levels deep and {} \
+                     conditions.",
+                    filter::MAX_BYTES, filter::MAX_DEPTH, filter::MAX_CONDITIONS
+                ),
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": filter::MAX_CONDITIONS,
+                "propertyNames": { "pattern": path },
+                "properties": { "$and": filters, "$or": filters, "$not": filter, "$event_type": condition },
+                "additionalProperties": condition,
+            }),
+        ),
+        (
+            "FilterCondition",
+            serde_json::json!({
+                "description": "A literal the value must equal, or an object of operators that must all hold",
+                "anyOf": [
+                    text, number, flag, values,
+                    // An object whose keys do not start with `$` is a literal too.
+                    {
+                        "type": "object",
+                        "propertyNames": { "pattern": "^([^$\\u0000][^\\u0000]*)?$" },
+                        "additionalProperties": value
+                    },
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "additionalProperties": false,
+                        "properties": {
+                            "$eq": value, "$ne": value,
+                            "$gt": comparable, "$gte": comparable, "$lt": comparable, "$lte": comparable,
+                            "$in": list, "$nin": list,
+                            "$exists": { "type": "boolean" },
+                            "$prefix": text,
+                        }
+                    }
+                ]
+            }),
+        ),
+        (
+            "FilterValue",
+            serde_json::json!({
+                "description": "A JSON value a filter compares with",
+                "anyOf": [
+                    text, number, flag, values,
+                    {
+                        "type": "object",
+                        "propertyNames": { "pattern": "^[^\\u0000]*$" },
+                        "additionalProperties": value
+                    }
+                ]
+            }),
+        ),
+    ]
+}
+
+/// Request bodies that carry a payload filter: their `filter` is a `PayloadFilter`.
+const FILTERED_BODIES: [&str; 3] = ["CreateEndpoint", "UpdateEndpoint", "FilterTestIn"];
 
 /// Request bodies whose fields constrain each other, which derives cannot say:
 /// (operation path, schema), set into the document as written here.
@@ -221,6 +312,17 @@ pub fn document_json() -> String {
     let mut doc = serde_json::to_value(document()).expect("the document serializes");
     for (path, schema) in written_bodies() {
         doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"] = schema;
+    }
+    for (name, schema) in payload_filter() {
+        doc["components"]["schemas"][name] = schema;
+    }
+    for body in FILTERED_BODIES {
+        let field = &mut doc["components"]["schemas"][body]["properties"]["filter"];
+        let description = field["description"].take();
+        *field = serde_json::json!({
+            "description": description,
+            "anyOf": [{ "$ref": "#/components/schemas/PayloadFilter" }, { "type": "null" }]
+        });
     }
     let mut text = serde_json::to_string_pretty(&doc).expect("the document serializes");
     text.push('\n');

@@ -3,7 +3,7 @@
 //! MongoDB queries: keys are dotted paths into the payload (or `$event_type`),
 //! values are a literal to equal or an object of operators; `$and`, `$or` and
 //! `$not` combine them. Parsing checks it once (bounded in size and depth); the
-//! parsed form evaluates an event without allocating.
+//! parsed form evaluates an event without allocating (but for `$event_type`).
 //!
 //! ```json
 //! {"$event_type": {"$prefix": "order."},
@@ -103,14 +103,10 @@ impl Filter {
             Self::All(all) => all.iter().all(|f| f.matches(event_type, payload)),
             Self::Any(any) => any.iter().any(|f| f.matches(event_type, payload)),
             Self::Not(f) => !f.matches(event_type, payload),
-            Self::Test { target, op } => {
-                let event_type = Value::String(event_type.to_string());
-                let found = match target {
-                    Target::EventType => Some(&event_type),
-                    Target::Path(path) => lookup(payload, path),
-                };
-                op.holds(found)
-            }
+            Self::Test { target, op } => match target {
+                Target::EventType => op.holds(Some(&Value::String(event_type.to_string()))),
+                Target::Path(path) => op.holds(lookup(payload, path)),
+            },
         }
     }
 }

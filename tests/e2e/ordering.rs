@@ -1,7 +1,8 @@
 //! Strict ordering: an ordered endpoint receives its events in acceptance order,
 //! one request at a time, through a receiver failing at random and a dispatcher
 //! killed mid-run; a dying head stops the endpoint with `on_dead: stop`; a replay
-//! by hand goes out of band. (`loadtest/scenarios/ordered.sh` runs the first at
+//! by hand goes out of band; neither a cancel nor a recover job makes a second
+//! head. (`loadtest/scenarios/ordered.sh` runs the first at
 //! full size.)
 
 use std::time::Duration;
@@ -244,5 +245,40 @@ async fn a_head_cancelled_in_flight_holds_the_line_until_its_attempt_ends() {
     // The next goes once the cancelled head's request is over, not beside it.
     let got = receiver.wait_for(2).await;
     assert_eq!(got.iter().map(seq).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(receiver.max_concurrency(), 1, "two requests at once");
+}
+
+#[tokio::test]
+async fn a_recover_job_leaves_the_head_in_flight_the_head() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::slow(Duration::from_secs(3)).await;
+    let s = app.subscriber(&receiver.url).await;
+    ordered(&app, &s, "release").await;
+    for n in 0..3 {
+        let body = json!({ "event_type": "order.updated", "payload": { "seq": n } });
+        app.event(&s.key, &s.tenant, body).await;
+    }
+    receiver.wait_for_open(1).await;
+    // Every open delivery is in the recover window, the head in flight among them.
+    let (status, job) = app
+        .post(
+            &format!("/v1/tenants/{}/endpoints/{}/recover", s.tenant, s.endpoint),
+            &s.key,
+            json!({ "since": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let job_path = format!("/v1/jobs/{}", job["id"].as_str().expect("a job id"));
+    eventually("the recover job is done", || async {
+        let (_, j) = app.get(&job_path, &s.key).await;
+        if j["status"] == "done" {
+            Ok(())
+        } else {
+            Err(j.to_string())
+        }
+    })
+    .await;
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got.iter().map(seq).collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(receiver.max_concurrency(), 1, "two requests at once");
 }

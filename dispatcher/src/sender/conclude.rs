@@ -72,13 +72,16 @@ impl Sender {
                 }
             }
         }
-        if !parked.is_empty() || records.iter().any(|r| r.next_attempt_at.is_some()) {
-            self.scheduler_wake.notify_one();
-        }
         // An ordered endpoint whose head dies with `on_dead: stop` is paused before
         // the attempt is recorded, so no sweep ever finds it dead and running.
         self.stop_ordered(&in_line.stops).await;
+        let due_later = !parked.is_empty() || records.iter().any(|r| r.next_attempt_at.is_some());
         let recorded = self.records.record(records).await;
+        // Once the due times are written: woken before, the scheduler would find
+        // none and sleep its full round.
+        if due_later {
+            self.scheduler_wake.notify_one();
+        }
         if matches!(recorded, Outcome::Done(())) {
             self.move_ordered_on(in_line.advance).await;
         }

@@ -174,15 +174,8 @@ impl Store {
         target_id: Option<Uuid>,
         details: Value,
     ) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{INSERT} {}",
-            unpack(1, "$2", "$3", "a->'details'")
-        )))
-        .bind(Pending::new(by, action, details))
-        .bind(tenant_id)
-        .bind(target_id)
-        .execute(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        record_target_in(&mut conn, by, action, tenant_id, target_id, details).await?;
         Ok(())
     }
 

@@ -47,6 +47,21 @@ async fn ordered(app: &TestApp, s: &Subscriber, on_dead: &str) {
     assert_eq!(body["ordering"], "strict");
 }
 
+/// An ordered endpoint answering after `delay`, `events` events for it, and its
+/// head's request open.
+async fn head_in_flight(delay: Duration, events: u64) -> (TestApp, Receiver, Subscriber) {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::slow(delay).await;
+    let s = app.subscriber(&receiver.url).await;
+    ordered(&app, &s, "release").await;
+    for n in 0..events {
+        let body = json!({ "event_type": "order.updated", "payload": { "seq": n } });
+        app.event(&s.key, &s.tenant, body).await;
+    }
+    receiver.wait_for_open(1).await;
+    (app, receiver, s)
+}
+
 #[tokio::test]
 async fn an_ordered_endpoint_receives_in_acceptance_order_through_failures_and_a_kill() {
     let app = TestApp::builder().without_dispatcher().start().await;
@@ -217,15 +232,7 @@ async fn a_dead_head_stops_the_endpoint_until_it_is_resumed_and_a_replay_goes_ou
 
 #[tokio::test]
 async fn a_head_cancelled_in_flight_holds_the_line_until_its_attempt_ends() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::slow(Duration::from_millis(1500)).await;
-    let s = app.subscriber(&receiver.url).await;
-    ordered(&app, &s, "release").await;
-    for n in 0..2 {
-        let body = json!({ "event_type": "order.updated", "payload": { "seq": n } });
-        app.event(&s.key, &s.tenant, body).await;
-    }
-    receiver.wait_for_open(1).await;
+    let (app, receiver, s) = head_in_flight(Duration::from_millis(1500), 2).await;
     let head: String = sqlx::query_scalar(
         "SELECT id::text FROM deliveries WHERE endpoint_id = $1::uuid AND claimed_until > now()",
     )
@@ -250,15 +257,7 @@ async fn a_head_cancelled_in_flight_holds_the_line_until_its_attempt_ends() {
 
 #[tokio::test]
 async fn a_recover_job_leaves_the_head_in_flight_the_head() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::slow(Duration::from_secs(3)).await;
-    let s = app.subscriber(&receiver.url).await;
-    ordered(&app, &s, "release").await;
-    for n in 0..3 {
-        let body = json!({ "event_type": "order.updated", "payload": { "seq": n } });
-        app.event(&s.key, &s.tenant, body).await;
-    }
-    receiver.wait_for_open(1).await;
+    let (app, receiver, s) = head_in_flight(Duration::from_secs(3), 3).await;
     // Every open delivery is in the recover window, the head in flight among them.
     let (status, job) = app
         .post(

@@ -23,8 +23,8 @@ use axum::routing::{get, post};
 pub use state::ConsoleState;
 
 use pages::{
-    accounts, audit, dead_letters, deliveries, endpoint_controls, endpoint_forms, endpoints,
-    events, fleet, jobs, progress, sessions, sign_in,
+    accounts, audit, dead_letters, deliveries, endpoint_controls, endpoint_forms, endpoint_reach,
+    endpoints, events, fleet, jobs, progress, sessions, sign_in,
 };
 
 /// Every console route, to be merged into the HTTP server's router.
@@ -62,6 +62,11 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/endpoints/{id}/test", post(endpoint_forms::test))
         .route("/console/endpoints/{id}/recover", post(endpoints::recover))
         .route("/console/endpoints/{id}/state", post(endpoints::set_state))
+        .route(
+            "/console/endpoints/{id}/auth",
+            post(endpoint_reach::set_auth),
+        )
+        .route("/console/endpoints/{id}/tls", post(endpoint_reach::set_tls))
         .route(
             "/console/endpoints/{id}/pause",
             post(endpoint_controls::pause),

@@ -84,6 +84,12 @@ pub fn refused(e: ActionError, nav: Nav) -> Response {
             &e.to_string(),
             nav,
         ),
+        ActionError::SecretUnreadable => view::message(
+            StatusCode::CONFLICT,
+            "Secrets unreadable",
+            &e.to_string(),
+            nav,
+        ),
         ActionError::TooManyEndpoints => view::message(
             StatusCode::CONFLICT,
             "Endpoint limit reached",

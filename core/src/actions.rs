@@ -19,10 +19,12 @@ use crate::ids::new_id;
 use crate::key_cache::KeyCache;
 use crate::model::{ApiKey, DeliveryStatus, Endpoint, Job};
 use crate::queue::Publisher;
+use crate::request_options::{self, OptionsChange, RequestOptions};
 use crate::store::{
     Cancelled, Controls, DeadFilter, EndpointChanges, Limits, NewDelivery, NewEndpoint, NewKey,
-    StoreError,
+    StoreError, StoredOptions,
 };
+use crate::target_policy::TargetPolicy;
 use crate::validation::{self, Description, EndpointUrl, EventTypes, Grace, Invalid, KeyName};
 
 /// Why an action was not done.
@@ -49,6 +51,9 @@ pub enum ActionError {
     /// Only undelivered deliveries can be cancelled.
     #[error("this delivery is {0} already: only pending and failed deliveries can be cancelled")]
     NotCancellable(DeliveryStatus),
+    /// Stored request secrets this installation's keys cannot open.
+    #[error("this endpoint's request secrets were encrypted with another key")]
+    SecretUnreadable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -103,6 +108,8 @@ pub struct EndpointSettings {
     pub event_types: Option<EventTypes>,
     pub limits: Limits,
     pub controls: Controls,
+    /// Checked request options, their secret values still in the clear.
+    pub request: RequestOptions,
 }
 
 /// A secret made for an endpoint, to be shown once.
@@ -232,12 +239,59 @@ impl Actions {
                     secret_ciphertext: &self.cipher.encrypt(secret.as_bytes(), id.as_bytes()),
                     limits: settings.limits,
                     controls: &settings.controls,
+                    request: &self.stored_options(id, settings.request),
                 },
                 self.max_endpoints,
                 by,
             )
             .await?
             .ok_or(ActionError::TooManyEndpoints)
+    }
+
+    /// Request options as the store keeps them, the secret values sealed to `endpoint`.
+    fn stored_options(&self, endpoint: Uuid, o: RequestOptions) -> StoredOptions {
+        StoredOptions {
+            sealed: request_options::seal(&self.cipher, endpoint, &o.secrets),
+            headers: o.headers,
+            auth: o.auth,
+            tls: o.tls,
+        }
+    }
+
+    /// Adds a change of an endpoint's request options to `changes`: the options
+    /// as stored now with `change` applied and checked (a secret header given
+    /// without a value keeps its stored one), sealed again.
+    pub async fn change_request_options(
+        &self,
+        endpoint: Uuid,
+        change: OptionsChange,
+        targets: &TargetPolicy,
+        changes: &mut EndpointChanges,
+    ) -> Result<(), ActionError> {
+        if change.is_empty() {
+            return Ok(());
+        }
+        let stored = self
+            .store
+            .request_options(endpoint)
+            .await?
+            .ok_or(ActionError::NotFound("endpoint"))?;
+        let secrets =
+            request_options::open(&self.cipher, endpoint, stored.request_secrets.as_deref())
+                .map_err(|e| {
+                    tracing::error!(error = %e, %endpoint, "cannot open request secrets");
+                    ActionError::SecretUnreadable
+                })?;
+        let current = RequestOptions {
+            headers: stored.headers.0,
+            auth: stored.auth.map(|a| a.0),
+            tls: stored.tls.map(|t| t.0),
+            secrets,
+        };
+        changes.request_fields = change.fields().collect();
+        let next = change.apply(targets, &current)?;
+        changes.request = Some((self.stored_options(endpoint, next), stored.request_rev));
+        Ok(())
     }
 
     /// Makes `secret` the endpoint's signing secret; the old one keeps signing

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod queue;
 pub mod refresh;
+pub mod request_options;
 pub mod retry;
 pub mod signed_token;
 pub mod states;

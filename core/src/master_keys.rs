@@ -80,7 +80,11 @@ pub async fn check(store: &Store, cipher: &Cipher) -> Result<usize, KeyCheckErro
 /// already are.
 pub fn reencrypt(cipher: &Cipher, row: &StoredSecrets) -> Result<Option<StoredSecrets>, String> {
     let all = std::iter::once(&row.secret_ciphertext).chain(&row.previous_secrets);
-    if all.clone().all(|c| cipher.is_current(c)) {
+    let request_current = row
+        .request_secrets
+        .as_ref()
+        .is_none_or(|c| cipher.is_current(c));
+    if request_current && all.clone().all(|c| cipher.is_current(c)) {
         return Ok(None);
     }
     let aad = row.id.as_bytes();
@@ -99,6 +103,14 @@ pub fn reencrypt(cipher: &Cipher, row: &StoredSecrets) -> Result<Option<StoredSe
             .iter()
             .map(redo)
             .collect::<Result<_, _>>()?,
+        request_secrets: match &row.request_secrets {
+            Some(sealed) => Some(
+                crate::request_options::reseal(cipher, row.id, sealed)
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_else(|| sealed.clone()),
+            ),
+            None => None,
+        },
     }))
 }
 

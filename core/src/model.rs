@@ -75,6 +75,15 @@ pub struct Endpoint {
     pub filter: Option<sqlx::types::Json<serde_json::Value>>,
     /// The channels it subscribes to; `None`: events of every channel and none.
     pub channels: Option<Vec<String>>,
+    /// Custom headers sent with every request; a secret one's value shows as `***`.
+    #[schema(value_type = Vec<crate::request_options::Header>)]
+    pub headers: sqlx::types::Json<Vec<crate::request_options::Header>>,
+    /// How requests authenticate (no secret is shown); `None`: only the signature.
+    #[schema(value_type = Option<crate::request_options::Auth>)]
+    pub auth: Option<sqlx::types::Json<crate::request_options::Auth>>,
+    /// A client certificate and CA bundle (the key is never shown).
+    #[schema(value_type = Option<crate::request_options::Tls>)]
+    pub tls: Option<sqlx::types::Json<crate::request_options::Tls>>,
     #[sqlx(flatten)]
     pub circuit: Circuit,
     /// After a rotation, until when the previous secret still signs beside the new one.

@@ -12,8 +12,13 @@ ensure_services
 # shellcheck source=tls-services.sh
 source "$ROOT/deploy/local/tls-services.sh"
 TLS_DIR="${TMPDIR:-/tmp}/hookrelay-tls"
-trap 'tls_services_down "$TLS_DIR"' EXIT
+# A real HTTP CONNECT proxy for the egress tests (tests/e2e/egress.rs).
+# shellcheck source=egress-proxy.sh
+source "$ROOT/deploy/local/egress-proxy.sh"
+PROXY_DIR="${TMPDIR:-/tmp}/hookrelay-proxy"
+trap 'tls_services_down "$TLS_DIR"; egress_proxy_down "$PROXY_DIR"' EXIT
 tls_services_up "$TLS_DIR"
+egress_proxy_up "$PROXY_DIR"
 
 # The console's browser tests: Debian's Chromium and the npm package playwright-core.
 command -v chromium >/dev/null 2>&1 || apt_install chromium

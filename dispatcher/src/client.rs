@@ -13,7 +13,10 @@ use hookrelay_signature::{Secret, headers, sign_header};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::reach::{Credentials, Profile, oauth};
 use crate::resolver::GuardedResolver;
+use hookrelay_core::request_options::{REDACTED, Tls};
+use reqwest::header::HeaderValue;
 
 /// Response bodies are kept up to this size in the attempt log.
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
@@ -27,6 +30,8 @@ pub struct Outgoing<'a> {
     pub secrets: &'a [Secret],
     /// The endpoint's own timeout, if it set one.
     pub timeout: Option<Duration>,
+    /// The endpoint's headers, authentication and TLS client, when it has any.
+    pub profile: Option<&'a Profile>,
 }
 
 /// reqwest is built without a bundled TLS crypto provider (to keep the build lean);
@@ -39,24 +44,77 @@ pub fn install_tls_provider() {
 pub struct WebhookClient {
     http: reqwest::Client,
     targets: Arc<TargetPolicy>,
+    timeout: Duration,
+    /// The egress relay every request goes through, when there is a proxy.
+    egress: Option<String>,
+}
+
+/// The `authorization` a request carries: its value, how it is shown, and the
+/// OAuth2 token it is (to forget it on a `401`).
+struct Authorization {
+    value: HeaderValue,
+    shown: String,
+    token: Option<(Arc<HeaderValue>, bool)>,
 }
 
 impl WebhookClient {
-    pub fn new(timeout: Duration, targets: TargetPolicy) -> Result<Self, reqwest::Error> {
+    /// `egress`: the relay's URL (`reach::egress`), when requests go through a proxy.
+    pub fn new(
+        timeout: Duration,
+        targets: TargetPolicy,
+        egress: Option<String>,
+    ) -> Result<Self, reqwest::Error> {
         install_tls_provider();
         let targets = Arc::new(targets);
-        let http = reqwest::Client::builder()
+        let http = Self::builder(&targets, timeout, egress.as_deref())?.build()?;
+        Ok(Self { http, targets, timeout, egress })
+    }
+
+    /// What every client towards receivers shares.
+    fn builder(
+        targets: &Arc<TargetPolicy>,
+        timeout: Duration,
+        egress: Option<&str>,
+    ) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+        let builder = reqwest::Client::builder()
             // Every name is resolved through the guard; literal addresses are checked below.
             .dns_resolver(Arc::new(GuardedResolver::new(targets.clone())))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
             // Keep every connection a burst opened: re-dialling costs more than the idle socket.
             .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("hookrelay/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http, targets })
+            .user_agent(concat!("hookrelay/", env!("CARGO_PKG_VERSION")));
+        Ok(match egress {
+            Some(relay) => builder.proxy(reqwest::Proxy::all(relay)?),
+            None => builder.no_proxy(),
+        })
+    }
+
+    /// A client of an endpoint's own, when it presents a client certificate or
+    /// trusts its own CAs (`None`: the shared one serves).
+    pub fn for_tls(
+        &self,
+        tls: Option<&Tls>,
+        client_key: Option<&str>,
+    ) -> Result<Option<reqwest::Client>, String> {
+        let Some(tls) = tls else {
+            return Ok(None);
+        };
+        let mut builder = Self::builder(&self.targets, self.timeout, self.egress.as_deref())
+            .map_err(|e| e.to_string())?;
+        if let (Some(cert), Some(key)) = (&tls.client_certificate, client_key) {
+            let pem = format!("{key}\n{cert}");
+            let identity = reqwest::Identity::from_pem(pem.as_bytes())
+                .map_err(|e| format!("client certificate: {e}"))?;
+            builder = builder.identity(identity);
+        }
+        if let Some(ca) = &tls.ca_bundle {
+            let roots = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+                .map_err(|e| format!("CA bundle: {e}"))?;
+            builder = builder.tls_certs_only(roots);
+        }
+        builder.build().map(Some).map_err(|e| e.to_string())
     }
 
     /// Sends one attempt; never fails, every outcome becomes an `AttemptRecord`
@@ -66,18 +124,24 @@ impl WebhookClient {
         let id = out.delivery_id.to_string();
         let timestamp = Utc::now().timestamp();
         let signature = sign_header(out.secrets, &id, timestamp, out.payload.as_bytes());
-        let request_headers = json!({
-            "content-type": "application/json",
-            headers::ID: id,
-            headers::TIMESTAMP: timestamp.to_string(),
-            headers::SIGNATURE: signature,
-        });
+        let mut shown = serde_json::Map::new();
+        shown.insert("content-type".into(), "application/json".into());
+        shown.insert(headers::ID.into(), id.clone().into());
+        shown.insert(headers::TIMESTAMP.into(), timestamp.to_string().into());
+        shown.insert(headers::SIGNATURE.into(), signature.clone().into());
+        for (name, _, value) in out
+            .profile
+            .map(|p| p.headers.as_slice())
+            .unwrap_or_default()
+        {
+            shown.insert(name.as_str().into(), value.clone().into());
+        }
         let started = Instant::now();
         let mut record = AttemptRecord {
             delivery_id: out.delivery_id,
             status: DeliveryStatus::Failed,
             next_attempt_at: None,
-            request_headers,
+            request_headers: serde_json::Value::Null,
             response_status: None,
             response_headers: None,
             response_body: None,
@@ -86,23 +150,76 @@ impl WebhookClient {
             at: Utc::now(),
             out_of_band: false,
         };
-        if let Err(e) = self.targets.check_url(out.url) {
-            record.error = Some(format!("blocked: {e}"));
-            return (record, None);
+        let http = out
+            .profile
+            .and_then(|p| p.client.as_ref())
+            .unwrap_or(&self.http);
+        let checked = self
+            .targets
+            .check_url(out.url)
+            .map_err(|e| format!("blocked: {e}"));
+        let result = match checked {
+            Err(e) => Err(e),
+            Ok(_) => self.authorization(http, &out).await,
+        };
+        let mut auth = match result {
+            Ok(auth) => auth,
+            Err(e) => {
+                record.error = Some(e);
+                record.request_headers = serde_json::Value::Object(shown);
+                record.duration_ms = elapsed_ms(started);
+                return (record, None);
+            }
+        };
+        if let Some(a) = &auth {
+            shown.insert("authorization".into(), a.shown.clone().into());
+        }
+        record.request_headers = serde_json::Value::Object(shown);
+        let post = |auth: Option<&Authorization>| {
+            let mut request = http.post(out.url);
+            if let Some(t) = out.timeout {
+                request = request.timeout(t);
+            }
+            for (name, value, _) in out
+                .profile
+                .map(|p| p.headers.as_slice())
+                .unwrap_or_default()
+            {
+                request = request.header(name, value);
+            }
+            if let Some(a) = auth {
+                request = request.header(reqwest::header::AUTHORIZATION, &a.value);
+            }
+            request
+                .header("content-type", "application/json")
+                .header(headers::ID, &id)
+                .header(headers::TIMESTAMP, timestamp.to_string())
+                .header(headers::SIGNATURE, &signature)
+                .body(bytes::Bytes::from_owner(SharedPayload(out.payload.clone())))
+                .send()
+        };
+        let mut result = post(auth.as_ref()).await;
+        // A cached token refused: fetched again once, and the request made again.
+        let refused = matches!(&result, Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED);
+        if let (true, Some(Authorization { token: Some((used, false)), .. })) = (refused, &auth) {
+            if let Some(Credentials::OAuth2(source)) =
+                out.profile.and_then(|p| p.credentials.as_ref())
+            {
+                source.refused(used).await;
+            }
+            match self.authorization(http, &out).await {
+                Ok(again) => {
+                    auth = again;
+                    result = post(auth.as_ref()).await;
+                }
+                Err(e) => {
+                    record.error = Some(e);
+                    record.duration_ms = elapsed_ms(started);
+                    return (record, None);
+                }
+            }
         }
         let mut retry_after = None;
-        let mut request = self.http.post(out.url);
-        if let Some(t) = out.timeout {
-            request = request.timeout(t);
-        }
-        let result = request
-            .header("content-type", "application/json")
-            .header(headers::ID, &id)
-            .header(headers::TIMESTAMP, timestamp.to_string())
-            .header(headers::SIGNATURE, &signature)
-            .body(bytes::Bytes::from_owner(SharedPayload(out.payload.clone())))
-            .send()
-            .await;
         match result {
             Ok(mut response) => {
                 let status = response.status();
@@ -128,9 +245,42 @@ impl WebhookClient {
             }
             Err(e) => record.error = Some(describe(&e)),
         }
-        record.duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        record.duration_ms = elapsed_ms(started);
         (record, retry_after)
     }
+
+    /// The request's `authorization`, fetching an OAuth2 token when none is
+    /// cached; a token endpoint that fails fails the attempt, with its reason.
+    async fn authorization(
+        &self,
+        http: &reqwest::Client,
+        out: &Outgoing<'_>,
+    ) -> Result<Option<Authorization>, String> {
+        match out.profile.and_then(|p| p.credentials.as_ref()) {
+            None => Ok(None),
+            Some(Credentials::Static { value, shown }) => Ok(Some(Authorization {
+                value: value.clone(),
+                shown: shown.clone(),
+                token: None,
+            })),
+            Some(Credentials::OAuth2(source)) => {
+                let timeout = out.timeout.unwrap_or(self.timeout);
+                let (token, fresh) = source
+                    .token(|c| oauth::fetch(http, &self.targets, timeout, c))
+                    .await
+                    .map_err(|e| format!("oauth2 token: {e}"))?;
+                Ok(Some(Authorization {
+                    value: (*token).clone(),
+                    shown: format!("Bearer {REDACTED}"),
+                    token: Some((token, fresh)),
+                }))
+            }
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i32 {
+    i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)
 }
 
 /// A payload as request body bytes, without copying it.
@@ -210,7 +360,7 @@ async fn read_truncated(response: &mut reqwest::Response) -> (String, Option<Str
 }
 
 /// A short, operator-readable cause.
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(blocked) = s.downcast_ref::<crate::resolver::Blocked>() {

@@ -32,7 +32,7 @@ pub async fn run(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {
                 let gates = sender.admission.evict_idle(IDLE);
-                let keys = sender.signing_keys.evict_idle(IDLE);
+                let keys = sender.signing_keys.evict_idle(IDLE) + sender.profiles.evict_idle(IDLE);
                 if gates + keys > 0 {
                     tracing::debug!(gates, keys, "forgot idle endpoints");
                 }

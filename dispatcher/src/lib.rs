@@ -26,6 +26,7 @@ mod leases;
 mod orphans;
 mod outcome;
 mod parts;
+pub mod reach;
 mod resolver;
 mod router;
 mod scheduler;
@@ -56,6 +57,8 @@ pub enum DispatchError {
     ConsumerFailed(String),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Egress(String),
 }
 
 pub struct Dispatcher {

@@ -14,6 +14,8 @@ use crate::DispatchError;
 use crate::admission::{Admission, share_of};
 use crate::client::WebhookClient;
 use crate::jobs::JobWorker;
+use crate::reach::Profiles;
+use crate::reach::egress::{self, ProxyAddr};
 use crate::router::Router;
 use crate::scheduler::Scheduler;
 use crate::sender::{self, Claims, LoadBudget, Records, Sender, SenderMetrics};
@@ -56,12 +58,23 @@ impl Parts {
         let batchers_stop = CancellationToken::new();
         let mut batchers = Tasks::default();
         let slots = c.delivery.max_in_flight;
+        let egress = match &c.delivery.egress_proxy {
+            Some(url) => {
+                let proxy = ProxyAddr::parse(url.expose()).map_err(DispatchError::Egress)?;
+                let relay = egress::start(proxy, Arc::new(c.target_policy()))
+                    .map_err(|e| DispatchError::Egress(format!("egress relay: {e}")))?;
+                Some(relay.url)
+            }
+            None => None,
+        };
+        let cipher = Cipher::with_keys(&c.security.master_keys());
         let sender = Arc::new(Sender {
             store: store.clone(),
             retry: c.retry.policy(),
             scheduler_wake: scheduler_wake.clone(),
-            cipher: Cipher::with_keys(&c.security.master_keys()),
-            client: WebhookClient::new(c.delivery.timeout, c.target_policy())?,
+            profiles: Profiles::new(store.clone(), cipher.clone()),
+            cipher,
+            client: WebhookClient::new(c.delivery.timeout, c.target_policy(), egress)?,
             publisher: publisher.clone(),
             max_request_time: c.delivery.timeout.max(c.delivery.max_endpoint_timeout),
             drain_limit: c.dispatcher.shutdown_grace,

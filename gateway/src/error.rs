@@ -186,6 +186,7 @@ impl From<ActionError> for ApiError {
             ActionError::TooManyEndpoints => Self::new(ErrorCode::QuotaExceeded, e.to_string()),
             ActionError::Unscoped | ActionError::Unconfirmed => Self::invalid(e.to_string()),
             ActionError::NotCancellable(_) => Self::new(ErrorCode::NotCancellable, e.to_string()),
+            ActionError::SecretUnreadable => Self::new(ErrorCode::SecretUnreadable, e.to_string()),
             ActionError::Store(e) => e.into(),
         }
     }

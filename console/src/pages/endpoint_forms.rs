@@ -1,12 +1,15 @@
 //! Customer forms that change endpoints: add one (its secret shown once), edit its
-//! URL, event types, limits, order, channels and filter, rotate its secret with a grace period, send it a
+//! URL, event types, limits, order, channels, filter and headers, rotate its secret with a grace period, send it a
 //! test event. The same rules as the API decide what is valid.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use hookrelay_core::actions::EndpointSettings;
+use hookrelay_core::actions::{ActionError, EndpointSettings};
 use hookrelay_core::model::Endpoint;
+use hookrelay_core::request_options::{HeaderInput, OptionsChange};
+
+use super::endpoint_reach::{header_lines, lines};
 use hookrelay_core::store::{Controls, EndpointChanges, Limits};
 use hookrelay_core::validation::{
     self, Channels, Description, EndpointUrl, EventTypes, Grace, Invalid,
@@ -41,6 +44,10 @@ pub struct EndpointForm {
     channels: Option<String>,
     /// A JSON filter; empty for none.
     filter: Option<String>,
+    /// `Name: value`, one a line.
+    headers: Option<String>,
+    /// `Name: value`, one a line; `Name: ***` keeps the stored value.
+    secret_headers: Option<String>,
 }
 
 /// A choice among a state's names; empty for none.
@@ -86,7 +93,16 @@ impl EndpointForm {
                 .filter
                 .as_ref()
                 .map(|f| serde_json::to_string_pretty(&f.0).unwrap_or_default()),
+            headers: lines(e.headers.iter().filter(|h| !h.secret)),
+            secret_headers: lines(e.headers.iter().filter(|h| h.secret)),
         }
+    }
+
+    /// The custom headers the form gives, plain and secret.
+    fn headers(&self) -> Result<Vec<HeaderInput>, Invalid> {
+        let mut all = header_lines(&self.headers, false)?;
+        all.extend(header_lines(&self.secret_headers, true)?);
+        Ok(all)
     }
 
     /// The ordering, channels and filter, checked like the API's.
@@ -126,7 +142,28 @@ impl EndpointForm {
             event_types: EventTypes::parse_optional((!types.is_empty()).then_some(types))?,
             limits: validation::limits(state.max_endpoint_timeout, limits)?,
             controls: self.controls()?,
+            request: OptionsChange {
+                headers: Some(Some(self.headers()?)),
+                ..OptionsChange::default()
+            }
+            .new_options(&state.targets)?,
         })
+    }
+}
+
+impl EndpointForm {
+    /// An edit's settings and its headers (a secret one may keep its value, so
+    /// they are merged with the stored ones, not checked alone).
+    fn check_change(
+        &self,
+        state: &ConsoleState,
+    ) -> Result<(EndpointSettings, Vec<HeaderInput>), Invalid> {
+        let plain = Self {
+            headers: None,
+            secret_headers: None,
+            ..self.clone()
+        };
+        Ok((plain.check(state)?, self.headers()?))
     }
 }
 
@@ -179,6 +216,14 @@ fn form_page(
                 <label>"Filter"
                     <textarea name="filter" id="filter" rows="5" placeholder=r#"{"data.amount": {"$gte": 100}}"#>{f.filter}</textarea>
                     <span class="muted small">"JSON: paths into the payload (or $event_type) with a value or operators ($eq $ne $gt $gte $lt $lte $in $nin $exists $prefix), combined with $and, $or, $not. Empty: every event."</span>
+                </label>
+                <label>"Headers"
+                    <textarea name="headers" id="headers" rows="3" placeholder="X-Team: payments">{f.headers}</textarea>
+                    <span class="muted small">"Sent with every request, one Name: value a line."</span>
+                </label>
+                <label>"Secret headers"
+                    <textarea name="secret_headers" id="secret_headers" rows="2" placeholder="X-Api-Key: value">{f.secret_headers}</textarea>
+                    <span class="muted small">"Stored encrypted and shown as ***; leave *** to keep a stored value."</span>
                 </label>
                 <button type="submit" class="primary">"Save"</button>
             </form>
@@ -263,7 +308,7 @@ pub async fn update(
 ) -> Response {
     or_page!(s.require(Permission::EndpointsWrite));
     let id = or_page!(page_errors::id(&id, Nav::Tenant));
-    let settings = match f.check(&state) {
+    let settings = match f.check_change(&state) {
         Ok(v) => v,
         Err(e) => {
             let action = format!("/console/endpoints/{id}/edit");
@@ -277,7 +322,8 @@ pub async fn update(
             );
         }
     };
-    let changes = EndpointChanges {
+    let (settings, headers) = settings;
+    let mut changes = EndpointChanges {
         url: Some(settings.url),
         description: Some(settings.description),
         event_types: Some(settings.event_types),
@@ -290,6 +336,27 @@ pub async fn update(
         channels: Some(settings.controls.channels),
         ..Default::default()
     };
+    let options = OptionsChange {
+        headers: Some(Some(headers)),
+        ..OptionsChange::default()
+    };
+    if let Err(e) = state
+        .actions
+        .change_request_options(id, options, &state.targets, &mut changes)
+        .await
+    {
+        return match e {
+            ActionError::Invalid(e) => form_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Edit endpoint",
+                format!("/console/endpoints/{id}/edit"),
+                f,
+                Some(e.0),
+                &s.csrf,
+            ),
+            e => page_errors::refused(e, Nav::Tenant),
+        };
+    }
     save(&state, &s, id, changes).await
 }
 

@@ -170,6 +170,7 @@ pub async fn endpoint(
             {writes.then(|| view! { <div class="actions">{endpoint_cards::actions(id, &s.csrf)} {toggle}</div> })}
         </section>
         {controls}
+        {super::endpoint_reach::request_card(&e, &s.csrf, writes)}
         {writes.then(|| endpoint_cards::secret_card(&e, &s.csrf))}
         {s.may(Permission::Replay).then(|| view! {
         <section class="card">

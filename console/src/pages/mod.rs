@@ -8,6 +8,7 @@ pub mod dead_letters;
 pub mod deliveries;
 pub mod endpoint_controls;
 pub mod endpoint_forms;
+pub mod endpoint_reach;
 pub mod endpoints;
 pub mod events;
 pub mod fleet;

@@ -11,7 +11,7 @@ use clap::{ArgAction, Args, Command, FromArgMatches};
 
 use super::values::{
     PemFile, Sensitive, admin_token, amqp_url, cidr, duration_in, encryption_key, fraction,
-    key_entry, pem_file, postgres_url, public_url, queue_prefix,
+    key_entry, pem_file, postgres_url, proxy_url, public_url, queue_prefix,
 };
 use crate::retry::RetryPolicy;
 use crate::target_policy::TargetPolicy;
@@ -299,6 +299,13 @@ pub struct DeliverySettings {
     #[arg(long = "payload-budget-bytes", env = "HOOKRELAY_PAYLOAD_BUDGET_BYTES", default_value = "67108864",
           value_parser = RangedU64ValueParser::<usize>::new().range(MIB..GIB4))]
     pub payload_budget_bytes: usize,
+    /// Send every delivery (and OAuth2 token request) through this HTTP CONNECT
+    /// proxy, http://[user:password@]host:port, so receivers can allow-list its
+    /// addresses. The dispatcher still resolves and checks every target itself and
+    /// asks the proxy only for addresses the rules permit.
+    #[arg(long = "egress-proxy", env = "HOOKRELAY_EGRESS_PROXY", hide_env_values = true,
+          value_parser = proxy_url)]
+    pub egress_proxy: Option<Sensitive<String>>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -152,6 +152,17 @@ pub(super) fn cidr(v: &str) -> Result<ipnet::IpNet, String> {
     }
 }
 
+/// An `http://[user:password@]host[:port]` proxy URL.
+pub(super) fn proxy_url(v: &str) -> Result<Sensitive<String>, String> {
+    match url::Url::parse(v) {
+        Ok(u) if u.scheme() == "http" && u.host_str().is_some() && u.path() == "/" => {
+            Ok(Sensitive::new(v.to_string()))
+        }
+        Ok(_) => Err("expected http://[user:password@]host:port (an HTTP CONNECT proxy)".into()),
+        Err(e) => Err(format!("not a URL: {e}")),
+    }
+}
+
 pub(super) fn fraction(v: &str) -> Result<f64, String> {
     match v.parse::<f64>() {
         Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),

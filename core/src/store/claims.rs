@@ -39,6 +39,8 @@ pub struct SendJob {
     pub rate_limit_burst: Option<i32>,
     pub max_in_flight: Option<i32>,
     pub timeout_ms: Option<i32>,
+    /// The revision of its request options (headers, auth, TLS); 0: it never had any.
+    pub request_rev: i32,
     /// Paused since routing: the delivery is held, not sent.
     pub paused: bool,
     /// The endpoint delivers in strict order.
@@ -151,7 +153,7 @@ impl Store {
                     ARRAY(SELECT u.secret FROM unnest(ep.previous_secrets, ep.previous_secrets_expire_at)
                               AS u(secret, expires_at) WHERE u.expires_at > now()) AS previous_secrets,
                     (ep.deleted_at IS NOT NULL OR ep.disabled) AS endpoint_inactive,
-                    ep.rate_limit_per_second, ep.rate_limit_burst, ep.max_in_flight, ep.timeout_ms,
+                    ep.rate_limit_per_second, ep.rate_limit_burst, ep.max_in_flight, ep.timeout_ms, ep.request_rev,
                     ep.paused, ep.ordering = 'strict' AS ordered, c.in_order, ep.on_dead = 'stop' AS stop_on_dead,
                     now() AS loaded_at
              FROM claimed c

@@ -9,6 +9,7 @@ use super::audit::{Pending, audited, audited_after};
 use super::{Result, Store, StoreError};
 use crate::audit::{Actor, action};
 use crate::model::{CircuitState, Endpoint, OnDead, Ordering};
+use crate::request_options::{Auth, Header, Tls};
 use crate::validation::{Channels, Description, EndpointUrl, EventTypes, Limits};
 
 /// Secrets rotated out that may still sign at once, besides the current one.
@@ -17,7 +18,7 @@ const MAX_PREVIOUS_SECRETS: i64 = 5;
 const COLUMNS: &str = "id, tenant_id, url, description, event_types, disabled, disabled_reason,
     rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms,
     paused, paused_at, paused_reason, ordering, on_dead, filter, channels,
-    circuit_state, circuit_opened_at, circuit_next_probe_at,
+    headers, auth, tls, circuit_state, circuit_opened_at, circuit_next_probe_at,
     (SELECT max(x) FROM unnest(previous_secrets_expire_at) AS x WHERE x > now()) AS previous_secret_expires_at,
     created_at, updated_at";
 
@@ -30,6 +31,27 @@ pub struct NewEndpoint<'a> {
     pub secret_ciphertext: &'a [u8],
     pub limits: Limits,
     pub controls: &'a Controls,
+    pub request: &'a StoredOptions,
+}
+
+/// Request options as the store keeps them: the shown parts, and the secret
+/// values sealed (`request_options::seal`).
+#[derive(Debug, Clone, Default)]
+pub struct StoredOptions {
+    pub headers: Vec<Header>,
+    pub auth: Option<Auth>,
+    pub tls: Option<Tls>,
+    pub sealed: Option<Vec<u8>>,
+}
+
+/// An endpoint's request options as stored, with the revision they are at.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoadedOptions {
+    pub headers: sqlx::types::Json<Vec<Header>>,
+    pub auth: Option<sqlx::types::Json<Auth>>,
+    pub tls: Option<sqlx::types::Json<Tls>>,
+    pub request_secrets: Option<Vec<u8>>,
+    pub request_rev: i32,
 }
 
 /// How an endpoint's deliveries flow: paused, ordered, filtered, by channel.
@@ -62,6 +84,11 @@ pub struct EndpointChanges {
     pub filter: Option<Option<serde_json::Value>>,
     /// `Some(None)`: every channel.
     pub channels: Option<Option<Channels>>,
+    /// The whole request options after the change, when it changes them, with the
+    /// revision they were read at: a change made meanwhile fails the update.
+    pub request: Option<(StoredOptions, i32)>,
+    /// The parts of them it changes (for the audit log).
+    pub request_fields: Vec<&'static str>,
 }
 
 /// What an update did beyond the row: deliveries a resume released, for the
@@ -107,6 +134,7 @@ impl EndpointChanges {
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
+        .chain(self.request_fields.iter().copied())
         .collect()
     }
 }
@@ -140,9 +168,11 @@ impl Store {
             &format!(
                 "INSERT INTO endpoints (id, tenant_id, url, description, event_types, secret_ciphertext,
                                         rate_limit_per_second, rate_limit_burst, max_in_flight, timeout_ms,
-                                        paused, paused_at, ordering, on_dead, filter, channels)
+                                        paused, paused_at, ordering, on_dead, filter, channels,
+                                        headers, auth, tls, request_secrets, request_rev)
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                        $13, CASE WHEN $13 THEN now() END, COALESCE($14, 'none'), COALESCE($15, 'release'), $16, $17
+                        $13, CASE WHEN $13 THEN now() END, COALESCE($14, 'none'), COALESCE($15, 'release'), $16, $17,
+                        $18, $19, $20, $21, CASE WHEN $18::jsonb = '[]' AND $19::jsonb IS NULL AND $20::jsonb IS NULL THEN 0 ELSE 1 END
                  WHERE (SELECT count(*) FROM endpoints WHERE tenant_id = $2 AND deleted_at IS NULL)
                        < COALESCE((SELECT max_endpoints FROM tenants WHERE id = $2), $11)
                  RETURNING {COLUMNS}"
@@ -172,6 +202,9 @@ impl Store {
                 "ordering": e.controls.ordering,
                 "filter": e.controls.filter,
                 "channels": e.controls.channels.as_ref().map(Channels::as_slice),
+                "headers": e.request.headers,
+                "auth": e.request.auth,
+                "tls": e.request.tls.as_ref().map(|_| "set"),
             }),
         ))
         .bind(e.controls.paused)
@@ -179,6 +212,10 @@ impl Store {
         .bind(e.controls.on_dead)
         .bind(e.controls.filter.as_ref().map(sqlx::types::Json))
         .bind(e.controls.channels.as_ref().map(Channels::as_slice))
+        .bind(sqlx::types::Json(&e.request.headers))
+        .bind(e.request.auth.as_ref().map(sqlx::types::Json))
+        .bind(e.request.tls.as_ref().map(sqlx::types::Json))
+        .bind(e.request.sealed.as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::from_write)?;
@@ -268,10 +305,13 @@ impl Store {
             "channels": c.channels.as_ref().map(|c| c.as_ref().map(Channels::as_slice)),
             "ordering": c.ordering,
             "on_dead": c.on_dead,
+            "headers": c.request.as_ref().map(|(o, _)| &o.headers),
+            "auth": c.request.as_ref().map(|(o, _)| &o.auth),
         });
         let disabling = c.disabled == Some(true);
         let pausing = c.paused;
-        let endpoint: Endpoint = sqlx::query_as(sqlx::AssertSqlSafe(audited(
+        let request = c.request;
+        let endpoint: Option<Endpoint> = sqlx::query_as(sqlx::AssertSqlSafe(audited(
             &format!(
                 "UPDATE endpoints SET
                 url = COALESCE($3, url),
@@ -290,8 +330,14 @@ impl Store {
                 on_dead = COALESCE($19, on_dead),
                 filter = CASE WHEN $20 THEN $21 ELSE filter END,
                 channels = CASE WHEN $22 THEN $23 ELSE channels END,
+                headers = CASE WHEN $24 THEN $25 ELSE headers END,
+                auth = CASE WHEN $24 THEN $26 ELSE auth END,
+                tls = CASE WHEN $24 THEN $27 ELSE tls END,
+                request_secrets = CASE WHEN $24 THEN $28 ELSE request_secrets END,
+                request_rev = CASE WHEN $24 THEN request_rev + 1 ELSE request_rev END,
                 updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+               AND (NOT $24 OR request_rev = $29)
              RETURNING {COLUMNS}"
             ),
             16,
@@ -321,8 +367,20 @@ impl Store {
         .bind(c.filter.flatten().map(sqlx::types::Json))
         .bind(c.channels.is_some())
         .bind(c.channels.flatten().map(Channels::into_vec))
-        .fetch_one(&mut *tx)
+        .bind(request.is_some())
+        .bind(request.as_ref().map(|(o, _)| sqlx::types::Json(&o.headers)))
+        .bind(request.as_ref().and_then(|(o, _)| o.auth.as_ref().map(sqlx::types::Json)))
+        .bind(request.as_ref().and_then(|(o, _)| o.tls.as_ref().map(sqlx::types::Json)))
+        .bind(request.as_ref().and_then(|(o, _)| o.sealed.as_deref()))
+        .bind(request.as_ref().map(|(_, rev)| *rev))
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(endpoint) = endpoint else {
+            // Its request options changed since they were read.
+            return Err(StoreError::Conflict(
+                "the endpoint's request options changed meanwhile; read it again".into(),
+            ));
+        };
         let mut released = Vec::new();
         if disabling {
             Self::cancel_held(&mut tx, id).await?;
@@ -469,6 +527,17 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// An endpoint's request options, sealed secrets and revision (deleted
+    /// endpoints' too: a replay may still be sent to one).
+    pub async fn request_options(&self, id: Uuid) -> Result<Option<LoadedOptions>> {
+        Ok(sqlx::query_as(
+            "SELECT headers, auth, tls, request_secrets, request_rev FROM endpoints WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Soft-deletes; returns whether the endpoint existed.

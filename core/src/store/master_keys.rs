@@ -13,6 +13,8 @@ pub struct StoredSecrets {
     pub id: Uuid,
     pub secret_ciphertext: Vec<u8>,
     pub previous_secrets: Vec<Vec<u8>>,
+    /// Its request options' secret values, sealed.
+    pub request_secrets: Option<Vec<u8>>,
 }
 
 /// A key rotation job's state.
@@ -61,7 +63,7 @@ impl Store {
     /// replay may still sign with them).
     pub async fn newest_secrets(&self, n: i64) -> Result<Vec<StoredSecrets>> {
         Ok(sqlx::query_as(
-            "SELECT id, secret_ciphertext, previous_secrets FROM endpoints
+            "SELECT id, secret_ciphertext, previous_secrets, request_secrets FROM endpoints
              ORDER BY created_at DESC, id DESC LIMIT $1",
         )
         .bind(n)
@@ -113,7 +115,7 @@ impl Store {
     ) -> Result<std::result::Result<KeyRotation, (Uuid, String)>> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<StoredSecrets> = sqlx::query_as(
-            "SELECT id, secret_ciphertext, previous_secrets FROM endpoints
+            "SELECT id, secret_ciphertext, previous_secrets, request_secrets FROM endpoints
              WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2 FOR UPDATE",
         )
         .bind(job.cursor)
@@ -125,11 +127,12 @@ impl Store {
             match rewrite(row) {
                 Ok(Some(new)) => {
                     sqlx::query(
-                        "UPDATE endpoints SET secret_ciphertext = $2, previous_secrets = $3 WHERE id = $1",
+                        "UPDATE endpoints SET secret_ciphertext = $2, previous_secrets = $3, request_secrets = $4 WHERE id = $1",
                     )
                     .bind(row.id)
                     .bind(&new.secret_ciphertext)
                     .bind(&new.previous_secrets)
+                    .bind(&new.request_secrets)
                     .execute(&mut *tx)
                     .await?;
                     rewritten += 1;

@@ -41,7 +41,9 @@ pub use console::{Backlog, DeliveryFilter, EndpointHealth, EventSummary, FleetNu
 pub use controls::{Cancelled, EndpointBacklog, HeldNumbers, ORDERING_SETTLE_SECS};
 pub use dead::{DeadFilter, DeadStat, MAX_PICKED};
 pub use deliveries::NewDelivery;
-pub use endpoints::{Controls, EndpointChanges, NewEndpoint, RoutingEndpoint, Updated};
+pub use endpoints::{
+    Controls, EndpointChanges, LoadedOptions, NewEndpoint, RoutingEndpoint, StoredOptions, Updated,
+};
 pub use events::NewEvent;
 pub use leases::Leases;
 pub use master_keys::{KeyRotation, StoredSecrets};

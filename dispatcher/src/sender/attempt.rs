@@ -85,17 +85,26 @@ impl Sender {
             // During a rotation's grace period the old secrets sign too.
             let decrypt = |c: &[u8]| self.secret(c, job.endpoint_id);
             let (current, previous) = (&job.secret_ciphertext, &job.previous_secrets);
-            match self
-                .signing_keys
-                .get(job.endpoint_id, current, previous, decrypt)
-            {
-                Some(secrets) => {
+            let profile = self
+                .profiles
+                .get(job.endpoint_id, job.request_rev, |tls, key| {
+                    self.client.for_tls(tls, key)
+                })
+                .await;
+            match (
+                self.signing_keys
+                    .get(job.endpoint_id, current, previous, decrypt),
+                profile,
+            ) {
+                (_, Err(e)) => (not_sent(job.delivery_id, &e.to_string()), None),
+                (Some(secrets), Ok(profile)) => {
                     let send = self.client.send(Outgoing {
                         delivery_id: job.delivery_id,
                         url: &job.url,
                         payload: &job.payload,
                         secrets: &secrets,
                         timeout,
+                        profile: profile.as_deref(),
                     });
                     tokio::pin!(send);
                     match tokio::time::timeout(SLOW_AFTER, &mut send).await {
@@ -108,7 +117,7 @@ impl Sender {
                     }
                 }
                 // Never send unsigned.
-                None => (
+                (None, Ok(_)) => (
                     not_sent(
                         job.delivery_id,
                         "endpoint secret cannot be decrypted with the configured key",

@@ -33,6 +33,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::admission::{Admission, EndpointLimits, Gate};
 use crate::client::WebhookClient;
+use crate::reach::Profiles;
 use crate::signing_keys::SigningKeys;
 pub(crate) use claims::Claims;
 pub(crate) use measure::{Outcomes, SenderMetrics};
@@ -77,6 +78,8 @@ pub struct Sender {
     /// Every endpoint's gate: rate limit, in-flight cap, breaker.
     pub admission: Admission,
     pub signing_keys: SigningKeys,
+    /// Endpoints' headers, authentication and TLS clients.
+    pub profiles: Profiles,
     /// Endpoints failing for this long are disabled.
     pub disable_failing_after: Duration,
     /// A head of an ordered endpoint published here is due again this long

@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use hookrelay_core::actions::EndpointSettings;
 use hookrelay_core::model::{Endpoint, OnDead, Ordering, Page};
+use hookrelay_core::request_options::{AuthInput, HeaderInput, OptionsChange, TlsInput};
 use hookrelay_core::store::{Controls, EndpointChanges, Limits};
 use hookrelay_core::validation::{self, Description, EndpointUrl, EventTypes};
 use hookrelay_signature::Secret;
@@ -88,6 +89,17 @@ pub(super) struct CreateEndpoint {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 10, inline)]
     channels: Option<Vec<ChannelName>>,
+    /// Headers sent with every request (at most 20); a `secret` one is stored
+    /// encrypted and shown as `***`.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    headers: Option<Vec<HeaderInput>>,
+    /// How requests authenticate besides the signature.
+    #[serde(default)]
+    auth: Option<AuthInput>,
+    /// A client certificate to present, and CAs to trust instead of the system roots.
+    #[serde(default)]
+    tls: Option<TlsInput>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -137,6 +149,17 @@ pub(super) struct UpdateEndpoint {
     #[serde(default, deserialize_with = "present")]
     #[schema(min_items = 1, max_items = 10, inline)]
     channels: Option<Option<Vec<ChannelName>>>,
+    /// Absent: unchanged; `null` or `[]`: none; a list replaces them all (a
+    /// `secret` header without a `value` keeps the value stored under its name).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 20)]
+    headers: Option<Option<Vec<HeaderInput>>>,
+    /// Absent: unchanged; `null`: none; an object replaces it, secret included.
+    #[serde(default, deserialize_with = "present")]
+    auth: Option<Option<AuthInput>>,
+    /// Absent: unchanged; `null`: none; an object replaces it, key included.
+    #[serde(default, deserialize_with = "present")]
+    tls: Option<Option<TlsInput>>,
 }
 
 fn patterns(list: Option<Vec<EventPattern>>) -> Option<Vec<String>> {
@@ -232,6 +255,12 @@ pub(super) async fn create(
             filter: req.filter.map(validation::filter).transpose()?,
             channels: channels(req.channels)?,
         },
+        request: OptionsChange {
+            headers: req.headers.map(Some),
+            auth: req.auth.map(Some),
+            tls: req.tls.map(Some),
+        }
+        .new_options(&state.targets)?,
     };
     let secret = validation::secret_or_new(req.secret.as_deref())?;
     let endpoint = state
@@ -301,6 +330,7 @@ pub(super) async fn list(
     request_body = UpdateEndpoint,
     responses(
         (status = 200, description = "Changed; a resume sends what waited, oldest first", body = Endpoint),
+        (status = 409, description = "The request options changed meanwhile (`conflict`): read the endpoint and try again", body = ErrorBody),
         (status = 422, description = "A field is out of range, or the filter is invalid (`validation_failed` says where)", body = ErrorBody),
     ),
     security(("producer_key" = []), ("admin_token" = [])),
@@ -324,7 +354,7 @@ pub(super) async fn update(
             timeout_ms: req.timeout_ms.flatten(),
         },
     )?;
-    let changes = EndpointChanges {
+    let mut changes = EndpointChanges {
         url: req.url.as_deref().map(|u| url(&state, u)).transpose()?,
         description: req
             .description
@@ -348,7 +378,13 @@ pub(super) async fn update(
             .map(|f| f.map(validation::filter).transpose())
             .transpose()?,
         channels: req.channels.map(channels).transpose()?,
+        ..EndpointChanges::default()
     };
+    let options = OptionsChange { headers: req.headers, auth: req.auth, tls: req.tls };
+    state
+        .actions
+        .change_request_options(id, options, &state.targets, &mut changes)
+        .await?;
     Ok(Json(
         state
             .actions

@@ -18,6 +18,7 @@ use crate::crypto::Cipher;
 use crate::ids::new_id;
 use crate::key_cache::KeyCache;
 use crate::model::{ApiKey, DeliveryStatus, Endpoint, Job};
+use crate::operational::{EndpointNotice, EndpointPaused, Notice, Notices};
 use crate::queue::Publisher;
 use crate::request_options::{self, OptionsChange, RequestOptions};
 use crate::store::{
@@ -129,6 +130,8 @@ pub struct Actions {
     keys: Arc<KeyCache>,
     /// Endpoints a tenant may have when it has no limit of its own.
     max_endpoints: i64,
+    /// Raises `endpoint.paused` and `endpoint.resumed`.
+    notices: Notices,
 }
 
 impl Actions {
@@ -139,13 +142,19 @@ impl Actions {
         publisher: Arc<Publisher>,
         keys: Arc<KeyCache>,
     ) -> Self {
-        Self::new(
+        let mut actions = Self::new(
             store,
             publisher,
             Cipher::with_keys(&config.security.master_keys()),
             keys,
             i64::from(config.quotas.max_endpoints),
-        )
+        );
+        actions.notices = Notices::new(
+            actions.store.clone(),
+            actions.publisher.clone(),
+            config.delivery.operations_tenant,
+        );
+        actions
     }
 
     pub fn new(
@@ -155,7 +164,15 @@ impl Actions {
         keys: Arc<KeyCache>,
         max_endpoints: i64,
     ) -> Self {
-        Self { store, publisher, cipher, keys, max_endpoints }
+        let notices = Notices::new(store.clone(), publisher.clone(), None);
+        Self {
+            store,
+            publisher,
+            cipher,
+            keys,
+            max_endpoints,
+            notices,
+        }
     }
 
     /// The process's publisher, whose connection the actions use.
@@ -389,6 +406,18 @@ impl Actions {
         self.publisher.send_now(&updated.released).await;
         if updated.resumed_ordered {
             self.advance(&[id]).await;
+        }
+        if let Some(paused) = updated.paused_now {
+            let (tenant_id, endpoint_id) = (tenant, id);
+            let notice = if paused {
+                Notice::endpoint_paused(
+                    EndpointPaused { tenant_id, endpoint_id, reason: None },
+                    Utc::now(),
+                )
+            } else {
+                Notice::endpoint_resumed(EndpointNotice { tenant_id, endpoint_id }, Utc::now())
+            };
+            self.notices.raise(vec![notice]).await;
         }
         Ok(updated.endpoint)
     }

@@ -45,16 +45,36 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 }
 
 /// Whether an endpoint subscribed to `patterns` (`None`: everything) receives `name`.
+/// hookrelay's own (operational) event types reach only endpoints that name a
+/// `hookrelay.` type or pattern: neither `*` nor "everything" includes them.
 pub fn subscribed(patterns: Option<&[String]>, name: &str) -> bool {
+    let own = crate::operational::is_operational(name);
     match patterns {
-        None => true,
-        Some(list) => list.iter().any(|p| matches(p, name)),
+        None => !own,
+        Some(list) => list
+            .iter()
+            .any(|p| matches(p, name) && (!own || crate::operational::is_operational(p))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operational_types_reach_only_those_who_name_them() {
+        let every = ["*".to_string()];
+        let own = ["hookrelay.*".to_string()];
+        let failing = ["hookrelay.endpoint.failing".to_string()];
+        let name = "hookrelay.endpoint.failing";
+        assert!(!subscribed(None, name));
+        assert!(!subscribed(Some(&every), name));
+        assert!(subscribed(Some(&own), name));
+        assert!(subscribed(Some(&failing), name));
+        assert!(!subscribed(Some(&failing), "hookrelay.delivery.dead"));
+        assert!(subscribed(None, "order.created") && subscribed(Some(&every), "order.created"));
+        assert!(!subscribed(Some(&own), "order.created"));
+    }
 
     #[test]
     fn validates_names_and_patterns() {

@@ -18,6 +18,7 @@ pub mod key_cache;
 pub mod master_keys;
 pub mod metrics;
 pub mod model;
+pub mod operational;
 pub mod queue;
 pub mod refresh;
 pub mod request_options;

@@ -32,6 +32,10 @@ struct Log {
     opens: Mutex<u32>,
     settings: BreakerSettings,
     changed: AtomicBool,
+    /// Opened since it last closed.
+    opened: AtomicBool,
+    /// Closed after having been open, not yet reported.
+    reclosed: AtomicBool,
 }
 
 /// Records transitions (failsafe only tells us through its instrument).
@@ -53,6 +57,7 @@ impl Instrument for Recorder {
             opened_at: Some(now),
             next_probe_at: Some(now + chrono::Duration::seconds(secs as i64)),
         };
+        log.opened.store(true, Ordering::SeqCst);
         log.changed.store(true, Ordering::SeqCst);
     }
 
@@ -68,6 +73,9 @@ impl Instrument for Recorder {
             opened_at: None,
             next_probe_at: None,
         };
+        if self.0.opened.swap(false, Ordering::SeqCst) {
+            self.0.reclosed.store(true, Ordering::SeqCst);
+        }
         self.0.changed.store(true, Ordering::SeqCst);
     }
 }
@@ -116,6 +124,8 @@ impl Breaker {
             opens: Mutex::new(0),
             settings,
             changed: AtomicBool::new(false),
+            opened: AtomicBool::new(false),
+            reclosed: AtomicBool::new(false),
         });
         Self {
             machine: StateMachine::new(policy, Recorder(log.clone())),
@@ -175,6 +185,11 @@ impl Breaker {
             .clone()
     }
 
+    /// Whether it closed after having been open since the last call (once).
+    pub fn take_reclosed(&self) -> bool {
+        self.log.reclosed.swap(false, Ordering::SeqCst)
+    }
+
     /// The view, once after each change (to persist it).
     pub fn take_change(&self) -> Option<CircuitView> {
         self.log
@@ -207,6 +222,7 @@ mod tests {
             assert_eq!(b.view().state, CircuitState::Closed);
             b.done(true, false);
             assert_eq!(b.view().state, CircuitState::Open);
+            assert!(!b.take_reclosed());
             assert!(matches!(b.permit(), Permit::Wait(_)));
             assert!(b.take_change().is_some());
             assert!(b.take_change().is_none(), "a change is reported once");
@@ -220,6 +236,8 @@ mod tests {
             b.done(false, true);
             assert_eq!(b.view().state, CircuitState::Closed);
             assert_eq!(b.permit(), Permit::Go);
+            assert!(b.take_reclosed(), "closed after having been open");
+            assert!(!b.take_reclosed(), "reported once");
         });
     }
 

@@ -20,6 +20,7 @@ use crate::router::Router;
 use crate::scheduler::Scheduler;
 use crate::sender::{self, Claims, LoadBudget, Records, Sender, SenderMetrics};
 use crate::tasks::Tasks;
+use hookrelay_core::operational::Notices;
 
 /// What consumes and sends, and what it needs to stop cleanly.
 pub struct Parts {
@@ -93,6 +94,13 @@ impl Parts {
             ),
             signing_keys: Default::default(),
             disable_failing_after: c.delivery.disable_failing_after,
+            opens_after: c.breaker.consecutive_failures,
+            dead_letters_growing: c.delivery.dead_letters_growing,
+            notices: Notices::new(
+                store.clone(),
+                publisher.clone(),
+                c.delivery.operations_tenant,
+            ),
             unsent_after: c.delivery.unsent_after,
             topology: topology.clone(),
             permits: Arc::new(Semaphore::new(slots)),

@@ -30,6 +30,7 @@ mod master_keys;
 mod messages;
 mod metrics;
 mod mutual_tls;
+mod operational;
 mod ordering;
 mod partitioning;
 mod plans;

@@ -187,7 +187,7 @@ fn form_page(
                 <label>"Description" <input type="text" name="description" value=f.description/></label>
                 <label>"Event types"
                     <input type="text" name="event_types" placeholder="order.created, invoice.*" value=f.event_types/>
-                    <span class="muted small">"Leave empty to receive every event type; a pattern ending in .* matches a family."</span>
+                    <span class="muted small">"Leave empty to receive every event type; a pattern ending in .* matches a family; hookrelay.* receives hookrelay's operational events about this tenant's endpoints (failing, disabled, dead deliveries…)."</span>
                 </label>
                 <div class="row">
                     <label>"Rate limit (requests/s)" <input type="number" name="rate_limit_per_second" min="1" value=f.rate_limit_per_second/></label>

@@ -306,6 +306,15 @@ pub struct DeliverySettings {
     #[arg(long = "egress-proxy", env = "HOOKRELAY_EGRESS_PROXY", hide_env_values = true,
           value_parser = proxy_url)]
     pub egress_proxy: Option<Sensitive<String>>,
+    /// The id of the tenant whose endpoints receive every tenant's operational
+    /// events (hookrelay.endpoint.failing, …), besides the tenant each is about.
+    #[arg(long = "operations-tenant", env = "HOOKRELAY_OPERATIONS_TENANT")]
+    pub operations_tenant: Option<uuid::Uuid>,
+    /// Dead deliveries of one tenant in 15 minutes that raise
+    /// hookrelay.dead_letters.growing (once per window); 0: never.
+    #[arg(long = "dead-letters-growing", env = "HOOKRELAY_DEAD_LETTERS_GROWING", default_value = "100",
+          value_parser = RangedU64ValueParser::<u32>::new().range(0..=10_000_000))]
+    pub dead_letters_growing: u32,
 }
 
 #[derive(Debug, Clone, Args)]

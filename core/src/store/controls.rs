@@ -206,20 +206,21 @@ impl Store {
     /// it, with its audit entry. The sender does this before it records the dead
     /// attempt, so no moment exists in which the head is dead and the endpoint
     /// runs on: killed in between, the head is held on the paused endpoint and
-    /// goes once more when someone resumes it.
-    pub async fn stop_ordered(&self, endpoint_id: Uuid, dead: Uuid) -> Result<()> {
+    /// goes once more when someone resumes it. Returns the reason when it paused it.
+    pub async fn stop_ordered(&self, endpoint_id: Uuid, dead: Uuid) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await?;
-        let stopped: Option<Uuid> = sqlx::query_scalar(
+        let stopped: Option<(Uuid, String)> = sqlx::query_as(
             "UPDATE endpoints SET paused = true, paused_at = now(), updated_at = now(),
                     paused_reason = 'delivery ' || $2::text || ' died at the head of the order (on_dead: stop)'
              WHERE id = $1 AND NOT paused
-             RETURNING tenant_id",
+             RETURNING tenant_id, paused_reason",
         )
         .bind(endpoint_id)
         .bind(dead)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(tenant_id) = stopped {
+        if let Some((tenant_id, _)) = &stopped {
+            let tenant_id = *tenant_id;
             let details = json!({ "reason": "on_dead: stop", "delivery": dead });
             super::audit::record_target_in(
                 &mut tx,
@@ -232,7 +233,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(stopped.map(|(_, reason)| reason))
     }
 
     /// Releases a resumed endpoint's held deliveries: due oldest first, spaced at

@@ -8,7 +8,7 @@ use super::NewDelivery;
 use super::audit::{Pending, audited, audited_after};
 use super::{Result, Store, StoreError};
 use crate::audit::{Actor, action};
-use crate::model::{CircuitState, Endpoint, OnDead, Ordering};
+use crate::model::{Endpoint, OnDead, Ordering};
 use crate::request_options::{Auth, Header, Tls};
 use crate::validation::{Channels, Description, EndpointUrl, EventTypes, Limits};
 
@@ -98,6 +98,8 @@ pub struct Updated {
     pub endpoint: Endpoint,
     pub released: Vec<NewDelivery>,
     pub resumed_ordered: bool,
+    /// `Some(true)`: paused by this change; `Some(false)`: resumed.
+    pub paused_now: Option<bool>,
 }
 
 /// What the router needs to fan an event out.
@@ -391,7 +393,8 @@ impl Store {
                 released = Self::release_held(&mut tx, id).await?;
             }
         }
-        if let Some(now_paused) = pausing.filter(|p| *p != was_paused) {
+        let paused_now = pausing.filter(|p| *p != was_paused);
+        if let Some(now_paused) = paused_now {
             let what = if now_paused {
                 action::ENDPOINT_PAUSED
             } else {
@@ -402,7 +405,12 @@ impl Store {
         }
         tx.commit().await?;
         let resumed_ordered = !endpoint.paused && endpoint.ordering == Ordering::Strict;
-        Ok(Some(Updated { endpoint, released, resumed_ordered }))
+        Ok(Some(Updated {
+            endpoint,
+            released,
+            resumed_ordered,
+            paused_now,
+        }))
     }
 
     /// Replaces the signing secret. With a grace period the old secret keeps signing
@@ -447,86 +455,6 @@ impl Store {
         ))
         .fetch_optional(&self.pool)
         .await?)
-    }
-
-    /// Disables an endpoint on hookrelay's own initiative, keeping the reason; what
-    /// it held (paused, or waiting in its order) is cancelled, as a disable by hand does.
-    pub async fn disable_endpoint(&self, id: Uuid, reason: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE endpoints SET disabled = true, disabled_reason = $2, updated_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(reason)
-            .execute(&mut *tx)
-            .await?;
-        Self::cancel_held(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Tracks each endpoint's run of failures and disables those failing for longer
-    /// than `disable_after`; returns the endpoints it disabled.
-    pub async fn note_health(
-        &self,
-        succeeded: &[Uuid],
-        failed: &[Uuid],
-        disable_after: std::time::Duration,
-    ) -> Result<Vec<Uuid>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE endpoints SET failing_since = NULL WHERE id = ANY($1) AND failing_since IS NOT NULL")
-            .bind(succeeded)
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<(Uuid, bool, Option<String>)> = sqlx::query_as(
-            "UPDATE endpoints SET
-                failing_since = COALESCE(failing_since, now()),
-                disabled = disabled OR COALESCE(failing_since, now()) < now() - $2 * interval '1 millisecond',
-                disabled_reason = CASE WHEN NOT disabled AND COALESCE(failing_since, now()) < now() - $2 * interval '1 millisecond'
-                    THEN 'every attempt failed since ' || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
-                    ELSE disabled_reason END,
-                updated_at = now()
-             WHERE id = ANY($1) AND NOT (id = ANY($3))
-             RETURNING id, disabled, disabled_reason",
-        )
-        .bind(failed)
-        .bind(disable_after.as_millis() as f64)
-        .bind(succeeded)
-        .fetch_all(&mut *tx)
-        .await?;
-        let disabled = rows
-            .into_iter()
-            .filter(|(_, disabled, reason)| {
-                *disabled
-                    && reason
-                        .as_deref()
-                        .is_some_and(|r| r.starts_with("every attempt failed"))
-            })
-            .map(|(id, _, _)| id)
-            .collect::<Vec<Uuid>>();
-        for id in &disabled {
-            Self::cancel_held(&mut tx, *id).await?;
-        }
-        tx.commit().await?;
-        Ok(disabled)
-    }
-
-    /// Saves the breaker state the owning dispatcher reports.
-    pub async fn set_circuit(
-        &self,
-        id: Uuid,
-        state: CircuitState,
-        opened_at: Option<chrono::DateTime<chrono::Utc>>,
-        next_probe_at: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE endpoints SET circuit_state = $2, circuit_opened_at = $3, circuit_next_probe_at = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state)
-        .bind(opened_at)
-        .bind(next_probe_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// An endpoint's request options, sealed secrets and revision (deleted

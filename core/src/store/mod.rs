@@ -15,6 +15,7 @@ mod dead;
 mod deliveries;
 mod endpoints;
 mod events;
+mod health;
 mod jobs;
 mod leases;
 mod master_keys;
@@ -45,6 +46,7 @@ pub use endpoints::{
     Controls, EndpointChanges, LoadedOptions, NewEndpoint, RoutingEndpoint, StoredOptions, Updated,
 };
 pub use events::NewEvent;
+pub use health::{Failing, HealthChanges, Subject};
 pub use leases::Leases;
 pub use master_keys::{KeyRotation, StoredSecrets};
 pub use operators::OPERATOR_TOKEN_PREFIX;

@@ -1,7 +1,8 @@
 //! Storing what became of a message's deliveries: parked ones get their due time
 //! (database clock) and lose their claim, attempts are recorded, breaker
 //! changes and endpoint health are saved, endpoints that answered 410 are disabled,
-//! ordered endpoints whose head finished move on to the next in line.
+//! ordered endpoints whose head finished move on to the next in line, and the
+//! operational events all of this raises are published.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use hookrelay_core::store::SendJob;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::notices::{DEAD_WINDOW, Gathered};
 use super::{Decision, Outcomes, Sender};
 use crate::db_retry;
 use crate::outcome::Outcome;
@@ -26,7 +28,8 @@ impl Sender {
         let mut gone = Vec::new();
         let mut parked: Vec<(Uuid, Duration)> = Vec::new();
         let mut queued: HashMap<Uuid, u32> = HashMap::new();
-        let (mut healthy, mut failing) = (HashSet::new(), HashSet::new());
+        let (mut healthy, mut failing) = (HashSet::new(), HashMap::<Uuid, i32>::new());
+        let mut notices = Gathered::default();
         let mut endpoints = HashMap::new();
         let mut in_line = OrderedMoves::default();
         for (job, outcome) in outcomes {
@@ -36,8 +39,9 @@ impl Sender {
                     if endpoint_gone {
                         gone.push(job.endpoint_id);
                     }
+                    notices.attempted(&job, &record);
                     if record.counts_against_endpoint() {
-                        failing.insert(job.endpoint_id);
+                        *failing.entry(job.endpoint_id).or_default() += 1;
                     } else if !healthy.contains(&job.endpoint_id)
                         && self.gate_of(&job).breaker.take_failing_mark()
                     {
@@ -74,7 +78,8 @@ impl Sender {
         }
         // An ordered endpoint whose head dies with `on_dead: stop` is paused before
         // the attempt is recorded, so no sweep ever finds it dead and running.
-        self.stop_ordered(&in_line.stops).await;
+        self.stop_ordered(&in_line.stops, &endpoints, &mut notices)
+            .await;
         let due_later = !parked.is_empty() || records.iter().any(|r| r.next_attempt_at.is_some());
         let recorded = self.records.record(records).await;
         // Once the due times are written: woken before, the scheduler would find
@@ -85,26 +90,61 @@ impl Sender {
         if matches!(recorded, Outcome::Done(())) {
             self.move_ordered_on(in_line.advance).await;
         }
-        self.report_circuits(endpoints.values()).await;
-        self.note_health(healthy, failing).await;
+        self.report_circuits(endpoints.values(), &mut notices).await;
+        self.note_health(healthy, failing, &mut notices).await;
         for endpoint in gone {
             let reason = format!(
                 "the endpoint answered 410 Gone on {}",
                 Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
             );
-            if let Err(e) = self.store.disable_endpoint(endpoint, &reason).await {
-                tracing::warn!(error = %e, %endpoint, "could not disable a gone endpoint");
+            match self.store.disable_endpoint(endpoint, &reason).await {
+                Ok(Some(disabled)) => notices.disabled(disabled, reason),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, %endpoint, "could not disable a gone endpoint")
+                }
             }
+        }
+        if matches!(recorded, Outcome::Done(())) {
+            self.count_dead(&mut notices).await;
+            self.notices.raise(notices.notices).await;
         }
         recorded
     }
 
     /// Pauses ordered endpoints whose head is dying and says `on_dead: stop`.
-    async fn stop_ordered(&self, stops: &[(Uuid, Uuid)]) {
+    async fn stop_ordered(
+        &self,
+        stops: &[(Uuid, Uuid)],
+        jobs: &HashMap<Uuid, SendJob>,
+        notices: &mut Gathered,
+    ) {
         for &(endpoint, dead) in stops {
-            if let Err(e) = self.store.stop_ordered(endpoint, dead).await {
-                tracing::warn!(error = %e, %endpoint, "could not stop an ordered endpoint whose head died");
+            match self.store.stop_ordered(endpoint, dead).await {
+                Ok(Some(reason)) => {
+                    if let Some(job) = jobs.get(&endpoint) {
+                        notices.paused(job.tenant_id, endpoint, reason);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, %endpoint, "could not stop an ordered endpoint whose head died")
+                }
             }
+        }
+    }
+
+    /// Counts the dead deliveries per tenant window; a tenant crossing the
+    /// threshold raises `dead_letters.growing`.
+    async fn count_dead(&self, notices: &mut Gathered) {
+        if notices.dead.is_empty() || self.dead_letters_growing == 0 {
+            return;
+        }
+        let dead: Vec<(Uuid, i32)> = notices.dead.drain().collect();
+        let threshold = i32::try_from(self.dead_letters_growing).unwrap_or(i32::MAX);
+        match self.store.count_dead(&dead, DEAD_WINDOW, threshold).await {
+            Ok(crossed) => notices.growing(crossed),
+            Err(e) => tracing::warn!(error = %e, "could not count dead deliveries"),
         }
     }
 
@@ -130,40 +170,54 @@ impl Sender {
     }
 
     /// Tracks endpoints' runs of failures; one failing for too long is disabled.
-    async fn note_health(&self, healthy: HashSet<Uuid>, failing: HashSet<Uuid>) {
+    async fn note_health(
+        &self,
+        healthy: HashSet<Uuid>,
+        failing: HashMap<Uuid, i32>,
+        notices: &mut Gathered,
+    ) {
         if healthy.is_empty() && failing.is_empty() {
             return;
         }
         let healthy: Vec<Uuid> = healthy.into_iter().collect();
-        let failing: Vec<Uuid> = failing.into_iter().collect();
+        let failing: Vec<(Uuid, i32)> = failing.into_iter().collect();
         match self
             .store
-            .note_health(&healthy, &failing, self.disable_failing_after)
+            .note_health(
+                &healthy,
+                &failing,
+                self.disable_failing_after,
+                self.opens_after,
+            )
             .await
         {
-            Ok(disabled) => {
-                for endpoint in disabled {
-                    tracing::warn!(%endpoint, "endpoint disabled: every attempt failed for too long");
+            Ok(changes) => {
+                for s in &changes.disabled {
+                    tracing::warn!(endpoint = %s.endpoint_id, "endpoint disabled: every attempt failed for too long");
                 }
+                notices.health(changes);
             }
             Err(e) => tracing::warn!(error = %e, "could not record endpoint health"),
         }
     }
 
     /// Saves breaker transitions of these jobs' endpoints, so the API can show them.
-    async fn report_circuits(&self, jobs: impl Iterator<Item = &SendJob>) {
+    async fn report_circuits(&self, jobs: impl Iterator<Item = &SendJob>, notices: &mut Gathered) {
         for job in jobs {
             let gate = self.gate_of(job);
-            if let Some(view) = gate.breaker.take_change()
-                && let Err(e) = self
-                    .store
-                    .set_circuit(
-                        job.endpoint_id,
-                        view.state,
-                        view.opened_at,
-                        view.next_probe_at,
-                    )
-                    .await
+            let Some(view) = gate.breaker.take_change() else {
+                continue;
+            };
+            notices.circuit(job, &view, gate.breaker.take_reclosed());
+            if let Err(e) = self
+                .store
+                .set_circuit(
+                    job.endpoint_id,
+                    view.state,
+                    view.opened_at,
+                    view.next_probe_at,
+                )
+                .await
             {
                 tracing::warn!(error = %e, endpoint = %job.endpoint_id, "could not save the circuit state");
             }

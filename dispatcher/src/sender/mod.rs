@@ -8,8 +8,9 @@
 //! `claims` (claiming a message's deliveries), `handoff` (slow requests let go of
 //! their message), `attempt` (one request through its endpoint's gate and the
 //! dispatcher's fair share of request slots), `conclude` (storing what became of a
-//! message's deliveries), `records` (the attempt records), `batcher` (the batching
-//! task claims and records share), `measure` (the sender's metrics).
+//! message's deliveries), `notices` (the operational events they raise),
+//! `records` (the attempt records), `batcher` (the batching task claims and
+//! records share), `measure` (the sender's metrics).
 
 mod attempt;
 mod batcher;
@@ -18,6 +19,7 @@ mod conclude;
 mod consume;
 mod handoff;
 mod measure;
+mod notices;
 mod records;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use hookrelay_core::Store;
 use hookrelay_core::crypto::Cipher;
+use hookrelay_core::operational::Notices;
 use hookrelay_core::queue::{Publisher, Topology};
 use hookrelay_core::retry::RetryPolicy;
 use hookrelay_core::store::{AttemptRecord, SendJob};
@@ -82,6 +85,12 @@ pub struct Sender {
     pub profiles: Profiles,
     /// Endpoints failing for this long are disabled.
     pub disable_failing_after: Duration,
+    /// Consecutive failures that open a breaker (the failing levels' measure).
+    pub opens_after: u32,
+    /// Dead deliveries of a tenant in a window that raise `dead_letters.growing`.
+    pub dead_letters_growing: u32,
+    /// Raises operational events.
+    pub notices: Notices,
     /// A head of an ordered endpoint published here is due again this long
     /// after, should its message be lost.
     pub unsent_after: Duration,

@@ -316,6 +316,10 @@ pub fn document_json() -> String {
     for (name, schema) in payload_filter() {
         doc["components"]["schemas"][name] = schema;
     }
+    for (name, schema) in super::webhooks::schemas() {
+        doc["components"]["schemas"][name] = schema;
+    }
+    doc["webhooks"] = super::webhooks::webhooks();
     for body in FILTERED_BODIES {
         let field = &mut doc["components"]["schemas"][body]["properties"]["filter"];
         let description = field["description"].take();

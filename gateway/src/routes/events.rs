@@ -49,10 +49,11 @@ pub fn router(max_payload_bytes: usize) -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventIn {
-    /// Dot-separated segments of letters, digits, `_` or `-`, e.g. `order.created`.
+    /// Dot-separated segments of letters, digits, `_` or `-`, e.g. `order.created`;
+    /// not starting with `hookrelay.` (hookrelay's own operational events).
     #[schema(
         max_length = 255,
-        pattern = "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
+        pattern = "^(?!hookrelay\\.)[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
         example = "order.created"
     )]
     event_type: String,
@@ -155,6 +156,12 @@ fn accept(
             "{at}event_type {:?} must be dot-separated segments of letters, digits, '_' or '-' (at most {} bytes)",
             e.event_type,
             event_type::MAX_LEN
+        )));
+    }
+    if hookrelay_core::operational::is_operational(&e.event_type) {
+        return Err(ApiError::invalid(format!(
+            "{at}event_type {:?}: types starting with \"hookrelay.\" are hookrelay's own operational events",
+            e.event_type
         )));
     }
     if e.payload.get().len() > max_payload {

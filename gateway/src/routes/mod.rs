@@ -19,6 +19,7 @@ mod replay;
 mod tenant_deletion;
 mod tenant_limits;
 mod tenants;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

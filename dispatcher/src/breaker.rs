@@ -34,6 +34,8 @@ struct Log {
     changed: AtomicBool,
     /// Opened since it last closed.
     opened: AtomicBool,
+    /// Opened from closed (not reopened by a failed probe), not yet reported.
+    newly_opened: AtomicBool,
     /// Closed after having been open, not yet reported.
     reclosed: AtomicBool,
 }
@@ -57,7 +59,9 @@ impl Instrument for Recorder {
             opened_at: Some(now),
             next_probe_at: Some(now + chrono::Duration::seconds(secs as i64)),
         };
-        log.opened.store(true, Ordering::SeqCst);
+        if !log.opened.swap(true, Ordering::SeqCst) {
+            log.newly_opened.store(true, Ordering::SeqCst);
+        }
         log.changed.store(true, Ordering::SeqCst);
     }
 
@@ -125,6 +129,7 @@ impl Breaker {
             settings,
             changed: AtomicBool::new(false),
             opened: AtomicBool::new(false),
+            newly_opened: AtomicBool::new(false),
             reclosed: AtomicBool::new(false),
         });
         Self {
@@ -185,6 +190,12 @@ impl Breaker {
             .clone()
     }
 
+    /// Whether it opened from closed since the last call (once): a failed probe
+    /// reopening it does not count.
+    pub fn take_opened(&self) -> bool {
+        self.log.newly_opened.swap(false, Ordering::SeqCst)
+    }
+
     /// Whether it closed after having been open since the last call (once).
     pub fn take_reclosed(&self) -> bool {
         self.log.reclosed.swap(false, Ordering::SeqCst)
@@ -223,6 +234,7 @@ mod tests {
             b.done(true, false);
             assert_eq!(b.view().state, CircuitState::Open);
             assert!(!b.take_reclosed());
+            assert!(b.take_opened() && !b.take_opened(), "opened, reported once");
             assert!(matches!(b.permit(), Permit::Wait(_)));
             assert!(b.take_change().is_some());
             assert!(b.take_change().is_none(), "a change is reported once");
@@ -249,11 +261,13 @@ mod tests {
                 b.done(true, false);
             }
             let first = b.view();
+            assert!(b.take_opened());
             clock.advance(Duration::from_millis(2100));
             assert_eq!(b.permit(), Permit::Probe);
             b.done(true, true);
             let second = b.view();
             assert_eq!(second.state, CircuitState::Open);
+            assert!(!b.take_opened(), "a reopening is not a new opening");
             let gap = |v: &CircuitView| {
                 (v.next_probe_at.expect("probe") - v.opened_at.expect("opened")).num_seconds()
             };

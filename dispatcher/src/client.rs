@@ -160,7 +160,7 @@ impl WebhookClient {
             .map_err(|e| format!("blocked: {e}"));
         let result = match checked {
             Err(e) => Err(e),
-            Ok(_) => self.authorization(http, &out).await,
+            Ok(_) => self.authorization(&out).await,
         };
         let mut auth = match result {
             Ok(auth) => auth,
@@ -207,7 +207,7 @@ impl WebhookClient {
             {
                 source.refused(used).await;
             }
-            match self.authorization(http, &out).await {
+            match self.authorization(&out).await {
                 Ok(again) => {
                     auth = again;
                     result = post(auth.as_ref()).await;
@@ -251,11 +251,9 @@ impl WebhookClient {
 
     /// The request's `authorization`, fetching an OAuth2 token when none is
     /// cached; a token endpoint that fails fails the attempt, with its reason.
-    async fn authorization(
-        &self,
-        http: &reqwest::Client,
-        out: &Outgoing<'_>,
-    ) -> Result<Option<Authorization>, String> {
+    /// The token endpoint is reached with the shared client (system roots, no
+    /// client certificate): an endpoint's TLS settings are for its receiver.
+    async fn authorization(&self, out: &Outgoing<'_>) -> Result<Option<Authorization>, String> {
         match out.profile.and_then(|p| p.credentials.as_ref()) {
             None => Ok(None),
             Some(Credentials::Static { value, shown }) => Ok(Some(Authorization {
@@ -266,7 +264,7 @@ impl WebhookClient {
             Some(Credentials::OAuth2(source)) => {
                 let timeout = out.timeout.unwrap_or(self.timeout);
                 let (token, fresh) = source
-                    .token(|c| oauth::fetch(http, &self.targets, timeout, c))
+                    .token(|c| oauth::fetch(&self.http, &self.targets, timeout, c))
                     .await
                     .map_err(|e| format!("oauth2 token: {e}"))?;
                 Ok(Some(Authorization {

@@ -31,7 +31,7 @@ async fn help_lists_every_setting_and_config_prints_them_masked() {
         .get_arguments()
         .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
         .collect();
-    assert_eq!(names.len(), 63);
+    assert_eq!(names.len(), 66);
     for name in &names {
         assert!(help.contains(name.as_str()), "--help does not list {name}");
     }

@@ -12,12 +12,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::console::{browser, console_link, open_console, page_text};
+use crate::console::{browser, console_link, csrf_of, open_console, page_text};
 use crate::helpers::{Receiver, TestApp, eventually, spawn_ready};
 
 const HEADER_SECRET: &str = "hdr-secret-7f3a9c";
 const PASSWORD: &str = "pw-secret-51e0b2";
 const CLIENT_SECRET: &str = "cs-secret-c4d1e8";
+const CONSOLE_PASSWORD: &str = "console-pw-93b7aa";
 
 /// Serves `router` on a loopback port; returns its base URL.
 async fn serve(router: axum::Router) -> String {
@@ -167,8 +168,36 @@ async fn headers_and_basic_auth_arrive_and_their_secrets_are_shown_nowhere() {
             "{page} shows a secret"
         );
     }
+    // The console's authentication form replaces the auth; the password stays hidden.
+    let page = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
+    let form = [
+        ("csrf", csrf_of(&page)),
+        ("kind", "basic".to_string()),
+        ("user", "console-user".to_string()),
+        ("secret", CONSOLE_PASSWORD.to_string()),
+    ];
+    let res = client
+        .post(app.url(&format!("/console/endpoints/{endpoint}/auth")))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        res.status().is_redirection() || res.status().is_success(),
+        "{}",
+        res.status()
+    );
+    let (_, shown) = app
+        .get(&format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), &key)
+        .await;
+    assert_eq!(
+        shown["auth"],
+        json!({ "type": "basic", "username": "console-user" })
+    );
+    let text = page_text(&client, app.url(&format!("/console/endpoints/{endpoint}"))).await;
+    assert!(text.contains("console-user") && !text.contains(CONSOLE_PASSWORD));
     app.wait_for_delivered(2).await;
-    assert_nowhere_in_database(&app, &[HEADER_SECRET, PASSWORD]).await;
+    assert_nowhere_in_database(&app, &[HEADER_SECRET, PASSWORD, CONSOLE_PASSWORD]).await;
 }
 
 /// The test's token server: counts token requests and checks the client's credentials.

@@ -163,7 +163,7 @@ fn every_setting_is_declared_once_with_help_and_described() {
         .collect();
     let unique: std::collections::HashSet<_> = envs.iter().collect();
     assert_eq!(unique.len(), envs.len());
-    assert_eq!(envs.len(), 63, "every HOOKRELAY_* setting is declared here");
+    assert_eq!(envs.len(), 66, "every HOOKRELAY_* setting is declared here");
     for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
         assert!(arg.get_help().is_some(), "{:?} has no help", arg.get_id());
     }

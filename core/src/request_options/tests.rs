@@ -203,3 +203,33 @@ fn secrets_are_sealed_to_their_endpoint() {
     );
     assert_eq!(open(&cipher, a, None).expect("none"), Secrets::default());
 }
+
+#[test]
+fn a_key_rotation_reseals_under_the_new_key() {
+    let old = Cipher::new(&[1u8; 32]);
+    let endpoint = uuid::Uuid::from_u128(9);
+    let secrets = Secrets { client_key: Some("k".into()), ..Secrets::default() };
+    let sealed = seal(&old, endpoint, &secrets).expect("sealed");
+    let keys = crate::crypto::MasterKeys::new(vec![
+        ("k2".into(), [2u8; 32]),
+        ("default".into(), [1u8; 32]),
+    ]);
+    let both = Cipher::with_keys(&keys);
+    let resealed = reseal(&both, endpoint, &sealed)
+        .expect("readable")
+        .expect("rewritten");
+    assert!(both.is_current(&resealed));
+    assert_eq!(
+        reseal(&both, endpoint, &resealed).expect("readable"),
+        None,
+        "already current"
+    );
+    let only_new = Cipher::with_keys(&crate::crypto::MasterKeys::new(vec![(
+        "k2".into(),
+        [2u8; 32],
+    )]));
+    assert_eq!(
+        open(&only_new, endpoint, Some(&resealed)).expect("opens"),
+        secrets
+    );
+}

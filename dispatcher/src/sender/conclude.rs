@@ -208,7 +208,8 @@ impl Sender {
             let Some(view) = gate.breaker.take_change() else {
                 continue;
             };
-            notices.circuit(job, &view, gate.breaker.take_reclosed());
+            let (opened, reclosed) = (gate.breaker.take_opened(), gate.breaker.take_reclosed());
+            notices.circuit(job, &view, opened, reclosed);
             if let Err(e) = self
                 .store
                 .set_circuit(

@@ -74,11 +74,12 @@ impl Gathered {
         }
     }
 
-    /// A breaker's change: opened, or closed after having been open (`reclosed`).
-    pub fn circuit(&mut self, job: &SendJob, view: &CircuitView, reclosed: bool) {
+    /// A breaker's change: opened from closed (`opened`; a failed probe reopening
+    /// it raises nothing), or closed after having been open (`reclosed`).
+    pub fn circuit(&mut self, job: &SendJob, view: &CircuitView, opened: bool, reclosed: bool) {
         let (tenant_id, endpoint_id) = (job.tenant_id, job.endpoint_id);
         match view.state {
-            CircuitState::Open => {
+            CircuitState::Open if opened => {
                 let opened = view.opened_at.unwrap_or_else(Utc::now);
                 let d = CircuitOpened {
                     tenant_id,
@@ -91,7 +92,7 @@ impl Gathered {
                 let d = EndpointNotice { tenant_id, endpoint_id };
                 self.notices.push(Notice::circuit_closed(d, Utc::now()));
             }
-            CircuitState::Closed | CircuitState::HalfOpen => {}
+            CircuitState::Open | CircuitState::Closed | CircuitState::HalfOpen => {}
         }
     }
 

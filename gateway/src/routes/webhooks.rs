@@ -56,6 +56,8 @@ pub fn webhooks() -> Value {
     all.insert(
         "delivery".into(),
         json!({ "post": {
+            "operationId": "webhook_delivery",
+            "security": [],
             "summary": "An event, delivered",
             "description": "What every endpoint receives: the event's payload byte for byte, signed (Standard Webhooks), with the endpoint's custom headers and authentication.",
             "parameters": signed_headers(),
@@ -76,6 +78,8 @@ pub fn webhooks() -> Value {
         all.insert(
             (*event_type).into(),
             json!({ "post": {
+                "operationId": format!("webhook_{}", event_type.trim_start_matches(operational::PREFIX).replace('.', "_")),
+                "security": [],
                 "summary": summary,
                 "description": format!("Operational event `{event_type}`, delivered like any event (signed, retried, on record) to the endpoints of the tenant it is about that subscribe to it by name or a `hookrelay.` pattern, and to those of the operations tenant (`HOOKRELAY_OPERATIONS_TENANT`). Never raised about an endpoint that receives operational events."),
                 "parameters": signed_headers(),

@@ -47,13 +47,12 @@ impl ProxyAddr {
             .ok_or("HOOKRELAY_EGRESS_PROXY names no host")?
             .trim_matches(|c| c == '[' || c == ']')
             .to_string();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let authorization = (!url.username().is_empty()).then(|| {
-            let decode = |s: &str| {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
             let pair = format!(
                 "{}:{}",
                 decode(url.username()),
@@ -125,6 +124,18 @@ fn answer(status: StatusCode, text: &'static str) -> Response<Body> {
     r
 }
 
+/// Plain-HTTP connections through tunnels, kept per checked address for the
+/// next request to the same receiver (at most `POOLED_PER_TARGET` each).
+type Pool = std::sync::Mutex<std::collections::HashMap<SocketAddr, Vec<Sender>>>;
+type Sender = hyper::client::conn::http1::SendRequest<hyper::body::Incoming>;
+const POOLED_PER_TARGET: usize = 64;
+
+struct RelayState {
+    proxy: ProxyAddr,
+    targets: Arc<TargetPolicy>,
+    pool: Pool,
+}
+
 /// The relay's loopback address, to give reqwest as its proxy.
 pub struct Relay {
     pub url: String,
@@ -136,7 +147,7 @@ pub fn start(proxy: ProxyAddr, targets: Arc<TargetPolicy>) -> std::io::Result<Re
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     let url = format!("http://{}", listener.local_addr()?);
-    let relay = Arc::new((proxy, targets));
+    let relay = Arc::new(RelayState { proxy, targets, pool: Pool::default() });
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -146,9 +157,7 @@ pub fn start(proxy: ProxyAddr, targets: Arc<TargetPolicy>) -> std::io::Result<Re
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let relay = relay.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(relay_one(&relay.0, &relay.1, req).await)
-                    }
+                    async move { Ok::<_, std::convert::Infallible>(relay_one(&relay, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -174,47 +183,67 @@ async fn checked(targets: &TargetPolicy, host: &str, port: u16) -> Option<Socket
     Some(SocketAddr::new(ip, port))
 }
 
-async fn relay_one(
-    proxy: &ProxyAddr,
-    targets: &TargetPolicy,
-    req: Request<hyper::body::Incoming>,
-) -> Response<Body> {
+async fn relay_one(relay: &RelayState, req: Request<hyper::body::Incoming>) -> Response<Body> {
     let Some(authority) = req.uri().authority().cloned() else {
         return answer(StatusCode::BAD_REQUEST, "absolute URI or CONNECT expected");
     };
     let https = req.method() == Method::CONNECT;
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let Some(target) = checked(targets, authority.host(), port).await else {
+    let Some(target) = checked(&relay.targets, authority.host(), port).await else {
         tracing::info!(target = %authority, "egress refused: the target is not permitted");
         return answer(StatusCode::FORBIDDEN, "target not permitted");
     };
-    let tunnel = match proxy.tunnel(target).await {
+    if !https {
+        return forward(relay, target, req).await;
+    }
+    let tunnel = match relay.proxy.tunnel(target).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(target = %authority, error = %e, "egress proxy gave no tunnel");
             return answer(StatusCode::BAD_GATEWAY, "egress proxy gave no tunnel");
         }
     };
-    if https {
-        tokio::spawn(async move {
-            if let Ok(upgraded) = hyper::upgrade::on(req).await {
-                let mut upgraded = TokioIo::new(upgraded);
-                let mut tunnel = tunnel;
-                let _ = tokio::io::copy_bidirectional(&mut upgraded, &mut tunnel).await;
-            }
-        });
-        return Response::new(Empty::new().map_err(|e| match e {}).boxed());
-    }
-    forward(tunnel, req).await
+    tokio::spawn(async move {
+        if let Ok(upgraded) = hyper::upgrade::on(req).await {
+            let mut upgraded = TokioIo::new(upgraded);
+            let mut tunnel = tunnel;
+            let _ = tokio::io::copy_bidirectional(&mut upgraded, &mut tunnel).await;
+        }
+    });
+    Response::new(Empty::new().map_err(|e| match e {}).boxed())
 }
 
-/// A plain-HTTP request through the tunnel, in origin form.
-async fn forward(tunnel: TcpStream, mut req: Request<hyper::body::Incoming>) -> Response<Body> {
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(tunnel)).await
-    else {
-        return answer(StatusCode::BAD_GATEWAY, "egress tunnel failed");
+/// A plain-HTTP request through a tunnel to `target`, in origin form: one kept
+/// from an earlier request when one is free, else a new one.
+async fn forward(
+    relay: &RelayState,
+    target: SocketAddr,
+    mut req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let pooled = {
+        let mut pool = relay.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pool.entry(target).or_default();
+        list.retain(|s| !s.is_closed());
+        list.pop()
     };
-    tokio::spawn(conn);
+    // A kept connection the receiver has closed meanwhile gives way to a new one.
+    let pooled = match pooled {
+        Some(mut s) => s.ready().await.is_ok().then_some(s),
+        None => None,
+    };
+    let mut sender = match pooled {
+        Some(s) => s,
+        None => match open(relay, target).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%target, error = %e, "egress proxy gave no tunnel");
+                return answer(StatusCode::BAD_GATEWAY, "egress proxy gave no tunnel");
+            }
+        },
+    };
+    if sender.ready().await.is_err() {
+        return answer(StatusCode::BAD_GATEWAY, "egress tunnel failed");
+    }
     let path = req
         .uri()
         .path_and_query()
@@ -223,8 +252,43 @@ async fn forward(tunnel: TcpStream, mut req: Request<hyper::body::Incoming>) -> 
     *req.uri_mut() = path.parse().unwrap_or_default();
     req.headers_mut().remove("proxy-connection");
     req.headers_mut().remove("proxy-authorization");
-    match sender.send_request(req).await {
+    let response = sender.send_request(req).await;
+    // Free for the next request once this response's body is read.
+    {
+        let mut pool = relay.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pool.entry(target).or_default();
+        if list.len() < POOLED_PER_TARGET && !sender.is_closed() {
+            list.push(sender);
+        }
+    }
+    match response {
         Ok(response) => response.map(|b| b.boxed()),
         Err(_) => answer(StatusCode::BAD_GATEWAY, "egress tunnel failed"),
+    }
+}
+
+/// A new HTTP/1.1 connection through a new tunnel.
+async fn open(relay: &RelayState, target: SocketAddr) -> Result<Sender, String> {
+    let tunnel = relay.proxy.tunnel(target).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tunnel))
+        .await
+        .map_err(|e| format!("egress tunnel: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_url_gives_its_address_and_credentials() {
+        let p = ProxyAddr::parse("http://us%40er:p%3Ass+w@proxy.internal:3129").expect("valid");
+        assert_eq!((p.host.as_str(), p.port), ("proxy.internal", 3129));
+        let pair = base64::engine::general_purpose::STANDARD.encode("us@er:p:ss+w");
+        assert_eq!(p.authorization, Some(format!("Basic {pair}")));
+        let plain = ProxyAddr::parse("http://127.0.0.1").expect("valid");
+        assert_eq!((plain.port, plain.authorization), (3128, None));
+        assert!(ProxyAddr::parse("socks5://127.0.0.1:1080").is_err());
     }
 }

@@ -75,6 +75,11 @@ impl TenantCache {
     }
 
     pub async fn resolve(&self, store: &Store, key: &str) -> Result<Tenant, ApiError> {
+        // No id or uid holds a control character (PostgreSQL text cannot hold NUL):
+        // such a key names no tenant, without a lookup.
+        if key.chars().any(char::is_control) {
+            return Err(ApiError::not_found("tenant"));
+        }
         let key = key.to_ascii_lowercase_if_uuid();
         if let Some(t) = self
             .by_key

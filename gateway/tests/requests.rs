@@ -104,6 +104,22 @@ async fn bad_requests_get_clear_4xx_errors_and_write_nothing() {
             "unauthorized",
         ),
         case(
+            "a key scoped to a tenant named with a NUL",
+            "/v1/api-keys".into(),
+            Some(support::ADMIN),
+            json!({ "tenants": ["\u{19}ö.\u{0}"] }),
+            S::NOT_FOUND,
+            "not_found",
+        ),
+        case(
+            "a tenant path holding a NUL",
+            "/v1/tenants/a%00b/endpoints".into(),
+            k,
+            json!({ "url": "https://example.com/" }),
+            S::NOT_FOUND,
+            "not_found",
+        ),
+        case(
             "tenant without name",
             "/v1/tenants".into(),
             k,

@@ -58,11 +58,13 @@ pub const QUEUE_MESSAGES: &str = "hookrelay_queue_messages";
 pub const SHARDS_HELD: &str = "hookrelay_shards_held";
 /// Database connections of this process's pool, by state (in_use, idle).
 pub const DB_CONNECTIONS: &str = "hookrelay_db_pool_connections";
+/// Operational events published, by `type` (hookrelay.endpoint.failing, …).
+pub const OPERATIONAL_EVENTS: &str = "hookrelay_operational_events_total";
 /// Always 1, labelled with the version.
 pub const BUILD_INFO: &str = "hookrelay_build_info";
 
 /// Every metric above, for checks that name none that does not exist.
-pub const ALL: [&str; 23] = [
+pub const ALL: [&str; 24] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_LIMITED,
@@ -85,6 +87,7 @@ pub const ALL: [&str; 23] = [
     QUEUE_MESSAGES,
     SHARDS_HELD,
     DB_CONNECTIONS,
+    OPERATIONAL_EVENTS,
     BUILD_INFO,
 ];
 
@@ -183,6 +186,10 @@ fn describe() {
         "Messages the broker refused or did not confirm in time, by role."
     );
     describe_counter!(EVENTS_ROUTED, "Events stored and fanned out by the router.");
+    describe_counter!(
+        OPERATIONAL_EVENTS,
+        "Operational events published (one per receiving tenant), by type."
+    );
     describe_counter!(DELIVERIES_CREATED, "Deliveries created by the router.");
     describe_counter!(
         DELIVERY_OUTCOMES,

@@ -338,17 +338,25 @@ impl Notices {
             }
         }
         let queue = self.publisher.topology().ingest_queue();
-        let messages: Vec<(String, Vec<u8>)> = by_tenant
-            .into_iter()
-            .filter_map(|(tenant_id, events)| {
-                serde_json::to_vec(&IngestMessage { tenant_id, events })
-                    .ok()
-                    .map(|b| (queue.clone(), b))
-            })
-            .collect();
-        for outcome in self.publisher.publish_each(&messages).await {
-            if let Err(e) = outcome {
-                tracing::warn!(error = %e, "an operational event was not published");
+        let mut kinds = Vec::new();
+        let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
+        for (tenant_id, events) in by_tenant {
+            let types: Vec<String> = events.iter().map(|e| e.event_type.clone()).collect();
+            if let Ok(body) = serde_json::to_vec(&IngestMessage { tenant_id, events }) {
+                messages.push((queue.clone(), body));
+                kinds.push(types);
+            }
+        }
+        let outcomes = self.publisher.publish_each(&messages).await;
+        for (outcome, types) in outcomes.into_iter().zip(kinds) {
+            match outcome {
+                Ok(()) => {
+                    for t in types {
+                        metrics::counter!(crate::metrics::OPERATIONAL_EVENTS, "type" => t)
+                            .increment(1);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "an operational event was not published"),
             }
         }
     }

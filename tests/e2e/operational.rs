@@ -152,6 +152,15 @@ async fn a_failing_endpoint_raises_each_crossing_once_then_its_recovery() {
             .filter(|e| e["type"] != "hookrelay.dead_letters.growing")
             .all(|e| e["data"]["endpoint_id"] == endpoint.as_str())
     );
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    let dead_line = "hookrelay_operational_events_total{type=\"hookrelay.delivery.dead\"} 10";
+    assert!(metrics.lines().any(|l| l == dead_line), "{metrics}");
     let growing = got
         .iter()
         .find(|e| e["type"] == "hookrelay.dead_letters.growing")

@@ -30,6 +30,15 @@ async fn serve(router: axum::Router) -> String {
     url
 }
 
+/// Adds an endpoint from `body`; returns it as created.
+async fn created(app: &TestApp, key: &str, tenant: &str, body: Value) -> Value {
+    let (status, created) = app
+        .post(&format!("/v1/tenants/{tenant}/endpoints"), key, body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
 /// Rows of `table` whose text holds `needle`.
 async fn rows_holding(app: &TestApp, table: &str, needle: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -58,21 +67,20 @@ async fn headers_and_basic_auth_arrive_and_their_secrets_are_shown_nowhere() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
-    let (status, created) = app
-        .post(
-            &format!("/v1/tenants/{tenant}/endpoints"),
-            &key,
-            json!({
-                "url": receiver.url,
-                "headers": [
-                    { "name": "X-Team", "value": "payments" },
-                    { "name": "X-Api-Key", "value": HEADER_SECRET, "secret": true },
-                ],
-                "auth": { "type": "basic", "username": "hookrelay", "password": PASSWORD },
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = created(
+        &app,
+        &key,
+        &tenant,
+        json!({
+            "url": receiver.url,
+            "headers": [
+                { "name": "X-Team", "value": "payments" },
+                { "name": "X-Api-Key", "value": HEADER_SECRET, "secret": true },
+            ],
+            "auth": { "type": "basic", "username": "hookrelay", "password": PASSWORD },
+        }),
+    )
+    .await;
     assert_eq!(
         created["headers"][1],
         json!({ "name": "X-Api-Key", "value": "***", "secret": true })
@@ -265,14 +273,13 @@ async fn one_oauth2_token_serves_many_deliveries_and_a_401_fetches_one_more() {
     ))
     .await;
     let (key, tenant) = app.tenant().await;
-    let (status, created) = app
-        .post(
-            &format!("/v1/tenants/{tenant}/endpoints"),
-            &key,
-            oauth_endpoint(&format!("{receiver}/hook"), &token_url),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = created(
+        &app,
+        &key,
+        &tenant,
+        oauth_endpoint(&format!("{receiver}/hook"), &token_url),
+    )
+    .await;
     assert_eq!(created["auth"]["client_id"], "client-1");
     assert!(created["auth"].get("client_secret").is_none(), "{created}");
     for n in 0..12 {
@@ -316,14 +323,13 @@ async fn a_failing_token_endpoint_fails_the_attempt_with_its_reason() {
     let (token_url, issued) = token_server(true).await;
     let receiver = Receiver::start().await;
     let (key, tenant) = app.tenant().await;
-    let (status, created) = app
-        .post(
-            &format!("/v1/tenants/{tenant}/endpoints"),
-            &key,
-            oauth_endpoint(&receiver.url, &token_url),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created(
+        &app,
+        &key,
+        &tenant,
+        oauth_endpoint(&receiver.url, &token_url),
+    )
+    .await;
     app.event(
         &key,
         &tenant,
@@ -373,10 +379,7 @@ async fn no_secret_reaches_the_debug_log() {
     let (key, tenant) = api.tenant().await;
     let mut endpoint = oauth_endpoint(&receiver.url, &token_url);
     endpoint["headers"] = json!([{ "name": "X-Api-Key", "value": HEADER_SECRET, "secret": true }]);
-    let (status, body) = api
-        .post(&format!("/v1/tenants/{tenant}/endpoints"), &key, endpoint)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    created(api, &key, &tenant, endpoint).await;
     api.event(
         &key,
         &tenant,

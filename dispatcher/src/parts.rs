@@ -112,9 +112,11 @@ impl Parts {
             // Loaded deliveries: a few rounds of requests' worth, so slots never idle.
             budget: LoadBudget::new((4 * slots).max(2048), c.delivery.payload_budget_bytes),
             metrics: SenderMetrics::new(),
+            local: Default::default(),
         });
         let router = Arc::new(Router {
             store: store.clone(),
+            sender: sender.clone(),
             publisher: publisher.clone(),
             bulk_publisher: bulk_publisher.clone(),
             prefetch: c.broker.ingest_prefetch,

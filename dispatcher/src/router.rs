@@ -1,6 +1,7 @@
 //! The router: consumes accepted events from the ingest queue in batches, stores
 //! them with one delivery row per subscribed endpoint (idempotently), publishes the
-//! new deliveries to their endpoint's shard, and only then acks the ingest messages.
+//! new deliveries to their endpoint's shard (or hands them to the shard's sender
+//! when this process consumes it), and only then acks the ingest messages.
 //! A message the database refuses for good is found by splitting the batch and is
 //! dead-lettered with the reason; the rest of the batch is routed. While the
 //! database or the shard queues are away, the batch is held and retried, never
@@ -32,6 +33,7 @@ use crate::batch_window::BatchWindow;
 use crate::consumer::QueueConsumer;
 use crate::db_retry;
 use crate::outcome::Outcome;
+use crate::sender::Sender;
 use crate::{DispatchError, settle};
 use hookrelay_core::queue::lane_delivery_messages;
 
@@ -42,6 +44,8 @@ const MAX_BATCH: usize = 256;
 const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
 pub struct Router {
     pub store: Store,
+    /// Takes the deliveries of shards consumed in this process (`sender::local`).
+    pub sender: Arc<Sender>,
     pub publisher: Arc<Publisher>,
     /// Publishes the bulk lane's deliveries (its own channel).
     pub bulk_publisher: Arc<Publisher>,
@@ -183,13 +187,16 @@ impl Router {
 
         // Hold the batch and retry while the shard queues refuse: requeueing would
         // count towards the delivery limit and spin on the same messages.
+        let deliveries = self.sender.hand_over(deliveries, lane == IngestLane::Bulk);
         let messages = lane_delivery_messages(self.publisher.topology(), &deliveries, lane);
         let publisher = match lane {
             IngestLane::Priority => &self.publisher,
             IngestLane::Bulk => &self.bulk_publisher,
         };
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        while let Err(e) = publisher.publish_all(&messages).await {
+        while !messages.is_empty()
+            && let Err(e) = publisher.publish_all(&messages).await
+        {
             tracing::warn!(error = %e, "publishing deliveries failed; holding the batch and retrying");
             if !backoff.wait(cancel).await {
                 // The rows are stored and due: nothing is lost if these come back.

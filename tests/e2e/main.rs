@@ -21,6 +21,7 @@ mod dlq;
 mod egress;
 mod endpoint_actions;
 mod engine;
+mod hand_over;
 mod health;
 mod isolation;
 mod lanes;

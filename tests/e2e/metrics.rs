@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::{Receiver, Subscriber, TestApp, eventually, free_port};
 
 /// The value of the sample `name{labels…}` (labels in any order), if present.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.rsplit_once(' '))
@@ -21,7 +21,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 /// Reads `/metrics` until `ready` holds for it.
-async fn metrics_when(app: &TestApp, ready: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn metrics_when(app: &TestApp, ready: impl Fn(&str) -> bool) -> String {
     eventually("the metrics", || async {
         let res = app
             .http

@@ -38,7 +38,7 @@ const UNLIMITED_SPACING_SECS: f64 = 0.000_01;
 macro_rules! is_head {
     () => {
         "h.accepted_at IS NOT NULL AND ((h.status IN ('pending', 'failed') AND h.next_attempt_at IS NOT NULL)
-         OR (h.status = 'cancelled' AND h.claimed_until > now()))"
+         OR (h.status = 'cancelled' AND h.ordered_claimed_until > now()))"
     };
 }
 

@@ -1,6 +1,8 @@
 //! A shard's consumer and one message's life: parse, claim and load its
-//! deliveries, cancel those of endpoints gone, hold those of paused ones, run their attempts (letting go of the message when only slow
-//! requests remain), store the outcomes, ack. A message that cannot be handled
+//! deliveries, cancel those of endpoints gone, hold those of paused ones, run
+//! their attempts (letting go of the message when only slow requests remain),
+//! store the outcomes, ack. Deliveries the router hands over (`local`) live the
+//! same life without a message. A message that cannot be handled
 //! (unparseable, refused by the database) is dead-lettered with the reason.
 
 use std::collections::HashSet;
@@ -12,13 +14,14 @@ use hookrelay_core::queue::DeliveryMessage;
 use hookrelay_core::store::SendJob;
 use lapin::Connection;
 use lapin::message::Delivery as BrokerMessage;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use super::Outcomes;
-use super::Sender;
 use super::handoff::SlowWatch;
+use super::{Sender, Source};
 use crate::consumer::QueueConsumer;
 use crate::db_retry;
 use crate::outcome::Outcome;
@@ -41,6 +44,9 @@ impl Sender {
         let queue: Arc<str> = queue.into();
         // This shard's handlers, so a shard given up is drained before it is released.
         let local = TaskTracker::new();
+        let registered = self
+            .local
+            .register(shard, cancel.clone(), local.clone(), tracker.clone());
         loop {
             tokio::select! {
                 biased;
@@ -55,6 +61,7 @@ impl Sender {
                 },
             }
         }
+        drop(registered);
         let _ = consumer.cancel().await;
         local.close();
         if tokio::time::timeout(self.drain_limit, local.wait())
@@ -89,6 +96,24 @@ impl Sender {
         // Memory follows the budget: room for the deliveries before they are loaded,
         // room for the payload bytes before the large payloads are read.
         let room = self.budget.deliveries(ids.len()).await;
+        let source = Source::Broker { message: Box::new(message), queue };
+        self.deliver(source, ids, attempts, bulk, room, cancel, tracker)
+            .await;
+    }
+
+    /// One batch of deliveries' life, from a shard message or handed over by the
+    /// router (`source`); `room` is their share of the load budget.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn deliver(
+        self: Arc<Self>,
+        source: Source,
+        ids: Vec<Uuid>,
+        attempts: Option<Vec<i32>>,
+        bulk: bool,
+        room: OwnedSemaphorePermit,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) {
         // Claimed in the statement that loads them (with the claims of other messages
         // waiting at the same time): deliveries another sender holds, that are
         // finished, or attempted since this message's decision, are not among the jobs.
@@ -97,9 +122,7 @@ impl Sender {
             other => {
                 let other =
                     other.explain(|e| format!("the database refused to load its deliveries: {e}"));
-                return self
-                    .settle(other.map(drop), &message, &queue, &cancel)
-                    .await;
+                return self.settle(other.map(drop), &source, &cancel).await;
             }
         };
         let bytes = self.budget.bytes(claimed.payload_bytes()).await;
@@ -110,7 +133,7 @@ impl Sender {
             let load = || self.store.event_payloads(&large);
             let refused = "the database refused to load its payloads";
             match self
-                .for_message("loading payloads", refused, &message, &queue, &cancel, load)
+                .for_message("loading payloads", refused, &source, &cancel, load)
                 .await
             {
                 Some(more) => more,
@@ -130,7 +153,7 @@ impl Sender {
             let refused = "the database refused to cancel its deliveries";
             let what = "cancelling deliveries";
             if self
-                .for_message(what, refused, &message, &queue, &cancel, cancel_them)
+                .for_message(what, refused, &source, &cancel, cancel_them)
                 .await
                 .is_none()
             {
@@ -147,14 +170,7 @@ impl Sender {
             let hold = || self.store.hold_paused(&ids, &endpoints);
             let refused = "the database refused to hold its paused deliveries";
             if self
-                .for_message(
-                    "holding paused deliveries",
-                    refused,
-                    &message,
-                    &queue,
-                    &cancel,
-                    hold,
-                )
+                .for_message("holding paused deliveries", refused, &source, &cancel, hold)
                 .await
                 .is_none()
             {
@@ -175,7 +191,8 @@ impl Sender {
             })
             .collect();
         let mut finished = Vec::with_capacity(running.len());
-        let mut may_hand_off = true;
+        // A handed-over batch holds no message: nothing to let go of.
+        let mut may_hand_off = matches!(source, Source::Broker { .. });
         while !running.is_empty() {
             // Only slow (or slot-waiting) deliveries hold the message: lease them in
             // Postgres and let go of it, so the shard never waits on one endpoint.
@@ -207,19 +224,23 @@ impl Sender {
         // Shutdown with the database away (`Stopped`): the claims lapse and the
         // deliveries' due times bring them back.
         let concluded = self.conclude(finished, &cancel).await;
-        self.settle(concluded, &message, &queue, &cancel).await;
+        self.settle(concluded, &source, &cancel).await;
         drop(held);
     }
 
     /// Settles a message as its outcome says: acked once done, dead-lettered with
-    /// the reason when refused, handed back when shutdown came first.
-    async fn settle(
-        &self,
-        outcome: Outcome,
-        message: &BrokerMessage,
-        queue: &str,
-        cancel: &CancellationToken,
-    ) {
+    /// the reason when refused, handed back when shutdown came first. A handed-over
+    /// batch has no message: what it left undone falls due again from its rows.
+    async fn settle(&self, outcome: Outcome, source: &Source, cancel: &CancellationToken) {
+        let Source::Broker { message, queue } = source else {
+            if let Outcome::Refused(reason) = outcome {
+                tracing::warn!(
+                    reason,
+                    "handed-over deliveries not finished; they fall due again"
+                );
+            }
+            return;
+        };
         match outcome {
             Outcome::Done(()) => settle::ack(&message.acker).await,
             Outcome::Refused(reason) => {
@@ -229,15 +250,14 @@ impl Sender {
         }
     }
 
-    /// A store call on behalf of `message`, retried while the database is away.
+    /// A store call on behalf of `source`, retried while the database is away.
     /// `None`: the message is settled instead (requeued when shutdown began first,
     /// dead-lettered as `refused: <error>` when the database refused for good).
     async fn for_message<T, F, Fut>(
         &self,
         what: &str,
         refused: &str,
-        message: &BrokerMessage,
-        queue: &str,
+        source: &Source,
         cancel: &CancellationToken,
         op: F,
     ) -> Option<T>
@@ -249,7 +269,7 @@ impl Sender {
             Outcome::Done(v) => Some(v),
             other => {
                 let other = other.map(drop).explain(|e| format!("{refused}: {e}"));
-                self.settle(other, message, queue, cancel).await;
+                self.settle(other, source, cancel).await;
                 None
             }
         }

@@ -9,7 +9,8 @@
 //! their message), `attempt` (one request through its endpoint's gate and the
 //! dispatcher's fair share of request slots), `conclude` (storing what became of a
 //! message's deliveries), `notices` (the operational events they raise),
-//! `records` (the attempt records), `batcher` (the batching task claims and
+//! `records` (the attempt records), `local` (deliveries the router hands
+//! over in memory), `batcher` (the batching task claims and
 //! records share), `measure` (the sender's metrics).
 
 mod attempt;
@@ -18,6 +19,7 @@ mod claims;
 mod conclude;
 mod consume;
 mod handoff;
+mod local;
 mod measure;
 mod notices;
 mod records;
@@ -39,6 +41,7 @@ use crate::client::WebhookClient;
 use crate::reach::Profiles;
 use crate::signing_keys::SigningKeys;
 pub(crate) use claims::Claims;
+pub(crate) use local::LocalShards;
 pub(crate) use measure::{Outcomes, SenderMetrics};
 pub(crate) use records::Records;
 
@@ -104,6 +107,19 @@ pub struct Sender {
     /// claimed) and payload bytes (before the large ones are read).
     pub budget: LoadBudget,
     pub(crate) metrics: SenderMetrics,
+    /// The shards consumed here, which the router hands deliveries to directly.
+    pub(crate) local: LocalShards,
+}
+
+/// Where a batch of deliveries came from.
+pub(crate) enum Source {
+    /// A shard message, settled once the batch is done.
+    Broker {
+        message: Box<lapin::message::Delivery>,
+        queue: Arc<str>,
+    },
+    /// Handed over by this process's router: nothing to settle.
+    Local,
 }
 
 /// Bounds on loaded work, so memory follows the budget, not the queues' depth.
@@ -133,6 +149,14 @@ impl LoadBudget {
             .acquire_many_owned(n.clamp(1, self.max_deliveries) as u32)
             .await
             .expect("the budget is never closed")
+    }
+
+    /// Room for `n` deliveries if there is some now.
+    fn try_deliveries(&self, n: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.deliveries
+            .clone()
+            .try_acquire_many_owned(n.clamp(1, self.max_deliveries) as u32)
+            .ok()
     }
 
     /// Room for `n` payload bytes (all of the budget if `n` is larger).

@@ -191,8 +191,9 @@ impl Sender {
             })
             .collect();
         let mut finished = Vec::with_capacity(running.len());
-        // A handed-over batch holds no message: nothing to let go of.
-        let mut may_hand_off = matches!(source, Source::Broker { .. });
+        // A handed-over batch holds no message, but its slow requests are leased all
+        // the same: the lease outlasts their claim and counts them as slow.
+        let mut may_hand_off = true;
         while !running.is_empty() {
             // Only slow (or slot-waiting) deliveries hold the message: lease them in
             // Postgres and let go of it, so the shard never waits on one endpoint.

@@ -54,8 +54,12 @@ impl Sender {
                 next = consumer.stream.next() => match next {
                     Some(message) => {
                         let message = message?;
+                        let in_hand = registered.in_hand();
                         let handler = self.clone().handle(message, queue.clone(), cancel.clone(), tracker.clone());
-                        tracker.spawn(local.track_future(handler));
+                        tracker.spawn(local.track_future(async move {
+                            handler.await;
+                            drop(in_hand);
+                        }));
                     }
                     None => return Err(DispatchError::ConsumerEnded),
                 },

@@ -8,6 +8,7 @@
 //! under load and the path for every other dispatcher's shards.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use hookrelay_core::ids::shard_of;
@@ -35,6 +36,17 @@ struct Consuming {
     local: TaskTracker,
     /// Every handler of the process, waited for on shutdown.
     tracker: TaskTracker,
+    /// The shard queue's messages in hand (received, not yet settled).
+    queued: Arc<AtomicUsize>,
+}
+
+/// One of a shard queue's messages in hand, until dropped.
+pub struct InHand(Arc<AtomicUsize>);
+
+impl Drop for InHand {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl LocalShards {
@@ -48,9 +60,10 @@ impl LocalShards {
         local: TaskTracker,
         tracker: TaskTracker,
     ) -> Registered<'_> {
-        let consuming = Consuming { cancel, local, tracker };
+        let queued = Arc::new(AtomicUsize::new(0));
+        let consuming = Consuming { cancel, local, tracker, queued: queued.clone() };
         self.write().insert(shard, consuming);
-        Registered { shards: self, shard }
+        Registered { shards: self, shard, queued }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u16, Consuming>> {
@@ -62,6 +75,15 @@ impl LocalShards {
 pub struct Registered<'a> {
     shards: &'a LocalShards,
     shard: u16,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Registered<'_> {
+    /// A message of the shard queue is in hand until the returned guard drops.
+    pub fn in_hand(&self) -> InHand {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        InHand(self.queued.clone())
+    }
 }
 
 impl Drop for Registered<'_> {
@@ -88,7 +110,9 @@ impl Sender {
         for d in deliveries {
             let shard = shard_of(d.endpoint_id, count);
             match shards.get(&shard) {
-                Some(c) if !c.cancel.is_cancelled() => here.entry(shard).or_default().push(d),
+                Some(c) if !c.cancel.is_cancelled() && c.queued.load(Ordering::Relaxed) == 0 => {
+                    here.entry(shard).or_default().push(d)
+                }
                 _ => rest.push(d),
             }
         }

@@ -45,6 +45,9 @@ async fn deliveries_of_shards_consumed_here_skip_the_shard_queue() {
             let before = delivery_messages(app).await;
             post(n).await;
             receiver.wait_for(n).await;
+            // Recorded as delivered only after its request: a delivery message's
+            // confirm, had there been one, was counted well before.
+            app.wait_for_delivered(n as i64).await;
             let after = delivery_messages(app).await;
             if after == before {
                 Ok(())

@@ -88,7 +88,15 @@ impl Registered<'_> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.shards.write().remove(&self.shard);
+        // Only its own entry: a consumer of the same shard started while this one
+        // drained (the lease lost and taken again) keeps its registration.
+        let mut shards = self.shards.write();
+        if shards
+            .get(&self.shard)
+            .is_some_and(|c| Arc::ptr_eq(&c.queued, &self.queued))
+        {
+            shards.remove(&self.shard);
+        }
     }
 }
 

@@ -18,32 +18,31 @@ async fn delivery_messages(app: &TestApp) -> f64 {
     .unwrap_or(0.0)
 }
 
+/// Posts the `n`th `order.created` event.
+async fn order(app: &TestApp, key: &str, tenant: &str, n: usize) {
+    app.event(
+        key,
+        tenant,
+        json!({ "event_type": "order.created", "payload": { "n": n } }),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn deliveries_of_shards_consumed_here_skip_the_shard_queue() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
-    let post = |n: usize| {
-        let (app, key, tenant) = (&app, &key, &tenant);
-        async move {
-            app.event(
-                key,
-                tenant,
-                json!({ "event_type": "order.created", "payload": { "n": n } }),
-            )
-            .await
-        }
-    };
     // Until its shards' consumers run, routed deliveries take the queue: wait for
     // one that does not.
     let mut sent = 0;
     eventually("a delivery handed over in memory", || {
         sent += 1;
         let n = sent;
-        let (post, receiver, app) = (&post, &receiver, &app);
+        let (receiver, app, key, tenant) = (&receiver, &app, &key, &tenant);
         async move {
             let before = delivery_messages(app).await;
-            post(n).await;
+            order(app, key, tenant, n).await;
             receiver.wait_for(n).await;
             // Recorded as delivered only after its request: a delivery message's
             // confirm, had there been one, was counted well before.
@@ -59,7 +58,7 @@ async fn deliveries_of_shards_consumed_here_skip_the_shard_queue() {
     .await;
     let before = delivery_messages(&app).await;
     for n in 0..20 {
-        post(sent + 1 + n).await;
+        order(&app, &key, &tenant, sent + 1 + n).await;
     }
     let got = receiver.wait_for(sent + 20).await;
     assert_eq!(got.len(), sent + 20, "each event delivered once");
@@ -77,12 +76,7 @@ async fn claiming_a_delivery_leaves_the_indexes_alone() {
     let receiver = Receiver::start().await;
     let Subscriber { key, tenant, endpoint: _ } = app.subscriber(&receiver.url).await;
     for n in 0..10 {
-        app.event(
-            &key,
-            &tenant,
-            json!({ "event_type": "order.created", "payload": { "n": n } }),
-        )
-        .await;
+        order(&app, &key, &tenant, n).await;
     }
     receiver.wait_for(10).await;
     app.wait_for_delivered(10).await;
